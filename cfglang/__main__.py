@@ -1,0 +1,3 @@
+from cfglang.cli import main
+
+main()

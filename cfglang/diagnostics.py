@@ -1,0 +1,113 @@
+"""Spans and diagnostics: the one vocabulary every stage reports in.
+
+Offsets are the source of truth; line and column are derived in exactly one
+place, :class:`LineIndex`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+from dataclasses import dataclass, field
+
+__all__ = ["Severity", "Span", "Edit", "Fix", "Diagnostic", "LineIndex"]
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that ``max()`` gives the worst."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A range of the text: 0-based offsets (end exclusive) plus 1-based positions.
+
+    Columns count Unicode code points (the LSP layer converts to UTF-16 at the edge).
+    """
+
+    start: int
+    end: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def contains(self, offset: int) -> bool:
+        return self.start <= offset < self.end or (self.start == self.end == offset)
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace ``text[start:end]`` with ``new_text``."""
+
+    start: int
+    end: int
+    new_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    description: str
+    edits: tuple[Edit, ...]
+    safe: bool = True  # safe fixes cannot change what AMCT would do with the file
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str  # stable, from the one registry (cfglang.rules)
+    severity: Severity
+    span: Span
+    message: str  # lowercase, no final period, names in backticks, found-then-expected
+    hint: str | None = None
+    related: tuple[tuple[Span, str], ...] = field(default=())
+    fix: Fix | None = None
+
+
+class LineIndex:
+    """Maps offsets of one text to 1-based (line, column) in code points.
+
+    A line ends after ``\\n``; a lone ``\\r`` is not a line break (protobuf's
+    tokenizer counts lines by ``\\n`` too), so CRLF files get the right lines.
+    """
+
+    __slots__ = ("text", "_starts")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        starts = [0]
+        find = text.find
+        i = find("\n")
+        while i != -1:
+            starts.append(i + 1)
+            i = find("\n", i + 1)
+        self._starts = starts
+
+    @property
+    def line_count(self) -> int:
+        return len(self._starts)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self._starts, offset) - 1
+        return line + 1, offset - self._starts[line] + 1
+
+    def offset(self, line: int, column: int) -> int:
+        """Inverse of :meth:`position` (1-based line and column)."""
+        return self._starts[line - 1] + column - 1
+
+    def span(self, start: int, end: int) -> Span:
+        line, column = self.position(start)
+        end_line, end_column = self.position(end)
+        return Span(start, end, line, column, end_line, end_column)
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line without its line break."""
+        start = self._starts[line - 1]
+        end = self._starts[line] if line < len(self._starts) else len(self.text)
+        return self.text[start:end].rstrip("\r\n")
