@@ -1,0 +1,403 @@
+"""AdaRound: learned rounding of weights (Nagel et al., "Up or Down? Adaptive Rounding for
+Post-Training Quantization", ICML 2020), as AMCT's ``ada_quantize`` (SPEC section 8).
+
+For a layer with weight ``W`` and per-tensor or per-output-channel scale ``s``:
+
+    W~ = s * clip(floor(W / s) + h(V), qmin, qmax)
+    h(V) = clamp(sigmoid(V) * (zeta - gamma) + gamma, 0, 1),   zeta = 1.1, gamma = -0.1
+
+``V`` starts where ``h(V)`` equals the fractional part of ``W / s`` (so the first soft weight is ``W``
+itself, up to clipping). Adam minimises, over minibatches of cached layer inputs,
+
+    ||f(W X) - f(W~ X)||^2 + reg_param * sum(1 - |2 h(V) - 1|^beta)
+
+where ``f`` is the activation fused after the layer (identity if none), the rounding term is switched
+on after ``warm_start * num_iteration`` steps and ``beta`` anneals from ``beta_range_start`` to
+``beta_range_end`` on a cosine. The result rounds up where ``V >= 0``.
+
+Layers are handled one at a time in model order: the inputs come from the model whose earlier layers
+are already quantized, the targets from the float model (as AMCT does). Only a bounded number of
+samples is cached per layer (reservoir sampling), so memory does not grow with the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ZETA",
+    "GAMMA",
+    "FUSABLE_ACTIVATIONS",
+    "AdaRoundParams",
+    "AdaRoundLayer",
+    "SampleCache",
+    "rectified_sigmoid",
+    "initial_v",
+    "beta_at",
+    "rounding_regularizer",
+    "soft_quantize",
+    "hard_quantize",
+    "reconstruction_loss",
+    "optimize_rounding",
+    "collect_samples",
+    "adaround_model",
+]
+
+ZETA = 1.1
+GAMMA = -0.1
+
+#: activations that AdaRound reconstructs together with the layer that feeds them (SPEC section 5)
+FUSABLE_ACTIVATIONS = frozenset(
+    {"ReLU", "RReLU", "LeakyReLU", "PReLU", "GELU", "ReLU6", "Sigmoid", "Tanh"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AdaRoundParams:
+    """``ada_quantize`` with AMCT's defaults, plus the optimiser settings AMCT does not expose."""
+
+    num_iteration: int = 10000
+    reg_param: float = 0.01
+    beta_range_start: float = 20.0
+    beta_range_end: float = 2.0
+    warm_start: float = 0.2
+    channel_wise: bool = False
+    bits: int = 8
+    #: samples cached per layer (a sample is one batch item; for Linear one token row)
+    max_samples: int = 1024
+    #: samples per Adam step
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+
+    @classmethod
+    def from_plan(cls, weight: Mapping[str, Any], **extra: Any) -> AdaRoundParams:
+        """Build from a native plan layer's ``weight`` entry (``algo: "ada"``)."""
+        return cls(
+            num_iteration=int(weight.get("num_iteration", 10000)),
+            reg_param=float(weight.get("reg_param", 0.01)),
+            beta_range_start=float(weight.get("beta_range_start", 20.0)),
+            beta_range_end=float(weight.get("beta_range_end", 2.0)),
+            warm_start=float(weight.get("warm_start", 0.2)),
+            channel_wise=bool(weight.get("channel_wise", False)),
+            bits=int(weight.get("bits", 8)),
+            **extra,
+        )
+
+    @property
+    def qmin(self) -> int:
+        return -(2 ** (self.bits - 1))
+
+    @property
+    def qmax(self) -> int:
+        return 2 ** (self.bits - 1) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class AdaRoundLayer:
+    """One layer to round: its module name, its weight scale (broadcastable to the weight) and the
+    name of the activation module that consumes its output, if any."""
+
+    name: str
+    scale: torch.Tensor
+    params: AdaRoundParams
+    activation: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# the math (pure functions)
+
+
+def rectified_sigmoid(v: torch.Tensor) -> torch.Tensor:
+    """``h(V) = clamp(sigmoid(V) * (zeta - gamma) + gamma, 0, 1)``."""
+    return torch.clamp(torch.sigmoid(v) * (ZETA - GAMMA) + GAMMA, 0.0, 1.0)
+
+
+def initial_v(weight: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The ``V`` for which ``h(V)`` equals the fractional part of ``weight / scale``."""
+    scaled = weight / scale
+    frac = scaled - torch.floor(scaled)
+    # frac is in [0, 1), so the sigmoid target is in [0.083, 0.917]: the logit is finite
+    return torch.logit((frac - GAMMA) / (ZETA - GAMMA))
+
+
+def beta_at(step: int, params: AdaRoundParams) -> float:
+    """The regulariser's exponent at ``step``: cosine from start to end over the steps after warm up."""
+    total = params.num_iteration
+    warm = params.warm_start * total
+    if total <= 0 or step <= warm:
+        return params.beta_range_start
+    progress = min(1.0, (step - warm) / max(total - warm, 1e-12))
+    start, end = params.beta_range_start, params.beta_range_end
+    return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * progress))
+
+
+def rounding_regularizer(v: torch.Tensor, beta: float) -> torch.Tensor:
+    """``sum(1 - |2 h(V) - 1|^beta)``: zero only when every ``h(V)`` is exactly 0 or 1."""
+    return (1.0 - (2.0 * rectified_sigmoid(v) - 1.0).abs().pow(beta)).sum()
+
+
+def soft_quantize(
+    w_floor: torch.Tensor, v: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int
+) -> torch.Tensor:
+    """The differentiable weight ``scale * clip(floor(W / s) + h(V), qmin, qmax)``."""
+    return torch.clamp(w_floor + rectified_sigmoid(v), qmin, qmax) * scale
+
+
+def hard_quantize(
+    w_floor: torch.Tensor, v: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int
+) -> torch.Tensor:
+    """The final weight: round up where ``V >= 0``, down elsewhere."""
+    return torch.clamp(w_floor + (v >= 0).to(w_floor.dtype), qmin, qmax) * scale
+
+
+def reconstruction_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error summed over the channel dimension, averaged over samples and positions."""
+    diff = (output - target).pow(2)
+    channel_dim = 1 if diff.dim() > 2 else diff.dim() - 1
+    return diff.sum(dim=channel_dim).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# the sample cache
+
+
+class SampleCache:
+    """A bounded, uniformly drawn set of (input, target) sample pairs (reservoir sampling).
+
+    Pairs are kept together, so that an input always meets the target of the same sample."""
+
+    def __init__(self, capacity: int, seed: int = 0) -> None:
+        if capacity <= 0:
+            raise ValueError(f"sample capacity must be positive, found {capacity}")
+        self.capacity = capacity
+        self.seen = 0
+        self._rng = random.Random(seed)
+        self._inputs: torch.Tensor | None = None
+        self._targets: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return min(self.seen, self.capacity)
+
+    def add(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        if inputs.shape[0] != targets.shape[0]:
+            raise ValueError(
+                f"inputs hold {inputs.shape[0]} samples and targets {targets.shape[0]}, expected the same"
+            )
+        inputs, targets = inputs.detach(), targets.detach()
+        if self._inputs is None:
+            self._inputs = inputs.new_empty((self.capacity, *inputs.shape[1:]))
+            self._targets = targets.new_empty((self.capacity, *targets.shape[1:]))
+        elif inputs.shape[1:] != self._inputs.shape[1:] or targets.shape[1:] != self._targets.shape[1:]:
+            raise ValueError(
+                f"sample shape changed from {tuple(self._inputs.shape[1:])} to "
+                f"{tuple(inputs.shape[1:])}, expected the same shape in every batch"
+            )
+        count = inputs.shape[0]
+        fill = min(count, self.capacity - self.seen) if self.seen < self.capacity else 0
+        if fill:
+            self._inputs[self.seen : self.seen + fill] = inputs[:fill]
+            self._targets[self.seen : self.seen + fill] = targets[:fill]
+            self.seen += fill
+        for k in range(fill, count):
+            self.seen += 1
+            slot = self._rng.randrange(self.seen)
+            if slot < self.capacity:
+                self._inputs[slot] = inputs[k]
+                self._targets[slot] = targets[k]
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._inputs is None or self._targets is None:
+            raise ValueError("no samples were cached")
+        n = len(self)
+        return self._inputs[:n], self._targets[:n]
+
+
+# ---------------------------------------------------------------------------------------------
+# one layer
+
+
+def _frozen_copy(module: nn.Module) -> nn.Module:
+    clone = copy.deepcopy(module)
+    for p in clone.parameters():
+        p.requires_grad_(False)
+    return clone
+
+
+def optimize_rounding(
+    layer: nn.Module,
+    scale: torch.Tensor,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    params: AdaRoundParams,
+    *,
+    activation: nn.Module | None = None,
+    progress: bool = False,
+    desc: str = "adaround",
+) -> torch.Tensor:
+    """Learn the rounding of ``layer.weight`` and return the quantized (dequantized-float) weight.
+
+    ``inputs`` are the layer's cached inputs (from the already-quantized prefix), ``targets`` the float
+    model's output of the layer followed by ``activation``. ``num_iteration == 0`` gives nearest
+    rounding. The layer itself is not modified."""
+    weight = layer.weight.detach()
+    scale = scale.to(device=weight.device, dtype=weight.dtype)
+    if params.num_iteration <= 0:
+        return torch.clamp(torch.round(weight / scale), params.qmin, params.qmax) * scale
+
+    from torch.func import functional_call
+
+    work = _frozen_copy(layer)
+    act = _frozen_copy(activation) if activation is not None else None
+    w_floor = torch.floor(weight / scale)
+    v = initial_v(weight, scale).clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([v], lr=params.lr)
+    warm_steps = params.warm_start * params.num_iteration
+    generator = torch.Generator().manual_seed(params.seed)
+    count = inputs.shape[0]
+    batch = min(params.batch_size, count)
+    buffers = {"weight": weight}
+
+    steps = range(params.num_iteration)
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(steps, desc=desc, unit="it", leave=False)
+    for step in steps:
+        idx = torch.randint(count, (batch,), generator=generator).to(inputs.device)
+        x, y = inputs[idx], targets[idx]
+        buffers["weight"] = soft_quantize(w_floor, v, scale, params.qmin, params.qmax)
+        out = functional_call(work, buffers, (x,))
+        if act is not None:
+            out = act(out)
+        loss = reconstruction_loss(out, y)
+        if step >= warm_steps:
+            loss = loss + params.reg_param * rounding_regularizer(v, beta_at(step, params))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return hard_quantize(w_floor, v.detach(), scale, params.qmin, params.qmax)
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole model, layer by layer
+
+
+class _StopForward(Exception):
+    """Raised by a capture hook once it has what it needs, so the rest of the forward is skipped."""
+
+
+def _run(model: nn.Module, batch: Any) -> None:
+    if isinstance(batch, Mapping):
+        model(**batch)
+    elif isinstance(batch, (tuple, list)):
+        model(*batch)
+    else:
+        model(batch)
+
+
+def _as_samples(tensor: torch.Tensor, layer: nn.Module) -> torch.Tensor:
+    # a Linear acts on each row of the last dimension: every token is a sample, so sequences of
+    # different lengths can share one cache
+    if isinstance(layer, nn.Linear):
+        return tensor.reshape(-1, tensor.shape[-1])
+    return tensor
+
+
+@contextlib.contextmanager
+def _capture(module: nn.Module, what: str, sink: list[torch.Tensor]) -> Iterator[None]:
+    """Record the first input (``what == "input"``) or output of ``module`` per forward, then stop."""
+
+    def hook(_mod: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        sink.append((args[0] if what == "input" else output).detach())
+        raise _StopForward
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def collect_samples(
+    float_model: nn.Module,
+    quant_model: nn.Module,
+    name: str,
+    batches: Iterable[Any],
+    capacity: int,
+    *,
+    activation: nn.Module | None = None,
+    seed: int = 0,
+) -> SampleCache:
+    """Cache pairs of (input of ``name`` in ``quant_model``, output of ``name`` then ``activation`` in
+    ``float_model``) over ``batches``, at most ``capacity`` of them."""
+    float_layer = float_model.get_submodule(name)
+    quant_layer = quant_model.get_submodule(name)
+    cache = SampleCache(capacity, seed=seed)
+    with torch.no_grad():
+        for batch in batches:
+            ins: list[torch.Tensor] = []
+            outs: list[torch.Tensor] = []
+            with _capture(quant_layer, "input", ins), contextlib.suppress(_StopForward):
+                _run(quant_model, batch)
+            with _capture(float_layer, "output", outs), contextlib.suppress(_StopForward):
+                _run(float_model, batch)
+            if not ins or not outs:
+                raise ValueError(f"layer `{name}` was not called by the model's forward")
+            target = activation(outs[0]) if activation is not None else outs[0]
+            cache.add(_as_samples(ins[0], quant_layer), _as_samples(target, quant_layer))
+    return cache
+
+
+def adaround_model(
+    float_model: nn.Module,
+    quant_model: nn.Module,
+    layers: Sequence[AdaRoundLayer],
+    batches: Sequence[Any] | Callable[[], Iterable[Any]],
+    *,
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Round the weights of ``layers`` (in model order) in ``quant_model`` in place.
+
+    ``quant_model`` is the working copy whose other layers already carry their quantized weights;
+    ``float_model`` gives the targets. ``batches`` is re-iterated once per layer (a sequence, or a
+    callable returning a fresh iterable). Returns the new weight of every layer."""
+    results: dict[str, torch.Tensor] = {}
+    for layer in layers:
+        act = float_model.get_submodule(layer.activation) if layer.activation else None
+        data = batches() if callable(batches) else batches
+        cache = collect_samples(
+            float_model,
+            quant_model,
+            layer.name,
+            data,
+            layer.params.max_samples,
+            activation=act,
+            seed=layer.params.seed,
+        )
+        inputs, targets = cache.tensors()
+        module = quant_model.get_submodule(layer.name)
+        with torch.enable_grad():
+            new_weight = optimize_rounding(
+                module,
+                layer.scale,
+                inputs,
+                targets,
+                layer.params,
+                activation=act,
+                progress=progress,
+                desc=layer.name,
+            )
+        with torch.no_grad():
+            module.weight.copy_(new_weight)
+        results[layer.name] = new_weight
+    return results

@@ -1,0 +1,211 @@
+"""DMQ balancer (AMCT's ``dmq_balancer``): SmoothQuant-style migration of activation outliers into
+the weights (Xiao et al., "SmoothQuant", ICML 2023; SPEC section 8).
+
+Per input channel ``j`` of a layer, with ``a = migration_strength``:
+
+    s_j = max|X_j|^a / max|W_j|^(1 - a)
+
+the activation is divided by ``s`` and the weight's input channel ``j`` multiplied by ``s``, which
+leaves the float layer unchanged: ``(X / s) (s W) = X W``. ``max|W_j|`` is taken over the weights
+that read channel ``j``: for a grouped conv, the output channels of ``j``'s group only.
+
+A channel whose activation or weight maximum is zero (or not finite) gets the factor 1, so a dead
+channel never produces inf or nan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = [
+    "BALANCEABLE",
+    "InputChannelMax",
+    "ActivationBalance",
+    "channel_dim",
+    "input_channel_count",
+    "weight_input_absmax",
+    "balance_factors",
+    "layer_factors",
+    "fold_into_weight",
+    "collect_input_absmax",
+    "apply_balance",
+]
+
+#: layer types that accept ``dmq_balancer`` (SPEC section 5)
+BALANCEABLE = frozenset(
+    {"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d"}
+)
+
+_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def channel_dim(layer: nn.Module, ndim: int) -> int:
+    """The dimension of the layer's input that holds its input channels."""
+    return ndim - 1 if isinstance(layer, nn.Linear) else 1
+
+
+def input_channel_count(layer: nn.Module) -> int:
+    if isinstance(layer, nn.Linear):
+        return layer.in_features
+    return layer.in_channels
+
+
+def _groups(layer: nn.Module) -> int:
+    return getattr(layer, "groups", 1)
+
+
+def weight_input_absmax(weight: torch.Tensor, *, groups: int = 1, transposed: bool = False) -> torch.Tensor:
+    """``max|W_j|`` per input channel ``j``, over the weights of ``j``'s group.
+
+    Linear ``[out, in]`` and conv ``[out, in / groups, *k]`` weights hold a group's output channels
+    in dim 0 and its input channels in dim 1; ConvTranspose weights are ``[in, out / groups, *k]``."""
+    w = weight.detach().abs()
+    if transposed:
+        return w.reshape(w.shape[0], -1).amax(dim=1)
+    out_ch, in_per_group = w.shape[0], w.shape[1]
+    per_group = w.reshape(groups, out_ch // groups, in_per_group, -1)
+    return per_group.amax(dim=(1, 3)).reshape(groups * in_per_group)
+
+
+def balance_factors(act_absmax: torch.Tensor, weight_absmax: torch.Tensor, strength: float) -> torch.Tensor:
+    """``s_j = max|X_j|^a / max|W_j|^(1 - a)``, and 1 where either maximum is zero or not finite."""
+    if act_absmax.shape != weight_absmax.shape:
+        raise ValueError(
+            f"activation maxima have shape {tuple(act_absmax.shape)} and weight maxima "
+            f"{tuple(weight_absmax.shape)}, expected one value per input channel in both"
+        )
+    x = act_absmax.double()
+    w = weight_absmax.double().to(x.device)
+    valid = (x > 0) & (w > 0) & torch.isfinite(x) & torch.isfinite(w)
+    safe_x = torch.where(valid, x, torch.ones_like(x))
+    safe_w = torch.where(valid, w, torch.ones_like(w))
+    factors = safe_x.pow(strength) / safe_w.pow(1.0 - strength)
+    factors = torch.where(valid & torch.isfinite(factors) & (factors > 0), factors, torch.ones_like(factors))
+    return factors.to(act_absmax.dtype)
+
+
+def fold_into_weight(
+    weight: torch.Tensor, factors: torch.Tensor, *, groups: int = 1, transposed: bool = False
+) -> torch.Tensor:
+    """The weight with input channel ``j`` multiplied by ``factors[j]``."""
+    f = factors.to(device=weight.device, dtype=weight.dtype)
+    view = [1] * weight.dim()
+    if transposed:
+        view[0] = -1
+        return weight * f.reshape(view)
+    out_ch, in_per_group = weight.shape[0], weight.shape[1]
+    grouped = weight.reshape(groups, out_ch // groups, in_per_group, *weight.shape[2:])
+    gview = [groups, 1, in_per_group] + [1] * (weight.dim() - 2)
+    return (grouped * f.reshape(gview)).reshape(weight.shape)
+
+
+class InputChannelMax:
+    """Observer of ``max|X_j|`` per input channel of one layer, over any number of batches."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        self.layer = layer
+        self.absmax: torch.Tensor | None = None
+
+    def observe(self, x: torch.Tensor) -> None:
+        dim = channel_dim(self.layer, x.dim())
+        reduce = tuple(d for d in range(x.dim()) if d != dim)
+        batch_max = x.detach().abs().amax(dim=reduce) if reduce else x.detach().abs()
+        if not torch.isfinite(batch_max).all():
+            raise ValueError("the input holds nan or inf values")
+        self.absmax = batch_max if self.absmax is None else torch.maximum(self.absmax, batch_max)
+
+    def compute(self) -> torch.Tensor:
+        if self.absmax is None:
+            raise ValueError("no input was observed")
+        return self.absmax
+
+
+def _run(model: nn.Module, batch: Any) -> None:
+    if isinstance(batch, Mapping):
+        model(**batch)
+    elif isinstance(batch, (tuple, list)):
+        model(*batch)
+    else:
+        model(batch)
+
+
+@contextlib.contextmanager
+def _observing(model: nn.Module, observers: Mapping[str, InputChannelMax]) -> Iterator[None]:
+    handles = []
+
+    def make_hook(name: str, obs: InputChannelMax):
+        def hook(_mod: nn.Module, args: tuple[Any, ...]) -> None:
+            try:
+                obs.observe(args[0])
+            except ValueError as exc:
+                raise ValueError(f"layer `{name}`: {exc}") from None
+
+        return hook
+
+    try:
+        for name, obs in observers.items():
+            handles.append(model.get_submodule(name).register_forward_pre_hook(make_hook(name, obs)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def collect_input_absmax(model: nn.Module, names: Iterable[str], batches: Iterable[Any]) -> dict[str, torch.Tensor]:
+    """One pass over ``batches``: ``max|X_j|`` at the input of every named layer."""
+    observers = {name: InputChannelMax(model.get_submodule(name)) for name in names}
+    if not observers:
+        return {}
+    seen = 0
+    with torch.no_grad(), _observing(model, observers):
+        for batch in batches:
+            _run(model, batch)
+            seen += 1
+    missing = [name for name, obs in observers.items() if obs.absmax is None]
+    if missing:
+        raise ValueError(f"layer `{missing[0]}` was not called in {seen} calibration batches")
+    return {name: obs.compute() for name, obs in observers.items()}
+
+
+class ActivationBalance(nn.Module):
+    """Divides the input of a balanced layer by its factors, along the layer's channel dimension."""
+
+    def __init__(self, factors: torch.Tensor, channel_dim: int) -> None:
+        super().__init__()
+        self.channel_dim = channel_dim
+        self.register_buffer("factors", factors.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = self.channel_dim if self.channel_dim >= 0 else x.dim() + self.channel_dim
+        view = [1] * x.dim()
+        view[dim] = -1
+        return x / self.factors.reshape(view).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.factors.numel()}, channel_dim={self.channel_dim}"
+
+
+def layer_factors(layer: nn.Module, act_absmax: torch.Tensor, strength: float) -> torch.Tensor:
+    """The balance factors of one layer from its observed input maxima."""
+    w_max = weight_input_absmax(layer.weight, groups=_groups(layer), transposed=isinstance(layer, _TRANSPOSED))
+    return balance_factors(act_absmax.to(w_max.device), w_max, strength)
+
+
+def apply_balance(layer: nn.Module, factors: torch.Tensor) -> ActivationBalance:
+    """Fold ``factors`` into ``layer.weight`` in place and return the module that divides its input.
+
+    Used before weight quantization, so the weight quantizer sees the balanced weight."""
+    with torch.no_grad():
+        layer.weight.copy_(
+            fold_into_weight(
+                layer.weight, factors, groups=_groups(layer), transposed=isinstance(layer, _TRANSPOSED)
+            )
+        )
+    dim = -1 if isinstance(layer, nn.Linear) else 1
+    return ActivationBalance(factors.to(layer.weight.device), dim)
+
