@@ -1,0 +1,129 @@
+"""Fake quantization of LSTM and GRU layers (SPEC section 5).
+
+What is quantized, as AMCT does for its recurrent layers:
+
+- the input-to-hidden and hidden-to-hidden weight matrices (``weight_ih_l0``, ``weight_hh_l0``),
+  symmetric, per tensor or per gate channel (one scale per row of the ``[gates * hidden, *]`` matrix);
+- the layer input ``x`` (activation quantization with the calibrated ``scale_d`` / ``offset_d``).
+
+Biases, the hidden and cell state stay in float. Only single-layer, unidirectional layers without a
+projection are supported; :func:`skip_reason` says why any other one is left in float.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+from quant.qmath import fake_quantize, symmetric_scale
+
+__all__ = [
+    "RECURRENT_TYPES",
+    "RecurrentWeights",
+    "skip_reason",
+    "weight_scale",
+    "quantize_recurrent_weights",
+    "FakeQuantRecurrent",
+]
+
+RECURRENT_TYPES = frozenset({"LSTM", "GRU"})
+
+#: the weight matrices that are quantized, in record order
+WEIGHT_NAMES = ("weight_ih_l0", "weight_hh_l0")
+
+
+def skip_reason(module: nn.Module) -> str | None:
+    """Why ``module`` (an LSTM or GRU) cannot be quantized, or None when it can."""
+    kind = type(module).__name__
+    if kind not in RECURRENT_TYPES:
+        return f"`{kind}` is not a recurrent layer, expected `LSTM` or `GRU`"
+    if module.num_layers != 1:
+        return (
+            f"`{kind}` has num_layers={module.num_layers}, expected 1: only single-layer recurrent "
+            "layers are quantized (split a stacked layer into single layers to quantize it)"
+        )
+    if module.bidirectional:
+        return f"`{kind}` is bidirectional, expected a unidirectional layer: the reverse direction is not quantized"
+    if getattr(module, "proj_size", 0):
+        return f"`{kind}` has proj_size={module.proj_size}, expected 0: projected LSTMs are not quantized"
+    return None
+
+
+def weight_scale(weight: torch.Tensor, bits: int, channel_wise: bool) -> torch.Tensor:
+    """The symmetric ARQ scale of a ``[gates * hidden, features]`` matrix: one, or one per row."""
+    w = weight.detach().to(torch.float32)
+    if channel_wise:
+        return symmetric_scale(w.amax(dim=1), w.amin(dim=1), bits)
+    return symmetric_scale(w.max(), w.min(), bits)
+
+
+@dataclass(frozen=True, slots=True)
+class RecurrentWeights:
+    """The scales chosen for one recurrent layer, in :data:`WEIGHT_NAMES` order."""
+
+    scale_ih: torch.Tensor
+    scale_hh: torch.Tensor
+
+    def record_scales(self) -> list[float]:
+        """``scale_w`` for the record: the input-matrix scales, then the hidden-matrix scales."""
+        return self.scale_ih.flatten().tolist() + self.scale_hh.flatten().tolist()
+
+
+def quantize_recurrent_weights(module: nn.Module, bits: int, channel_wise: bool) -> RecurrentWeights:
+    """Put ``weight_ih_l0`` and ``weight_hh_l0`` of ``module`` on their integer grid, in place."""
+    reason = skip_reason(module)
+    if reason is not None:
+        raise ValueError(reason)
+    scales = []
+    with torch.no_grad():
+        for name in WEIGHT_NAMES:
+            weight = getattr(module, name)
+            scale = weight_scale(weight, bits, channel_wise)
+            view = scale.reshape(-1, 1) if channel_wise else scale
+            weight.copy_(fake_quantize(weight.to(torch.float32), view, 0, bits).to(weight.dtype))
+            scales.append(scale)
+    return RecurrentWeights(scales[0], scales[1])
+
+
+class FakeQuantRecurrent(nn.Module):
+    """An LSTM or GRU whose input is fake-quantized and whose weights are on their integer grid.
+
+    Takes and returns exactly what the wrapped layer does (``batch_first``, an initial state, a
+    ``PackedSequence``)."""
+
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        scale_d: float,
+        offset_d: int,
+        act_bits: int = 8,
+        weight_bits: int = 8,
+        channel_wise: bool = False,
+        quantize_weights: bool = True,
+    ) -> None:
+        super().__init__()
+        self.module = copy.deepcopy(module)
+        self.weights = (
+            quantize_recurrent_weights(self.module, weight_bits, channel_wise) if quantize_weights else None
+        )
+        self.act_bits = act_bits
+        self.register_buffer("scale_d", torch.tensor(float(scale_d), dtype=torch.float32))
+        self.register_buffer("offset_d", torch.tensor(int(offset_d), dtype=torch.float32))
+
+    def _quant_input(self, x: torch.Tensor) -> torch.Tensor:
+        return fake_quantize(x.to(torch.float32), self.scale_d, self.offset_d, self.act_bits).to(x.dtype)
+
+    def forward(self, x, hx=None):  # noqa: ANN001, ANN201 - mirrors nn.LSTM / nn.GRU
+        if isinstance(x, PackedSequence):
+            x = x._replace(data=self._quant_input(x.data))
+        else:
+            x = self._quant_input(x)
+        return self.module(x, hx)
+
+    def extra_repr(self) -> str:
+        return f"scale_d={self.scale_d.item():.6g}, offset_d={int(self.offset_d.item())}, bits={self.act_bits}"
