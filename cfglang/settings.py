@@ -1,0 +1,229 @@
+"""Project settings: ``[tool.amct]`` in ``pyproject.toml``, or ``amct.toml``.
+
+The settings file closest to a linted file wins (its folder, then each parent
+folder up to the root; in one folder ``amct.toml`` before ``pyproject.toml``,
+and a ``pyproject.toml`` without ``[tool.amct]`` does not count). The command
+line overrides what a file says; ``--config PATH`` names one file for every
+path and ``--isolated`` ignores them all.
+
+``amct.toml`` holds the same keys at its top level::
+
+    select = ["F", "V"]         # codes or code prefixes; default: every rule
+    ignore = ["V012"]
+    strict = false              # warnings fail the run too
+
+    [format]                    # [tool.amct.format] in pyproject.toml
+    indent-width = 2
+    line-ending = "auto"        # auto (follow the file) | lf | crlf
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+__all__ = ["FormatOptions", "Settings", "SettingsError", "SettingsResolver", "load_settings_file", "find_settings_file",
+           "parse_codes", "is_enabled"]
+
+_LINT_KEYS = {"select", "ignore", "strict", "format"}
+_FORMAT_KEYS = {"indent-width", "line-ending"}
+_LINE_ENDINGS = ("auto", "lf", "crlf")
+
+
+@dataclass(frozen=True)
+class FormatOptions:
+    """The options of ``amct fmt`` (``[tool.amct.format]``)."""
+
+    indent_width: int = 2
+    line_ending: str = "auto"  # auto: follow the input file (its first line break) | lf | crlf
+
+
+class SettingsError(Exception):
+    """A settings file or option that cannot be used; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    select: tuple[str, ...] = ()  # empty: every rule
+    ignore: tuple[str, ...] = ()
+    strict: bool = False
+    format: FormatOptions = field(default_factory=FormatOptions)
+    source: Path | None = None  # the settings file these came from
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with every override that is not None applied."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def enabled(self, code: str) -> bool:
+        return is_enabled(code, self.select, self.ignore)
+
+
+# ---------------------------------------------------------------- codes
+
+
+def _known_codes() -> list[str]:
+    from cfglang.rules import REGISTRY
+
+    return list(REGISTRY)
+
+
+def parse_codes(values: Iterable[str], where: str) -> tuple[str, ...]:
+    """Normalise codes or prefixes (``F``, ``F0``, ``F001``, ``ALL``); unknown ones raise :class:`SettingsError`."""
+    known = _known_codes()
+    out = []
+    for value in values:
+        for item in str(value).split(","):
+            code = item.strip().upper()
+            if not code:
+                continue
+            if code != "ALL" and not any(k.startswith(code) for k in known):
+                raise SettingsError(f"unknown code `{item.strip()}` in {where} (expected a code such as `F001`, "
+                                    f"a prefix such as `F`, or `ALL`)")
+            out.append(code)
+    return tuple(out)
+
+
+def _match_length(code: str, prefixes: tuple[str, ...]) -> int:
+    """Length of the longest prefix matching ``code`` (``ALL`` matches with length 0); -1 when none does."""
+    best = -1
+    for prefix in prefixes:
+        if prefix == "ALL":
+            best = max(best, 0)
+        elif code.startswith(prefix):
+            best = max(best, len(prefix))
+    return best
+
+
+def is_enabled(code: str, select: tuple[str, ...], ignore: tuple[str, ...]) -> bool:
+    """Whether ``code`` is reported: the more specific of a matching select and ignore wins.
+
+    ``select=("F",), ignore=("F01",)`` turns off ``F010``; ``select=("F010",), ignore=("F",)`` keeps it.
+    Syntax errors (``S``) are always reported: nothing else can be checked without them.
+    """
+    if code.startswith("S"):
+        return True
+    selected = _match_length(code, select) if select else 0
+    if selected < 0:
+        return False
+    return _match_length(code, ignore) < selected
+
+
+# ---------------------------------------------------------------- files
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"invalid TOML in {path}: {exc}") from None
+
+
+def _table_of(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        return (tool.get("amct") if isinstance(tool, dict) else None), "[tool.amct]"
+    return data, "the top level"
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            expected = ", ".join(f"`{k}`" for k in sorted(allowed))
+            raise SettingsError(f"unknown key `{key}` in {where} (expected one of {expected})")
+
+
+def _string_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise SettingsError(f"found {type(value).__name__} for {where}, expected a list of codes")
+
+
+def _format_options(table: Any, where: str) -> FormatOptions:
+    if not isinstance(table, dict):
+        raise SettingsError(f"found {type(table).__name__} for {where}, expected a table")
+    _check_keys(table, _FORMAT_KEYS, where)
+    indent = table.get("indent-width", 2)
+    if isinstance(indent, bool) or not isinstance(indent, int) or not 0 <= indent <= 16:
+        raise SettingsError(f"found `{indent!r}` for `indent-width` in {where}, expected an integer from 0 to 16")
+    ending = table.get("line-ending", "auto")
+    if ending not in _LINE_ENDINGS:
+        raise SettingsError(f"found `{ending!r}` for `line-ending` in {where}, expected one of "
+                            + ", ".join(f"`{e}`" for e in _LINE_ENDINGS))
+    return FormatOptions(indent_width=indent, line_ending=ending)
+
+
+def settings_from_table(table: dict[str, Any], where: str, source: Path | None = None) -> Settings:
+    _check_keys(table, _LINT_KEYS, where)
+    strict = table.get("strict", False)
+    if not isinstance(strict, bool):
+        raise SettingsError(f"found `{strict!r}` for `strict` in {where}, expected true or false")
+    return Settings(
+        select=parse_codes(_string_list(table.get("select", []), f"`select` in {where}"), f"`select` in {where}"),
+        ignore=parse_codes(_string_list(table.get("ignore", []), f"`ignore` in {where}"), f"`ignore` in {where}"),
+        strict=strict,
+        format=_format_options(table.get("format", {}), f"the format table of {where}"),
+        source=source,
+    )
+
+
+def load_settings_file(path: str | Path) -> Settings:
+    """Settings from one file: ``[tool.amct]`` of a ``pyproject.toml``, the top level of any other TOML file."""
+    path = Path(path)
+    table, where = _table_of(path, _read_toml(path))
+    if table is None:
+        raise SettingsError(f"{path} has no [tool.amct] table")
+    return settings_from_table(table, f"{where} of {path}", path)
+
+
+def _has_amct_table(path: Path) -> bool:
+    return _table_of(path, _read_toml(path))[0] is not None
+
+
+def find_settings_file(folder: Path) -> Path | None:
+    """The closest settings file at or above ``folder``."""
+    for candidate in (folder, *folder.parents):
+        amct = candidate / "amct.toml"
+        if amct.is_file():
+            return amct
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file() and _has_amct_table(pyproject):
+            return pyproject
+    return None
+
+
+class SettingsResolver:
+    """The settings for each linted file, with command-line overrides on top; caches per folder."""
+
+    def __init__(self, config: str | Path | None = None, isolated: bool = False, **overrides: Any) -> None:
+        self._overrides = overrides
+        self._isolated = isolated
+        self._fixed = load_settings_file(config).with_overrides(**overrides) if config is not None else None
+        self._by_folder: dict[Path, Settings] = {}
+        self._by_file: dict[Path, Settings] = {}
+
+    def for_path(self, path: str | Path | None) -> Settings:
+        """Settings for a file (None: the working folder, as for stdin without ``--stdin-filename``)."""
+        if self._fixed is not None:
+            return self._fixed
+        if self._isolated:
+            return Settings().with_overrides(**self._overrides)
+        folder = (Path(path).parent if path is not None else Path(".")).resolve()
+        found = self._by_folder.get(folder)
+        if found is None:
+            source = find_settings_file(folder)
+            if source is None:
+                found = Settings().with_overrides(**self._overrides)
+            else:
+                if source not in self._by_file:
+                    self._by_file[source] = load_settings_file(source).with_overrides(**self._overrides)
+                found = self._by_file[source]
+            self._by_folder[folder] = found
+        return found
