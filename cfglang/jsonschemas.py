@@ -1,0 +1,74 @@
+"""The shipped JSON Schemas (inventory, plan) and the config schema generated
+from the proto descriptor, plus one way to validate against them with
+messages that say where and what.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from cfglang.resources import data_file
+
+__all__ = ["SCHEMAS", "schema", "validation_errors", "json_pointer"]
+
+# name -> shipped file; "config" is generated (cfglang.convert.config_schema)
+SCHEMAS = {"inventory": "inventory.schema.json", "plan": "plan.schema.json", "config": None}
+
+
+@functools.cache
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema called ``name`` (``config``, ``plan`` or ``inventory``)."""
+    if name not in SCHEMAS:
+        raise KeyError(name)
+    if SCHEMAS[name] is None:
+        from cfglang.convert import config_schema
+
+        return config_schema()
+    return json.loads(data_file("schemas", SCHEMAS[name]).read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _validator(name: str):
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema(name))
+
+
+def json_pointer(path) -> str:
+    """``layers[2].name`` style for a jsonschema error path."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def validation_errors(instance: Any, name: str, limit: int = 5) -> list[str]:
+    """Messages for the first ``limit`` schema violations (empty when valid), most specific first."""
+    errors = sorted(_validator(name).iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
+    messages = []
+    for error in errors[:limit]:
+        messages.append(f"`{json_pointer(error.absolute_path)}`: {_describe(error)}")
+    if len(errors) > limit:
+        messages.append(f"and {len(errors) - limit} more")
+    return messages
+
+
+def _describe(error) -> str:
+    found = json.dumps(error.instance)
+    if len(found) > 60:
+        found = found[:57] + "..."
+    keyword = error.validator
+    if keyword == "required":
+        missing = [p for p in error.validator_value if p not in error.instance]
+        return "missing " + ", ".join(f"`{p}`" for p in missing)
+    if keyword == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return "unknown key " + ", ".join(f"`{p}`" for p in extra)
+    if keyword == "type":
+        return f"found {found}, expected a value of type {error.validator_value}"
+    if keyword in ("enum", "const"):
+        allowed = error.validator_value if keyword == "enum" else [error.validator_value]
+        return f"found {found}, expected one of {', '.join(json.dumps(a) for a in allowed)}"
+    return f"found {found}: {error.message}"

@@ -1,0 +1,317 @@
+"""Model-aware diagnostics (the M rules): what a resolution run can see.
+
+Reads a finished :class:`cfglang.resolve.Resolution` (sources, per-layer
+results, capability events) and returns diagnostics located through the
+checker's span table. Everything is one pass over layers or entries.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from cfglang import capabilities as cap
+from cfglang.diagnostics import Diagnostic, Span
+from cfglang.rules import REGISTRY
+from cfglang.rules import model as M
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cfglang.resolve import Resolution, Source
+
+__all__ = ["diagnostics"]
+
+_TOP = Span(0, 0, 1, 1, 1, 1)
+_LAYER, _TYPE, _COMMON = "override_layer_configs", "override_layer_types", "common_config"
+_SUGGEST_LIMIT = 50  # did-you-mean is O(layers) per name: only for the first unknown names
+
+
+def diagnostics(res: Resolution) -> list[Diagnostic]:
+    found = [*_names(res), *_capabilities(res), *_overrides(res), *_asymmetric(res)]
+    return _dedupe(found, getattr(res.checked, "diagnostics", ()))
+
+
+def _diag(code: str, span: Span | None, message: str, hint: str | None = None,
+          related: Iterable[tuple[Span | None, str]] = ()) -> Diagnostic:
+    return Diagnostic(code, REGISTRY[code].severity, span or _TOP, message, hint,
+                      tuple((s, note) for s, note in related if s is not None))
+
+
+def _some(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(f"`{n}`" for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _dedupe(found: list[Diagnostic], existing: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Drop ours where the checker already reports the same severity over the same text."""
+    taken: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for d in existing:
+        taken[d.severity].append((d.span.start, d.span.end))
+    out = []
+    for d in found:
+        if any(s < d.span.end and d.span.start < e or s == d.span.start for s, e in taken[d.severity]):
+            continue
+        out.append(d)
+    out.sort(key=lambda d: (d.span.start, d.code))
+    return out
+
+
+# names: skip_layers, override_layer_configs, skip_fusion_layers, types ---------
+
+
+def _names(res: Resolution) -> Iterator[Diagnostic]:
+    config = res.checked.config
+    inventory = res.inventory
+    suggest = _Suggest(inventory.names)
+    for i, name in enumerate(config.skip_layers):
+        yield from _layer_name(res, suggest, name, ("skip_layers", i), "skip_layers")
+    for i, entry in enumerate(config.override_layer_configs):
+        yield from _layer_name(res, suggest, entry.layer_name, (_LAYER, i, "layer_name"), "override_layer_configs")
+    for i, name in enumerate(config.skip_fusion_layers):
+        span = res.where(("skip_fusion_layers", i))
+        layer = inventory.get(name)
+        if layer is None:
+            yield _diag(M.UNKNOWN_LAYER, span, f"`{name}` in `skip_fusion_layers` is not a layer of the model",
+                        suggest(name))
+        elif inventory.traced and inventory.bn_of(name) is None:
+            yield _diag(M.NO_FOLDABLE_BN, span,
+                        f"`{name}` in `skip_fusion_layers` has no BatchNorm to fold (a `{layer.type}`)",
+                        "only a Conv1d/2d/3d followed by a BatchNorm that reads only its output is folded")
+    present = {layer.type for layer in inventory.layers}
+    for field_name, types in (("override_layer_types", [e.layer_type for e in config.override_layer_types]),
+                              ("skip_layer_types", list(config.skip_layer_types))):
+        for i, layer_type in enumerate(types):
+            if layer_type in cap.QUANTIZABLE and layer_type not in present:
+                path = (field_name, i, "layer_type") if field_name == _TYPE else (field_name, i)
+                yield _diag(M.UNUSED_LAYER_TYPE, res.where(path),
+                            f"`{layer_type}` in `{field_name}` matches no layer of the model",
+                            f"the model's quantizable types are {_some(sorted(_quantizable_types(res)), 9)}")
+    yield from _skipped_and_overridden(res)
+    quantizable = inventory.quantizable
+    if quantizable and len(res.skipped) == len(quantizable):
+        first = ("skip_layers", 0) if config.skip_layers else ("skip_layer_types", 0)
+        yield _diag(M.NOTHING_TO_QUANTIZE, res.where(first),
+                    f"every quantizable layer of the model is skipped ({_count(len(quantizable), 'layer')}):"
+                    " nothing would be quantized")
+    if config.do_fusion and not inventory.traced:
+        yield _diag(M.GRAPH_UNKNOWN, res.where(("do_fusion",)),
+                    "the model's graph is unknown (it could not be traced): no Conv+BatchNorm pair is folded")
+
+
+def _quantizable_types(res: Resolution) -> set[str]:
+    return {layer.type for layer in res.inventory.quantizable}
+
+
+def _layer_name(res: Resolution, suggest, name: str, path: tuple, where: str) -> Iterator[Diagnostic]:
+    layer = res.inventory.get(name)
+    span = res.where(path)
+    if layer is None:
+        yield _diag(M.UNKNOWN_LAYER, span, f"`{name}` in `{where}` is not a layer of the model", suggest(name))
+    elif not layer.quantizable:
+        yield _diag(M.NOT_QUANTIZABLE_LAYER, span,
+                    f"`{name}` in `{where}` is a `{layer.type}`, which AMCT does not quantize",
+                    f"quantizable types: {', '.join(cap.QUANTIZABLE)}")
+
+
+class _Suggest:
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.lower = {n.lower(): n for n in names}
+        self.calls = 0
+
+    def __call__(self, name: str) -> str | None:
+        exact = self.lower.get(name.lower())
+        if exact is None:
+            self.calls += 1
+            if self.calls > _SUGGEST_LIMIT:
+                return None
+            close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.6)
+            exact = close[0] if close else None
+        return f"did you mean `{exact}`?" if exact else None
+
+
+def _skipped_and_overridden(res: Resolution) -> Iterator[Diagnostic]:
+    config = res.checked.config
+    for i, entry in enumerate(config.override_layer_configs):
+        layer = res.inventory.get(entry.layer_name)
+        if layer is None or not layer.quantizable:
+            continue
+        skip = res.skip_of(layer)
+        if skip is None:
+            continue
+        where = (("skip_layers", res.skip_names[layer.name]) if skip.reason == "skip_layers"
+                 else ("skip_layer_types", res.skip_types[layer.type]))
+        yield _diag(M.SKIPPED_AND_OVERRIDDEN, res.where((_LAYER, i, "layer_name")),
+                    f"`{layer.name}` is overridden but also skipped by `{skip.reason}`: the override is never used",
+                    "remove the override or the skip", [(res.where(where), "skipped here")])
+    for i, entry in enumerate(config.override_layer_types):
+        if entry.layer_type in res.skip_types:
+            yield _diag(M.SKIPPED_AND_OVERRIDDEN, res.where((_TYPE, i, "layer_type")),
+                        f"`{entry.layer_type}` is overridden but also listed in `skip_layer_types`:"
+                        " the override is never used", "remove the override or the skip",
+                        [(res.where(("skip_layer_types", res.skip_types[entry.layer_type])), "skipped here")])
+
+
+# capability events (SPEC 6.5) --------------------------------------------------
+
+_FALLBACK_TEXT = {
+    "quant_bits": ("6 and 7 bits are for Conv2d only", "8 bits instead"),
+    "ada_quantize": ("AdaRound supports Conv2d, ConvTranspose2d and Linear only", "`arq_quantize` defaults instead"),
+    "dmq_balancer": ("the balancer supports Linear and convolutions only", "no balancing instead"),
+    "asymmetric": ("Conv3d activations are always symmetric", "symmetric activations instead"),
+}
+
+
+def _shown(what: str, value: Any) -> str:
+    if what in ("ada_quantize", "dmq_balancer"):
+        return f"`{what}`"
+    return f"`{what}: {str(value).lower() if isinstance(value, bool) else value}`"
+
+
+def _capabilities(res: Resolution) -> Iterator[Diagnostic]:
+    groups: dict[tuple, list[str]] = {}
+    for layer, _source, found in res.resolved:
+        for event in found.events:
+            groups.setdefault((event, layer.type), []).append(layer.name)
+    for (event, layer_type), names in groups.items():
+        if event.what == "channel_wise":
+            yield from _channel_wise(res, event, layer_type, names)
+            continue
+        because, outcome = _FALLBACK_TEXT[event.what]
+        is_block = event.what in ("ada_quantize", "dmq_balancer")
+        span = res.where(event.path, is_block)
+        if event.level in (_COMMON, "activation_offset"):
+            origin = "in `common_config`" if event.level == _COMMON else ""
+            yield _diag(M.CAPABILITY_FALLBACK, span,
+                        f"{_shown(event.what, event.value)} {origin} does not apply to "
+                        f"{_count(len(names), f'`{layer_type}` layer')} ({_some(names)}): {outcome}".replace("  ", " "),
+                        because)
+        elif event.level == _LAYER:
+            yield _diag(M.UNSUPPORTED_FOR_LAYER, span,
+                        f"{_shown(event.what, event.value)} in the override of `{names[0]}`, a `{layer_type}` layer:"
+                        f" {because}")
+        # a type override's impossible value needs no model: the checker reports it (C rules)
+
+
+def _channel_wise(res: Resolution, event, layer_type: str, names: list[str]) -> Iterator[Diagnostic]:
+    span = res.where(event.path)
+    if event.level == _COMMON:
+        yield _diag(M.CHANNEL_WISE_REACHES, span,
+                    f"`channel_wise: true` in `common_config` reaches {_count(len(names), f'`{layer_type}` layer')}"
+                    f" ({_some(names)}), and AMCT requires `channel_wise: false` for `{layer_type}`",
+                    f"add an `override_layer_types` entry for `{layer_type}`: override_layer_types "
+                    f"{{ layer_type: \"{layer_type}\" calibration_config {{ arq_quantize {{ channel_wise: false }} }} }}")
+    elif event.level == _LAYER:
+        yield _diag(M.CHANNEL_WISE_REACHES, span,
+                    f"`channel_wise: true` in the override of `{names[0]}`, a `{layer_type}` layer:"
+                    f" AMCT requires `channel_wise: false` for `{layer_type}`", "set `channel_wise: false`")
+
+
+# overrides: dropped settings, no effect -----------------------------------------
+
+
+def _overrides(res: Resolution) -> Iterator[Diagnostic]:
+    applied: dict[int, tuple[Source, list]] = {}
+    for layer, source, found in res.resolved:
+        if source.level in (_LAYER, _TYPE):
+            applied.setdefault(id(source), (source, []))[1].append((layer, found))
+    for source, items in applied.values():
+        label = _label(source)
+        span = res.where(source.entry + (("layer_name",) if source.level == _LAYER else ("layer_type",)))
+        yield from _dropped(res, source, label, span, [layer for layer, _ in items])
+        if all(found.same_values(res.resolve(res.below(source, layer), layer.type)) for layer, found in items):
+            below = res.below(source, items[0][0])
+            yield _diag(M.OVERRIDE_CHANGES_NOTHING, span,
+                        f"{label} changes nothing: {_count(len(items), 'layer')} ({_some([l.name for l, _ in items])})"
+                        f" resolve the same from `{below.level if below.level != 'default' else 'the defaults'}`",
+                        "delete the entry")
+
+
+def _label(source: Source) -> str:
+    if source.level == _LAYER:
+        return f"the override of `{source.key}`"
+    return f"the `{source.key}` type override"
+
+
+def _dropped(res: Resolution, source: Source, label: str, span: Span | None, layers: list) -> Iterator[Diagnostic]:
+    common = res.common
+    if common.level != _COMMON:
+        return
+    if common.dmq is not None and source.dmq is None and any(layer.type in cap.DMQ for layer in layers):
+        yield _diag(M.OVERRIDE_DROPS_BALANCER, span,
+                    f"{label} has no `dmq_balancer`, so its layers are not balanced although `common_config` sets one",
+                    "overrides replace `common_config`, they do not merge: repeat the `dmq_balancer` in the override",
+                    [(res.where(common.path + ("dmq_balancer",), True), "`dmq_balancer` set here")])
+    dropped: list[tuple[str, tuple]] = []
+    layer_type = layers[0].type
+    for group in ("wts", "acts"):
+        mine, theirs = getattr(source, group), getattr(common, group)
+        if theirs is None or (group == "wts" and layer_type not in cap.WEIGHTED):
+            continue
+        default_algo = "arq_quantize" if group == "wts" else "ifmr_quantize"
+        if mine is None and theirs.name != default_algo:
+            dropped.append((theirs.name, common.path + (theirs.name,)))
+            continue
+        if mine is not None and mine.name != theirs.name:
+            continue  # a deliberate change of algorithm
+        for name, value in theirs.fields.items():
+            if name in ("asymmetric", "dst_type") or (mine is not None and name in mine.fields):
+                continue
+            if value != _default(theirs.name, name, layer_type):
+                dropped.append((name, common.path + (theirs.name, name)))
+    if dropped:
+        names = [name for name, _ in dropped]
+        yield _diag(M.OVERRIDE_DROPS_SETTING, span,
+                    f"{label} drops {_some(names, 6)} set in `common_config`: its layers use the built-in defaults",
+                    "overrides replace `common_config`, they do not merge: repeat the settings in the override",
+                    [(res.where(path, name in ("ada_quantize", "hfmg_quantize")), f"`{name}` set here")
+                     for name, path in dropped])
+
+
+def _default(block: str, name: str, layer_type: str) -> Any:
+    from cfglang.resolve import DEFAULTS
+
+    if name == "channel_wise":
+        return layer_type in cap.CHANNEL_WISE
+    return DEFAULTS.get(block, {}).get(name)
+
+
+# asymmetric: documented precedence versus AMCT's rule (SPEC 6.4) ---------------
+
+
+def _asymmetric(res: Resolution) -> Iterator[Diagnostic]:
+    groups: dict[tuple, list[str]] = {}
+    for layer, source, found in res.resolved:
+        documented = _documented_asymmetric(res, layer)
+        actual = found.asymmetric_from
+        if documented is not None and documented[0] != actual[0]:
+            groups.setdefault((documented, actual), []).append(layer.name)
+    for ((value, level, path), (actual, actual_level, _)), names in groups.items():
+        where = "`activation_offset`" if actual_level == "activation_offset" else (
+            "the default `activation_offset`" if actual_level == "default" else f"`{actual_level}`")
+        reason = ("has its own `override_layer_configs` entry" if level == _TYPE
+                  else "uses the other activation algorithm")
+        yield _diag(M.ASYMMETRIC_PRECEDENCE, res.where(path),
+                    f"`asymmetric: {str(value).lower()}` in `{level}` does not reach "
+                    f"{_count(len(names), 'layer')} ({_some(names)}) as the documented precedence suggests: each "
+                    f"{reason}, so AMCT takes `asymmetric: {str(actual).lower()}` from {where}",
+                    "set `asymmetric` in the layer's own activation block")
+
+
+def _documented_asymmetric(res: Resolution, layer) -> tuple | None:
+    """The value the documented precedence (layer > type > common > activation_offset) gives, if it
+    comes from a type override or common_config (the two places where AMCT's rule can differ)."""
+    own = res.layer_overrides.get(layer.name)
+    chain = [s for s in (own, res.type_overrides.get(layer.type), res.common) if s is not None]
+    for source in chain:
+        if source.acts is not None and "asymmetric" in source.acts.fields:
+            if source is res.source_of(layer):
+                return None  # the layer's own source sets it: both readings agree
+            return (source.acts.fields["asymmetric"], source.level,
+                    source.path + (source.acts.name, "asymmetric"))
+    return None

@@ -1,0 +1,345 @@
+"""The resolved per-layer plan: what :func:`cfglang.resolve` returns.
+
+Plain frozen dataclasses, JSON-serialisable in three layouts: the native plan
+JSON (``to_dict``/``from_dict``, what ``amct plan`` writes and the engine
+reads), AMCT's own ``config.json`` (SPEC section 7) and a text table.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cfglang.diagnostics import Diagnostic, Severity, Span
+
+__all__ = [
+    "LEVELS",
+    "Provenance",
+    "Skip",
+    "WeightPlan",
+    "ActivationPlan",
+    "DMQPlan",
+    "Fusion",
+    "LayerPlan",
+    "Plan",
+    "PlanError",
+    "shortest_float32",
+    "explain_layer",
+]
+
+# where a resolved value can come from, highest precedence first
+LEVELS = ("override_layer_configs", "override_layer_types", "common_config", "activation_offset", "default", "fallback")
+
+_ADA_KEYS = ("num_iteration", "reg_param", "beta_range_start", "beta_range_end", "warm_start")
+_IFMR_KEYS = ("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile")
+
+
+class PlanError(ValueError):
+    """A plan JSON that cannot be read: the message says where and what."""
+
+
+@functools.lru_cache(maxsize=4096)
+def shortest_float32(value: float) -> float:
+    """The shortest decimal that reads back as the same float32 (``0.699999988`` -> ``0.7``)."""
+    if not math.isfinite(value):
+        return value
+    single = struct.unpack("<f", struct.pack("<f", value))[0]
+    for digits in range(1, 10):
+        candidate = float(f"{single:.{digits}g}")
+        if struct.unpack("<f", struct.pack("<f", candidate))[0] == single:
+            return candidate
+    return single
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Which level set a value and where it is written (1-based; None for defaults)."""
+
+    source: str  # one of LEVELS; serialised as "from"
+    line: int | None = None
+    column: int | None = None
+    span: Span | None = field(default=None, compare=False)
+
+    @classmethod
+    def at(cls, source: str, span: Span | None) -> Provenance:
+        if span is None:
+            return cls(source)
+        return cls(source, span.line, span.column, span)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.source, "line": self.line, "column": self.column}
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    reason: str  # "skip_layers" | "skip_layer_types"
+    line: int | None = None
+    column: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "line": self.line, "column": self.column}
+
+
+@dataclass(frozen=True, slots=True)
+class WeightPlan:
+    algo: str  # "arq" | "ada"
+    bits: int
+    channel_wise: bool
+    num_iteration: int | None = None
+    reg_param: float | None = None
+    beta_range_start: float | None = None
+    beta_range_end: float | None = None
+    warm_start: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"algo": self.algo, "bits": self.bits, "channel_wise": self.channel_wise}
+        if self.algo == "ada":
+            out.update({key: getattr(self, key) for key in _ADA_KEYS})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationPlan:
+    algo: str  # "ifmr" | "hfmg"
+    bits: int
+    asymmetric: bool
+    search_range_start: float | None = None
+    search_range_end: float | None = None
+    search_step: float | None = None
+    max_percentile: float | None = None
+    min_percentile: float | None = None
+    num_of_bins: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"algo": self.algo, "bits": self.bits, "asymmetric": self.asymmetric}
+        keys = _IFMR_KEYS if self.algo == "ifmr" else ("num_of_bins",)
+        out.update({key: getattr(self, key) for key in keys})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DMQPlan:
+    migration_strength: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"migration_strength": self.migration_strength}
+
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    conv: str
+    bn: str
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    name: str
+    type: str
+    quantize: bool
+    skip: Skip | None
+    weight: WeightPlan | None
+    activation: ActivationPlan | None
+    dmq_balancer: DMQPlan | None
+    provenance: Mapping[str, Provenance]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "quantize": self.quantize,
+            "skip": self.skip.to_dict() if self.skip else None,
+            "weight": self.weight.to_dict() if self.weight else None,
+            "activation": self.activation.to_dict() if self.activation else None,
+            "dmq_balancer": self.dmq_balancer.to_dict() if self.dmq_balancer else None,
+            "provenance": {key: p.to_dict() for key, p in self.provenance.items()},
+        }
+
+    def value(self, key: str) -> Any:
+        """The resolved value named by a provenance key (``weight.bits``, ``dmq_balancer``)."""
+        part, _, leaf = key.partition(".")
+        block = getattr(self, part)
+        return block if not leaf or block is None else getattr(block, leaf)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The per-layer plan (quantizable layers, in model order) plus globals and diagnostics."""
+
+    config: str | None
+    batch_num: int
+    do_fusion: bool
+    fakequant_precision_mode: str | None
+    fusions: tuple[Fusion, ...]
+    layers: tuple[LayerPlan, ...]
+    activation_offset: bool = True
+    skip_fusion_layers: tuple[str, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = field(default=(), compare=False)
+    version: int = 1
+
+    @property
+    def ok(self) -> bool:
+        """No error among the resolution diagnostics."""
+        return all(d.severity < Severity.ERROR for d in self.diagnostics)
+
+    def layer(self, name: str) -> LayerPlan | None:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The native plan JSON (``amct plan``), as the quantization engine reads it."""
+        return {
+            "version": self.version,
+            "config": self.config,
+            "batch_num": self.batch_num,
+            "do_fusion": self.do_fusion,
+            "fakequant_precision_mode": self.fakequant_precision_mode,
+            "activation_offset": self.activation_offset,
+            "skip_fusion_layers": list(self.skip_fusion_layers),
+            "fusions": [{"conv": f.conv, "bn": f.bn} for f in self.fusions],
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "plan") -> Plan:
+        """Read the native plan JSON; a bad one raises :class:`PlanError`."""
+        from cfglang.jsonschemas import validation_errors
+
+        problems = validation_errors(data, "plan")
+        if problems:
+            raise PlanError(f"{source}: not a valid plan: " + "; ".join(problems))
+        return cls(
+            config=data["config"],
+            batch_num=data["batch_num"],
+            do_fusion=data["do_fusion"],
+            fakequant_precision_mode=data["fakequant_precision_mode"],
+            fusions=tuple(Fusion(f["conv"], f["bn"]) for f in data["fusions"]),
+            layers=tuple(_layer_from_dict(item) for item in data["layers"]),
+            activation_offset=data.get("activation_offset", True),
+            skip_fusion_layers=tuple(data.get("skip_fusion_layers", ())),
+            version=data["version"],
+        )
+
+    def to_amct_json(self) -> dict[str, Any]:
+        """AMCT's own ``config.json`` layout (SPEC section 7): globals, then one key per layer by name."""
+        out: dict[str, Any] = {
+            "version": 1,
+            "batch_num": self.batch_num,
+            "activation_offset": self.activation_offset,
+            "do_fusion": self.do_fusion,
+            "skip_fusion_layers": list(self.skip_fusion_layers),
+        }
+        for layer in sorted(self.layers, key=lambda l: l.name):
+            out[layer.name] = _amct_layer(layer)
+        return out
+
+    def to_table(self) -> str:
+        """A fixed-width text table, one row per layer, then the fusions."""
+        rows = [("layer", "type", "quantize", "weight", "activation", "dmq")]
+        for layer in self.layers:
+            rows.append((layer.name, layer.type, "yes" if layer.quantize else f"no ({layer.skip.reason})"
+                         if layer.skip else "no", _weight_cell(layer.weight), _act_cell(layer.activation),
+                         str(layer.dmq_balancer.migration_strength) if layer.dmq_balancer else "-"))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append("")
+        fused = ", ".join(f"{f.conv}+{f.bn}" for f in self.fusions) or "none"
+        lines.append(f"batch_num {self.batch_num}; do_fusion {str(self.do_fusion).lower()}; fused: {fused}")
+        return "\n".join(lines) + "\n"
+
+
+def _weight_cell(weight: WeightPlan | None) -> str:
+    if weight is None:
+        return "-"
+    return f"{weight.algo} {weight.bits}b {'per-channel' if weight.channel_wise else 'per-tensor'}"
+
+
+def _act_cell(act: ActivationPlan | None) -> str:
+    if act is None:
+        return "-"
+    return f"{act.algo} {act.bits}b {'asymmetric' if act.asymmetric else 'symmetric'}"
+
+
+def _amct_layer(layer: LayerPlan) -> dict[str, Any]:
+    entry: dict[str, Any] = {"quant_enable": layer.quantize}
+    if layer.dmq_balancer is not None:
+        entry["dmq_balancer_param"] = layer.dmq_balancer.migration_strength
+    act = layer.activation
+    if act is not None:
+        if act.algo == "ifmr":
+            entry["activation_quant_params"] = {
+                "num_bits": act.bits, "act_algo": "ifmr", "max_percentile": act.max_percentile,
+                "min_percentile": act.min_percentile, "search_range": [act.search_range_start, act.search_range_end],
+                "search_step": act.search_step, "asymmetric": act.asymmetric,
+            }
+        else:
+            entry["activation_quant_params"] = {
+                "num_bits": act.bits, "act_algo": "hfmg", "num_of_bins": act.num_of_bins, "asymmetric": act.asymmetric,
+            }
+    weight = layer.weight
+    if weight is not None:
+        if weight.algo == "arq":
+            entry["weight_quant_params"] = {
+                "num_bits": weight.bits, "wts_algo": "arq_quantize", "channel_wise": weight.channel_wise,
+            }
+        else:
+            entry["weight_quant_params"] = {
+                "wts_algo": "ada_quantize", "num_iteration": weight.num_iteration, "reg_param": weight.reg_param,
+                "beta_range": [weight.beta_range_start, weight.beta_range_end], "warm_start": weight.warm_start,
+                "num_bits": weight.bits, "channel_wise": weight.channel_wise,
+            }
+    return entry
+
+
+def _layer_from_dict(item: Mapping[str, Any]) -> LayerPlan:
+    skip = item["skip"]
+    weight = item["weight"]
+    act = item["activation"]
+    dmq = item["dmq_balancer"]
+    return LayerPlan(
+        name=item["name"],
+        type=item["type"],
+        quantize=item["quantize"],
+        skip=Skip(skip["reason"], skip.get("line"), skip.get("column")) if skip else None,
+        weight=WeightPlan(**weight) if weight else None,
+        activation=ActivationPlan(**act) if act else None,
+        dmq_balancer=DMQPlan(dmq["migration_strength"]) if dmq else None,
+        provenance={key: Provenance(p["from"], p.get("line"), p.get("column")) for key, p in item["provenance"].items()},
+    )
+
+
+def explain_layer(plan: Plan, name: str, text: str | None = None) -> str:
+    """Each resolved value of layer ``name`` and where it came from, with the source line of ``text``."""
+    from cfglang.diagnostics import LineIndex
+
+    layer = plan.layer(name)
+    if layer is None:
+        raise KeyError(name)
+    index = LineIndex(text) if text is not None else None
+    where = plan.config or "<config>"
+    lines = [f"{layer.name} ({layer.type})"]
+    if layer.skip is not None:
+        lines.append(f"  not quantized: listed in `{layer.skip.reason}`"
+                     + (f" at {where}:{layer.skip.line}:{layer.skip.column}" if layer.skip.line else ""))
+        lines.extend(_source_line(index, layer.skip.line))
+    for key, prov in layer.provenance.items():
+        value = layer.value(key)
+        shown = "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        if prov.line is None:
+            lines.append(f"  {key} = {shown}  ({prov.source})")
+        else:
+            lines.append(f"  {key} = {shown}  ({prov.source}, {where}:{prov.line}:{prov.column})")
+        lines.extend(_source_line(index, prov.line))
+    return "\n".join(lines) + "\n"
+
+
+def _source_line(index, line: int | None) -> list[str]:
+    if index is None or line is None or line > index.line_count:
+        return []
+    return [f"      {line:>4} | {index.line_text(line).strip()}"]

@@ -1,0 +1,406 @@
+"""Resolution (SPEC section 6): a checked config and a layer inventory -> :class:`Plan`.
+
+Pure Python, linear in layers plus entries: every lookup is a dict. Each
+CalibrationConfig is read once into a :class:`Source` (the algorithm blocks
+and the fields set in them); a layer's values then come from one source, with
+the built-in defaults for whatever it leaves unset (overrides replace, they
+do not merge), except ``asymmetric`` (SPEC 6.4). Every value carries its
+:class:`Provenance`; capability problems are collected as :class:`Event` and
+turned into diagnostics by :mod:`cfglang.modelcheck`.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfglang import capabilities as cap
+from cfglang.diagnostics import Span
+from cfglang.inventory import Inventory, Layer
+from cfglang.plan import ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip, WeightPlan
+
+__all__ = ["resolve", "Resolution", "Source", "Resolved", "Event"]
+
+LAYER, TYPE, COMMON, OFFSET, DEFAULT, FALLBACK = (
+    "override_layer_configs", "override_layer_types", "common_config", "activation_offset", "default", "fallback")
+_OVERRIDES = (LAYER, TYPE)
+
+_ALGO = {"arq_quantize": "arq", "ada_quantize": "ada", "ifmr_quantize": "ifmr", "hfmg_quantize": "hfmg"}
+_ADA_KEYS = ("num_iteration", "reg_param", "beta_range_start", "beta_range_end", "warm_start")
+_ACT_KEYS = {
+    "ifmr_quantize": ("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile"),
+    "hfmg_quantize": ("num_of_bins",),
+}
+
+
+def _number(value: Any) -> Any:
+    """Floats as the shortest decimal that reads back as the same float32."""
+    if isinstance(value, float):
+        from cfglang.plan import shortest_float32
+
+        return shortest_float32(value)
+    return value
+
+
+def _proto_defaults() -> dict[str, dict[str, Any]]:
+    from cfglang._proto import calibration_config_pytorch_pb2 as pb
+
+    out = {}
+    for block, message in (("arq_quantize", pb.ARQuantize), ("ada_quantize", pb.ADAquantize),
+                           ("ifmr_quantize", pb.FMRQuantize), ("hfmg_quantize", pb.HFMGQuantize),
+                           ("dmq_balancer", pb.DMQBalancer)):
+        out[block] = {fd.name: _number(fd.default_value) for fd in message.DESCRIPTOR.fields
+                      if fd.has_default_value}
+    return out
+
+
+DEFAULTS: dict[str, dict[str, Any]] = _proto_defaults()
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One member of a CalibrationConfig oneof and the fields written in it."""
+
+    name: str  # e.g. "ifmr_quantize"
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A CalibrationConfig as resolution reads it; ``path`` is its key prefix in the span table."""
+
+    level: str  # override_layer_configs | override_layer_types | common_config | default
+    path: tuple
+    entry: tuple | None = None  # the override element, e.g. ("override_layer_configs", 3)
+    wts: Block | None = None
+    acts: Block | None = None
+    dmq: Block | None = None
+    key: str | None = None  # the layer name or type of an override
+
+    @classmethod
+    def read(cls, message: Any, level: str, path: tuple, entry: tuple | None = None,
+             key: str | None = None) -> Source:
+        blocks = []
+        for oneof in ("wts_quant_algo", "acts_quant_algo", "tensor_balancer"):
+            name = message.WhichOneof(oneof)
+            if name is None:
+                blocks.append(None)
+                continue
+            fields = {}
+            for fd, value in getattr(message, name).ListFields():
+                fields[fd.name] = fd.enum_type.values_by_number[value].name if fd.enum_type else _number(value)
+            blocks.append(Block(name, fields))
+        return cls(level, path, entry, *blocks, key=key)
+
+
+EMPTY = Source(DEFAULT, ())
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A value impossible for a layer's type (SPEC 6.5), found while resolving one layer."""
+
+    what: str  # quant_bits | ada_quantize | dmq_balancer | asymmetric | channel_wise
+    level: str  # where the impossible value came from
+    path: tuple  # the value (or block) in the span table
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    weight: WeightPlan | None
+    activation: ActivationPlan
+    dmq_balancer: DMQPlan | None
+    provenance: dict[str, Provenance]
+    events: tuple[Event, ...]
+    asymmetric_from: tuple[Any, str, tuple]  # (value, level, path) before the Conv3d rule
+
+    def same_values(self, other: Resolved) -> bool:
+        return (self.weight, self.activation, self.dmq_balancer) == (
+            other.weight, other.activation, other.dmq_balancer)
+
+
+class _Values:
+    """Collects provenance while taking values from a block or the defaults."""
+
+    def __init__(self, where) -> None:
+        self.where = where
+        self.provenance: dict[str, Provenance] = {}
+        self.events: list[Event] = []
+
+    def take(self, key: str, source: Source, block: Block | None, name: str, default: Any) -> Any:
+        if block is not None and name in block.fields:
+            self.provenance[key] = Provenance.at(source.level, self.where(source.path + (block.name, name)))
+            return block.fields[name]
+        self.provenance[key] = Provenance(DEFAULT)
+        return default
+
+    def fall_back(self, key: str, event: Event, value: Any, name: bool = False) -> Any:
+        self.events.append(event)
+        self.provenance[key] = Provenance.at(FALLBACK, self.where(event.path, name))
+        return value
+
+
+def resolve_source(source: Source, common: Source, offset: tuple[bool, str, tuple], layer_type: str,
+                   where) -> Resolved:
+    """Weights, activations and balancer of one layer of ``layer_type`` whose source is ``source``."""
+    values = _Values(where)
+    weight = _weight(source, layer_type, values)
+    activation, asymmetric_from = _activation(source, common, offset, layer_type, values)
+    dmq = _balancer(source, layer_type, values)
+    return Resolved(weight, activation, dmq, values.provenance, tuple(values.events), asymmetric_from)
+
+
+def _weight(source: Source, layer_type: str, values: _Values) -> WeightPlan | None:
+    block = source.wts
+    if layer_type not in cap.WEIGHTED:
+        if block is not None and block.fields.get("channel_wise") is True:
+            values.events.append(Event("channel_wise", source.level, source.path + (block.name, "channel_wise"), True))
+        return None
+    if block is not None and block.name == "ada_quantize" and layer_type not in cap.ADA:
+        values.fall_back("weight.algo", Event("ada_quantize", source.level, source.path + (block.name,)), "arq", True)
+        block = None
+    elif block is None:
+        values.provenance["weight.algo"] = Provenance(DEFAULT)
+    else:
+        values.provenance["weight.algo"] = Provenance.at(source.level, values.where(source.path + (block.name,), True))
+    algo = "arq" if block is None else _ALGO[block.name]
+    extra: dict[str, Any] = {}
+    if algo == "arq":
+        bits = values.take("weight.bits", source, block, "quant_bits", 8)
+        if bits in (6, 7) and layer_type not in cap.LOW_BITS:
+            bits = values.fall_back("weight.bits", Event("quant_bits", source.level,
+                                                         source.path + (block.name, "quant_bits"), bits), 8)
+    else:
+        values.provenance["weight.bits"] = Provenance(DEFAULT)
+        bits = 8
+    channel_wise = values.take("weight.channel_wise", source, block, "channel_wise", layer_type in cap.CHANNEL_WISE)
+    if channel_wise and layer_type not in cap.CHANNEL_WISE:
+        channel_wise = values.fall_back("weight.channel_wise", Event(
+            "channel_wise", source.level, source.path + (block.name, "channel_wise"), True), False)
+    if algo == "ada":
+        defaults = DEFAULTS["ada_quantize"]
+        for name in _ADA_KEYS:
+            extra[name] = values.take(f"weight.{name}", source, block, name, defaults[name])
+    return WeightPlan(algo, bits, channel_wise, **extra)
+
+
+def _activation(source: Source, common: Source, offset: tuple[bool, str, tuple], layer_type: str,
+                values: _Values) -> tuple[ActivationPlan, tuple[Any, str, tuple]]:
+    block = source.acts
+    name = block.name if block is not None else "ifmr_quantize"
+    if block is None:
+        values.provenance["activation.algo"] = Provenance(DEFAULT)
+    else:
+        values.provenance["activation.algo"] = Provenance.at(source.level, values.where(source.path + (name,), True))
+    values.provenance["activation.bits"] = Provenance(DEFAULT)
+    # SPEC 6.4, as AMCT computes it
+    if block is not None and "asymmetric" in block.fields:
+        found = (block.fields["asymmetric"], source.level, source.path + (name, "asymmetric"))
+    elif common.acts is not None and common.acts.name == name and "asymmetric" in common.acts.fields:
+        found = (common.acts.fields["asymmetric"], COMMON, common.path + (name, "asymmetric"))
+    else:
+        found = offset
+    asymmetric, level, path = found
+    if asymmetric and layer_type not in cap.ASYMMETRIC:
+        asymmetric = False
+        if level == DEFAULT:
+            values.provenance["activation.asymmetric"] = Provenance(FALLBACK)
+        else:
+            values.fall_back("activation.asymmetric", Event("asymmetric", level, path, True), False)
+    else:
+        values.provenance["activation.asymmetric"] = Provenance.at(level, values.where(path) if path else None)
+    defaults = DEFAULTS[name]
+    extra = {key: values.take(f"activation.{key}", source, block, key, defaults[key]) for key in _ACT_KEYS[name]}
+    return ActivationPlan(_ALGO[name], 8, asymmetric, **extra), found
+
+
+def _balancer(source: Source, layer_type: str, values: _Values) -> DMQPlan | None:
+    block = source.dmq
+    if block is None:
+        values.provenance["dmq_balancer"] = Provenance(DEFAULT)
+        return None
+    if layer_type not in cap.DMQ:
+        values.fall_back("dmq_balancer", Event("dmq_balancer", source.level, source.path + (block.name,)), None, True)
+        return None
+    strength = values.take("dmq_balancer.migration_strength", source, block, "migration_strength",
+                           DEFAULTS["dmq_balancer"]["migration_strength"])
+    return DMQPlan(strength)
+
+
+@dataclass
+class Resolution:
+    """One resolution run: the sources, the per-layer results, and what the lints need."""
+
+    checked: Any  # CheckResult: .config, .spans, .document, .diagnostics
+    inventory: Inventory
+    common: Source = field(init=False)
+    offset: tuple[bool, str, tuple] = field(init=False)
+    layer_overrides: dict[str, Source] = field(init=False, default_factory=dict)
+    type_overrides: dict[str, Source] = field(init=False, default_factory=dict)
+    skip_names: dict[str, int] = field(init=False, default_factory=dict)
+    skip_types: dict[str, int] = field(init=False, default_factory=dict)
+    # (layer, source, resolved) of every quantized layer, in model order
+    resolved: list[tuple[Layer, Source, Resolved]] = field(init=False, default_factory=list)
+    skipped: list[Layer] = field(init=False, default_factory=list)
+    _cache: dict[tuple[int, str], Resolved] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        config = self.checked.config
+        self.common = Source.read(config.common_config, COMMON, ("common_config",)) \
+            if config.HasField("common_config") else EMPTY
+        if config.HasField("activation_offset"):
+            self.offset = (config.activation_offset, OFFSET, ("activation_offset",))
+        else:
+            self.offset = (True, DEFAULT, ())
+        for i, entry in enumerate(config.override_layer_configs):
+            self.layer_overrides.setdefault(entry.layer_name, Source.read(
+                entry.calibration_config, LAYER, (LAYER, i, "calibration_config"), (LAYER, i), entry.layer_name))
+        for i, entry in enumerate(config.override_layer_types):
+            self.type_overrides.setdefault(entry.layer_type, Source.read(
+                entry.calibration_config, TYPE, (TYPE, i, "calibration_config"), (TYPE, i), entry.layer_type))
+        for i, name in enumerate(config.skip_layers):
+            self.skip_names.setdefault(name, i)
+        for i, name in enumerate(config.skip_layer_types):
+            self.skip_types.setdefault(name, i)
+
+    # spans ----------------------------------------------------------------
+
+    def where(self, path: tuple, name: bool = False) -> Span | None:
+        """The span of the value at ``path`` (its name for blocks), if the file has it."""
+        loc = self.checked.spans.get(path) if path else None
+        if loc is None:
+            return None
+        return loc.name_span if name else loc.value_span
+
+    # resolution -------------------------------------------------------------
+
+    def source_of(self, layer: Layer) -> Source:
+        return self.layer_overrides.get(layer.name) or self.type_overrides.get(layer.type) or self.common
+
+    def below(self, source: Source, layer: Layer) -> Source:
+        """The source the layer would have without ``source`` (for "changes nothing")."""
+        if source.level == LAYER:
+            return self.type_overrides.get(layer.type) or self.common
+        return self.common
+
+    def resolve(self, source: Source, layer_type: str) -> Resolved:
+        key = (id(source), layer_type)
+        found = self._cache.get(key)
+        if found is None:
+            found = resolve_source(source, self.common, self.offset, layer_type, self.where)
+            if source.level != LAYER:  # layer overrides are used once: not worth keeping
+                self._cache[key] = found
+        return found
+
+    def skip_of(self, layer: Layer) -> Skip | None:
+        if layer.name in self.skip_names:
+            return _skip("skip_layers", self.where(("skip_layers", self.skip_names[layer.name])))
+        if layer.type in self.skip_types:
+            return _skip("skip_layer_types", self.where(("skip_layer_types", self.skip_types[layer.type])))
+        return None
+
+    def plan(self) -> Plan:
+        from cfglang.modelcheck import diagnostics
+
+        layers = []
+        for layer in self.inventory.quantizable:
+            skip = self.skip_of(layer)
+            if skip is not None:
+                self.skipped.append(layer)
+                layers.append(LayerPlan(layer.name, layer.type, False, skip, None, None, None, {}))
+                continue
+            source = self.source_of(layer)
+            found = self.resolve(source, layer.type)
+            self.resolved.append((layer, source, found))
+            layers.append(LayerPlan(layer.name, layer.type, True, None, found.weight, found.activation,
+                                    found.dmq_balancer, found.provenance))
+        config = self.checked.config
+        mode = config.fakequant_precision_mode
+        document = getattr(self.checked, "document", None)
+        return Plan(
+            config=getattr(document, "path", None),
+            batch_num=config.batch_num,
+            do_fusion=config.do_fusion,
+            fakequant_precision_mode=(config.DESCRIPTOR.fields_by_name["fakequant_precision_mode"]
+                                      .enum_type.values_by_number[mode].name
+                                      if config.HasField("fakequant_precision_mode") else None),
+            fusions=self.fusions(),
+            layers=tuple(layers),
+            activation_offset=config.activation_offset,
+            skip_fusion_layers=tuple(config.skip_fusion_layers),
+            diagnostics=tuple(diagnostics(self)),
+        )
+
+    def fusions(self) -> tuple[Fusion, ...]:
+        config = self.checked.config
+        if not config.do_fusion:
+            return ()
+        kept = set(config.skip_fusion_layers)
+        return tuple(Fusion(p.conv, p.bn) for p in self.inventory.foldable if p.conv not in kept)
+
+
+def _skip(reason: str, span: Span | None) -> Skip:
+    return Skip(reason, span.line, span.column) if span is not None else Skip(reason)
+
+
+# the public entry point -------------------------------------------------------
+
+
+def resolve(config: Any, inventory: Inventory | Mapping[str, Any]) -> Plan:
+    """Resolve ``config`` against ``inventory`` into the per-layer :class:`Plan`.
+
+    ``config`` is config text, a path (``str`` or ``Path``) or an already checked
+    ``CheckResult``. Text and paths are checked first; one with errors raises
+    ``cfglang.ConfigError`` (a ``CheckResult`` is resolved as it is: its own
+    diagnostics are the caller's). ``plan.diagnostics`` holds the model-aware
+    diagnostics only. ``inventory`` is an :class:`Inventory` or its JSON dict.
+    """
+    checked = _checked(config)
+    if not isinstance(inventory, Inventory):
+        inventory = Inventory.from_dict(inventory)
+    return Resolution(checked, inventory).plan()
+
+
+def _checked(config: Any) -> Any:
+    if hasattr(config, "config") and hasattr(config, "spans"):
+        return config
+    from cfglang.checker import ConfigError, check
+    from cfglang.diagnostics import Severity
+
+    if isinstance(config, Path) or (isinstance(config, str) and _looks_like_path(config)):
+        path = str(config)
+        result = check(Path(config).read_bytes(), path)
+    elif isinstance(config, (str, bytes)):
+        result = check(config)
+    else:
+        raise TypeError(f"config must be text, a path or a CheckResult, found {type(config).__name__}")
+    errors = [d for d in result.diagnostics if d.severity == Severity.ERROR]
+    if errors:
+        raise ConfigError(errors, result)
+    return result
+
+
+def _looks_like_path(text: str) -> bool:
+    if not text or "\n" in text or len(text) > 4096:
+        return False
+    try:
+        return Path(text).is_file()
+    except OSError:
+        return False
+
+
+class _CallableModule(types.ModuleType):
+    """``cfglang.resolve`` is both this module and the function: importing the module
+    (``from cfglang.resolve import ...``) rebinds the package attribute to it, so the
+    module itself forwards calls to :func:`resolve`."""
+
+    def __call__(self, config: Any, inventory: Inventory | Mapping[str, Any]) -> Plan:
+        return resolve(config, inventory)
+
+
+sys.modules[__name__].__class__ = _CallableModule

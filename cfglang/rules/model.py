@@ -1,0 +1,200 @@
+"""Model-aware rules (M): what only a config resolved against a model can show.
+
+They run when a model or a layer inventory is given (``amct lint --layers``,
+``amct plan``); :mod:`cfglang.resolve` emits them.
+"""
+
+from __future__ import annotations
+
+from cfglang.diagnostics import Severity
+from cfglang.rules import rule
+
+__all__ = [
+    "UNKNOWN_LAYER",
+    "NOT_QUANTIZABLE_LAYER",
+    "UNUSED_LAYER_TYPE",
+    "SKIPPED_AND_OVERRIDDEN",
+    "NOTHING_TO_QUANTIZE",
+    "NO_FOLDABLE_BN",
+    "CAPABILITY_FALLBACK",
+    "UNSUPPORTED_FOR_LAYER",
+    "CHANNEL_WISE_REACHES",
+    "OVERRIDE_DROPS_BALANCER",
+    "OVERRIDE_DROPS_SETTING",
+    "OVERRIDE_CHANGES_NOTHING",
+    "ASYMMETRIC_PRECEDENCE",
+    "GRAPH_UNKNOWN",
+]
+
+_M = "model"
+
+_LAYERS = "layers: conv1 (Conv2d), bn1 (BatchNorm2d), relu1 (ReLU), fc (Linear)\n"
+
+UNKNOWN_LAYER = rule(
+    "M001", "unknown-layer", Severity.ERROR,
+    "a layer name that is not a module of the model",
+    "`skip_layers`, `skip_fusion_layers` and `override_layer_configs` name modules as "
+    "`model.named_modules()` spells them (`layer1.0.conv1`). A name that matches nothing is ignored "
+    "by AMCT, so the skip or override silently does nothing. " + _LAYERS,
+    "skip_layers: \"conv_1\"\n",
+    "skip_layers: \"conv1\"\n",
+    family=_M,
+)
+
+NOT_QUANTIZABLE_LAYER = rule(
+    "M002", "not-quantizable-layer", Severity.ERROR,
+    "a layer name that names a module AMCT does not quantize",
+    "Only Conv1d/2d/3d, ConvTranspose1d/2d, Linear, AvgPool2d, LSTM and GRU layers are quantized; "
+    "skipping or overriding a BatchNorm or an activation has no effect. " + _LAYERS,
+    "skip_layers: \"bn1\"\n",
+    "skip_layers: \"conv1\"\n",
+    family=_M,
+)
+
+UNUSED_LAYER_TYPE = rule(
+    "M003", "unused-layer-type", Severity.WARNING,
+    "an `override_layer_types` or `skip_layer_types` type that no layer of the model has",
+    "The entry applies to no layer, so it does nothing for this model; it is often left over "
+    "from another model or a wrong type. " + _LAYERS,
+    "override_layer_types {\n  layer_type: \"Conv1d\"\n"
+    "  calibration_config { arq_quantize { channel_wise: false } }\n}\n",
+    "override_layer_types {\n  layer_type: \"Conv2d\"\n"
+    "  calibration_config { arq_quantize { channel_wise: false } }\n}\n",
+    family=_M,
+)
+
+SKIPPED_AND_OVERRIDDEN = rule(
+    "M004", "skipped-and-overridden", Severity.WARNING,
+    "a layer (or type) that is both skipped and overridden",
+    "Skipping wins: a skipped layer is not quantized, so its override is never used. Remove one "
+    "of the two. " + _LAYERS,
+    "skip_layers: \"fc\"\noverride_layer_configs {\n  layer_name: \"fc\"\n"
+    "  calibration_config { hfmg_quantize { } }\n}\n",
+    "override_layer_configs {\n  layer_name: \"fc\"\n  calibration_config { hfmg_quantize { } }\n}\n",
+    family=_M,
+)
+
+NOTHING_TO_QUANTIZE = rule(
+    "M005", "nothing-to-quantize", Severity.ERROR,
+    "every quantizable layer of the model is skipped",
+    "With every layer skipped, quantization produces the float model unchanged. " + _LAYERS,
+    "skip_layer_types: [\"Conv2d\", \"Linear\"]\n",
+    "skip_layer_types: \"Linear\"\n",
+    family=_M,
+)
+
+NO_FOLDABLE_BN = rule(
+    "M006", "no-foldable-batchnorm", Severity.WARNING,
+    "`skip_fusion_layers` names a layer that has no BatchNorm to fold",
+    "Only a Conv1d/2d/3d whose output goes to a BatchNorm alone (and the BatchNorm reads nothing "
+    "else) is folded, so listing another layer changes nothing. " + _LAYERS,
+    "skip_fusion_layers: \"fc\"\n",
+    "skip_fusion_layers: \"conv1\"\n",
+    family=_M,
+)
+
+CAPABILITY_FALLBACK = rule(
+    "M007", "capability-fallback", Severity.INFO,
+    "a `common_config` value that some layer types of the model cannot use: they fall back",
+    "`common_config` reaches every layer without an override. Where a value is impossible for a "
+    "type (quant_bits 6/7 outside Conv2d, ada_quantize outside Conv2d/ConvTranspose2d/Linear, "
+    "dmq_balancer on AvgPool2d/LSTM/GRU, asymmetric activations on Conv3d), AMCT quietly uses the "
+    "fallback (8 bits, default ARQ, no balancing, symmetric). The diagnostic says how many layers of "
+    "the model are affected. " + _LAYERS,
+    "common_config { ada_quantize { } }\n",
+    "common_config { ada_quantize { } }\noverride_layer_types {\n  layer_type: \"Conv1d\"\n"
+    "  calibration_config { arq_quantize { } }\n}\n",
+    family=_M,
+)
+
+UNSUPPORTED_FOR_LAYER = rule(
+    "M008", "unsupported-for-layer", Severity.ERROR,
+    "an `override_layer_configs` value that the layer's type cannot use",
+    "An override that names a layer asks for something explicitly, so an impossible value for the "
+    "layer's type (see SPEC section 5) is an error, not a fallback. " + _LAYERS,
+    "override_layer_configs {\n  layer_name: \"fc\"\n"
+    "  calibration_config { arq_quantize { quant_bits: 6 } }\n}\n",
+    "override_layer_configs {\n  layer_name: \"conv1\"\n"
+    "  calibration_config { arq_quantize { quant_bits: 6 } }\n}\n",
+    family=_M,
+)
+
+CHANNEL_WISE_REACHES = rule(
+    "M009", "channel-wise-reaches-unsupported", Severity.ERROR,
+    "`channel_wise: true` reaches a Linear or AvgPool2d layer",
+    "AMCT has no fallback for `channel_wise`: a Linear or AvgPool2d layer that gets "
+    "`channel_wise: true` from any level, `common_config` included, fails with \"The channel_wise "
+    "must be False for layer type Linear\". A `common_config` with `channel_wise: true` therefore "
+    "needs an `override_layer_types` entry for each such type in the model. " + _LAYERS,
+    "common_config { arq_quantize { channel_wise: true } }\n",
+    "common_config { arq_quantize { channel_wise: true } }\noverride_layer_types {\n"
+    "  layer_type: \"Linear\"\n  calibration_config { arq_quantize { channel_wise: false } }\n}\n",
+    family=_M,
+)
+
+OVERRIDE_DROPS_BALANCER = rule(
+    "M010", "override-drops-balancer", Severity.WARNING,
+    "an override silently drops the `dmq_balancer` of `common_config`",
+    "Overrides replace `common_config`, they do not merge with it: a layer whose override has no "
+    "`dmq_balancer` is not balanced, even though `common_config` asks for balancing. " + _LAYERS,
+    "common_config { dmq_balancer { } }\noverride_layer_configs {\n  layer_name: \"fc\"\n"
+    "  calibration_config { hfmg_quantize { } }\n}\n",
+    "common_config { dmq_balancer { } }\noverride_layer_configs {\n  layer_name: \"fc\"\n"
+    "  calibration_config { hfmg_quantize { } dmq_balancer { } }\n}\n",
+    family=_M,
+)
+
+OVERRIDE_DROPS_SETTING = rule(
+    "M011", "override-drops-setting", Severity.WARNING,
+    "an override silently drops weight or activation settings of `common_config`",
+    "Overrides replace, they do not merge: fields the override leaves unset take the built-in "
+    "defaults, never the values of `common_config` (the one exception is `asymmetric`, which "
+    "carries over when both use the same activation algorithm). " + _LAYERS,
+    "common_config { ifmr_quantize { search_range_start: 0.8 } }\noverride_layer_configs {\n"
+    "  layer_name: \"fc\"\n  calibration_config { arq_quantize { quant_bits: 8 } }\n}\n",
+    "common_config { ifmr_quantize { search_range_start: 0.8 } }\noverride_layer_configs {\n"
+    "  layer_name: \"fc\"\n  calibration_config {\n    arq_quantize { quant_bits: 8 }\n"
+    "    ifmr_quantize { search_range_start: 0.8 }\n  }\n}\n",
+    family=_M,
+)
+
+OVERRIDE_CHANGES_NOTHING = rule(
+    "M012", "override-changes-nothing", Severity.WARNING,
+    "an override whose layers resolve exactly as they would without it",
+    "Every layer the entry applies to gets the same weight, activation and balancer settings "
+    "from the next level down (a type override or `common_config`), so the entry can be "
+    "deleted. " + _LAYERS,
+    "common_config { hfmg_quantize { } }\noverride_layer_configs {\n  layer_name: \"fc\"\n"
+    "  calibration_config { hfmg_quantize { num_of_bins: 4096 } }\n}\n",
+    "common_config { hfmg_quantize { } }\n",
+    family=_M,
+)
+
+ASYMMETRIC_PRECEDENCE = rule(
+    "M013", "asymmetric-precedence", Severity.WARNING,
+    "an `asymmetric` that the documented precedence applies to a layer, while AMCT does not",
+    "AMCT's documentation gives `asymmetric` the precedence override_layer_configs > "
+    "override_layer_types > common_config > activation_offset. AMCT's code takes the value of the "
+    "layer's own source, else `common_config`'s only when it uses the same activation algorithm, "
+    "else `activation_offset`. So a type override's `asymmetric` never reaches a layer with its own "
+    "`override_layer_configs` entry, and `common_config`'s never reaches a layer whose source chose "
+    "the other algorithm. We follow the code and warn where the two readings differ. " + _LAYERS,
+    "override_layer_types {\n  layer_type: \"Linear\"\n"
+    "  calibration_config { ifmr_quantize { asymmetric: false } }\n}\noverride_layer_configs {\n"
+    "  layer_name: \"fc\"\n  calibration_config { ifmr_quantize { search_step: 0.02 } }\n}\n",
+    "override_layer_types {\n  layer_type: \"Linear\"\n"
+    "  calibration_config { ifmr_quantize { asymmetric: false } }\n}\noverride_layer_configs {\n"
+    "  layer_name: \"fc\"\n  calibration_config { ifmr_quantize { search_step: 0.02 asymmetric: false } }\n}\n",
+    family=_M,
+)
+
+GRAPH_UNKNOWN = rule(
+    "M014", "graph-unknown", Severity.INFO,
+    "the model's graph is unknown, so no Conv+BatchNorm pairs are planned for folding",
+    "The inventory came from a model that could not be traced (`\"traced\": false`): layer names and "
+    "types are known, but not which BatchNorm follows which convolution. The plan folds nothing; "
+    "`skip_fusion_layers` cannot be checked.",
+    "do_fusion: true\n",
+    "do_fusion: false\n",
+    family=_M,
+)
