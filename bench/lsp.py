@@ -1,0 +1,195 @@
+"""Benchmark: didChange -> publishDiagnostics of the real `amct lsp` process.
+
+Starts ``python -m cfglang lsp --debounce-ms 0`` (so no debounce delay is
+counted), opens a generated config of about 2 KB and one of about 100 KB, then
+sends one-character edits (incremental sync, as editors do) and times each
+until the diagnostics for that document version arrive. The peer is
+``cfglang.lint.lint`` on the same texts in this process: the ratio is what the
+server adds on top of the pipeline (JSON-RPC, position conversion).
+
+    python bench/lsp.py [--repeat N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_BLOCK = """override_layer_configs {{
+  layer_name: "features.{i}.conv"
+  calibration_config {{
+    arq_quantize {{ channel_wise: true quant_bits: 8 }}
+    ifmr_quantize {{ search_range_start: 0.7 search_range_end: 1.3 search_step: 0.01 asymmetric: false }}
+  }}
+}}
+"""
+_HEAD = """# proto-message: AMCTConfig
+batch_num: 1
+activation_offset: true
+skip_layers: "classifier.fc"
+common_config {
+  arq_quantize { channel_wise: true }
+  ifmr_quantize { max_percentile: 0.999999 min_percentile: 0.999999 }
+}
+"""
+
+
+def config_of_size(size: int) -> str:
+    """A valid config of about ``size`` bytes (a head, then override blocks)."""
+    parts = [_HEAD]
+    total, i = len(_HEAD), 0
+    while total < size:
+        block = _BLOCK.format(i=i)
+        parts.append(block)
+        total += len(block)
+        i += 1
+    return "".join(parts)
+
+
+class Server:
+    """The server process and a reader thread that timestamps every message."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cfglang", "lsp", "--debounce-ms", "0"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT,
+        )
+        self.messages: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
+        self._next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        stream = self.process.stdout
+        while stream is not None:
+            length = 0
+            while True:
+                line = stream.readline()
+                if not line:
+                    return
+                if line in (b"\r\n", b"\n"):
+                    break
+                name, _, value = line.decode("ascii").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            body = stream.read(length)
+            self.messages.put((time.perf_counter(), json.loads(body)))
+
+    def send(self, method: str, params: Any, request: bool = False) -> int | None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
+        msg_id = None
+        if request:
+            self._next_id += 1
+            msg_id = message["id"] = self._next_id
+        body = json.dumps(message).encode("utf-8")
+        stdin = self.process.stdin
+        if stdin is None:
+            raise RuntimeError("the server's stdin is closed")
+        stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        stdin.flush()
+        return msg_id
+
+    def wait(self, match, timeout: float = 30.0) -> tuple[float, dict[str, Any]]:
+        deadline = time.perf_counter() + timeout
+        while True:
+            at, message = self.messages.get(timeout=max(deadline - time.perf_counter(), 0.001))
+            if match(message):
+                return at, message
+
+    def request(self, method: str, params: Any) -> dict[str, Any]:
+        msg_id = self.send(method, params, request=True)
+        return self.wait(lambda m: m.get("id") == msg_id and "method" not in m)[1]
+
+    def close(self) -> None:
+        self.request("shutdown", None)
+        self.send("exit", None)
+        self.process.wait(timeout=10)
+
+
+def _diagnostics_for(uri: str, version: int):
+    def match(message: dict[str, Any]) -> bool:
+        params = message.get("params") or {}
+        return (message.get("method") == "textDocument/publishDiagnostics" and params.get("uri") == uri
+                and params.get("version") == version)
+    return match
+
+
+def time_server(server: Server, name: str, text: str, repeat: int) -> list[float]:
+    uri = (ROOT / "bench" / f"{name}.cfg").as_uri()
+    server.send("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "amct-cfg", "version": 1,
+                                                          "text": text}})
+    server.wait(_diagnostics_for(uri, 1))
+    line = text.splitlines().index("batch_num: 1")
+    times = []
+    for version in range(2, repeat + 2):
+        digit = str(version % 9 + 1)  # `batch_num: 1` -> `batch_num: N`: a real edit every time
+        change = {"range": {"start": {"line": line, "character": 11}, "end": {"line": line, "character": 12}},
+                  "text": digit}
+        sent = time.perf_counter()
+        server.send("textDocument/didChange", {"textDocument": {"uri": uri, "version": version},
+                                               "contentChanges": [change]})
+        arrived, _ = server.wait(_diagnostics_for(uri, version))
+        times.append(arrived - sent)
+    return times
+
+
+def time_peer(text: str, repeat: int) -> list[float]:
+    from cfglang.lint import lint
+
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        lint(text, "bench.cfg")
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=60, help="edits per document (default 60)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+
+    sizes = {"small": 2_000, "large": 100_000}
+    targets = {"small": 0.010, "large": 0.050}
+    server = Server()
+    server.request("initialize", {"processId": os.getpid(), "rootUri": ROOT.as_uri(), "capabilities": {}})
+    server.send("initialized", {})
+    rows = []
+    try:
+        for name, size in sizes.items():
+            text = config_of_size(size)
+            served = statistics.median(time_server(server, name, text, args.repeat))
+            peer = statistics.median(time_peer(text, args.repeat))
+            rows.append({"document": name, "bytes": len(text.encode()), "median_ms": round(served * 1000, 2),
+                         "lint_median_ms": round(peer * 1000, 2), "ratio": round(served / peer, 2),
+                         "target_ms": targets[name] * 1000, "within_target": served <= targets[name]})
+    finally:
+        server.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}")
+    print(f"{'document':<10}{'bytes':>9}{'server ms':>11}{'lint ms':>9}{'ratio':>7}{'target':>8}")
+    for row in rows:
+        print(f"{row['document']:<10}{row['bytes']:>9}{row['median_ms']:>11.2f}{row['lint_median_ms']:>9.2f}"
+              f"{row['ratio']:>7.2f}{'<= ' + str(int(row['target_ms'])):>8}"
+              f"{'' if row['within_target'] else '  (over target)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

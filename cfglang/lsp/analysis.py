@@ -1,0 +1,180 @@
+"""One document's analysis: the lint run plus what the features ask for later.
+
+The diagnostics are exactly what ``amct lint`` reports for the file
+(:func:`cfglang.lint.lint` with the file's project settings and inventory).
+The resolved plan, the formatted text and the fixed text are computed only
+when a feature asks, once per text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cfglang.diagnostics import Diagnostic
+from cfglang.lsp.positions import Positions
+from cfglang.settings import Settings, SettingsError, SettingsResolver
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cfglang.checker import CheckResult
+    from cfglang.inventory import Inventory
+    from cfglang.lint import LintResult
+    from cfglang.plan import Plan
+    from cfglang.syntax import Document
+
+__all__ = ["Analysis", "Analyzer", "header_layers", "inventory_path"]
+
+# `# amct: layers=path/to/layers.json` in a comment line of the file's header
+_HEADER = re.compile(r"#\s*amct:\s*layers\s*=\s*(?P<path>\S+)")
+_MISSING = object()
+
+
+def header_layers(text: str) -> str | None:
+    """The path of a ``# amct: layers=PATH`` comment in the header (the comment lines before any field)."""
+    for line in text.removeprefix("\ufeff").splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("#"):
+            return None
+        match = _HEADER.match(stripped)
+        if match:
+            return match.group("path")
+    return None
+
+
+def inventory_path(text: str, path: str | None, settings: Settings) -> Path | None:
+    """Where the file's inventory is: its header comment first, then the project settings.
+
+    The header's path is relative to the file's folder; the settings' path to
+    the settings file's folder.
+    """
+    header = header_layers(text)
+    if header is not None:
+        base = Path(path).parent if path else Path(".")
+        return (base / header).resolve()
+    project = getattr(settings, "layers", None)
+    if project is not None:
+        base = settings.source.parent if settings.source is not None else Path(".")
+        return (base / project).resolve()
+    return None
+
+
+@dataclass(eq=False)
+class Analysis:
+    """What the server knows about one text of one document."""
+
+    text: str  # as the editor holds it
+    path: str | None
+    positions: Positions
+    result: LintResult | None
+    settings: Settings
+    inventory: Inventory | None = None
+    notes: tuple[str, ...] = ()  # problems with the settings or the inventory, for window/showMessage
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def core_text(self) -> str:
+        """The text the core's offsets refer to (the editor's text without a BOM)."""
+        return self.result.text if self.result is not None else self.text.removeprefix("\ufeff")
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        return self.result.diagnostics if self.result is not None else ()
+
+    @property
+    def check(self) -> CheckResult | None:
+        return self.result.check if self.result is not None else None
+
+    @property
+    def document(self) -> Document | None:
+        return self.result.check.document if self.result is not None else None
+
+    @property
+    def syntax_ok(self) -> bool:
+        check = self.check
+        return check is not None and not any(d.code.startswith("S") for d in check.diagnostics)
+
+    def plan(self) -> Plan | None:
+        """The resolved plan, when there is an inventory and the file parsed."""
+        found = self._cache.get("plan", _MISSING)
+        if found is _MISSING:
+            found = None
+            if self.inventory is not None and self.syntax_ok and self.check is not None:
+                from cfglang.resolve import resolve
+
+                found = resolve(self.check, self.inventory)
+            self._cache["plan"] = found
+        return found
+
+    def formatted(self) -> str | None:
+        """``amct fmt``'s output for the text; None when it has syntax errors (fmt leaves those alone)."""
+        found = self._cache.get("formatted", _MISSING)
+        if found is _MISSING:
+            from cfglang.formatter import FormatError, format_document
+
+            document = self.document
+            try:
+                found = format_document(document, self.settings.format) if document is not None else None
+            except FormatError:
+                found = None
+            self._cache["formatted"] = found
+        return found
+
+    def fixed(self, unsafe: bool) -> str:
+        """The text after ``amct lint --fix`` (``--unsafe-fixes`` with ``unsafe``)."""
+        key = f"fixed-{unsafe}"
+        found = self._cache.get(key)
+        if found is None:
+            from cfglang.lint import fix_text
+
+            found = fix_text(self.core_text, self.path, self.settings, self.inventory, unsafe=unsafe).text
+            self._cache[key] = found
+        return found
+
+
+class Analyzer:
+    """Runs the lint pipeline for documents; caches settings and inventories between runs."""
+
+    def __init__(self) -> None:
+        self.snippets = False
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """Forget cached settings and inventories (after a save or a watched-file change)."""
+        self._settings = SettingsResolver()
+        self._inventories: dict[Path, tuple[Inventory | None, str | None]] = {}
+
+    def analyse(self, text: str, path: str | None, encoding: str | None = None) -> Analysis:
+        from cfglang.lint import lint
+
+        positions = Positions(text, encoding or "utf-16")
+        notes: list[str] = []
+        settings = self._settings_for(path, notes)
+        source = inventory_path(text, path, settings)
+        inventory = self._inventory(source, notes) if source is not None else None
+        result = lint(text, path, settings, inventory)
+        return Analysis(text, path, positions, result, settings, inventory, tuple(notes))
+
+    def _settings_for(self, path: str | None, notes: list[str]) -> Settings:
+        try:
+            return self._settings.for_path(path)
+        except SettingsError as exc:
+            notes.append(f"amct: {exc} (linting with the default settings)")
+            return Settings()
+
+    def _inventory(self, source: Path, notes: list[str]) -> Inventory | None:
+        cached = self._inventories.get(source)
+        if cached is None:
+            from cfglang.inventory import Inventory, InventoryError
+
+            try:
+                cached = (Inventory.load(source), None)
+            except (InventoryError, OSError) as exc:
+                cached = (None, f"amct: cannot use the layer inventory {source}: {exc}")
+            self._inventories[source] = cached
+        if cached[1] is not None:
+            notes.append(cached[1])
+        return cached[0]

@@ -1,0 +1,200 @@
+"""The pygls server: wiring from LSP requests to the feature modules.
+
+Each handler looks up the document's :class:`~cfglang.lsp.analysis.Analysis`
+(computed once per text), asks a feature module for the answer and returns it.
+A handler never lets an exception out: it logs it through ``window/logMessage``
+and answers with the empty result, so a broken file or an internal slip never
+takes the editor's language features down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from cfglang import __version__
+from cfglang.lsp import actions, completion, convert, hover, symbols
+from cfglang.lsp.analysis import Analysis, Analyzer
+
+__all__ = ["AmctLanguageServer", "create_server"]
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+# where a completion may start without the user asking: a new field, a value, a string
+TRIGGER_CHARACTERS = [":", "{", "<", " ", '"', "'", "[", ","]
+
+
+class AmctLanguageServer(LanguageServer):
+    def __init__(self, debounce: float) -> None:
+        super().__init__("amct", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.debounce = debounce
+        self.analyzer = Analyzer()
+        self.pull_diagnostics = False  # decided at initialize from the client's capabilities
+        self._cache: dict[str, Analysis] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    # -- analysis -----------------------------------------------------------------
+
+    def analysis(self, uri: str) -> Analysis:
+        """The analysis of the document's current text, computed at most once per text."""
+        document = self.workspace.get_text_document(uri)
+        text = document.source
+        cached = self._cache.get(uri)
+        if cached is not None and cached.text == text:
+            return cached
+        result = self.analyzer.analyse(text, document.path or uri, self.workspace.position_encoding)
+        self._cache[uri] = result
+        return result
+
+    def forget(self, uri: str) -> None:
+        self._cache.pop(uri, None)
+        timer = self._timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+
+    def publish(self, uri: str) -> None:
+        """Lint the document now and push its diagnostics (push clients only)."""
+        self._timers.pop(uri, None)
+        if self.pull_diagnostics:
+            return
+        try:
+            document = self.workspace.get_text_document(uri)
+            items = convert.diagnostics(self.analysis(uri), uri)
+        except Exception:  # keep serving: the file gets no diagnostics, the log says why
+            self.log_exception(f"diagnostics for {uri}")
+            return
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=items, version=document.version)
+        )
+
+    def publish_later(self, uri: str) -> None:
+        """Debounce: lint once the edits have paused for ``debounce`` seconds."""
+        timer = self._timers.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        if self.debounce <= 0:
+            self.publish(uri)
+            return
+        loop = asyncio.get_running_loop()
+        self._timers[uri] = loop.call_later(self.debounce, self.publish, uri)
+
+    def log_exception(self, what: str) -> None:
+        message = f"amct: internal error in {what}:\n{traceback.format_exc()}"
+        log.error(message)
+        try:
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Error, message=message))
+        except Exception:  # the transport is gone: nothing left to tell
+            log.exception("cannot send window/logMessage")
+
+
+def _guarded(server: AmctLanguageServer, what: str, empty: Callable[[], Any]) -> Callable[[F], F]:
+    """Wrap a handler so that an exception is logged and the empty answer returned."""
+
+    def decorate(handler: F) -> F:
+        @functools.wraps(handler)
+        def wrapped(ls: AmctLanguageServer, params: Any) -> Any:
+            try:
+                return handler(ls, params)
+            except Exception:
+                server.log_exception(what)
+                return empty()
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+def create_server(debounce: float = 0.15) -> AmctLanguageServer:
+    """A server ready for ``start_io()``; ``debounce`` is in seconds."""
+    server = AmctLanguageServer(debounce)
+
+    def feature(method: str, options: Any = None, empty: Callable[[], Any] = lambda: None):
+        def decorate(handler: F) -> F:
+            guarded = _guarded(server, method, empty)(handler)
+            server.feature(method, options)(guarded)
+            return handler
+
+        return decorate
+
+    @feature(types.INITIALIZE)
+    def initialize(ls: AmctLanguageServer, params: types.InitializeParams) -> None:
+        document = params.capabilities.text_document
+        ls.pull_diagnostics = document is not None and document.diagnostic is not None
+        ls.analyzer.snippets = completion.client_supports_snippets(params.capabilities)
+
+    @feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: AmctLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.publish(params.text_document.uri)
+
+    @feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: AmctLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        ls.publish_later(params.text_document.uri)
+
+    @feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: AmctLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        # a save may come with edits to the settings or the inventory: read them again
+        ls.analyzer.invalidate()
+        ls.forget(params.text_document.uri)
+        ls.publish(params.text_document.uri)
+
+    @feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: AmctLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        ls.forget(uri)
+        if not ls.pull_diagnostics:
+            ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    @feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls: AmctLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+        ls.analyzer.invalidate()
+        for uri in list(ls._cache):
+            ls.forget(uri)
+            ls.publish(uri)
+
+    @feature(
+        types.TEXT_DOCUMENT_DIAGNOSTIC,
+        types.DiagnosticOptions(inter_file_dependencies=True, workspace_diagnostics=False),
+        empty=lambda: types.RelatedFullDocumentDiagnosticReport(items=[]),
+    )
+    def pull(ls: AmctLanguageServer, params: types.DocumentDiagnosticParams) -> types.RelatedFullDocumentDiagnosticReport:
+        uri = params.text_document.uri
+        return types.RelatedFullDocumentDiagnosticReport(items=convert.diagnostics(ls.analysis(uri), uri))
+
+    @feature(types.TEXT_DOCUMENT_HOVER)
+    def on_hover(ls: AmctLanguageServer, params: types.HoverParams) -> types.Hover | None:
+        return hover.hover(ls.analysis(params.text_document.uri), params.position)
+
+    @feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=TRIGGER_CHARACTERS),
+        empty=lambda: [],
+    )
+    def on_completion(ls: AmctLanguageServer, params: types.CompletionParams) -> list[types.CompletionItem]:
+        return completion.complete(ls.analysis(params.text_document.uri), params.position, ls.analyzer.snippets)
+
+    @feature(types.TEXT_DOCUMENT_FORMATTING, empty=lambda: [])
+    def on_formatting(ls: AmctLanguageServer, params: types.DocumentFormattingParams) -> list[types.TextEdit]:
+        return actions.format_document(ls.analysis(params.text_document.uri), params.options)
+
+    @feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=actions.KINDS),
+        empty=lambda: [],
+    )
+    def on_code_action(ls: AmctLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        return actions.code_actions(ls.analysis(uri), uri, params.range, params.context)
+
+    @feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL, empty=lambda: [])
+    def on_symbols(ls: AmctLanguageServer, params: types.DocumentSymbolParams) -> list[types.DocumentSymbol]:
+        return symbols.document_symbols(ls.analysis(params.text_document.uri))
+
+    return server
