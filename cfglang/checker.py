@@ -1,0 +1,440 @@
+"""The check stage: syntax tree -> ``AMCTConfig`` message + span table + diagnostics.
+
+The message is built the way protobuf's ``text_format.Merge`` builds it (which
+is how AMCT reads a file): fields in text order, a repeated field appends, a
+singular scalar given again replaces the earlier value, a singular message
+given again is merged into the earlier one, and setting a member of a oneof
+clears the member set before. So for every file ``Merge`` accepts, the message
+here is equal to ``Merge``'s; where ``Merge`` refuses a file, an error
+diagnostic says why. Nothing here raises on any input.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path as FilePath
+from typing import Any
+
+from google.protobuf.message import Message
+
+from cfglang import constraints, schema
+from cfglang.diagnostics import Diagnostic, Edit, Fix, Severity, Span
+from cfglang.rules import REGISTRY
+from cfglang.rules import schema as F
+from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
+
+__all__ = ["Loc", "SpanTable", "CheckResult", "ConfigError", "check", "load", "CONFIG_SUFFIXES"]
+
+PathPart = str | int
+FieldPath = tuple[PathPart, ...]
+
+# file names `load` and the CLI treat as configs rather than as text
+CONFIG_SUFFIXES = (".cfg", ".prototxt", ".pbtxt", ".textproto", ".txtpb", ".txt")
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """Where a value of the message came from: the field and the value node (a list item for lists)."""
+
+    field: Field
+    value: Scalar | MessageValue
+
+    @property
+    def name_span(self) -> Span:
+        return self.field.name_span
+
+    @property
+    def value_span(self) -> Span:
+        return self.value.span
+
+
+class SpanTable(Mapping[FieldPath, Loc]):
+    """Field path -> :class:`Loc` of the value that won (see docs/architecture.md).
+
+    A path is a tuple of field names and indexes into repeated fields, the
+    index being the element's position in the resulting protobuf field.
+    """
+
+    __slots__ = ("_locs",)
+
+    def __init__(self, locs: dict[FieldPath, Loc] | None = None) -> None:
+        self._locs: dict[FieldPath, Loc] = locs if locs is not None else {}
+
+    def __getitem__(self, path: FieldPath) -> Loc:
+        return self._locs[tuple(path)]
+
+    def __iter__(self) -> Iterator[FieldPath]:
+        return iter(self._locs)
+
+    def __len__(self) -> int:
+        return len(self._locs)
+
+    def find(self, path: FieldPath) -> tuple[FieldPath, Loc] | None:
+        """The entry for ``path``, or for its nearest ancestor the file sets (a default has no place)."""
+        path = tuple(path)
+        while path:
+            loc = self._locs.get(path)
+            if loc is not None:
+                return path, loc
+            path = path[:-1]
+        return None
+
+    def span(self, path: FieldPath) -> Span | None:
+        """Where to point for ``path``: a scalar's value; a block's name (of the nearest set
+        ancestor when the file leaves ``path`` at its default)."""
+        found = self.find(path)
+        if found is None:
+            return None
+        where, loc = found
+        if where == tuple(path) and isinstance(loc.value, Scalar):
+            return loc.value_span
+        return loc.name_span
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    document: Document
+    config: Any  # AMCTConfig: what Merge would give; best effort when there are errors
+    spans: SpanTable
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings and infos allowed)."""
+        return not self.has_errors
+
+
+class ConfigError(Exception):
+    """Raised by :func:`load` when a file has errors; carries every diagnostic.
+
+    ``result`` is the :class:`CheckResult` (or a path string) the diagnostics came from.
+    """
+
+    def __init__(self, diagnostics: tuple[Diagnostic, ...] | list[Diagnostic],
+                 result: CheckResult | str | None = None) -> None:
+        self.diagnostics = tuple(diagnostics)
+        self.result = result if isinstance(result, CheckResult) else None
+        self.path = result if isinstance(result, str) else (
+            self.result.document.path if self.result is not None else None)
+        errors = [d for d in self.diagnostics if d.severity is Severity.ERROR] or list(self.diagnostics)
+        if errors:
+            first = errors[0]
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            message = f"{self.path or '<text>'}:{first.span.line}:{first.span.column}: {first.message}{more}"
+        else:
+            message = f"{self.path or '<text>'}: invalid config"
+        super().__init__(message)
+
+
+def check(text_or_document: str | bytes | Document, path: str | None = None) -> CheckResult:
+    """Parse (unless given a :class:`Document`) and check; syntax diagnostics first, then semantic ones."""
+    if isinstance(text_or_document, Document):
+        document = text_or_document
+    else:
+        from cfglang.parser import parse
+
+        document = parse(text_or_document, path)
+    builder = _Builder(document)
+    config = builder.build()
+    semantic = sorted(builder.diagnostics, key=lambda d: (d.span.start, d.span.end, d.code))
+    return CheckResult(document, config, SpanTable(builder.locs), (*document.diagnostics, *semantic))
+
+
+def load(text_or_path: str | bytes | os.PathLike[str]) -> Any:
+    """The ``AMCTConfig`` message of a file or text; :class:`ConfigError` when there is any error.
+
+    A ``PathLike``, or a one-line ``str`` naming an existing file, is read from
+    disk; anything else is the text itself.
+    """
+    path: str | None = None
+    source: str | bytes
+    if isinstance(text_or_path, os.PathLike) or (
+        isinstance(text_or_path, str) and "\n" not in text_or_path and os.path.isfile(text_or_path)
+    ):
+        path = os.fspath(text_or_path)
+        source = FilePath(path).read_bytes()
+    else:
+        source = text_or_path  # type: ignore[assignment]
+    result = check(source, path)
+    if result.has_errors:
+        raise ConfigError(result.diagnostics, result)
+    return result.config
+
+
+# --- building the message ------------------------------------------------------
+
+def _where(path: FieldPath) -> str:
+    """``in `arq_quantize``` or ``at the top level``."""
+    return f"in {_block_name(path)}" if path else "at the top level"
+
+
+def _block_name(path: FieldPath) -> str:
+    for part in reversed(path):
+        if isinstance(part, str):
+            return f"`{part}`"
+    return "the top level"
+
+
+class _Builder:
+    def __init__(self, document: Document) -> None:
+        self.document = document
+        self.locs: dict[FieldPath, Loc] = {}
+        self.diagnostics: list[Diagnostic] = []
+        # per message instance (its path) and oneof: the fields that set the current member
+        self._oneof_fields: dict[tuple[FieldPath, str], list[Field]] = {}
+        self._unclosed: set[FieldPath] = set()
+        self._table = SpanTable(self.locs)  # a view of `locs`, for the constraint engine
+        self._root: Any = None
+
+    def build(self) -> Any:
+        root = self._root = schema.new_message(schema.ROOT)
+        self._message(self.document.fields, root, schema.ROOT, ())
+        self._required(root, schema.ROOT, ())
+        self._constraints(root, schema.ROOT, ())
+        return root
+
+    def report(self, code: str, span: Span, message: str, hint: str | None = None,
+               related: tuple[tuple[Span, str], ...] = (), fix: Fix | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, REGISTRY[code].severity, span, message, hint, related, fix))
+
+    # fields
+
+    def _message(self, fields: list[Field], message: Message, type_name: str, path: FieldPath) -> None:
+        infos = schema.fields_of(type_name)
+        for field in fields:
+            info = infos.get(field.name)
+            if info is None:
+                self._unknown(field, type_name, path)
+            elif field.value is None:
+                continue  # the parser already reported what is wrong inside
+            elif info.kind == "message":
+                self._message_field(field, info, message, path)
+            else:
+                self._scalar_field(field, info, message, path)
+
+    def _unknown(self, field: Field, type_name: str, path: FieldPath) -> None:
+        block = _block_name(path)
+        hint, fix = None, None
+        owners = schema.owners_of(field.name, exclude=type_name)
+        guess = schema.suggest_field(type_name, field.name)
+        if owners:
+            hint = f"`{field.name}` belongs to " + " and ".join(f"`{o}`" for o in owners)
+        elif guess is not None:
+            hint = f"did you mean `{guess}`?"
+            fix = Fix(f"rename to `{guess}`", (Edit(field.name_start, field.name_end, guess),), safe=False)
+        elif (elsewhere := schema.suggest_elsewhere(type_name, field.name)) is not None:
+            hint = f"did you mean `{elsewhere[0]}`? (a field of `{elsewhere[1]}`)"
+        else:
+            names = ", ".join(f"`{n}`" for n in schema.fields_of(type_name))
+            hint = f"{block} takes {names}"
+        self.report(F.UNKNOWN_FIELD, field.name_span, f"unknown field `{field.name}` {_where(path)}", hint, fix=fix)
+
+    def _message_field(self, field: Field, info: schema.FieldInfo, message: Message, path: FieldPath) -> None:
+        value = field.value
+        if isinstance(value, Scalar):
+            self._wrong_kind(field, info, value.kind, value.text, value.span)
+        elif isinstance(value, ListValue):
+            if not info.repeated:
+                self.report(F.LIST_ON_SINGULAR_FIELD, value.span,
+                            f"found a list `[...]` for singular `{field.name}`, expected one `{{ ... }}` block",
+                            "remove the brackets, or write the field once per value")
+                return
+            for item in value.items:
+                if isinstance(item, MessageValue):
+                    self._element(field, info, item, message, path)
+                else:
+                    self._wrong_kind(field, info, item.kind, item.text, item.span)
+        elif info.repeated:
+            self._element(field, info, value, message, path)
+        else:
+            self._singular_message(field, info, value, message, path)
+
+    def _wrong_kind(self, field: Field, info: schema.FieldInfo, kind: str, text: str, span: Span) -> None:
+        self.report(F.WRONG_VALUE_KIND, span, f"found {schema.describe_value(kind, text)} for `{field.name}`, "
+                                              f"expected {schema.expected_value(info)}")
+
+    def _element(self, field: Field, info: schema.FieldInfo, value: MessageValue, message: Message,
+                 path: FieldPath) -> None:
+        container = getattr(message, info.name)
+        sub = container.add()
+        sub_path = (*path, info.name, len(container) - 1)
+        self.locs[sub_path] = Loc(field, value)
+        if not value.closed:
+            self._unclosed.add(sub_path)
+        self._message(value.fields, sub, info.message, sub_path)
+
+    def _singular_message(self, field: Field, info: schema.FieldInfo, value: MessageValue, message: Message,
+                          path: FieldPath) -> None:
+        sub_path = (*path, info.name)
+        if info.oneof is not None:
+            self._enter_oneof(field, info, message, path)
+        earlier = self.locs.get(sub_path)
+        if earlier is not None:
+            self.report(F.MESSAGE_GIVEN_TWICE, field.name_span,
+                        f"`{field.name}` is given twice {_where(path)}, expected one block "
+                        f"(protobuf merges the two, later values winning)",
+                        "move the fields of both blocks into one", ((earlier.name_span, "first given here"),))
+        sub = getattr(message, info.name)
+        sub.SetInParent()
+        self.locs[sub_path] = Loc(field, value)
+        if not value.closed:
+            self._unclosed.add(sub_path)
+        self._message(value.fields, sub, info.message, sub_path)
+
+    def _enter_oneof(self, field: Field, info: schema.FieldInfo, message: Message, path: FieldPath) -> None:
+        key = (path, info.oneof)
+        current = message.WhichOneof(info.oneof)
+        if current is None or current == info.name:
+            self._oneof_fields.setdefault(key, []).append(field)
+            return
+        for dropped in self._oneof_fields.get(key, []):
+            self.report(F.ONEOF_CONFLICT, dropped.name_span,
+                        f"`{dropped.name}` is dropped: `{field.name}` comes later in the same oneof "
+                        f"`{info.oneof}`, expected one of them",
+                        f"AMCT keeps the member written last; delete the `{dropped.name}` block",
+                        ((field.name_span, "this one wins"),),
+                        Fix(f"delete the dropped `{dropped.name}` block", (self._deletion(dropped),)))
+        self._oneof_fields[key] = [field]
+        prefix = (*path, current)
+        for stale in [p for p in self.locs if p[: len(prefix)] == prefix]:
+            del self.locs[stale]
+
+    def _scalar_field(self, field: Field, info: schema.FieldInfo, message: Message, path: FieldPath) -> None:
+        value = field.value
+        if isinstance(value, MessageValue):
+            self._wrong_kind(field, info, "message", "", field.name_span)
+        elif isinstance(value, ListValue):
+            if not info.repeated:
+                self.report(F.LIST_ON_SINGULAR_FIELD, value.span,
+                            f"found a list `[...]` for singular `{field.name}`, expected one value",
+                            "remove the brackets, or write the field once per value")
+                return
+            if not field.colon:
+                self.report(F.MISSING_COLON_BEFORE_LIST, field.name_span,
+                            f"found `[` right after scalar field `{field.name}`, expected `:` before the list",
+                            fix=Fix("insert `:`", (Edit(field.name_end, field.name_end, ":"),)))
+            for item in value.items:
+                if isinstance(item, MessageValue):
+                    self._wrong_kind(field, info, "message", "", item.span)
+                else:
+                    self._scalar(field, info, item, message, path)
+        else:
+            self._scalar(field, info, value, message, path)
+
+    def _scalar(self, field: Field, info: schema.FieldInfo, value: Scalar, message: Message, path: FieldPath) -> None:
+        converted = schema.convert_scalar(info, value.kind, value.text)
+        if isinstance(converted, schema.Problem):
+            self.report(converted.code, value.span, converted.message, converted.hint)
+            if not converted.stored:
+                return
+            converted = converted.value
+        if value.kind != "string" and self.document.text[value.start:value.end] != value.text:
+            # protobuf's tokenizer reads a number as one token: `- 5` is `-` and then `5`
+            self.report(F.INVALID_NUMBER, value.span,
+                        f"found `{self.document.text[value.start:value.end]}` for `{field.name}`, expected "
+                        f"`{value.text}` without a space after the sign (protobuf's reader refuses it)",
+                        fix=Fix("remove the space", (Edit(value.start, value.end, value.text),)))
+        if info.repeated:
+            container = getattr(message, info.name)
+            container.append(converted)
+            self.locs[(*path, info.name, len(container) - 1)] = Loc(field, value)
+            return
+        where = (*path, info.name)
+        earlier = self.locs.get(where)
+        if earlier is not None:
+            self.report(F.DUPLICATE_FIELD, field.span,
+                        f"`{field.name}` is set twice {_where(path)}: this value wins, expected it once",
+                        "protobuf keeps the last value; delete the earlier one",
+                        ((earlier.field.span, "first set here"),),
+                        Fix(f"delete the earlier `{field.name}`", (self._deletion(earlier.field),)))
+        setattr(message, info.name, converted)
+        self.locs[where] = Loc(field, value)
+
+    def _deletion(self, field: Field) -> Edit:
+        """Delete ``field`` with its separator; the whole line(s) when nothing else is on them."""
+        text = self.document.text
+        start, end = field.start, field.sep_end if field.sep_end is not None else field.end
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end == -1 else line_end
+        if not text[line_start:start].strip() and not text[end:line_end].strip():
+            return Edit(line_start, min(line_end + 1, len(text)), "")
+        while end < len(text) and text[end] in " \t":
+            end += 1
+        return Edit(start, end, "")
+
+    # after the message is built: required fields and constraints
+
+    def _required(self, message: Message, type_name: str, path: FieldPath) -> None:
+        infos = schema.fields_of(type_name)
+        if path and path not in self._unclosed:
+            loc = self.locs.get(path)
+            for info in infos.values():
+                if info.required and not message.HasField(info.name) and loc is not None:
+                    self.report(F.MISSING_REQUIRED_FIELD, self._block_span(loc),
+                                f"{_block_name(path)} entry has no `{info.name}`, expected one (a required field)")
+        for info in infos.values():
+            if info.kind != "message":
+                continue
+            if info.repeated:
+                for i, sub in enumerate(getattr(message, info.name)):
+                    self._required(sub, info.message, (*path, info.name, i))
+            elif message.HasField(info.name):
+                self._required(getattr(message, info.name), info.message, (*path, info.name))
+
+    @staticmethod
+    def _block_span(loc: Loc) -> Span:
+        """The field name, or the opening bracket of a list item."""
+        if loc.value is loc.field.value:
+            return loc.name_span
+        return loc.value.index.span(loc.value.start, loc.value.start + 1)
+
+    def _constraints(self, message: Message, type_name: str, path: FieldPath) -> None:
+        for check_one in constraints.VALUE_CHECKS.get(type_name, ()):
+            for finding in check_one(message):
+                self._finding(finding, path)
+        for finding in constraints.non_finite(message, type_name):
+            self._finding(finding, path)
+        if type_name == "CalibrationConfig":
+            context = self._context(path)
+            for check_one in constraints.CAPABILITY_CHECKS:
+                for finding in check_one(message, context):
+                    self._finding(finding, path)
+        for info in schema.fields_of(type_name).values():
+            if info.kind != "message":
+                continue
+            if info.repeated:
+                for i, sub in enumerate(getattr(message, info.name)):
+                    self._constraints(sub, info.message, (*path, info.name, i))
+            elif message.HasField(info.name):
+                self._constraints(getattr(message, info.name), info.message, (*path, info.name))
+
+    def _context(self, path: FieldPath) -> constraints.Context:
+        level = path[0] if path else "common_config"
+        if level == "override_layer_types":
+            entry = self._root_entry(path)
+            layer_type = entry.layer_type if entry is not None and entry.HasField("layer_type") else None
+            return constraints.Context("override_layer_types", layer_type)
+        return constraints.Context(level)  # type: ignore[arg-type]
+
+    def _root_entry(self, path: FieldPath) -> Any:
+        if len(path) < 2 or not isinstance(path[1], int):
+            return None
+        return getattr(self._root, str(path[0]))[path[1]]
+
+    def _finding(self, finding: constraints.Finding, path: FieldPath) -> None:
+        span = self._span(path, finding.at)
+        if span is None:
+            return
+        related = tuple((s, note) for p, note in finding.related if (s := self._span(path, p)) is not None)
+        self.report(finding.code, span, finding.message, finding.hint, related)
+
+    def _span(self, path: FieldPath, at: tuple[PathPart, ...]) -> Span | None:
+        where = (*path, *at)
+        return self._table.span(where) if where else None

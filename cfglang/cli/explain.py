@@ -1,0 +1,72 @@
+"""``amct explain CODE``: print a rule's registry entry (code or kebab-case name).
+
+``main`` dispatches on the argument: a diagnostic code or rule name is
+explained from the registry; config files (an existing file, or a name with a
+config suffix) go to the file mode, which another module adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import textwrap
+from typing import TextIO
+
+from cfglang.cli import CLIError
+from cfglang.rules import Rule, all_rules, get
+
+HELP = "explain a diagnostic code, or where each value of a layer comes from"
+
+__all__ = ["HELP", "add_arguments", "main", "explain_code", "format_rule", "is_config_path"]
+
+_CONFIG_SUFFIXES = (".cfg", ".prototxt", ".pbtxt", ".textproto", ".txtpb")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", metavar="CODE",
+                        help="a diagnostic code (`F001`) or rule name (`unknown-field`)")
+
+
+def is_config_path(target: str) -> bool:
+    """Whether ``target`` names a config file rather than a code."""
+    return target.lower().endswith(_CONFIG_SUFFIXES) or os.path.isfile(target)
+
+
+def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    if is_config_path(args.target):
+        raise CLIError(f"`{args.target}` is a file, expected a diagnostic code such as `F001`")
+    return explain_code(args.target, stdout)
+
+
+def explain_code(code_or_name: str, stdout: TextIO) -> int:
+    found = get(code_or_name)
+    if found is None:
+        raise CLIError(_unknown(code_or_name))
+    stdout.write(format_rule(found))
+    return 0
+
+
+def _unknown(target: str) -> str:
+    keys = [r.code for r in all_rules()] + [r.name for r in all_rules()]
+    close = difflib.get_close_matches(target.upper() if target[:1].isalpha() and target[1:].isdigit() else
+                                      target.lower(), keys, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else " (codes look like `F001`; see docs/rules.md)"
+    return f"unknown diagnostic code `{target}`{hint}"
+
+
+def _indent(example: str) -> str:
+    return textwrap.indent(example.rstrip("\n"), "    ")
+
+
+def format_rule(r: Rule) -> str:
+    """A registry entry as plain text for the terminal."""
+    status = "" if r.status == "stable" else f", {r.status}"
+    wrapped = "\n".join(textwrap.wrap(r.explanation, width=88))
+    return (
+        f"{r.code} {r.name} ({r.severity.label}{status})\n\n"
+        f"{r.summary}\n\n"
+        f"{wrapped}\n\n"
+        f"bad:\n{_indent(r.bad)}\n\n"
+        f"good:\n{_indent(r.good)}\n"
+    )

@@ -1,0 +1,312 @@
+"""Value constraints (SPEC section 4) and the capability rules that need no model (section 5).
+
+A table of small checker functions, in the manner of jsonschema's keyword
+checkers: each looks at one message of the final ``AMCTConfig`` (defaults
+applied, as AMCT would see it) and yields :class:`Finding` values naming the
+offending field by a path relative to that message. The engine in
+:mod:`cfglang.checker` turns the path into a location and the code into a
+severity; checkers never see spans.
+
+Floats are stored as float32, so bounds are compared as float32 too (``0.8``
+in the file is 0.800000011920929 in the message, and must still be accepted).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cfglang import capabilities as caps
+from cfglang.rules import capability as C
+from cfglang.rules import schema as F
+from cfglang.rules import value as V
+from cfglang.schema import fields_of, format_number
+
+__all__ = ["Finding", "Context", "VALUE_CHECKS", "CAPABILITY_CHECKS", "non_finite"]
+
+PathPart = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One broken constraint; ``at`` is relative to the checked message (``()`` = the block itself)."""
+
+    code: str
+    message: str
+    at: tuple[PathPart, ...] = ()
+    hint: str | None = None
+    related: tuple[tuple[tuple[PathPart, ...], str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where a ``CalibrationConfig`` sits: which layers it can reach."""
+
+    level: Literal["common_config", "override_layer_types", "override_layer_configs"]
+    layer_type: str | None = None  # for override_layer_types
+
+
+Checker = Callable[[Any], Iterator[Finding]]
+CapabilityChecker = Callable[[Any, Context], Iterator[Finding]]
+
+
+def _f32(value: float) -> float:
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def _show(message: Any, name: str) -> str:
+    """``0.9`` or ``the default 20``: how a message quotes a value."""
+    text = format_number(getattr(message, name))
+    return text if message.HasField(name) else f"the default {text}"
+
+
+def _anchor(message: Any, *names: str) -> tuple[str, ...]:
+    """The first of ``names`` that the file sets, else the block itself."""
+    for name in names:
+        if message.HasField(name):
+            return (name,)
+    return ()
+
+
+def _finite(message: Any, *names: str) -> bool:
+    return all(math.isfinite(getattr(message, n)) for n in names)
+
+
+def non_finite(message: Any, type_name: str) -> Iterator[Finding]:
+    """V014 for every float field the file sets to inf or nan (or past the float32 range)."""
+    for info in fields_of(type_name).values():
+        if info.kind == "float" and not info.repeated and message.HasField(info.name):
+            value = getattr(message, info.name)
+            if not math.isfinite(value):
+                yield Finding(V.NON_FINITE_FLOAT, f"`{info.name}` is {format_number(value)}, expected a finite number",
+                              (info.name,))
+
+
+# --- AMCTConfig --------------------------------------------------------------
+
+def _batch_num(m: Any) -> Iterator[Finding]:
+    if m.HasField("batch_num") and m.batch_num == 0:
+        yield Finding(V.BATCH_NUM_ZERO, "`batch_num` is 0, expected at least 1 calibration batch", ("batch_num",))
+
+
+def _type_hint(name: str) -> str:
+    guess = caps.suggest_type(name)
+    if guess is not None:
+        return f"did you mean `{guess}`?"
+    return "quantizable types: " + ", ".join(f"`{t}`" for t in caps.QUANTIZABLE)
+
+
+def _layer_types(m: Any) -> Iterator[Finding]:
+    for i, name in enumerate(m.skip_layer_types):
+        if name not in caps.QUANTIZABLE:
+            yield Finding(C.NOT_QUANTIZABLE_TYPE, f"`skip_layer_types` names `{name}`, expected a quantizable layer type",
+                          ("skip_layer_types", i), _type_hint(name))
+    for i, entry in enumerate(m.override_layer_types):
+        if entry.HasField("layer_type") and entry.layer_type not in caps.QUANTIZABLE:
+            yield Finding(C.NOT_QUANTIZABLE_TYPE,
+                          f"`layer_type` is `{entry.layer_type}`, expected a quantizable layer type",
+                          ("override_layer_types", i, "layer_type"), _type_hint(entry.layer_type))
+
+
+def _repeated_keys(m: Any) -> Iterator[Finding]:
+    for list_name, key, code in (("override_layer_types", "layer_type", F.DUPLICATE_LAYER_TYPE),
+                                 ("override_layer_configs", "layer_name", F.DUPLICATE_LAYER_NAME)):
+        first: dict[str, int] = {}
+        for i, entry in enumerate(getattr(m, list_name)):
+            if not entry.HasField(key):
+                continue
+            value = getattr(entry, key)
+            if value in first:
+                yield Finding(code, f"`{key}: \"{value}\"` appears again in `{list_name}`, expected each once",
+                              (list_name, i, key), "merge the two entries into one (AMCT: \"Please delete repeated items\")",
+                              (((list_name, first[value], key), "first used here"),))
+            else:
+                first[value] = i
+
+
+# --- weight, activation and balancer blocks ----------------------------------
+
+def _quant_bits(m: Any) -> Iterator[Finding]:
+    if m.HasField("quant_bits") and m.quant_bits not in (6, 7, 8):
+        yield Finding(V.QUANT_BITS_VALUE, f"`quant_bits` is {m.quant_bits}, expected 6, 7 or 8", ("quant_bits",))
+
+
+def _num_of_bins(m: Any) -> Iterator[Finding]:
+    if m.HasField("num_of_bins") and m.num_of_bins not in (1024, 2048, 4096, 8192):
+        yield Finding(V.NUM_OF_BINS_VALUE, f"`num_of_bins` is {m.num_of_bins}, expected 1024, 2048, 4096 or 8192",
+                      ("num_of_bins",))
+
+
+def _dst_type(m: Any) -> Iterator[Finding]:
+    if m.HasField("dst_type") and m.dst_type != type(m).CalibrationDataType.Value("INT8"):
+        name = type(m).CalibrationDataType.Name(m.dst_type)
+        yield Finding(V.DST_TYPE_INT16, f"`dst_type` is {name}, expected INT8 (the current AMCT supports INT8 only)",
+                      ("dst_type",), "remove `dst_type`; INT8 is the default")
+
+
+def _between(code: str, name: str, low: float, high: float, *, closed: bool) -> Checker:
+    """A checker for ``low < value < high`` (``closed``: ``low <= value <= high``)."""
+    lo, hi = _f32(low), _f32(high)
+    shown = f"[{format_number(low)}, {format_number(high)}]" if closed else f"({format_number(low)}, {format_number(high)})"
+
+    def check(m: Any) -> Iterator[Finding]:
+        if not m.HasField(name) or not _finite(m, name):
+            return
+        value = getattr(m, name)
+        inside = lo <= value <= hi if closed else lo < value < hi
+        if not inside:
+            yield Finding(code, f"`{name}` is {format_number(value)}, expected a value in {shown}", (name,))
+
+    check.__name__ = f"_{name}_range"
+    return check
+
+
+def _percentiles(m: Any) -> Iterator[Finding]:
+    for name in ("max_percentile", "min_percentile"):
+        if m.HasField(name) and _finite(m, name) and not _f32(0.5) < getattr(m, name) <= 1.0:
+            yield Finding(V.PERCENTILE_RANGE,
+                          f"`{name}` is {format_number(getattr(m, name))}, expected a value in (0.5, 1.0]", (name,))
+
+
+def _beta_range(m: Any) -> Iterator[Finding]:
+    if not _finite(m, "beta_range_start", "beta_range_end"):
+        return
+    start, end = m.beta_range_start, m.beta_range_end
+    if end <= 0:
+        yield Finding(V.BETA_RANGE_ORDER, f"`beta_range_end` is {_show(m, 'beta_range_end')}, expected a value above 0",
+                      _anchor(m, "beta_range_end", "beta_range_start"))
+    elif start <= end:
+        at = _anchor(m, "beta_range_end", "beta_range_start")
+        other = "beta_range_start" if at == ("beta_range_end",) else "beta_range_end"
+        related = (((other,), "compared with this"),) if m.HasField(other) else ()
+        yield Finding(V.BETA_RANGE_ORDER,
+                      f"`beta_range_start` ({_show(m, 'beta_range_start')}) is not greater than `beta_range_end` "
+                      f"({_show(m, 'beta_range_end')}), expected start > end (beta anneals downwards)",
+                      at, f"set `beta_range_start` above {format_number(end)} or `beta_range_end` below "
+                          f"{format_number(start)}", related)
+
+
+def _num_iteration(m: Any) -> Iterator[Finding]:
+    if m.HasField("num_iteration") and m.num_iteration == 0:
+        yield Finding(V.NUM_ITERATION_ZERO, "`num_iteration` is 0, so AdaRound only rounds to nearest",
+                      ("num_iteration",), "use `arq_quantize`, or a positive `num_iteration` (default 10000)")
+
+
+def _search(m: Any) -> Iterator[Finding]:
+    if not _finite(m, "search_range_start", "search_range_end", "search_step"):
+        return
+    start, end, step = m.search_range_start, m.search_range_end, m.search_step
+    if start <= 0 or start >= end:
+        at = _anchor(m, "search_range_start", "search_range_end") if start <= 0 else \
+            _anchor(m, "search_range_end", "search_range_start")
+        yield Finding(V.SEARCH_RANGE_ORDER,
+                      f"`search_range_start` is {_show(m, 'search_range_start')} and `search_range_end` is "
+                      f"{_show(m, 'search_range_end')}, expected 0 < start < end", at)
+        return
+    width = end - start
+    if step <= 0 or step > width * (1 + 1e-6):
+        yield Finding(V.SEARCH_STEP_RANGE,
+                      f"`search_step` is {_show(m, 'search_step')}, expected a value in (0, {width:.6g}] "
+                      f"(the width of the search range)", _anchor(m, "search_step", "search_range_end",
+                                                                   "search_range_start"))
+        return
+    candidates = width / step
+    if candidates > 1000:
+        yield Finding(V.TOO_MANY_IFMR_CANDIDATES,
+                      f"the search range gives {math.ceil(candidates - 1e-6)} IFMR candidates, expected at most 1000",
+                      _anchor(m, "search_step", "search_range_end", "search_range_start"),
+                      "calibration evaluates every candidate at every layer; use a larger `search_step`")
+
+
+VALUE_CHECKS: dict[str, tuple[Checker, ...]] = {
+    "AMCTConfig": (_batch_num, _layer_types, _repeated_keys),
+    "ARQuantize": (_quant_bits,),
+    "ADAquantize": (
+        _num_iteration,
+        _between(V.REG_PARAM_RANGE, "reg_param", 0.0, 1.0, closed=False),
+        _beta_range,
+        _between(V.WARM_START_RANGE, "warm_start", 0.0, 1.0, closed=False),
+    ),
+    "DMQBalancer": (_between(V.MIGRATION_STRENGTH_RANGE, "migration_strength", 0.2, 0.8, closed=True),),
+    "FMRQuantize": (_search, _percentiles, _dst_type),
+    "HFMGQuantize": (_num_of_bins, _dst_type),
+}
+
+
+# --- capabilities (CalibrationConfig in context) -------------------------------
+
+def _low_bits(cc: Any, ctx: Context) -> Iterator[Finding]:
+    if cc.WhichOneof("wts_quant_algo") != "arq_quantize" or cc.arq_quantize.quant_bits not in (6, 7):
+        return
+    bits = cc.arq_quantize.quant_bits
+    at = ("arq_quantize", "quant_bits")
+    if ctx.level == "common_config":
+        yield Finding(C.QUANT_BITS_FALLBACK,
+                      f"`quant_bits: {bits}` in `common_config` applies to `Conv2d` layers only; layers of other "
+                      f"types (`Linear`, ...) fall back to 8 bits", at,
+                      "to make this explicit, set `quant_bits` in an `override_layer_types` entry for `Conv2d`")
+    elif ctx.level == "override_layer_types" and ctx.layer_type in caps.WEIGHTED - caps.LOW_BITS:
+        yield Finding(C.QUANT_BITS_UNSUPPORTED,
+                      f"`quant_bits: {bits}` for `{ctx.layer_type}`, expected 8 (INT{bits} weights exist for "
+                      f"`Conv2d` only)", at)
+
+
+def _type_override(check: Callable[[Any, str], Iterator[Finding]]) -> CapabilityChecker:
+    """Run ``check`` only in an ``override_layer_types`` entry for a known quantizable type."""
+
+    def run(cc: Any, ctx: Context) -> Iterator[Finding]:
+        if ctx.level == "override_layer_types" and ctx.layer_type in caps.QUANTIZABLE:
+            yield from check(cc, ctx.layer_type)
+
+    run.__name__ = check.__name__
+    return run
+
+
+def _names(types: frozenset[str]) -> str:
+    return ", ".join(f"`{t}`" for t in caps.QUANTIZABLE if t in types)
+
+
+@_type_override
+def _ada(cc: Any, layer_type: str) -> Iterator[Finding]:
+    if cc.WhichOneof("wts_quant_algo") == "ada_quantize" and layer_type not in caps.ADA:
+        yield Finding(C.ADA_UNSUPPORTED, f"`ada_quantize` for `{layer_type}`, expected a type AdaRound supports "
+                                         f"({_names(caps.ADA)})", ("ada_quantize",), "use `arq_quantize`")
+
+
+@_type_override
+def _channel_wise(cc: Any, layer_type: str) -> Iterator[Finding]:
+    algo = cc.WhichOneof("wts_quant_algo")
+    if algo is not None and getattr(cc, algo).channel_wise and layer_type not in caps.CHANNEL_WISE:
+        yield Finding(C.CHANNEL_WISE_UNSUPPORTED,
+                      f"`channel_wise: true` for `{layer_type}`, expected `false` (AMCT: \"The channel_wise must be "
+                      f"False for layer type {layer_type}\")", (algo, "channel_wise"))
+
+
+@_type_override
+def _dmq(cc: Any, layer_type: str) -> Iterator[Finding]:
+    if cc.HasField("dmq_balancer") and layer_type not in caps.DMQ:
+        yield Finding(C.DMQ_UNSUPPORTED, f"`dmq_balancer` for `{layer_type}`, expected a type the balancer supports "
+                                         f"({_names(caps.DMQ)})", ("dmq_balancer",), "remove the `dmq_balancer` block")
+
+
+@_type_override
+def _asymmetric(cc: Any, layer_type: str) -> Iterator[Finding]:
+    algo = cc.WhichOneof("acts_quant_algo")
+    if algo is not None and getattr(cc, algo).asymmetric and layer_type not in caps.ASYMMETRIC:
+        yield Finding(C.ASYMMETRIC_UNSUPPORTED,
+                      f"`asymmetric: true` for `{layer_type}`, expected `false` ({layer_type} activations are always "
+                      f"quantized symmetrically)", (algo, "asymmetric"))
+
+
+@_type_override
+def _weightless(cc: Any, layer_type: str) -> Iterator[Finding]:
+    if cc.WhichOneof("wts_quant_algo") == "arq_quantize" and layer_type not in caps.WEIGHTED:
+        yield Finding(C.WEIGHTS_ON_WEIGHTLESS_TYPE,
+                      f"`arq_quantize` for `{layer_type}`, which has no weights: the block has no effect",
+                      ("arq_quantize",), "remove the `arq_quantize` block")
+
+
+CAPABILITY_CHECKS: tuple[CapabilityChecker, ...] = (_low_bits, _ada, _channel_wise, _dmq, _asymmetric, _weightless)

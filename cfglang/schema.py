@@ -1,0 +1,345 @@
+"""The config schema, read from the compiled proto descriptor.
+
+Everything the checker knows about fields (kinds, ranges, enums, defaults,
+oneofs, required labels) comes from here, so a change to the ``.proto`` needs
+no change to the checks. protobuf descriptors stay inside this module and
+:mod:`cfglang.checker`.
+
+Scalar conversion follows protobuf's own ``text_format`` reader exactly (it is
+what AMCT uses): its public ``ParseBool``/``ParseFloat`` functions are reused,
+and integers follow its literal rules (C-style octal ``017``, Python's
+``int(text, 0)`` otherwise).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import text_format as _text_format
+from google.protobuf.message import Message
+
+from cfglang._proto import calibration_config_pytorch_pb2 as _pb
+from cfglang.rules import schema as F
+
+__all__ = [
+    "ROOT",
+    "Kind",
+    "FieldInfo",
+    "Problem",
+    "fields_of",
+    "field_info",
+    "new_message",
+    "message_class",
+    "suggest_field",
+    "suggest_elsewhere",
+    "owners_of",
+    "oneof_members",
+    "convert_scalar",
+    "describe_value",
+    "format_number",
+]
+
+ROOT = "AMCTConfig"
+
+Kind = Literal["message", "bool", "string", "enum", "float", "integer"]
+
+_FD = _descriptor.FieldDescriptor
+_INTEGER_TYPES: dict[int, tuple[str, bool, int]] = {
+    _FD.TYPE_INT32: ("int32", True, 32),
+    _FD.TYPE_SINT32: ("sint32", True, 32),
+    _FD.TYPE_SFIXED32: ("sfixed32", True, 32),
+    _FD.TYPE_INT64: ("int64", True, 64),
+    _FD.TYPE_SINT64: ("sint64", True, 64),
+    _FD.TYPE_SFIXED64: ("sfixed64", True, 64),
+    _FD.TYPE_UINT32: ("uint32", False, 32),
+    _FD.TYPE_FIXED32: ("fixed32", False, 32),
+    _FD.TYPE_UINT64: ("uint64", False, 64),
+    _FD.TYPE_FIXED64: ("fixed64", False, 64),
+}
+_OTHER_TYPES: dict[int, tuple[str, Kind]] = {
+    _FD.TYPE_BOOL: ("bool", "bool"),
+    _FD.TYPE_STRING: ("string", "string"),
+    _FD.TYPE_FLOAT: ("float", "float"),
+    _FD.TYPE_DOUBLE: ("double", "float"),
+    _FD.TYPE_ENUM: ("enum", "enum"),
+    _FD.TYPE_MESSAGE: ("message", "message"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """One field of one message, as the checks need it."""
+
+    name: str
+    number: int
+    kind: Kind
+    type_name: str  # proto type: "uint32", "float", the message or enum name
+    repeated: bool
+    required: bool
+    oneof: str | None
+    message: str | None  # message type name for message fields
+    enum_values: tuple[tuple[str, int], ...]  # (name, number) for enum fields
+    signed: bool = False
+    bits: int = 0
+    default: Any = None
+    descriptor: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def minimum(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def maximum(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a scalar cannot be stored in its field."""
+
+    code: str
+    message: str
+    hint: str | None = None
+    # protobuf's reader stores some values our rules refuse (`-0` for an unsigned field): then
+    # `stored` is true and `value` is what it stores, so the message still equals protobuf's
+    stored: bool = False
+    value: Any = None
+
+
+def _descriptor_of(name: str):
+    return _pb.DESCRIPTOR.message_types_by_name[name]
+
+
+def _info(fd) -> FieldInfo:
+    oneof = fd.containing_oneof.name if fd.containing_oneof is not None else None
+    common = dict(
+        name=fd.name,
+        number=fd.number,
+        repeated=fd.is_repeated,
+        required=fd.is_required,
+        oneof=oneof,
+        descriptor=fd,
+    )
+    if fd.type in _INTEGER_TYPES:
+        type_name, signed, bits = _INTEGER_TYPES[fd.type]
+        return FieldInfo(kind="integer", type_name=type_name, message=None, enum_values=(), signed=signed,
+                         bits=bits, default=fd.default_value, **common)
+    type_name, kind = _OTHER_TYPES[fd.type]
+    if kind == "message":
+        return FieldInfo(kind=kind, type_name=fd.message_type.name, message=fd.message_type.name,
+                         enum_values=(), **common)
+    if kind == "enum":
+        values = tuple((v.name, v.number) for v in fd.enum_type.values)
+        return FieldInfo(kind=kind, type_name=fd.enum_type.name, message=None, enum_values=values,
+                         default=fd.default_value, **common)
+    return FieldInfo(kind=kind, type_name=type_name, message=None, enum_values=(),
+                     default=fd.default_value, **common)
+
+
+@functools.cache
+def fields_of(message: str) -> dict[str, FieldInfo]:
+    """The fields of a message type, by name, in declaration order."""
+    return {fd.name: _info(fd) for fd in _descriptor_of(message).fields}
+
+
+def field_info(message: str, name: str) -> FieldInfo | None:
+    return fields_of(message).get(name)
+
+
+def message_class(message: str) -> type[Message]:
+    return getattr(_pb, message)
+
+
+def new_message(message: str = ROOT) -> Message:
+    return message_class(message)()
+
+
+@functools.cache
+def oneof_members(message: str) -> dict[str, tuple[str, ...]]:
+    """oneof name -> its member fields, for one message type."""
+    return {o.name: tuple(f.name for f in o.fields) for o in _descriptor_of(message).oneofs}
+
+
+@functools.cache
+def _block_names() -> dict[str, tuple[str, ...]]:
+    """message type -> the names of the fields that hold it (how a user names the block)."""
+    holders: dict[str, list[str]] = {}
+    for message in _pb.DESCRIPTOR.message_types_by_name:
+        for info in fields_of(message).values():
+            if info.message is not None and info.name not in holders.setdefault(info.message, []):
+                holders[info.message].append(info.name)
+    return {m: tuple(names) for m, names in holders.items()}
+
+
+def owners_of(name: str, exclude: str | None = None) -> tuple[str, ...]:
+    """Blocks (field names holding a message) whose message declares a field ``name``."""
+    found: list[str] = []
+    for message in _pb.DESCRIPTOR.message_types_by_name:
+        if message == exclude or name not in fields_of(message):
+            continue
+        for block in _block_names().get(message, ("the top level",) if message == ROOT else ()):
+            if block not in found:
+                found.append(block)
+    return tuple(found)
+
+
+def suggest_field(message: str, name: str) -> str | None:
+    """The field of ``message`` a misspelt ``name`` most likely means."""
+    names = list(fields_of(message))
+    lowered = {n.lower(): n for n in names}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.7)
+    return close[0] if close else None
+
+
+def suggest_elsewhere(message: str, name: str) -> tuple[str, str] | None:
+    """``(field, block)``: a close field name declared by another message, and a block that holds it."""
+    for other in _pb.DESCRIPTOR.message_types_by_name:
+        if other == message:
+            continue
+        guess = suggest_field(other, name)
+        blocks = _block_names().get(other, ("the top level",) if other == ROOT else ())
+        if guess is not None and blocks:
+            return guess, blocks[0]
+    return None
+
+
+# --- scalar conversion -----------------------------------------------------
+
+_C_OCTAL = re.compile(r"(-?)0(\d+)$")
+
+
+def _integer_literal(text: str) -> int:
+    """An integer as protobuf's text reader reads it (raises ValueError)."""
+    match = _C_OCTAL.match(text)
+    if match:
+        text = f"{match.group(1)}0o{match.group(2)}"
+    return int(text, 0)
+
+
+def describe_value(kind: str, text: str) -> str:
+    """How a message names what was found: "string `\"a\"`", "`1.5`", "a `{ ... }` block"."""
+    if kind == "string":
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        return f"string `{_quote(shown)}`"
+    if kind == "message":
+        return "a `{ ... }` block"
+    if kind == "list":
+        return "a list `[...]`"
+    return f"`{text}`"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def expected_value(info: FieldInfo) -> str:
+    """What a field takes, for the "expected ..." half of a message."""
+    if info.kind == "message":
+        return f"a `{{ ... }}` block (`{info.type_name}`)"
+    if info.kind == "string":
+        return "a quoted string"
+    if info.kind == "bool":
+        return "`true` or `false`"
+    if info.kind == "float":
+        return f"a number (`{info.type_name}`)"
+    if info.kind == "integer":
+        return f"an integer (`{info.type_name}`, {info.minimum} to {info.maximum})"
+    names = ", ".join(f"`{n}` ({v})" for n, v in info.enum_values)
+    return f"one of {names}"
+
+
+def convert_scalar(info: FieldInfo, kind: str, text: str) -> Any | Problem:
+    """The value protobuf stores for a scalar of syntax ``kind`` and ``text``, or why it cannot."""
+    if info.kind == "string":
+        if kind == "string":
+            return text
+        return _wrong_kind(info, kind, text)
+    if kind == "string":
+        return _wrong_kind(info, kind, text)
+    if info.kind == "bool":
+        try:
+            return _text_format.ParseBool(text)
+        except ValueError:
+            return _wrong_kind(info, kind, text)
+    if info.kind == "float":
+        return _convert_float(info, kind, text)
+    if info.kind == "integer":
+        return _convert_integer(info, kind, text)
+    return _convert_enum(info, kind, text)
+
+
+def _wrong_kind(info: FieldInfo, kind: str, text: str) -> Problem:
+    return Problem(F.WRONG_VALUE_KIND,
+                   f"found {describe_value(kind, text)} for `{info.name}`, expected {expected_value(info)}")
+
+
+def _convert_float(info: FieldInfo, kind: str, text: str) -> Any | Problem:
+    try:
+        return _text_format.ParseFloat(text)
+    except ValueError:
+        if kind == "identifier":
+            return _wrong_kind(info, kind, text)
+        why = "hex and octal literals are not floats" if re.match(r"-?0(\d|[xX])", text) else None
+        return Problem(F.INVALID_NUMBER, f"found `{text}` for `{info.name}`, expected a decimal number", why)
+
+
+def _convert_integer(info: FieldInfo, kind: str, text: str) -> Any | Problem:
+    if kind == "identifier":
+        return _wrong_kind(info, kind, text)
+    try:
+        value = _integer_literal(text)
+    except ValueError:
+        if kind == "float":
+            return Problem(F.INVALID_NUMBER, f"found float `{text}` for `{info.name}`, expected {expected_value(info)}")
+        hint = "a leading `0` makes an octal number, whose digits are 0 to 7" if _C_OCTAL.match(text) else None
+        return Problem(F.INVALID_NUMBER, f"found `{text}` for `{info.name}`, expected {expected_value(info)}", hint)
+    if not info.signed and text.lstrip().startswith("-"):
+        return Problem(F.NEGATIVE_UNSIGNED,
+                       f"found `{text}` for unsigned `{info.name}`, expected an integer without a sign",
+                       "protobuf reads `-0` as 0, but a sign on an unsigned field is a mistake" if value == 0 else None,
+                       stored=value == 0, value=value)
+    if not info.minimum <= value <= info.maximum:
+        return Problem(F.INTEGER_OUT_OF_RANGE,
+                       f"found `{text}` for `{info.name}`, expected {expected_value(info)}")
+    return value
+
+
+def _convert_enum(info: FieldInfo, kind: str, text: str) -> Any | Problem:
+    by_name = dict(info.enum_values)
+    try:
+        number = int(text, 0)  # protobuf's ParseEnum: a number when int() reads it, else a name
+    except ValueError:
+        if text in by_name:
+            return by_name[text]
+        hint = None
+        close = [n for n in by_name if n.lower() == text.lower()] or difflib.get_close_matches(text, list(by_name), 1)
+        if close:
+            hint = f"did you mean `{close[0]}`?"
+        return Problem(F.UNKNOWN_ENUM_VALUE,
+                       f"found `{text}` for `{info.name}`, expected {expected_value(info)}", hint)
+    if number in by_name.values():
+        return number
+    return Problem(F.UNKNOWN_ENUM_VALUE,
+                   f"found number {number} for `{info.name}`, expected {expected_value(info)}")
+
+
+def format_number(value: float) -> str:
+    """The shortest text that reads back as the same float32 (``0.01``, not ``0.009999999776``)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    target = struct.unpack("f", struct.pack("f", value))[0]
+    for digits in range(1, 18):
+        text = f"{value:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == target:
+            return text
+    return repr(value)
