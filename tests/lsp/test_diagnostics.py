@@ -1,0 +1,124 @@
+"""Published diagnostics of the real server: the same as `amct lint`, at the right UTF-16 places."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from cfglang.lint import lint_text
+from tests.lsp.conftest import open_document, ranges, replace_all, wait_diagnostics
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning,
+            "info": types.DiagnosticSeverity.Information}
+
+
+def expected(text: str, path: Path) -> list[tuple[str, str, types.DiagnosticSeverity]]:
+    """(code, message, severity) of what `amct lint` reports for ``text``."""
+    return [(d.code, d.message if d.hint is None else f"{d.message}\nhelp: {d.hint}", SEVERITY[d.severity.label])
+            for d in lint_text(text, str(path))]
+
+
+def found(diagnostics: list[types.Diagnostic]) -> list[tuple[str, str, types.DiagnosticSeverity]]:
+    return [(str(d.code), d.message, d.severity) for d in diagnostics]
+
+
+async def test_open_publishes_what_lint_reports(client: LanguageClient, tmp_path: Path) -> None:
+    path = tmp_path / "quant.cfg"
+    text = "batch_num: 0\ncommon_config {\n  arq_quantize { quant_bits: 5 }\n}\nbogus_field: 1\n"
+    uri, diagnostics = await open_document(client, path, text)
+    assert found(diagnostics) == expected(text, path)
+    assert {str(d.code)[0] for d in diagnostics} >= {"V", "F"}
+    assert all(d.source == "amct" for d in diagnostics)
+
+
+async def test_a_non_ascii_layer_name_before_an_error_counts_utf16_units(client: LanguageClient,
+                                                                         tmp_path: Path) -> None:
+    # 特征 is two UTF-16 units, 😀 two more (one code point): the error starts at character 20
+    text = 'skip_layers: "特征😀" bogus_field: 1\n'
+    uri, diagnostics = await open_document(client, tmp_path / "emoji.cfg", text)
+    assert [(code, *rest) for code, *rest in ranges(diagnostics) if code == "F001"] == [("F001", 0, 20, 0, 31)]
+
+
+async def test_related_locations_become_related_information(client: LanguageClient, tmp_path: Path) -> None:
+    text = 'skip_layers: "层"\nbatch_num: 1\nbatch_num: 2\n'
+    uri, diagnostics = await open_document(client, tmp_path / "dup.cfg", text)
+    (duplicate,) = [d for d in diagnostics if d.code == "F009"]
+    assert duplicate.severity == types.DiagnosticSeverity.Warning
+    related = duplicate.related_information or []
+    assert related and all(r.location.uri == uri for r in related)
+    lines = sorted({duplicate.range.start.line} | {r.location.range.start.line for r in related})
+    assert lines == [1, 2]
+
+
+async def test_a_burst_of_edits_ends_with_the_diagnostics_of_the_final_text(client: LanguageClient,
+                                                                            tmp_path: Path) -> None:
+    path = tmp_path / "burst.cfg"
+    uri, _ = await open_document(client, path, "batch_num: 1\n")
+    since = len(client.published)  # type: ignore[attr-defined]
+    final = ""
+    for version in range(2, 32):
+        # typing `bogus_field_N: N` one edit after another, with no pause
+        final = f"batch_num: {version % 3}\nbogus_{version}: 1\n"
+        replace_all(client, uri, version, final)
+    diagnostics = await wait_diagnostics(client, uri, 31, since)
+    assert found(diagnostics) == expected(final, path)
+    await asyncio.sleep(0.3)  # nothing older may arrive after the final version
+    published = [p for p in client.published[since:] if p.uri == uri]  # type: ignore[attr-defined]
+    assert published[-1].version == 31
+    assert len(published) < 30  # debounced: not one lint per keystroke
+
+
+async def test_incremental_edits_are_applied_in_utf16_units(client: LanguageClient, tmp_path: Path) -> None:
+    path = tmp_path / "incremental.cfg"
+    uri, diagnostics = await open_document(client, path, 'skip_layers: "😀" batch_num: 1\n')
+    assert diagnostics == []
+    since = len(client.published)  # type: ignore[attr-defined]
+    # replace `1` (character 28: the emoji is two units) with `0`
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=types.Position(line=0, character=28), end=types.Position(line=0, character=29)),
+            text="0")],
+    ))
+    diagnostics = await wait_diagnostics(client, uri, 2, since)
+    assert found(diagnostics) == expected('skip_layers: "😀" batch_num: 0\n', path)
+    assert [r[1:] for r in ranges(diagnostics)] == [(0, 28, 0, 29)]
+
+
+async def test_save_and_close(client: LanguageClient, tmp_path: Path) -> None:
+    path = tmp_path / "save.cfg"
+    text = "batch_num: 0\n"
+    path.write_text(text, encoding="utf-8")
+    uri, first = await open_document(client, path, text)
+    since = len(client.published)  # type: ignore[attr-defined]
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    assert found(await wait_diagnostics(client, uri, None, since)) == found(first)
+    since = len(client.published)  # type: ignore[attr-defined]
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    assert await wait_diagnostics(client, uri, None, since) == []
+
+
+async def test_a_broken_document_gets_its_syntax_errors_and_the_server_keeps_answering(
+        client: LanguageClient, tmp_path: Path) -> None:
+    path = tmp_path / "broken.cfg"
+    text = 'batch_num: 2\ncommon_config {\n  arq_quantize { quant_bits: \n  skip_layers: "a\n'
+    uri, diagnostics = await open_document(client, path, text)
+    assert found(diagnostics) == expected(text, path)
+    assert any(str(d.code).startswith("S") for d in diagnostics)
+    items = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=2, character=17)))
+    assert items is not None
+
+
+async def test_suppressions_and_settings_apply_as_in_lint(client: LanguageClient, tmp_path: Path) -> None:
+    (tmp_path / "amct.toml").write_text('ignore = ["V001"]\n', encoding="utf-8")
+    path = tmp_path / "settings.cfg"
+    text = "batch_num: 0\ncommon_config { arq_quantize { quant_bits: 5 } }  # amct: noqa: V002\n"
+    uri, diagnostics = await open_document(client, path, text)
+    assert diagnostics == []
