@@ -1,0 +1,259 @@
+"""The lint pipeline as a library: check, model-aware checks, suppressions, selection; and fixes.
+
+``lint(text, path, settings, inventory)`` runs, in order:
+
+1. :func:`cfglang.checker.check` (syntax, schema, values, capabilities);
+2. with an inventory, :func:`cfglang.resolve.resolve` for the model-aware diagnostics;
+3. suppression comments, ``# amct: noqa: CODE[, CODE]`` at the end of a line and
+   ``# amct: noqa-file: CODE`` anywhere; a suppression that suppresses nothing is
+   reported (``L001``), as is one that names no code or an unknown one (``L002``);
+4. ``select`` / ``ignore`` from the settings.
+
+Syntax errors are never suppressed or ignored: nothing else can be trusted without them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from cfglang.diagnostics import Diagnostic, Edit, Fix, LineIndex, Severity
+from cfglang.rules import REGISTRY
+from cfglang.rules.lint import INVALID_SUPPRESSION, UNUSED_SUPPRESSION
+from cfglang.settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cfglang.checker import CheckResult
+    from cfglang.syntax import Comment
+
+__all__ = ["LintResult", "FixOutcome", "lint", "lint_text", "select_fixes", "apply_fixes", "fix_text"]
+
+_DIRECTIVE = re.compile(r"#\s*amct:\s*noqa(?P<file>-file)?\b(?P<colon>\s*:)?(?P<codes>[ \t]*[A-Za-z]+[0-9]+"
+                        r"(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*)?", re.IGNORECASE)
+_CODE = re.compile(r"[A-Za-z]+[0-9]+")
+_MAX_FIX_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """What one file produced: ``text`` is the decoded text the spans refer to."""
+
+    text: str
+    has_bom: bool
+    diagnostics: tuple[Diagnostic, ...]
+    check: CheckResult
+
+    @property
+    def worst(self) -> Severity | None:
+        return max((d.severity for d in self.diagnostics), default=None)
+
+
+# ---------------------------------------------------------------- suppressions
+
+
+@dataclass
+class _Directive:
+    comment_start: int  # offset of the directive's `#`
+    end: int  # offset after the directive (codes included)
+    codes_start: int  # where the code list starts (== end when there is none)
+    line: int
+    whole_file: bool
+    codes: list[tuple[str, int, int]]  # (code, start, end)
+    used: set[str]
+    own_comment: bool  # the directive starts the comment, so deleting it deletes the comment
+
+
+def _directives(comments: Sequence[Comment], index: LineIndex) -> list[_Directive]:
+    found = []
+    for comment in comments:
+        match = _DIRECTIVE.search(comment.text)
+        if match is None:
+            continue
+        base = comment.start
+        codes_group = match.group("codes") or ""
+        codes_start = base + (match.start("codes") if match.group("codes") else match.end())
+        codes = [(m.group().upper(), codes_start + m.start(), codes_start + m.end())
+                 for m in _CODE.finditer(codes_group)] if match.group("colon") else []
+        found.append(_Directive(base + match.start(), base + match.end(), codes_start,
+                                index.position(comment.start)[0], bool(match.group("file")), codes, set(),
+                                match.start() == 0))
+    return found
+
+
+def _suppressed(d: Diagnostic, directives: list[_Directive], mark: bool) -> bool:
+    hit = False
+    for directive in directives:
+        if not directive.whole_file and directive.line != d.span.line:
+            continue
+        if any(code == d.code for code, _, _ in directive.codes):
+            hit = True
+            if mark:
+                directive.used.add(d.code)
+    return hit
+
+
+def _removal(directive: _Directive, text: str, dropped: str) -> Edit:
+    """The edit that drops one code from a directive, or the whole directive when it was the last."""
+    kept = [code for code, _, _ in directive.codes if code != dropped]
+    if kept:
+        return Edit(directive.codes_start, directive.end, " " + ", ".join(kept))
+    start = directive.comment_start
+    while start > 0 and text[start - 1] in " \t":
+        start -= 1
+    if directive.own_comment and (start == 0 or text[start - 1] == "\n"):
+        end = directive.end  # a comment on its own line: take the whole line
+        while end < len(text) and text[end] in " \t\r":
+            end += 1
+        if end < len(text) and text[end] == "\n":
+            end += 1
+        return Edit(start, end, "")
+    return Edit(start, directive.end, "")
+
+
+def _suppression_findings(directives: list[_Directive], index: LineIndex) -> list[Diagnostic]:
+    findings = []
+    text = index.text
+    for directive in directives:
+        kind = "noqa-file" if directive.whole_file else "noqa"
+        if not directive.codes:
+            findings.append(Diagnostic(
+                INVALID_SUPPRESSION, Severity.WARNING, index.span(directive.comment_start, directive.end),
+                f"`# amct: {kind}` names no code",
+                hint=f"name the codes it suppresses: `# amct: {kind}: CODE[, CODE]`"))
+            continue
+        for code, start, end in directive.codes:
+            span = index.span(start, end)
+            if code not in REGISTRY:
+                findings.append(Diagnostic(INVALID_SUPPRESSION, Severity.WARNING, span,
+                                           f"unknown code `{code}` in a suppression",
+                                           hint="`amct explain CODE` lists what each code means"))
+            elif code not in directive.used and not code.startswith("L"):
+                where = "in this file" if directive.whole_file else "on this line"
+                findings.append(Diagnostic(
+                    UNUSED_SUPPRESSION, Severity.WARNING, span,
+                    f"unused suppression of `{code}`: no `{code}` diagnostic {where}",
+                    fix=Fix(f"remove `{code}` from the suppression", (_removal(directive, text, code),))))
+    return findings
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+def _model_diagnostics(result: CheckResult, inventory: Any) -> list[Diagnostic]:
+    from cfglang.resolve import resolve
+
+    return list(resolve(result, inventory).diagnostics)
+
+
+def _ordered(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
+    return tuple(sorted(diagnostics, key=lambda d: (d.span.start, d.span.end, d.code)))
+
+
+def lint(text: str | bytes, path: str | None = None, settings: Settings | None = None,
+         inventory: Any = None) -> LintResult:
+    """Every diagnostic that the settings and the file's suppressions let through, in text order."""
+    from cfglang.checker import check
+
+    settings = settings or Settings()
+    result = check(text, path)
+    document = result.document
+    found = list(result.diagnostics)
+    syntax_ok = not any(d.code.startswith("S") for d in found)
+    if inventory is not None and syntax_ok:
+        found.extend(_model_diagnostics(result, inventory))
+    directives = _directives(document.comments, document.index)
+    kept = [d for d in found if d.code.startswith("S") or not _suppressed(d, directives, mark=True)]
+    own = [d for d in _suppression_findings(directives, document.index) if not _suppressed(d, directives, False)]
+    reported = [d for d in kept + own if settings.enabled(d.code)]
+    return LintResult(document.text, document.has_bom, _ordered(reported), result)
+
+
+def lint_text(text: str | bytes, path: str | None = None, settings: Settings | None = None,
+              inventory: Any = None) -> list[Diagnostic]:
+    """The diagnostics of :func:`lint`."""
+    return list(lint(text, path, settings, inventory).diagnostics)
+
+
+# ---------------------------------------------------------------- fixes
+
+
+def _overlaps(a: Edit, b: Edit) -> bool:
+    if a.start == a.end == b.start == b.end:
+        return True  # two insertions at one place: their order would be a guess
+    return a.start < b.end and b.start < a.end
+
+
+def select_fixes(diagnostics: Iterable[Diagnostic], unsafe: bool = False) -> list[Fix]:
+    """The fixes to apply in one round: safe ones (and unsafe ones when asked), none overlapping another.
+
+    Fixes are taken in text order; one that touches text an earlier one changes
+    waits for the next round, when the file has been checked again.
+    """
+    chosen: list[Fix] = []
+    taken: list[Edit] = []
+    fixes = [d.fix for d in diagnostics if d.fix is not None and d.fix.edits and (d.fix.safe or unsafe)]
+    for fix in sorted(fixes, key=lambda f: min(e.start for e in f.edits)):
+        if fix in chosen or any(_overlaps(e, t) for e in fix.edits for t in taken):
+            continue
+        chosen.append(fix)
+        taken.extend(fix.edits)
+    return chosen
+
+
+def apply_fixes(text: str, diagnostics: Iterable[Diagnostic], unsafe: bool = False) -> str:
+    """``text`` with one round of :func:`select_fixes` applied."""
+    edits = sorted((e for fix in select_fixes(diagnostics, unsafe) for e in fix.edits),
+                   key=lambda e: (e.start, e.end), reverse=True)
+    for edit in edits:
+        text = text[: edit.start] + edit.new_text + text[edit.end :]
+    return text
+
+
+@dataclass(frozen=True)
+class FixOutcome:
+    original: str  # the decoded input
+    result: LintResult  # the last lint, of the fixed text
+    fixed: int  # how many fixes were applied
+    reverted: bool  # a round produced new syntax errors and was undone
+
+    @property
+    def text(self) -> str:
+        return self.result.text
+
+
+def _syntax_errors(result: LintResult) -> int:
+    return sum(1 for d in result.check.diagnostics if d.code.startswith("S"))
+
+
+def fix_text(text: str | bytes, path: str | None = None, settings: Settings | None = None,
+             inventory: Any = None, unsafe: bool = False) -> FixOutcome:
+    """Apply fixes round after round (each round re-checks the file) until none is left.
+
+    A file with syntax errors gets no fix; a round that would add a syntax error is undone.
+    """
+    result = lint(text, path, settings, inventory)
+    original, fixed, reverted = result.text, 0, False
+    # a file with syntax errors is not rewritten: its text may not even be what is on disk
+    rounds = 0 if _syntax_errors(result) else _MAX_FIX_ROUNDS
+    for _ in range(rounds):
+        fixes = select_fixes(result.diagnostics, unsafe)
+        if not fixes:
+            break
+        candidate = lint(apply_fixes(result.text, result.diagnostics, unsafe), path, settings, inventory)
+        if _syntax_errors(candidate) > _syntax_errors(result):
+            reverted = True
+            break
+        result, fixed = candidate, fixed + len(fixes)
+    return FixOutcome(original, _with_bom(result, text), fixed, reverted)
+
+
+def _with_bom(result: LintResult, source: str | bytes) -> LintResult:
+    """Later rounds lint decoded text; keep the input's byte-order mark flag."""
+    if isinstance(source, bytes):
+        has_bom = source.startswith(b"\xef\xbb\xbf")
+    else:
+        has_bom = source.startswith("\ufeff")
+    if has_bom == result.has_bom:
+        return result
+    return LintResult(result.text, has_bom, result.diagnostics, result.check)
