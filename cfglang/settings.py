@@ -11,6 +11,7 @@ path and ``--isolated`` ignores them all.
     select = ["F", "V"]         # codes or code prefixes; default: every rule
     ignore = ["V012"]
     strict = false              # warnings fail the run too
+    layers = "layers.json"      # layer inventory (`amct layers`) for model-aware checks, relative to this file
 
     [format]                    # [tool.amct.format] in pyproject.toml
     indent-width = 2
@@ -28,7 +29,7 @@ from typing import Any, Iterable
 __all__ = ["FormatOptions", "Settings", "SettingsError", "SettingsResolver", "load_settings_file", "find_settings_file",
            "parse_codes", "is_enabled"]
 
-_LINT_KEYS = {"select", "ignore", "strict", "format"}
+_LINT_KEYS = {"select", "ignore", "strict", "format", "layers"}
 _FORMAT_KEYS = {"indent-width", "line-ending"}
 _LINE_ENDINGS = ("auto", "lf", "crlf")
 
@@ -52,6 +53,7 @@ class Settings:
     strict: bool = False
     format: FormatOptions = field(default_factory=FormatOptions)
     source: Path | None = None  # the settings file these came from
+    layers: str | None = None  # layer inventory for model-aware checks, relative to the settings file
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with every override that is not None applied."""
@@ -165,12 +167,16 @@ def settings_from_table(table: dict[str, Any], where: str, source: Path | None =
     strict = table.get("strict", False)
     if not isinstance(strict, bool):
         raise SettingsError(f"found `{strict!r}` for `strict` in {where}, expected true or false")
+    layers = table.get("layers")
+    if layers is not None and not isinstance(layers, str):
+        raise SettingsError(f"found `{layers!r}` for `layers` in {where}, expected the path of a layer inventory")
     return Settings(
         select=parse_codes(_string_list(table.get("select", []), f"`select` in {where}"), f"`select` in {where}"),
         ignore=parse_codes(_string_list(table.get("ignore", []), f"`ignore` in {where}"), f"`ignore` in {where}"),
         strict=strict,
         format=_format_options(table.get("format", {}), f"the format table of {where}"),
         source=source,
+        layers=layers,
     )
 
 

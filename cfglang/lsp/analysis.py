@@ -55,7 +55,7 @@ def inventory_path(text: str, path: str | None, settings: Settings) -> Path | No
     if header is not None:
         base = Path(path).parent if path else Path(".")
         return (base / header).resolve()
-    project = getattr(settings, "layers", None)
+    project = settings.layers
     if project is not None:
         base = settings.source.parent if settings.source is not None else Path(".")
         return (base / project).resolve()
