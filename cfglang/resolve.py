@@ -370,18 +370,17 @@ def _checked(config: Any) -> Any:
     if hasattr(config, "config") and hasattr(config, "spans"):
         return config
     from cfglang.checker import ConfigError, check
-    from cfglang.diagnostics import Severity
 
+    path = None
     if isinstance(config, Path) or (isinstance(config, str) and _looks_like_path(config)):
         path = str(config)
         result = check(Path(config).read_bytes(), path)
     elif isinstance(config, (str, bytes)):
         result = check(config)
     else:
-        raise TypeError(f"config must be text, a path or a CheckResult, found {type(config).__name__}")
-    errors = [d for d in result.diagnostics if d.severity == Severity.ERROR]
-    if errors:
-        raise ConfigError(errors, result)
+        raise TypeError(f"config must be text, a path or a CheckResult, found `{type(config).__name__}`")
+    if result.has_errors:
+        raise ConfigError(result.diagnostics, path)
     return result
 
 

@@ -1,0 +1,60 @@
+"""``amct convert FILE --to json|cfg [-o OUT]``: the config between ``.cfg`` text and JSON.
+
+JSON is protobuf's JSON mapping with the proto field names, validated against
+``amct schema config``; both directions go through the ``AMCTConfig`` message,
+so ``cfg -> json -> cfg`` keeps the meaning (comments and layout are not kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TextIO
+
+from cfglang.cli import CLIError
+from cfglang.cli.planning import checked_file, refuse_overwrite, report
+
+HELP = "convert a config between .cfg text and JSON"
+
+__all__ = ["HELP", "add_arguments", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="FILE", help="a .cfg file, or a .json config")
+    parser.add_argument("--to", choices=("json", "cfg"), required=True, help="the output form")
+    parser.add_argument("-o", "--output", metavar="PATH", help="write here (default: stdout)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+
+def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from cfglang.convert import ConvertError, dumps, from_json, to_cfg, to_json
+
+    refuse_overwrite(args.output, args.force)
+    if args.to == "json":
+        result = checked_file(args.input)
+        if result.has_errors:
+            report(result, result.diagnostics, stderr)
+            return 1
+        text = dumps(to_json(result.config))
+    else:
+        from cfglang.cli.common import read_bytes
+
+        raw = read_bytes(Path(args.input))
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise CLIError(f"{args.input}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"{args.input}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+        try:
+            text = to_cfg(from_json(data, args.input))
+        except ConvertError as exc:
+            raise CLIError(str(exc)) from None
+    if args.output:
+        from cfglang.cli.common import write_bytes
+
+        write_bytes(args.output, text.encode("utf-8"))
+    else:
+        stdout.write(text)
+    return 0

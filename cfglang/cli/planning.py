@@ -1,0 +1,66 @@
+"""What ``amct plan``, ``amct explain --layer`` and ``amct convert`` share: reading a
+config for resolution and taking the model (``--model``) or inventory (``--layers``)."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+from typing import Any, TextIO
+
+from cfglang.cli import CLIError
+
+__all__ = ["add_model_arguments", "inventory_from_args", "checked_file", "report", "refuse_overwrite"]
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--model", metavar="MODULE:FACTORY",
+                       help="`package.module:factory` returning the nn.Module (needs torch)")
+    group.add_argument("--layers", metavar="LAYERS.JSON", help="a layer inventory written by `amct layers`")
+
+
+def inventory_from_args(args: argparse.Namespace, stderr: TextIO) -> Any:
+    """The :class:`~cfglang.inventory.Inventory` named by ``--layers`` or ``--model``."""
+    if args.layers:
+        from cfglang.cli.common import load_inventory_file
+
+        return load_inventory_file(args.layers)
+    try:
+        from quant.inventory import TraceWarning, inventory_from_ref
+        from quant.modelref import ModelRefError
+    except ImportError as exc:
+        raise CLIError(f"`--model` needs torch and the quant extra ({exc}); "
+                       "or write the inventory with `amct layers` elsewhere and pass `--layers`") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TraceWarning)
+        try:
+            found = inventory_from_ref(args.model)
+        except ModelRefError as exc:
+            raise CLIError(str(exc)) from None
+    for warning in caught:
+        if issubclass(warning.category, TraceWarning):
+            print(f"warning: {warning.message}", file=stderr)
+    return found
+
+
+def checked_file(path: str) -> Any:
+    """Read and check ``path``; a file that cannot be read is a one-line failure."""
+    from cfglang.checker import check
+    from cfglang.cli.common import read_bytes
+
+    return check(read_bytes(Path(path)), path)
+
+
+def report(result: Any, diagnostics: Any, stderr: TextIO) -> None:
+    """Render ``diagnostics`` of the checked file ``result`` to ``stderr`` in the full format."""
+    from cfglang.render import FileReport, render
+
+    if diagnostics:
+        path = result.document.path or "<config>"
+        stderr.write(render([FileReport(path, result.document.text, tuple(diagnostics))], "full"))
+
+
+def refuse_overwrite(path: str | None, force: bool) -> None:
+    if path and Path(path).exists() and not force:
+        raise CLIError(f"`{path}` exists; pass `--force` to overwrite it")

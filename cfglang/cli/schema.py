@@ -1,0 +1,27 @@
+"""``amct schema [config|plan|inventory]``: print a JSON Schema (Draft 2020-12).
+
+``config`` (the default) is generated from the proto descriptor; ``plan`` and
+``inventory`` are the shipped schemas of ``amct plan`` and ``amct layers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TextIO
+
+HELP = "print the JSON Schema of the config, the plan or the inventory"
+
+__all__ = ["HELP", "add_arguments", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("which", nargs="?", choices=("config", "plan", "inventory"), default="config",
+                        help="which schema (default: config)")
+
+
+def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from cfglang.jsonschemas import schema
+
+    stdout.write(json.dumps(schema(args.which), indent=2) + "\n")
+    return 0

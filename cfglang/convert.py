@@ -1,0 +1,173 @@
+"""The config as JSON: its JSON Schema, generated from the proto descriptor, and
+the two conversions ``.cfg`` -> JSON -> ``.cfg``.
+
+The JSON form is protobuf's JSON mapping with the proto field names (the names
+a ``.cfg`` uses), enums as names. The schema states what JSON Schema can say:
+kinds, exact integer bounds, enums, required fields, oneofs (at most one
+member), no unknown keys, and the value constraints of SPEC section 4 that
+concern one value (``quant_bits`` in {6, 7, 8}, ``0 < reg_param < 1``, ...).
+Constraints between values (``search_range_start < search_range_end``) and
+duplicate override keys are left to the checker.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from typing import Any
+
+from cfglang.capabilities import QUANTIZABLE
+
+__all__ = ["config_schema", "to_json", "from_json", "to_cfg", "dumps", "ConvertError"]
+
+_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+# SPEC section 4, as JSON Schema keywords: (message, field) -> keywords
+_CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("AMCTConfig", "batch_num"): {"minimum": 1},
+    ("ARQuantize", "quant_bits"): {"enum": [6, 7, 8]},
+    ("HFMGQuantize", "num_of_bins"): {"enum": [1024, 2048, 4096, 8192]},
+    ("DMQBalancer", "migration_strength"): {"minimum": 0.2, "maximum": 0.8},
+    ("ADAquantize", "reg_param"): {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    ("ADAquantize", "warm_start"): {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+    ("ADAquantize", "beta_range_start"): {"exclusiveMinimum": 0},
+    ("ADAquantize", "beta_range_end"): {"exclusiveMinimum": 0},
+    ("FMRQuantize", "search_range_start"): {"exclusiveMinimum": 0},
+    ("FMRQuantize", "search_range_end"): {"exclusiveMinimum": 0},
+    ("FMRQuantize", "search_step"): {"exclusiveMinimum": 0},
+    ("FMRQuantize", "max_percentile"): {"exclusiveMinimum": 0.5, "maximum": 1.0},
+    ("FMRQuantize", "min_percentile"): {"exclusiveMinimum": 0.5, "maximum": 1.0},
+    # declared in the enum, rejected by AMCT ("current version supports INT8 only")
+    ("FMRQuantize", "dst_type"): {"enum": ["INT8"]},
+    ("HFMGQuantize", "dst_type"): {"enum": ["INT8"]},
+    ("OverrideLayerType", "layer_type"): {"enum": list(QUANTIZABLE)},
+    ("AMCTConfig", "skip_layer_types"): {"enum": list(QUANTIZABLE)},
+}
+
+_INTEGER_BOUNDS = {"int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1),
+                   "int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1)}
+
+
+class ConvertError(ValueError):
+    """A JSON config that cannot be converted: the message says where and what."""
+
+
+def _descriptor():
+    from cfglang._proto import calibration_config_pytorch_pb2 as pb
+
+    return pb.AMCTConfig.DESCRIPTOR
+
+
+def _scalar(fd) -> dict[str, Any]:
+    from google.protobuf.descriptor import FieldDescriptor as FD
+
+    integer = {FD.TYPE_INT32: "int32", FD.TYPE_SINT32: "int32", FD.TYPE_SFIXED32: "int32",
+               FD.TYPE_UINT32: "uint32", FD.TYPE_FIXED32: "uint32", FD.TYPE_INT64: "int64",
+               FD.TYPE_UINT64: "uint64"}.get(fd.type)
+    if integer is not None:
+        low, high = _INTEGER_BOUNDS[integer]
+        return {"type": "integer", "minimum": low, "maximum": high}
+    if fd.type in (FD.TYPE_FLOAT, FD.TYPE_DOUBLE):
+        return {"type": "number"}  # JSON has no inf or nan, and SPEC 4 wants finite floats
+    if fd.type == FD.TYPE_BOOL:
+        return {"type": "boolean"}
+    if fd.type == FD.TYPE_STRING:
+        return {"type": "string"}
+    if fd.type == FD.TYPE_ENUM:
+        return {"enum": [v.name for v in fd.enum_type.values]}
+    return {"$ref": f"#/$defs/{fd.message_type.name}"}
+
+
+def _field_schema(message, fd) -> dict[str, Any]:
+    item = _scalar(fd)
+    constraint = _CONSTRAINTS.get((message.name, fd.name), {})
+    if "enum" in constraint:
+        item = {k: v for k, v in item.items() if k not in ("minimum", "maximum", "type")}
+    item.update(constraint)
+    if fd.has_default_value and fd.message_type is None:
+        default = fd.default_value
+        if fd.enum_type is not None:
+            default = fd.enum_type.values_by_number[default].name
+        elif isinstance(default, float):
+            from cfglang.plan import shortest_float32
+
+            default = shortest_float32(default)
+        item["default"] = default
+    if fd.is_repeated:
+        return {"type": "array", "items": item}
+    return item
+
+
+def _message_schema(message) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {fd.name: _field_schema(message, fd) for fd in message.fields},
+    }
+    required = [fd.name for fd in message.fields if fd.is_required]
+    if required:
+        out["required"] = required
+    exclusive = [{"not": {"required": [a, b]}} for oneof in message.oneofs
+                 for a, b in itertools.combinations([f.name for f in oneof.fields], 2)]
+    if exclusive:
+        out["allOf"] = exclusive
+    return out
+
+
+@functools.cache
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema (Draft 2020-12) of ``AMCTConfig`` as JSON."""
+    root = _descriptor()
+    defs: dict[str, Any] = {}
+    pending = [root]
+    while pending:
+        message = pending.pop()
+        if message.name in defs:
+            continue
+        defs[message.name] = _message_schema(message)
+        pending.extend(fd.message_type for fd in message.fields if fd.message_type is not None)
+    top = defs.pop(root.name)
+    return {
+        "$schema": _DRAFT,
+        "$id": "https://amct-cfg.invalid/schemas/config.schema.json",
+        "title": "AMCT PyTorch quantization config (AMCTConfig) as JSON",
+        "description": "protobuf's JSON mapping of proto/calibration_config_pytorch.proto with the proto field names",
+        **top,
+        "$defs": dict(sorted(defs.items())),
+    }
+
+
+def to_json(config: Any) -> dict[str, Any]:
+    """An ``AMCTConfig`` message as its JSON form."""
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(config, preserving_proto_field_name=True)
+
+
+def from_json(data: Any, source: str = "config") -> Any:
+    """The ``AMCTConfig`` message of a JSON config; schema violations raise :class:`ConvertError`."""
+    from google.protobuf import json_format
+
+    from cfglang._proto import calibration_config_pytorch_pb2 as pb
+    from cfglang.jsonschemas import validation_errors
+
+    problems = validation_errors(data, "config")
+    if problems:
+        raise ConvertError(f"{source}: not a valid config: " + "; ".join(problems))
+    try:
+        return json_format.ParseDict(data, pb.AMCTConfig())
+    except json_format.ParseError as exc:  # the schema should catch everything first
+        raise ConvertError(f"{source}: not a valid config: {exc}") from None
+
+
+def to_cfg(config: Any) -> str:
+    """An ``AMCTConfig`` message as ``.cfg`` text in the canonical layout."""
+    from google.protobuf import text_format
+
+    header = "# proto-file: proto/calibration_config_pytorch.proto\n# proto-message: AMCTConfig\n\n"
+    return header + text_format.MessageToString(config)
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2) + "\n"

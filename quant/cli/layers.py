@@ -1,0 +1,54 @@
+"""``amct layers --model package.module:factory [-o layers.json]``: write a model's layer inventory.
+
+The inventory lets ``amct lint --layers`` and ``amct plan --layers`` run
+model-aware checks without torch (in pre-commit, say).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+from typing import TextIO
+
+from cfglang.cli import CLIError
+
+HELP = "write the layer inventory of a PyTorch model (needs torch)"
+
+__all__ = ["HELP", "add_arguments", "main"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="MODULE:FACTORY",
+                        help="`package.module:factory`, a callable with no arguments returning an nn.Module")
+    parser.add_argument("-o", "--output", metavar="PATH", help="write the inventory here (default: stdout)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+
+def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from quant.inventory import TraceWarning, inventory_from_ref
+    from quant.modelref import ModelRefError
+
+    if args.output and Path(args.output).exists() and not args.force:
+        raise CLIError(f"`{args.output}` exists; pass `--force` to overwrite it")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TraceWarning)
+        try:
+            found = inventory_from_ref(args.model)
+        except ModelRefError as exc:
+            raise CLIError(str(exc)) from None
+    for warning in caught:
+        if issubclass(warning.category, TraceWarning):
+            print(f"amct layers: warning: {warning.message}", file=stderr)
+    text = json.dumps(found.to_dict(), indent=2) + "\n"
+    if args.output:
+        from cfglang.cli.common import write_bytes
+
+        write_bytes(args.output, text.encode("utf-8"))
+        quantizable = len(found.quantizable)
+        print(f"wrote {args.output}: {len(found.layers)} layers ({quantizable} quantizable), "
+              f"{len(found.foldable)} foldable pairs", file=stderr)
+    else:
+        stdout.write(text)
+    return 0
