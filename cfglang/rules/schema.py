@@ -73,7 +73,7 @@ NEGATIVE_UNSIGNED = rule(
 )
 
 INVALID_NUMBER = rule(
-    "F005", "invalid-number", Severity.ERROR,
+    "F005", "wrong-number-type", Severity.ERROR,
     "a number that protobuf cannot read as the field's type",
     "Integer fields take decimal, octal (`017`) or hex (`0x1F`) integers, never a float such as "
     "`2.0` or `1e3`, and `09` is not a valid octal number. Float fields take decimal floats or "

@@ -1,0 +1,106 @@
+"""The invalid corpus: one fixture per registered code, with the exact expected diagnostics.
+
+``tests/data/invalid/<CODE>-<rule-name>.cfg`` sits beside ``<same>.expected``, one
+diagnostic per line: ``CODE severity line:column-end_line:end_column``. Every
+family goes through here: the file is checked with :func:`cfglang.checker.check`;
+a fixture with a sibling ``<same>.layers.json`` (a layer inventory) also gets the
+model-aware diagnostics, and lint-family fixtures (suppressions) go through
+:func:`cfglang.lint.lint`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from cfglang.rules import REGISTRY
+
+INVALID = Path(__file__).parent / "data" / "invalid"
+_SIDECARS = (".expected", ".layers.json", ".rendered")
+_LINE = re.compile(r"^(?P<code>[A-Z]\d{3}) (?P<severity>error|warning|info) \d+:\d+-\d+:\d+$")
+
+
+def _source_of(expected: Path) -> Path:
+    stem = expected.name[: -len(".expected")]
+    candidates = [p for p in INVALID.glob(f"{glob_escape(stem)}.*")
+                  if p.name[len(stem):] not in _SIDECARS and not p.name.endswith(_SIDECARS)]
+    if len(candidates) != 1:
+        raise AssertionError(f"{expected.name}: expected exactly one source file beside it, found {candidates}")
+    return candidates[0]
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _expected_files() -> list[Path]:
+    return sorted(INVALID.glob("*.expected"))
+
+
+def read_expected(path: Path) -> list[str]:
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for line in lines:
+        if not _LINE.match(line):
+            raise AssertionError(f"{path.name}: malformed line {line!r}")
+    return lines
+
+
+def format_diagnostic(d) -> str:
+    s = d.span
+    return f"{d.code} {d.severity.label} {s.line}:{s.column}-{s.end_line}:{s.end_column}"
+
+
+def diagnostics_of(source: Path) -> list:
+    """What the toolkit reports for one fixture (see the module docstring)."""
+    from cfglang.checker import check
+
+    data = source.read_bytes()
+    layers = source.with_name(source.name.rsplit(".", 1)[0] + ".layers.json")
+    lint_family = source.name[:1] == "L"
+    if not layers.exists() and not lint_family:
+        return list(check(data, source.name).diagnostics)
+    if importlib.util.find_spec("cfglang.lint") is None:
+        pytest.skip("model-aware and suppression fixtures need cfglang.lint, which is not available")
+    from cfglang.lint import lint
+
+    inventory = None
+    if layers.exists():
+        if importlib.util.find_spec("cfglang.inventory") is None:
+            pytest.skip("model-aware fixtures need cfglang.inventory (the resolver), which is not available")
+        from cfglang.inventory import Inventory
+
+        inventory = Inventory.from_dict(json.loads(layers.read_text(encoding="utf-8")))
+    return list(lint(data, source.name, None, inventory).diagnostics)
+
+
+@pytest.mark.parametrize("expected", _expected_files(), ids=lambda p: p.name[: -len(".expected")])
+def test_fixture_gives_exactly_the_expected_diagnostics(expected: Path) -> None:
+    source = _source_of(expected)
+    found = [format_diagnostic(d) for d in diagnostics_of(source)]
+    assert found == read_expected(expected)
+
+
+@pytest.mark.parametrize("expected", _expected_files(), ids=lambda p: p.name[: -len(".expected")])
+def test_fixture_reports_its_own_code(expected: Path) -> None:
+    code = expected.name.split("-", 1)[0]
+    if code not in REGISTRY:
+        return  # a corpus file named for what it is, not for a code
+    assert any(line.startswith(code + " ") for line in read_expected(expected)), \
+        f"{expected.name} does not produce {code}"
+
+
+def test_fixture_names_match_the_registry() -> None:
+    for expected in _expected_files():
+        code, _, name = expected.name[: -len(".expected")].partition("-")
+        if code in REGISTRY:
+            assert name == REGISTRY[code].name, f"{expected.name}: {code} is `{REGISTRY[code].name}`"
+
+
+def test_every_registered_code_has_a_fixture() -> None:
+    have = {p.name.split("-", 1)[0] for p in _expected_files()}
+    missing = sorted(code for code, r in REGISTRY.items() if r.status != "removed" and code not in have)
+    assert not missing, f"registered codes without a fixture in tests/data/invalid: {', '.join(missing)}"
