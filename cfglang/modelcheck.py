@@ -224,7 +224,8 @@ def _overrides(res: Resolution) -> Iterator[Diagnostic]:
         label = _label(source)
         span = res.where(source.entry + (("layer_name",) if source.level == _LAYER else ("layer_type",)))
         yield from _dropped(res, source, label, span, [layer for layer, _ in items])
-        if all(found.same_values(res.resolve(res.below(source, layer), layer.type)) for layer, found in items):
+        if all(not found.events and found.same_values(res.resolve(res.below(source, layer), layer.type))
+               for layer, found in items):  # an entry with an impossible value is reported as such
             below = res.below(source, items[0][0])
             yield _diag(M.OVERRIDE_CHANGES_NOTHING, span,
                         f"{label} changes nothing: {_count(len(items), 'layer')} ({_some([l.name for l, _ in items])})"

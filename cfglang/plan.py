@@ -331,6 +331,10 @@ def explain_layer(plan: Plan, name: str, text: str | None = None) -> str:
     for key, prov in layer.provenance.items():
         value = layer.value(key)
         shown = "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        if prov.line is None and prov.span is not None:  # a fallback: show what caused it
+            lines.append(f"  {key} = {shown}  ({prov.source}, because of {where}:{prov.span.line}:{prov.span.column})")
+            lines.extend(_source_line(index, prov.span.line))
+            continue
         if prov.line is None:
             lines.append(f"  {key} = {shown}  ({prov.source})")
         else:

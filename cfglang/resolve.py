@@ -141,7 +141,8 @@ class _Values:
 
     def fall_back(self, key: str, event: Event, value: Any, name: bool = False) -> Any:
         self.events.append(event)
-        self.provenance[key] = Provenance.at(FALLBACK, self.where(event.path, name))
+        # the fallback value is not written anywhere: no line; the span of the cause is kept for `explain`
+        self.provenance[key] = Provenance(FALLBACK, span=self.where(event.path, name))
         return value
 
 
