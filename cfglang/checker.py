@@ -315,7 +315,7 @@ class _Builder:
                             f"found a list `[...]` for singular `{field.name}`, expected one value",
                             "remove the brackets, or write the field once per value")
                 return
-            if not field.colon:
+            if not field.colon and not self._syntax_error_between(field.name_end, value.start):
                 self.report(F.MISSING_COLON_BEFORE_LIST, field.name_span,
                             f"found `[` right after scalar field `{field.name}`, expected `:` before the list",
                             fix=Fix("insert `:`", (Edit(field.name_end, field.name_end, ":"),)))
@@ -334,12 +334,6 @@ class _Builder:
             if not converted.stored:
                 return
             converted = converted.value
-        if value.kind != "string" and self.document.text[value.start:value.end] != value.text:
-            # protobuf's tokenizer reads a number as one token: `- 5` is `-` and then `5`
-            self.report(F.INVALID_NUMBER, value.span,
-                        f"found `{self.document.text[value.start:value.end]}` for `{field.name}`, expected "
-                        f"`{value.text}` without a space after the sign (protobuf's reader refuses it)",
-                        fix=Fix("remove the space", (Edit(value.start, value.end, value.text),)))
         if info.repeated:
             container = getattr(message, info.name)
             container.append(converted)
@@ -355,6 +349,10 @@ class _Builder:
                         Fix(f"delete the earlier `{field.name}`", (self._deletion(earlier.field),)))
         setattr(message, info.name, converted)
         self.locs[where] = Loc(field, value)
+
+    def _syntax_error_between(self, start: int, end: int) -> bool:
+        """Whether the parser already reported something in ``[start, end]`` (a missing colon)."""
+        return any(start <= d.span.start <= end for d in self.document.diagnostics)
 
     def _deletion(self, field: Field) -> Edit:
         """Delete ``field`` with its separator; the whole line(s) when nothing else is on them."""

@@ -42,6 +42,7 @@ __all__ = [
     "oneof_members",
     "convert_scalar",
     "describe_value",
+    "expected_value",
     "format_number",
 ]
 
@@ -259,9 +260,14 @@ def expected_value(info: FieldInfo) -> str:
 def convert_scalar(info: FieldInfo, kind: str, text: str) -> Any | Problem:
     """The value protobuf stores for a scalar of syntax ``kind`` and ``text``, or why it cannot."""
     if info.kind == "string":
-        if kind == "string":
-            return text
-        return _wrong_kind(info, kind, text)
+        if kind != "string":
+            return _wrong_kind(info, kind, text)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a \u escape: not UTF-8, protobuf refuses it
+            return Problem(F.WRONG_VALUE_KIND, f"found a string that is not valid UTF-8 for `{info.name}`, "
+                                               f"expected UTF-8 text")
+        return text
     if kind == "string":
         return _wrong_kind(info, kind, text)
     if info.kind == "bool":

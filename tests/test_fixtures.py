@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 
@@ -54,15 +55,16 @@ def format_diagnostic(d) -> str:
     return f"{d.code} {d.severity.label} {s.line}:{s.column}-{s.end_line}:{s.end_column}"
 
 
-def diagnostics_of(source: Path) -> list:
-    """What the toolkit reports for one fixture (see the module docstring)."""
+def diagnostics_of(source: Path) -> tuple[str, list]:
+    """The decoded text and what the toolkit reports for one fixture (see the module docstring)."""
     from cfglang.checker import check
 
     data = source.read_bytes()
     layers = source.with_name(source.name.rsplit(".", 1)[0] + ".layers.json")
     lint_family = source.name[:1] == "L"
     if not layers.exists() and not lint_family:
-        return list(check(data, source.name).diagnostics)
+        result = check(data, source.name)
+        return result.document.text, list(result.diagnostics)
     if importlib.util.find_spec("cfglang.lint") is None:
         pytest.skip("model-aware and suppression fixtures need cfglang.lint, which is not available")
     from cfglang.lint import lint
@@ -74,14 +76,36 @@ def diagnostics_of(source: Path) -> list:
         from cfglang.inventory import Inventory
 
         inventory = Inventory.from_dict(json.loads(layers.read_text(encoding="utf-8")))
-    return list(lint(data, source.name, None, inventory).diagnostics)
+    linted = lint(data, source.name, None, inventory)
+    return linted.text, list(linted.diagnostics)
 
 
 @pytest.mark.parametrize("expected", _expected_files(), ids=lambda p: p.name[: -len(".expected")])
 def test_fixture_gives_exactly_the_expected_diagnostics(expected: Path) -> None:
     source = _source_of(expected)
-    found = [format_diagnostic(d) for d in diagnostics_of(source)]
+    found = [format_diagnostic(d) for d in diagnostics_of(source)[1]]
     assert found == read_expected(expected)
+
+
+@pytest.mark.parametrize("expected", _expected_files(), ids=lambda p: p.name[: -len(".expected")])
+def test_fixture_renders_as_its_snapshot(expected: Path) -> None:
+    """The full rendered text (carets, notes, help) beside each fixture as ``<name>.rendered``.
+
+    ``AMCT_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_fixtures.py`` rewrites them.
+    """
+    if importlib.util.find_spec("cfglang.render") is None:
+        pytest.skip("the renderer (cfglang.render) is not available")
+    from cfglang.render import FileReport, render_full
+
+    source = _source_of(expected)
+    text, found = diagnostics_of(source)
+    rendered = render_full([FileReport(source.name, text, tuple(found))])
+    snapshot = expected.with_name(expected.name[: -len(".expected")] + ".rendered")
+    if os.environ.get("AMCT_UPDATE_SNAPSHOTS") == "1":
+        snapshot.write_bytes(rendered.encode("utf-8"))
+    assert snapshot.exists(), f"{snapshot.name} is missing: run with AMCT_UPDATE_SNAPSHOTS=1 to create it"
+    assert rendered == snapshot.read_bytes().decode("utf-8"), \
+        f"{snapshot.name} differs (AMCT_UPDATE_SNAPSHOTS=1 rewrites it after a deliberate change)"
 
 
 @pytest.mark.parametrize("expected", _expected_files(), ids=lambda p: p.name[: -len(".expected")])

@@ -175,10 +175,12 @@ DUPLICATE_LAYER_NAME = rule(
 
 MISSING_COLON_BEFORE_LIST = rule(
     "F014", "missing-colon-before-list", Severity.ERROR,
-    "a list of scalars without the `:` before `[`",
-    "A scalar field needs a colon even in list form: `skip_layers: [\"a\"]`. Only message fields "
-    "may leave it out (`override_layer_types [{ ... }]`). protobuf refuses the file otherwise.",
-    "skip_layers [\"conv1\"]\n",
-    "skip_layers: [\"conv1\"]\n",
+    "a scalar field's list without the `:` before `[`",
+    "A scalar field needs a colon even in list form, even for the empty list: `skip_layers: []`. "
+    "Only message fields may leave it out (`override_layer_types []`). protobuf refuses the file "
+    "otherwise. (The parser reports a non-empty list of scalars itself; an empty list needs the "
+    "schema to tell which kind of field it is.)",
+    "skip_layers []\n",
+    "skip_layers: []\n",
     family=_F,
 )
