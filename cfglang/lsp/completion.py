@@ -96,7 +96,7 @@ def _layer_names(field_name: str, analysis: Analysis) -> list[tuple[str, str]]:
         return []
     if field_name == "skip_fusion_layers":
         return [(f.conv, f"folds {f.bn}") for f in inventory.foldable]
-    return [(layer.name, layer.type) for layer in inventory.quantizable()]
+    return [(layer.name, layer.type) for layer in inventory.quantizable]
 
 
 def _strings(values: list[tuple[str, str]], kind: types.CompletionItemKind, context: CursorContext,

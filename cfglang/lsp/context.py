@@ -72,6 +72,7 @@ def cursor_context(text: str, offset: int) -> CursorContext:
     pending: str | None = None
     string_at: int | None = None
     quote: str | None = None
+    listed: str | None = None
     for match in _TOKEN.finditer(text, 0, scan_end):
         kind = match.lastgroup
         token = match.group()
@@ -90,11 +91,20 @@ def cursor_context(text: str, offset: int) -> CursorContext:
                 state = "name"
             continue
         if kind == "name":
-            if state == "value":
-                state = "name"  # an identifier value: true, an enum name
-            elif state in ("name", "after_name"):
+            # an identifier value (`true`, an enum name), or the next field's name when the
+            # value is missing (`do_fusion:\nbatch_num: 1`): the token after it tells
+            if state in ("name", "after_name", "value"):
                 pending, state = token, "after_name"
+            elif state == "list":
+                listed = token  # an enum item, or the next field's name after an unclosed list
             continue
+        if token in ":{<" and state == "list" and listed is not None:
+            # the list was left unclosed and a new field starts
+            pending, state, listed = listed, "value" if token == ":" else "name", None
+            if token != ":":
+                stack.append(_Open(pending, False))
+            continue
+        listed = None
         state, pending = _punct(token, state, pending, stack)
 
     path = tuple(o.name for o in stack)

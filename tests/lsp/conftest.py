@@ -51,7 +51,8 @@ def capabilities(*, pull: bool = False, snippets: bool = False) -> types.ClientC
             diagnostic=types.DiagnosticClientCapabilities(related_document_support=False) if pull else None,
             publish_diagnostics=types.PublishDiagnosticsClientCapabilities(related_information=True),
             completion=types.CompletionClientCapabilities(
-                completion_item=types.ClientCompletionItemOptions(snippet_support=snippets)
+                completion_item=types.ClientCompletionItemOptions(
+                    snippet_support=snippets, documentation_format=[types.MarkupKind.Markdown])
             ),
             hover=types.HoverClientCapabilities(content_format=[types.MarkupKind.Markdown]),
             code_action=types.CodeActionClientCapabilities(

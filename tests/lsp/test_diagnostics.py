@@ -79,16 +79,16 @@ async def test_incremental_edits_are_applied_in_utf16_units(client: LanguageClie
     uri, diagnostics = await open_document(client, path, 'skip_layers: "😀" batch_num: 1\n')
     assert diagnostics == []
     since = len(client.published)  # type: ignore[attr-defined]
-    # replace `1` (character 28: the emoji is two units) with `0`
+    # replace `1` (character 29: the emoji is two units) with `0`
     client.text_document_did_change(types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
         content_changes=[types.TextDocumentContentChangePartial(
-            range=types.Range(start=types.Position(line=0, character=28), end=types.Position(line=0, character=29)),
+            range=types.Range(start=types.Position(line=0, character=29), end=types.Position(line=0, character=30)),
             text="0")],
     ))
     diagnostics = await wait_diagnostics(client, uri, 2, since)
     assert found(diagnostics) == expected('skip_layers: "😀" batch_num: 0\n', path)
-    assert [r[1:] for r in ranges(diagnostics)] == [(0, 28, 0, 29)]
+    assert [r[1:] for r in ranges(diagnostics)] == [(0, 29, 0, 30)]
 
 
 async def test_save_and_close(client: LanguageClient, tmp_path: Path) -> None:

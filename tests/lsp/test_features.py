@@ -92,7 +92,7 @@ async def test_hover_on_a_field_name_gives_type_default_values_and_rules(client:
 async def test_hover_in_a_half_typed_file(client: LanguageClient, tmp_path: Path) -> None:
     text = "override_layer_types {\n  layer_type: \"Conv2d\"\n  calibration_config { dmq_balancer { migration_str"
     uri, _ = await open_document(client, tmp_path / "hover-broken.cfg", text)
-    value = await hover_text(client, uri, at(text, "layer_ty"))
+    value = await hover_text(client, uri, at(text, "  layer_ty"))
     assert "required string layer_type = 1" in value
     assert "`Conv2d`" in value  # the quantizable types
 
@@ -167,13 +167,13 @@ async def test_formatting_returns_what_amct_fmt_writes(client: LanguageClient, t
     formatted = format_text(text)
     again_uri, _ = await open_document(client, tmp_path / "fmt-done.cfg", formatted)
     assert await client.text_document_formatting_async(types.DocumentFormattingParams(
-        text_document=doc(again_uri), options=types.FormattingOptions(tab_size=2, insert_spaces=True))) == []
+        text_document=doc(again_uri), options=types.FormattingOptions(tab_size=2, insert_spaces=True))) in ([], ())
 
 
 async def test_formatting_leaves_a_file_with_syntax_errors_alone(client: LanguageClient, tmp_path: Path) -> None:
     uri, _ = await open_document(client, tmp_path / "fmt-broken.cfg", "batch_num: 2\ncommon_config {\n")
-    assert await client.text_document_formatting_async(types.DocumentFormattingParams(
-        text_document=doc(uri), options=types.FormattingOptions(tab_size=2, insert_spaces=True))) == []
+    assert not await client.text_document_formatting_async(types.DocumentFormattingParams(
+        text_document=doc(uri), options=types.FormattingOptions(tab_size=2, insert_spaces=True)))
 
 
 async def test_code_actions_offer_every_fix_labelled(client: LanguageClient, tmp_path: Path) -> None:

@@ -34,13 +34,13 @@ async def test_pull_diagnostics_follow_edits_and_nothing_is_pushed(client: Langu
         text_document=types.TextDocumentIdentifier(uri=uri)))
     assert isinstance(report, types.RelatedFullDocumentDiagnosticReport)
     assert [str(d.code) for d in report.items] == [d.code for d in lint_text(text, str(path))] == ["V001"]
-    assert (report.items[0].range.start.character, report.items[0].range.end.character) == (28, 29)
+    assert (report.items[0].range.start.character, report.items[0].range.end.character) == (29, 30)
 
     client.text_document_did_change(types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
         content_changes=[types.TextDocumentContentChangeWholeDocument(text="batch_num: 3\n")]))
     report = await client.text_document_diagnostic_async(types.DocumentDiagnosticParams(
         text_document=types.TextDocumentIdentifier(uri=uri)))
-    assert report.items == []
+    assert list(report.items) == []
     await asyncio.sleep(0.2)  # past the debounce: a push would have arrived
     assert client.published == []  # type: ignore[attr-defined]
