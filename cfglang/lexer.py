@@ -1,0 +1,408 @@
+"""The scanner of the text format: text -> tokens for the LALR parser.
+
+One master regular expression, built from the terminal patterns of
+``grammars/textproto.lark`` in a fixed order, is matched at each position.
+Besides plain tokens it emits *folded* tokens (``SCALAR_FIELD``,
+``OPEN_FIELD``, ``FLAT_MESSAGE_FIELD``) for regular stretches of text, with
+the syntax nodes already built, so the parser loop sees few tokens; the
+grammar says which token sequence each one stands for.
+
+The scanner also keeps brackets balanced for the parser: a closer that closes
+nothing is reported and dropped, a missing closer is reported and supplied.
+It enforces the nesting limit by skipping the contents of a too-deep message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from cfglang.diagnostics import Diagnostic, LineIndex, Severity
+from cfglang.rules import REGISTRY
+from cfglang.rules import syntax as S
+from cfglang.syntax import Comment, Field, MessageValue, Scalar
+from cfglang.textescape import Chunk, decode_literal
+
+__all__ = ["Tok", "Reporter", "Scanner", "string_value", "SYNTHETIC", "DEEP", "BAD", "MISSING"]
+
+SYNTHETIC = 1  # not in the text: supplied by recovery
+DEEP = 2  # an opener whose contents were skipped (nesting limit)
+BAD = 4  # a value token that could not be read (already reported)
+MISSING = SYNTHETIC | BAD  # a value the text lacks
+
+
+class Tok:
+    """A token for the parser loop: ``type`` is a terminal name of the grammar."""
+
+    __slots__ = ("type", "value", "start", "end", "flag")
+
+    def __init__(self, type: str, value: object, start: int, end: int, flag: int = 0) -> None:
+        self.type = type
+        self.value = value
+        self.start = start
+        self.end = end
+        self.flag = flag
+
+    def __repr__(self) -> str:
+        return f"Tok({self.type}, {self.value!r}, {self.start}, {self.end}, {self.flag})"
+
+
+class Reporter:
+    """Collects diagnostics; after ``limit`` errors it records one S016 and stops."""
+
+    __slots__ = ("index", "diagnostics", "errors", "limit", "stopped")
+
+    def __init__(self, index: LineIndex, limit: int = 100) -> None:
+        self.index = index
+        self.diagnostics: list[Diagnostic] = []
+        self.errors = 0
+        self.limit = limit
+        self.stopped = False
+
+    def add(self, code: str, start: int, end: int, message: str,
+            related: tuple = (), hint: str | None = None) -> None:
+        if self.stopped:
+            return
+        severity = REGISTRY[code].severity
+        if severity is Severity.ERROR:
+            self.errors += 1
+            if self.errors > self.limit:
+                self.stopped = True
+                code, message, severity = S.TOO_MANY_ERRORS, f"more than {self.limit} syntax errors: stopped reporting", Severity.ERROR
+        self.diagnostics.append(Diagnostic(code, severity, self.index.span(start, end), message, hint, related))
+
+
+def string_value(chunks: list[Chunk], reporter: Reporter) -> str | None:
+    """The text of concatenated literals; an error where the bytes are not UTF-8."""
+    data = b"".join(c[0] for c in chunks)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = 0
+        for chunk, start, end in chunks:
+            if at + len(chunk) > exc.start:
+                reporter.add(S.STRING_NOT_UTF8, start, end,
+                             f"the string is not valid UTF-8: byte 0x{data[exc.start]:02x} here does not start a character"
+                             if at == exc.start or start + 1 >= end else
+                             "the string is not valid UTF-8 here")
+                break
+            at += len(chunk)
+        return None
+
+
+_FLOAT_WORDS = frozenset(("inf", "infinity", "nan"))
+_PUNCT = {":": "COLON", ",": "COMMA", ";": "SEMICOLON", "{": "LBRACE", "}": "RBRACE",
+          "<": "LESSTHAN", ">": "MORETHAN", "[": "LSQB", "]": "RSQB"}
+_OPENER_OF = {"}": "{", ">": "<", "]": "["}
+_CLOSER_OF = {"{": "}", "<": ">", "[": "]"}
+_NAME = re.compile(r"[A-Za-z_][0-9A-Za-z_]*")
+_NWS = re.compile(r"[ \t\n\r\f\v]*")
+# characters that start no token (what the master pattern's ANY catches), as a run
+_JUNK = re.compile(r"(?:[^\sA-Za-z0-9_\"'#:,;{}<>\[\]+-]|\.(?![0-9]))+")
+
+# protobuf's own number reading (text_format._ParseAbstractInteger / ParseFloat)
+_C_OCTAL = re.compile(r"(-?)0(\d+)$")
+_FLOAT_OCTAL_PREFIX = re.compile(r"-?0[0-9]+")
+_FLOAT_INFINITY = re.compile(r"-?inf(?:inity)?f?$", re.IGNORECASE)
+_FLOAT_NAN = re.compile(r"nanf?$", re.IGNORECASE)
+_NUMBER_PREFIX = re.compile(r"[+-]?(?:0[xX][0-9A-Fa-f]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
+
+
+def _python_int(text: str) -> bool:
+    m = _C_OCTAL.match(text)
+    if m:
+        text = m.group(1) + "0o" + m.group(2)
+    try:
+        int(text, 0)
+    except ValueError:
+        return False
+    return True
+
+
+def _python_float(text: str) -> bool:
+    if _FLOAT_OCTAL_PREFIX.match(text):
+        return False
+    for candidate in (text, text.rstrip("fF")):
+        try:
+            float(candidate)
+            return True
+        except ValueError:
+            pass
+    return bool(_FLOAT_INFINITY.match(text) or _FLOAT_NAN.match(text))
+
+
+_FAST_ORDER = ("WS", "FLAT_MESSAGE_FIELD", "OPEN_FIELD", "SCALAR_FIELD")
+_FINE_ORDER = ("WS", "FIELD_NAME", "IDENT", "BAD_IDENT", "INTEGER", "FLOAT", "NUMBER_LIKE",
+               "STRING", "UNTERMINATED_STRING", "COMMENT")
+
+
+class Scanner:
+    """Compiled patterns for one grammar (built once, shared by all parses)."""
+
+    def __init__(self, patterns: Mapping[str, str]) -> None:
+        def master(order: tuple[str, ...]) -> re.Pattern[str]:
+            parts = [f"(?P<{name}>{patterns[name]})" for name in order]
+            parts += [r"(?P<PUNCT>[:,;{}<>\[\]])", f"(?P<OTHER_WS>{patterns['OTHER_WS']})", r"(?P<ANY>(?s:.))"]
+            return re.compile("|".join(parts))
+
+        self.fine = master(_FINE_ORDER)
+        self.fast = master(_FAST_ORDER + _FINE_ORDER[1:])
+        values = (f"(?P<i>{patterns['INTEGER']})|(?P<f>{patterns['FLOAT']})"
+                  f"|(?P<n>{patterns['_VALUE_IDENT']})|(?P<s>{patterns['_LONE_STRING']})")
+        # name, value, separator of one folded scalar field (optionally after whitespace)
+        self.parts = re.compile(
+            rf"[ \t\n\r\f\v]*({patterns['FIELD_NAME']})[ \t]*:[ \t]*({values})(?:[ \t]*(?P<sep>[,;]))?")
+
+    def scan(self, text: str, index: LineIndex, reporter: Reporter, *, max_depth: int,
+             fast: bool = True, bad_offsets: frozenset[int] = frozenset()) -> tuple[list[Tok], list[Comment]]:
+        return _Scan(self, text, index, reporter, max_depth, bad_offsets).run(fast)
+
+
+class _Scan:
+    def __init__(self, scanner: Scanner, text: str, index: LineIndex, reporter: Reporter,
+                 max_depth: int, bad_offsets: frozenset[int]) -> None:
+        self.sc = scanner
+        self.text = text
+        self.index = index
+        self.rep = reporter
+        self.max_depth = max_depth
+        self.bad_offsets = bad_offsets
+        self.tokens: list[Tok] = []
+        self.comments: list[Comment] = []
+        self.stack: list[tuple[str, int]] = []  # open brackets: (char, offset)
+        self.depth = 0  # open `{` and `<`
+        self.skip = 0  # > 0 inside the contents of a too-deep message
+
+    # ---------------------------------------------------------------- loop
+
+    def run(self, fast: bool) -> tuple[list[Tok], list[Comment]]:
+        text, tokens = self.text, self.tokens
+        append = tokens.append
+        n = len(text)
+        pos = 0
+        match = (self.sc.fast if fast else self.sc.fine).match
+        fine = self.sc.fine.match
+        while pos < n:
+            m = match(text, pos)
+            kind = m.lastgroup
+            end = m.end()
+            if kind == "WS":
+                pos = end
+                continue
+            if self.skip:
+                self._skipped(kind, m)
+            elif kind == "FLAT_MESSAGE_FIELD" or kind == "OPEN_FIELD":
+                if self.depth >= self.max_depth:  # let the plain tokens report the limit
+                    m = fine(text, pos)
+                    end = self._plain(m.lastgroup, pos, m.end())
+                elif kind == "OPEN_FIELD":
+                    name_end = _NAME.match(text, pos).end()
+                    brace = end - 1
+                    append(Tok("OPEN_FIELD", (text[pos:name_end], name_end, ":" in text[name_end:brace], brace), pos, end))
+                    self.stack.append(("{", brace))
+                    self.depth += 1
+                else:
+                    append(Tok(kind, self._flat(pos, end), pos, end))
+            elif kind == "SCALAR_FIELD":
+                append(Tok(kind, self._scalar_field(self.sc.parts.match(text, pos)), pos, end))
+            else:
+                end = self._plain(kind, pos, end)
+            pos = end
+        self._finish(n)
+        return tokens, self.comments
+
+    def _plain(self, kind: str, s: int, e: int) -> int:
+        """Handle one plain token; returns where scanning continues."""
+        text, rep = self.text, self.rep
+        if kind == "FIELD_NAME" or kind == "IDENT" or kind == "INTEGER" or kind == "FLOAT":
+            self.tokens.append(Tok(kind, text[s:e], s, e))
+        elif kind == "PUNCT":
+            char = text[s]
+            if char in _OPENER_OF:
+                self._close(char, s)
+            else:
+                tok = Tok(_PUNCT[char], None, s, e)
+                if char == "{" or char == "<":
+                    if self.depth >= self.max_depth:
+                        rep.add(S.NESTING_TOO_DEEP, s, e,
+                                f"messages are nested more than {self.max_depth} levels deep: this one is skipped")
+                        tok.flag = DEEP
+                        self.skip = 1
+                    self.depth += 1
+                    self.stack.append((char, s))
+                elif char == "[":
+                    self.stack.append((char, s))
+                self.tokens.append(tok)
+        elif kind == "COMMENT":
+            self._comment(s, e)
+        elif kind == "STRING":
+            chunks: list[Chunk] = []
+            ok = decode_literal(text, s, e, chunks, self._escape_report)
+            self.tokens.append(Tok("STRING", chunks, s, e, 0 if ok else BAD))
+        elif kind == "NUMBER_LIKE":
+            return self._number_like(s, e)
+        elif kind == "BAD_IDENT":
+            rep.add(S.INVALID_IDENTIFIER, s, e,
+                    f"`{_clip(text[s:e])}` is not an identifier: `+` and `-` cannot be part of a name")
+            self.tokens.append(Tok("IDENT", None, s, e, BAD))
+        elif kind == "UNTERMINATED_STRING":
+            rep.add(S.UNTERMINATED_STRING, s, e, "unterminated string: no closing "
+                    f"`{text[s]}` before the end of the line")
+            self.tokens.append(Tok("STRING", None, s, e, BAD))
+        elif kind == "OTHER_WS":
+            rep.add(S.NONSTANDARD_WHITESPACE, s, e,
+                    f"U+{ord(text[s]):04X} is whitespace only to protobuf's Python parser; use a space")
+        elif s not in self.bad_offsets:  # ANY: report a run of such characters once
+            run = _JUNK.match(text, s)
+            e = max(e, run.end()) if run else e
+            while any(o in self.bad_offsets for o in range(s, e)):
+                e -= 1
+            shown = text[s:e]
+            if len(shown) == 1 and not shown.isprintable():
+                shown = f"U+{ord(shown):04X}"
+            elif shown.isprintable():
+                shown = f"`{_clip(shown)}`"
+            else:
+                shown = repr(_clip(shown))
+            rep.add(S.UNEXPECTED_CHARACTER, s, e,
+                    f"unexpected character{'s' if e - s > 1 else ''} {shown}")
+        return e
+
+    def _skipped(self, kind: str, m: re.Match[str]) -> None:
+        """Inside a too-deep message: count brackets, keep comments, drop the rest."""
+        s, e = m.span()
+        if kind == "COMMENT":
+            self._comment(s, e)
+        elif kind == "OPEN_FIELD" or (kind == "PUNCT" and self.text[s] in "{<"):
+            self.skip += 1
+        elif kind == "PUNCT" and self.text[s] in "}>":
+            self.skip -= 1
+            if not self.skip:
+                self._close(self.text[s], s)
+
+    def _finish(self, n: int) -> None:
+        index = self.index
+        while self.stack:
+            char, offset = self.stack.pop()
+            self.rep.add(S.UNCLOSED_BRACKET, n, n, _never_closed(char, offset, index),
+                         related=((index.span(offset, offset + 1), "opened here"),))
+            self._supply_closer(char, n)
+
+    # ------------------------------------------------------------- brackets
+
+    def _close(self, char: str, s: int) -> None:
+        want = _OPENER_OF[char]
+        stack, index = self.stack, self.index
+        if any(entry[0] == want for entry in stack):
+            while stack[-1][0] != want:
+                inner, offset = stack.pop()
+                self.rep.add(S.UNCLOSED_BRACKET, s, s + 1, _never_closed(inner, offset, index),
+                             related=((index.span(offset, offset + 1), "opened here"),))
+                self._supply_closer(inner, s)
+            stack.pop()
+            if want != "[":
+                self.depth -= 1
+            self.tokens.append(Tok(_PUNCT[char], None, s, s + 1))
+        else:
+            if stack:
+                inner, offset = stack[-1]
+                line, column = index.position(offset)
+                message = (f"unexpected `{char}`: the open `{inner}` (at {line}:{column}) "
+                           f"is closed by `{_CLOSER_OF[inner]}`")
+            else:
+                message = f"unexpected `{char}`: it closes nothing"
+            self.rep.add(S.UNEXPECTED_CLOSER, s, s + 1, message)
+
+    def _supply_closer(self, opener: str, at: int) -> None:
+        if opener != "[":
+            self.depth -= 1
+        self.tokens.append(Tok(_PUNCT[_CLOSER_OF[opener]], None, at, at, SYNTHETIC))
+
+    # ---------------------------------------------------------------- values
+
+    def _comment(self, s: int, e: int) -> None:
+        if self.text[e - 1] == "\r":
+            e -= 1
+        self.comments.append(Comment(self.text[s:e], s, e, self.index))
+
+    def _escape_report(self, kind: str, message: str, s: int, e: int) -> None:
+        self.rep.add(S.INVALID_ESCAPE if kind == "error" else S.NONSTANDARD_ESCAPE, s, e, message)
+
+    def _number_like(self, s: int, e: int) -> int:
+        text, rep = self.text, self.rep
+        token = text[s:e]
+        if _python_int(token) or _python_float(token):
+            kind = "INTEGER" if _python_int(token) else "FLOAT"
+            rep.add(S.NONSTANDARD_NUMBER, s, e,
+                    f"`{_clip(token)}` is a number only protobuf's Python parser reads")
+            self.tokens.append(Tok(kind, token, s, e))
+            return e
+        m = _NUMBER_PREFIX.match(token)
+        if m and m.end() < len(token) and (token[m.end()].isalpha() or token[m.end()] == "_") \
+                and (_python_int(m.group()) or _python_float(m.group())):
+            number, rest = m.group(), token[m.end():]
+            split = s + m.end()
+            rep.add(S.NUMBER_RUNS_INTO_IDENTIFIER, s, e,
+                    f"number `{_clip(number)}` runs straight into `{_clip(rest)}`: "
+                    "separate them with a space or `,`")
+            # the number is lost, the identifier is scanned again: it is usually the next field
+            self.tokens.append(Tok("INTEGER", None, s, split, BAD))
+            return split
+        rep.add(S.INVALID_NUMBER, s, e, f"invalid number `{_clip(token)}`")
+        self.tokens.append(Tok("INTEGER", None, s, e, BAD))
+        return e
+
+    def _value(self, m: re.Match[str]) -> Scalar | None:
+        """The scalar of a folded field from its ``parts`` match."""
+        text = self.text
+        vs, ve = m.span(2)
+        first = text[vs]
+        if first == '"' or first == "'":
+            body = text[vs + 1 : ve - 1]
+            if "\\" not in body and body.isascii():
+                return Scalar("string", body, vs, ve, self.index)
+            chunks: list[Chunk] = []
+            if not decode_literal(text, vs, ve, chunks, self._escape_report):
+                return None
+            value = string_value(chunks, self.rep)
+            return None if value is None else Scalar("string", value, vs, ve, self.index)
+        word = text[vs:ve]
+        if first.isalpha() or first == "_":
+            kind = "float" if word.lower() in _FLOAT_WORDS else "identifier"
+        else:
+            kind = "integer" if m.start("i") >= 0 else "float"
+        return Scalar(kind, word, vs, ve, self.index)
+
+    def _scalar_field(self, m: re.Match[str]) -> Field:
+        ns, ne = m.span(1)
+        value = self._value(m)
+        return Field(m.group(1), ns, ne, True, value, ns, m.end(2), self.index,
+                     m.end() if m.start("sep") >= 0 else None)
+
+    def _flat(self, s: int, e: int) -> Field:
+        """Nodes of a folded ``name { a: 1 b: 2 }``."""
+        text, index = self.text, self.index
+        name_end = _NAME.match(text, s).end()
+        brace = text.index("{", name_end)
+        close = text.rindex("}", brace, e)
+        parts = self.sc.parts.match
+        fields: list[Field] = []
+        pos = brace + 1
+        while True:
+            m = parts(text, pos, close)
+            if m is None:
+                break
+            fields.append(self._scalar_field(m))
+            pos = m.end()
+        message = MessageValue("{", fields, brace, close + 1, True, index)
+        return Field(text[s:name_end], s, name_end, ":" in text[name_end:brace], message, s, close + 1, index,
+                     e if e > close + 1 else None)
+
+
+def _never_closed(char: str, offset: int, index: LineIndex) -> str:
+    line, column = index.position(offset)
+    return f"`{char}` opened at {line}:{column} is never closed"
+
+
+def _clip(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

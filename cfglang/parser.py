@@ -1,0 +1,505 @@
+"""``cfglang.parse``: text-format text -> :class:`cfglang.syntax.Document`. Never raises.
+
+The language is ``grammars/textproto.lark``. Lark is used here only: it turns
+the grammar into terminal patterns (for :mod:`cfglang.lexer`) and LALR(1)
+tables; the loop that runs the tables, the callbacks that build our own nodes
+and the error recovery are ours, so nothing of Lark leaks into the tree.
+
+Guarantees for later stages:
+
+* every node has 0-based offsets into ``Document.text`` (a BOM removed, noted
+  in ``has_bom``); spans with 1-based lines and code-point columns come lazily
+  from the shared :class:`~cfglang.diagnostics.LineIndex`;
+* ``Scalar.text`` is the source text of identifiers and numbers (sign included)
+  and the decoded value of strings; ``inf``, ``infinity`` and ``nan`` (any case)
+  have kind ``float``;
+* a field whose value could not be read has ``value`` None, a message whose
+  closer is missing has ``closed`` False; every such place has a syntax
+  diagnostic, and so does every scalar field written without its ``:``
+  (``Field.colon`` False on a scalar or a list of scalars is always reported);
+* limits: ``max_size`` bytes (default 64 MiB; larger input is refused with
+  S015 and an empty tree) and ``max_depth`` nested messages (default 100; a
+  deeper message is reported with S014 and kept as a field without a value), so
+  the tree is never deeper than ``max_depth``. At most 100 errors are reported.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+from collections.abc import Callable
+
+from cfglang.diagnostics import LineIndex
+from cfglang.lexer import BAD, DEEP, MISSING, SYNTHETIC, Reporter, Scanner, Tok, string_value
+from cfglang.resources import data_file
+from cfglang.rules import syntax as S
+from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
+
+__all__ = ["parse", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE"]
+
+DEFAULT_MAX_DEPTH = 100
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+
+_VALUES = frozenset(("IDENT", "INTEGER", "FLOAT", "STRING"))
+_FIELD_STARTS = frozenset(("FIELD_NAME", "SCALAR_FIELD", "OPEN_FIELD", "FLAT_MESSAGE_FIELD"))
+_OPENERS = {"LBRACE": "RBRACE", "LESSTHAN": "MORETHAN", "LSQB": "RSQB"}
+_CLOSERS = frozenset(_OPENERS.values())
+_LEXICAL = ("WS", "OTHER_WS", "COMMENT", "BAD_IDENT", "NUMBER_LIKE", "UNTERMINATED_STRING",
+            "_LONE_STRING", "_VALUE_IDENT")
+_EXPECTED_WORDS = (
+    ("FIELD_NAME", "a field name"), ("COLON", "`:`"), ("IDENT", "a value"), ("LBRACE", "`{`"),
+    ("LESSTHAN", "`<`"), ("LSQB", "`[`"), ("COMMA", "`,`"), ("SEMICOLON", "`;`"), ("RBRACE", "`}`"),
+    ("MORETHAN", "`>`"), ("RSQB", "`]`"), ("$END", "end of file"),
+)
+_PUNCT_TEXT = {"COLON": ":", "COMMA": ",", "SEMICOLON": ";", "LBRACE": "{", "RBRACE": "}",
+               "LESSTHAN": "<", "MORETHAN": ">", "LSQB": "[", "RSQB": "]"}
+
+
+class _Machine:
+    """Scanner and LALR tables for the grammar, built once per process."""
+
+    def __init__(self) -> None:
+        from lark import Lark
+        from lark.lexer import Lexer
+        from lark.parsers.lalr_analysis import Shift
+
+        class NoLexer(Lexer):  # the scanner is cfglang.lexer; Lark only compiles the grammar
+            def __init__(self, conf: object) -> None:
+                pass
+
+            def lex(self, data: object):  # pragma: no cover - never called
+                raise NotImplementedError
+
+        class KeepTerminals:  # keeps the purely lexical terminals in Lark's output
+            always_accept = _LEXICAL
+
+            def process(self, stream: object) -> object:  # pragma: no cover - never called
+                return stream
+
+        grammar = data_file("grammars", "textproto.lark").read_text(encoding="utf-8")
+        lark = Lark(grammar, parser="lalr", lexer=NoLexer, postlex=KeepTerminals())
+        self.scanner = Scanner({t.name: t.pattern.to_regexp() for t in lark.terminals})
+        conf = lark.parse_interactive("").parser_state.parse_conf
+        self.start, self.end = conf.start_state, conf.end_state
+        # state -> symbol -> (True, next state) | (False, (size, callback, rule name))
+        self.table: dict[object, dict[str, tuple[bool, object]]] = {}
+        for state, row in conf.states.items():
+            self.table[state] = {
+                symbol: (True, arg) if action is Shift
+                else (False, (len(arg.expansion), getattr(_Build, arg.alias or arg.origin.name), arg.origin.name))
+                for symbol, (action, arg) in row.items()
+            }
+
+
+@functools.cache
+def _machine() -> _Machine:
+    return _Machine()
+
+
+def parse(text: str | bytes, path: str | None = None, *, max_depth: int = DEFAULT_MAX_DEPTH,
+          max_size: int = DEFAULT_MAX_SIZE, fast: bool = True) -> Document:
+    """Parse text-format text into a :class:`Document`; never raises.
+
+    ``fast=False`` turns off the folded tokens of the lexer (the result is the
+    same; tests use it to check that).
+    """
+    has_bom = False
+    bad: list[tuple[int, bytes]] = []
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        data = bytes(text)
+        if len(data) > max_size:
+            return _too_large(len(data), max_size, path)
+        if data.startswith(codecs.BOM_UTF8):
+            data, has_bom = data[3:], True
+        text = _decode(data, bad)
+    else:
+        if len(text) > max_size or (len(text) * 4 > max_size and not text.isascii()
+                                    and len(text.encode("utf-8", "surrogatepass")) > max_size):
+            return _too_large(len(text.encode("utf-8", "surrogatepass")), max_size, path)
+        if text.startswith("\ufeff"):
+            text, has_bom = text[1:], True
+    index = LineIndex(text)
+    reporter = Reporter(index)
+    for offset, raw in bad:
+        reporter.add(S.INVALID_UTF8, offset, offset + 1, f"invalid UTF-8: byte 0x{raw[0]:02x} does not start a character"
+                     if len(raw) == 1 else f"invalid UTF-8: bytes {raw.hex(' ')} are not a character")
+    machine = _machine()
+    tokens, comments = machine.scanner.scan(text, index, reporter, max_depth=max_depth, fast=fast,
+                                            bad_offsets=frozenset(offset for offset, _ in bad))
+    fields = _Run(machine, text, index, reporter).parse(tokens)
+    diagnostics = sorted(reporter.diagnostics, key=lambda d: d.span.start)
+    return Document(text, fields, comments, diagnostics, index, path, has_bom)
+
+
+def _too_large(size: int, limit: int, path: str | None) -> Document:
+    index = LineIndex("")
+    reporter = Reporter(index)
+    reporter.add(S.FILE_TOO_LARGE, 0, 0, f"the input is {size} bytes, more than the limit of {limit}: not read")
+    return Document("", [], [], reporter.diagnostics, index, path)
+
+
+def _decode(data: bytes, bad: list[tuple[int, bytes]]) -> str:
+    """UTF-8 with U+FFFD for each invalid sequence, whose offset goes into ``bad``."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    view = memoryview(data)
+    parts: list[str] = []
+    length = pos = 0
+    while True:
+        try:
+            parts.append(codecs.utf_8_decode(view[pos:], "strict", True)[0])
+            return "".join(parts)
+        except UnicodeDecodeError as exc:
+            good = codecs.utf_8_decode(view[pos : pos + exc.start], "strict", True)[0]
+            parts.append(good)
+            length += len(good)
+            bad.append((length, bytes(view[pos + exc.start : pos + exc.end])))
+            parts.append("\ufffd")
+            length += 1
+            pos += exc.end
+
+
+class _Run:
+    """One parse: the LALR loop, the callbacks and the recovery."""
+
+    def __init__(self, machine: _Machine, text: str, index: LineIndex, reporter: Reporter) -> None:
+        self.m = machine
+        self.text = text
+        self.index = index
+        self.rep = reporter
+        self.dropping = False  # the last recovery dropped a token: report the next drop silently
+        self.last_drop = 0  # (unless it is on another line)
+
+    def parse(self, tokens: list[Tok]) -> list[Field]:
+        end_at = len(self.text)
+        tokens.append(Tok("$END", None, end_at, end_at))
+        table, end_state = self.m.table, self.m.end
+        st: list[object] = [self.m.start]
+        vs: list[object] = []
+        self.vs = vs
+        i = 0
+        attempts = 0
+        while True:
+            tok = tokens[i]
+            act = table[st[-1]].get(tok.type)
+            if act is None:
+                attempts += 1
+                if attempts > 8:  # no repair fits: give up on the rest, keep what parsed
+                    return _salvage(vs)
+                i = self._recover(st, vs, tokens, i)
+                continue
+            if act[0]:
+                st.append(act[1])
+                vs.append(tok)
+                i += 1
+                attempts = 0
+                if not tok.flag & SYNTHETIC:
+                    self.dropping = False
+                continue
+            size, callback, origin = act[1]
+            if size:
+                children = vs[-size:]
+                del st[-size:]
+                del vs[-size:]
+            else:
+                children = []
+            value = callback(self, children)
+            st.append(table[st[-1]][origin][1])
+            vs.append(value)
+            if st[-1] == end_state:
+                return value  # type: ignore[return-value]
+
+    # ------------------------------------------------------------- recovery
+
+    def _recover(self, st: list[object], vs: list[object], tokens: list[Tok], i: int) -> int:
+        """Repair the token stream at ``tokens[i]``; returns the index to go on from."""
+        tok = tokens[i]
+        row = self.m.table[st[-1]]
+        top = vs[-1] if vs else None
+        top_type = top.type if isinstance(top, Tok) else None
+        add = self.rep.add
+
+        if tok.type == "IDENT" and "FIELD_NAME" in row:  # a name not followed by `:` or `{`
+            if tok.value is None:  # an invalid identifier, already reported
+                return self._drop(tokens, i, report=False)
+            nxt = tokens[i + 1]
+            tokens[i] = Tok("FIELD_NAME", tok.value, tok.start, tok.end)
+            if nxt.type in _VALUES and "\n" not in self.text[tok.end : nxt.start]:
+                add(S.MISSING_COLON, nxt.start, nxt.end, f"expected ':' after scalar field `{tok.value}`")
+                tokens.insert(i + 1, Tok("COLON", None, tok.end, tok.end, SYNTHETIC))
+            else:
+                add(S.MISSING_VALUE, tok.start, tok.end,
+                    f"field `{tok.value}` has no value: expected ':' and a value, or `{{`, after the name")
+                tokens[i + 1 : i + 1] = [Tok("COLON", None, tok.end, tok.end, SYNTHETIC),
+                                         Tok("IDENT", None, tok.end, tok.end, MISSING)]
+            return i
+
+        if top_type == "COLON" and "IDENT" in row:  # `name:` and no value
+            name = vs[-2].value if len(vs) >= 2 and isinstance(vs[-2], Tok) else "?"
+            if not tok.flag & BAD:
+                add(S.MISSING_VALUE, tok.start, tok.end,
+                    f"expected a value after `{name}:`, found {self._describe(tok)}")
+            tokens.insert(i, Tok("IDENT", None, top.end, top.end, MISSING))
+            return i
+
+        if top_type == "LSQB" and "LBRACE" in row and "IDENT" not in row and tok.type in _VALUES:
+            # `name [1, 2]`: a list of scalars needs the colon
+            name = vs[-2].value if len(vs) >= 2 and isinstance(vs[-2], Tok) else "?"
+            add(S.MISSING_COLON, top.start, top.end, f"expected ':' before the list of scalars of field `{name}`")
+            st.pop()
+            vs.pop()
+            tokens[i:i] = [Tok("COLON", None, top.start, top.start, SYNTHETIC), top]
+            return i
+
+        in_list = _innermost(vs) == "RSQB"
+        if in_list and "COMMA" in row and (tok.type in _VALUES or tok.type in ("LBRACE", "LESSTHAN")) \
+                and not (tok.flag & BAD):
+            add(S.LIST_SYNTAX, tok.start, tok.end, f"expected ',' between list items, found {self._describe(tok)}")
+            tokens.insert(i, Tok("COMMA", None, tok.start, tok.start, SYNTHETIC))
+            return i
+
+        if top_type == "COMMA" and tok.type == "RSQB":
+            if not self.dropping:
+                add(S.LIST_SYNTAX, top.start, top.end, "trailing `,` in the list: remove it")
+            st.pop()
+            vs.pop()
+            return i
+
+        if tok.type == "$END" or tok.flag & SYNTHETIC:
+            return self._supply(st, vs, tokens, i)
+
+        if tok.flag & BAD:
+            return self._drop(tokens, i, report=False)
+        if in_list and tok.type == "COMMA":
+            add(S.LIST_SYNTAX, tok.start, tok.end, "unexpected `,`: expected a list item")
+            return self._drop(tokens, i, report=False)
+        if in_list and (tok.type in _VALUES or tok.type in ("LBRACE", "LESSTHAN", "LSQB")):
+            what = "lists cannot be nested" if tok.type == "LSQB" else "a list cannot mix scalars and messages"
+            add(S.LIST_SYNTAX, tok.start, tok.end, f"unexpected {self._describe(tok)}: {what}")
+            return self._drop(tokens, i, report=False)
+        return self._drop(tokens, i, report=True, row=row)
+
+    def _drop(self, tokens: list[Tok], i: int, *, report: bool, row: dict | None = None) -> int:
+        """Skip ``tokens[i]`` (a whole bracketed group if it opens one)."""
+        tok = tokens[i]
+        self._inside = _innermost(self.vs)
+        if report and (not self.dropping or "\n" in self.text[self.last_drop : tok.start]):
+            row_words = _expected(row or {}, self._inside)
+            self.rep.add(S.UNEXPECTED_TOKEN, tok.start, tok.end,
+                         f"unexpected {self._describe(tok)}" + (f", expected {row_words}" if row_words else ""))
+        self.dropping = True
+        self.last_drop = tok.end
+        closer = _OPENERS.get(tok.type)
+        if closer is None:
+            return i + 1
+        depth = 0
+        for j in range(i, len(tokens)):
+            kind = tokens[j].type
+            if kind in _OPENERS:
+                depth += 1
+            elif kind in _CLOSERS:
+                depth -= 1
+                if not depth:
+                    return j + 1
+            elif kind == "OPEN_FIELD":
+                depth += 1
+        return len(tokens) - 1
+
+    def _supply(self, st: list[object], vs: list[object], tokens: list[Tok], i: int) -> int:
+        """Before the end of input (or a supplied closer): insert what completes the construct."""
+        row = self.m.table[st[-1]]
+        at = tokens[i].start
+        for kind, flag in (("IDENT", MISSING), ("COLON", SYNTHETIC), ("RBRACE", SYNTHETIC),
+                           ("MORETHAN", SYNTHETIC), ("RSQB", SYNTHETIC)):
+            if kind in row:
+                if kind == "IDENT" and not self.dropping:
+                    self.rep.add(S.MISSING_VALUE, at, at, f"expected a value, found {self._describe(tokens[i])}")
+                tokens.insert(i, Tok(kind, None, at, at, flag))
+                return i
+        return self._drop(tokens, i, report=True, row=row) if tokens[i].type != "$END" else i
+
+    def _describe(self, tok: Tok) -> str:
+        kind = tok.type
+        if kind == "$END":
+            return "end of file"
+        if kind in _PUNCT_TEXT:
+            return f"`{_PUNCT_TEXT[kind]}`"
+        if kind == "STRING":
+            return "a string"
+        if kind in ("SCALAR_FIELD", "FLAT_MESSAGE_FIELD"):
+            return f"field `{tok.value.name}`"
+        if kind == "OPEN_FIELD":
+            return f"field `{tok.value[0]}`"
+        shown = self.text[tok.start : tok.end]
+        return f"`{shown if len(shown) <= 24 else shown[:21] + '...'}`"
+
+
+def _innermost(vs: list[object]) -> str:
+    """The open bracket the parser is in (``$END`` at the top level)."""
+    for value in reversed(vs):
+        if isinstance(value, Tok) and value.type in ("LBRACE", "LESSTHAN", "LSQB", "OPEN_FIELD"):
+            return _OPENERS.get(value.type, "RBRACE")
+    return "$END"
+
+
+def _expected(row: dict, inside: str) -> str:
+    """Words for what a parser state accepts: "a field name, `}` or end of file".
+
+    LALR states are shared by every nesting level, so of the closers only the
+    one of the bracket the parser is in is named.
+    """
+    present = set(row) - ({"RBRACE", "MORETHAN", "RSQB", "$END"} - {inside})
+    if present & _FIELD_STARTS:
+        present.add("FIELD_NAME")
+    if present & _VALUES:
+        present.add("IDENT")
+    words = [word for kind, word in _EXPECTED_WORDS if kind in present]
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _salvage(vs: list[object]) -> list[Field]:
+    return vs[0] if vs and isinstance(vs[0], list) else []
+
+
+def _real(tok: Tok) -> bool:
+    return not tok.flag & SYNTHETIC
+
+
+# ------------------------------------------------------------------ callbacks
+# Named after the rule aliases of the grammar; each gets the rule's children.
+
+
+class _Build:
+    @staticmethod
+    def start(run: _Run, s: list) -> list[Field]:
+        return s[0]
+
+    @staticmethod
+    def body_empty(run: _Run, s: list) -> list[Field]:
+        return []
+
+    @staticmethod
+    def body_field(run: _Run, s: list) -> list[Field]:
+        body = s[0]
+        body.append(s[1])
+        return body
+
+    @staticmethod
+    def body_field_sep(run: _Run, s: list) -> list[Field]:
+        body, field = s[0], s[1]
+        field.sep_end = s[2].end
+        body.append(field)
+        return body
+
+    @staticmethod
+    def body_folded(run: _Run, s: list) -> list[Field]:
+        body = s[0]
+        body.append(s[1].value)
+        return body
+
+    @staticmethod
+    def scalar_field(run: _Run, s: list) -> Field:
+        name, colon, value = s
+        return _field(run, name, colon, value)
+
+    @staticmethod
+    def message_field(run: _Run, s: list) -> Field:
+        if len(s) == 3:
+            return _field(run, s[0], s[1], s[2])
+        return _field(run, s[0], None, s[1])
+
+    list_field = message_field
+
+    @staticmethod
+    def open_field(run: _Run, s: list) -> Field:
+        opener, body, closer = s
+        name, name_end, colon, brace = opener.value
+        message = MessageValue("{", body, brace, closer.end, _real(closer), run.index)
+        return Field(name, opener.start, name_end, colon, message, opener.start, closer.end, run.index)
+
+    @staticmethod
+    def message(run: _Run, s: list) -> MessageValue | _Lost:
+        opener, body, closer = s
+        if opener.flag & DEEP:
+            return _Lost(closer.end)
+        return MessageValue(run.text[opener.start], body, opener.start, closer.end, _real(closer), run.index)
+
+    @staticmethod
+    def scalar_token(run: _Run, s: list) -> Scalar | _Lost | None:
+        tok = s[0]
+        text = tok.value
+        if text is None:
+            return None if tok.flag & SYNTHETIC else _Lost(tok.end)
+        kind = tok.type
+        if kind == "IDENT":
+            kind = "float" if text.lower() in ("inf", "infinity", "nan") else "identifier"
+        else:
+            kind = "integer" if kind == "INTEGER" else "float"
+        return Scalar(kind, text, tok.start, tok.end, run.index)  # type: ignore[arg-type]
+
+    @staticmethod
+    def scalar_strings(run: _Run, s: list) -> Scalar | _Lost:
+        toks = s[0]
+        if any(t.flag & BAD for t in toks):
+            return _Lost(toks[-1].end)
+        chunks = [c for t in toks for c in t.value]
+        value = string_value(chunks, run.rep)
+        if value is None:
+            return _Lost(toks[-1].end)
+        return Scalar("string", value, toks[0].start, toks[-1].end, run.index)
+
+    @staticmethod
+    def strings_first(run: _Run, s: list) -> list[Tok]:
+        return s
+
+    @staticmethod
+    def strings_next(run: _Run, s: list) -> list[Tok]:
+        toks = s[0]
+        toks.append(s[1])
+        return toks
+
+    @staticmethod
+    def list_empty(run: _Run, s: list) -> ListValue:
+        return ListValue([], s[0].start, s[1].end, run.index)
+
+    @staticmethod
+    def list_items(run: _Run, s: list) -> ListValue:
+        return ListValue([x for x in s[1] if x is not None and not isinstance(x, _Lost)],
+                         s[0].start, s[2].end, run.index)
+
+    @staticmethod
+    def items_first(run: _Run, s: list) -> list:
+        return s
+
+    @staticmethod
+    def items_next(run: _Run, s: list) -> list:
+        items = s[0]
+        items.append(s[2])
+        return items
+
+
+class _Lost:
+    """A value that is in the text but could not be read (already reported)."""
+
+    __slots__ = ("end",)
+
+    def __init__(self, end: int) -> None:
+        self.end = end
+
+
+def _field(run: _Run, name: Tok, colon: Tok | None, value: object) -> Field:
+    has_colon = colon is not None and _real(colon)
+    if isinstance(value, _Lost):
+        end, value = value.end, None
+    elif value is not None:
+        end = value.end  # type: ignore[attr-defined]
+    else:
+        end = colon.end if has_colon else name.end  # type: ignore[union-attr]
+    return Field(name.value, name.start, name.end, has_colon, value, name.start, end, run.index)  # type: ignore[arg-type]
+
+
+_Callback = Callable[[_Run, list], object]
