@@ -40,6 +40,7 @@ class AmctLanguageServer(LanguageServer):
         self.pull_diagnostics = False  # decided at initialize from the client's capabilities
         self._cache: dict[str, Analysis] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._shown: set[str] = set()  # notes already shown
 
     # -- analysis -----------------------------------------------------------------
 
@@ -52,7 +53,15 @@ class AmctLanguageServer(LanguageServer):
             return cached
         result = self.analyzer.analyse(text, document.path or uri, self.workspace.position_encoding)
         self._cache[uri] = result
+        self.show_notes(result.notes)
         return result
+
+    def show_notes(self, notes: tuple[str, ...]) -> None:
+        """Tell the user once about a settings file or an inventory that cannot be used."""
+        for note in notes:
+            if note not in self._shown:
+                self._shown.add(note)
+                self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=note))
 
     def forget(self, uri: str) -> None:
         self._cache.pop(uri, None)
@@ -142,6 +151,7 @@ def create_server(debounce: float = 0.15) -> AmctLanguageServer:
     def did_save(ls: AmctLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
         # a save may come with edits to the settings or the inventory: read them again
         ls.analyzer.invalidate()
+        ls._shown.clear()
         ls.forget(params.text_document.uri)
         ls.publish(params.text_document.uri)
 
@@ -155,6 +165,7 @@ def create_server(debounce: float = 0.15) -> AmctLanguageServer:
     @feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched_files(ls: AmctLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
         ls.analyzer.invalidate()
+        ls._shown.clear()
         for uri in list(ls._cache):
             ls.forget(uri)
             ls.publish(uri)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,10 @@ SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.Diagnostic
             "info": types.DiagnosticSeverity.Information}
 
 
-def expected(text: str, path: Path) -> list[tuple[str, str, types.DiagnosticSeverity]]:
+def expected(text: str, path: Path, inventory=None, settings=None) -> list[tuple[str, str, types.DiagnosticSeverity]]:
     """(code, message, severity) of what `amct lint` reports for ``text``."""
     return [(d.code, d.message if d.hint is None else f"{d.message}\nhelp: {d.hint}", SEVERITY[d.severity.label])
-            for d in lint_text(text, str(path))]
+            for d in lint_text(text, str(path), settings, inventory)]
 
 
 def found(diagnostics: list[types.Diagnostic]) -> list[tuple[str, str, types.DiagnosticSeverity]]:
@@ -122,3 +123,45 @@ async def test_suppressions_and_settings_apply_as_in_lint(client: LanguageClient
     text = "batch_num: 0\ncommon_config { arq_quantize { quant_bits: 5 } }  # amct: noqa: V002\n"
     uri, diagnostics = await open_document(client, path, text)
     assert diagnostics == []
+
+
+INVENTORY = {"version": 1, "layers": [{"name": "features.0", "type": "Conv2d"}, {"name": "fc", "type": "Linear"}]}
+
+
+async def test_model_aware_diagnostics_from_a_header_comment(client: LanguageClient, tmp_path: Path) -> None:
+    from cfglang.inventory import Inventory
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "layers.json").write_text(json.dumps(INVENTORY), encoding="utf-8")
+    path = tmp_path / "header.cfg"
+    text = '# amct: layers=model/layers.json\nskip_layers: "features.O"\n'
+    uri, diagnostics = await open_document(client, path, text)
+    inventory = Inventory.load(tmp_path / "model" / "layers.json")
+    assert found(diagnostics) == expected(text, path, inventory)
+    assert [code for code, *_ in ranges(diagnostics)] and all(c.startswith("M") for c, *_ in ranges(diagnostics))
+    assert ranges(diagnostics)[0][1:] == (1, 13, 1, 25)
+
+
+async def test_model_aware_diagnostics_from_the_project_settings(client: LanguageClient, tmp_path: Path) -> None:
+    from cfglang.inventory import Inventory
+    from cfglang.settings import load_settings_file
+
+    (tmp_path / "layers.json").write_text(json.dumps(INVENTORY), encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text('[tool.amct]\nlayers = "layers.json"\n', encoding="utf-8")
+    (tmp_path / "configs").mkdir()
+    path = tmp_path / "configs" / "project.cfg"
+    text = 'override_layer_configs { layer_name: "fc2" calibration_config { } }\n'
+    uri, diagnostics = await open_document(client, path, text)
+    settings = load_settings_file(tmp_path / "pyproject.toml")
+    assert found(diagnostics) == expected(text, path, Inventory.load(tmp_path / "layers.json"), settings)
+    assert any(str(d.code).startswith("M") for d in diagnostics)
+
+
+async def test_an_unusable_inventory_is_shown_once_and_linting_goes_on(client: LanguageClient,
+                                                                      tmp_path: Path) -> None:
+    (tmp_path / "layers.json").write_text("{not json", encoding="utf-8")
+    text = "# amct: layers=layers.json\nbatch_num: 0\n"
+    uri, diagnostics = await open_document(client, tmp_path / "bad-inventory.cfg", text)
+    assert [code for code, *_ in ranges(diagnostics)] == ["V001"]
+    await asyncio.sleep(0.1)
+    assert any("layers.json" in m.message for m in client.messages)
