@@ -34,7 +34,7 @@ def wire(message) -> bytes:
 
 
 def _corpus() -> list[Path]:
-    return sorted(VALID.glob("*.cfg")) + sorted(EXAMPLES.glob("*.cfg"))
+    return sorted(VALID.glob("*.cfg")) + sorted(EXAMPLES.glob("*.cfg")) + sorted((EXAMPLES / "valid").glob("*.cfg"))
 
 
 @pytest.mark.parametrize("path", _corpus(), ids=lambda p: p.name)
