@@ -11,6 +11,7 @@ diagnostic says why. Nothing here raises on any input.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -141,7 +142,15 @@ def check(text_or_document: str | bytes | Document, path: str | None = None) -> 
 
         document = parse(text_or_document, path)
     builder = _Builder(document)
-    config = builder.build()
+    # the build allocates an object per value and frees none: the cyclic collector would
+    # rescan the whole tree again and again (more than half the time on large files)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        config = builder.build()
+    finally:
+        if collecting:
+            gc.enable()
     semantic = sorted(builder.diagnostics, key=lambda d: (d.span.start, d.span.end, d.code))
     return CheckResult(document, config, SpanTable(builder.locs), (*document.diagnostics, *semantic))
 
@@ -195,8 +204,7 @@ class _Builder:
     def build(self) -> Any:
         root = self._root = schema.new_message(schema.ROOT)
         self._message(self.document.fields, root, schema.ROOT, ())
-        self._required(root, schema.ROOT, ())
-        self._constraints(root, schema.ROOT, ())
+        self._semantics(root, schema.ROOT, ())
         return root
 
     def report(self, code: str, span: Span, message: str, hint: str | None = None,
@@ -369,31 +377,14 @@ class _Builder:
 
     # after the message is built: required fields and constraints
 
-    def _required(self, message: Message, type_name: str, path: FieldPath) -> None:
-        infos = schema.fields_of(type_name)
-        if path and path not in self._unclosed:
-            loc = self.locs.get(path)
-            for info in infos.values():
-                if info.required and not message.HasField(info.name) and loc is not None:
+    def _semantics(self, message: Message, type_name: str, path: FieldPath) -> None:
+        """Required fields and constraints of one message of the final config, then its sub-messages."""
+        required = schema.required_fields(type_name)
+        if required and path and path not in self._unclosed and (loc := self.locs.get(path)) is not None:
+            for info in required:
+                if not message.HasField(info.name):
                     self.report(F.MISSING_REQUIRED_FIELD, self._block_span(loc),
                                 f"{_block_name(path)} entry has no `{info.name}`, expected one (a required field)")
-        for info in infos.values():
-            if info.kind != "message":
-                continue
-            if info.repeated:
-                for i, sub in enumerate(getattr(message, info.name)):
-                    self._required(sub, info.message, (*path, info.name, i))
-            elif message.HasField(info.name):
-                self._required(getattr(message, info.name), info.message, (*path, info.name))
-
-    @staticmethod
-    def _block_span(loc: Loc) -> Span:
-        """The field name, or the opening bracket of a list item."""
-        if loc.value is loc.field.value:
-            return loc.name_span
-        return loc.value.index.span(loc.value.start, loc.value.start + 1)
-
-    def _constraints(self, message: Message, type_name: str, path: FieldPath) -> None:
         for check_one in constraints.VALUE_CHECKS.get(type_name, ()):
             for finding in check_one(message):
                 self._finding(finding, path)
@@ -401,17 +392,22 @@ class _Builder:
             self._finding(finding, path)
         if type_name == "CalibrationConfig":
             context = self._context(path)
-            for check_one in constraints.CAPABILITY_CHECKS:
-                for finding in check_one(message, context):
+            for check_capability in constraints.CAPABILITY_CHECKS:
+                for finding in check_capability(message, context):
                     self._finding(finding, path)
-        for info in schema.fields_of(type_name).values():
-            if info.kind != "message":
-                continue
+        for info in schema.fields_of_kind(type_name, "message"):
             if info.repeated:
                 for i, sub in enumerate(getattr(message, info.name)):
-                    self._constraints(sub, info.message, (*path, info.name, i))
+                    self._semantics(sub, info.message, (*path, info.name, i))
             elif message.HasField(info.name):
-                self._constraints(getattr(message, info.name), info.message, (*path, info.name))
+                self._semantics(getattr(message, info.name), info.message, (*path, info.name))
+
+    @staticmethod
+    def _block_span(loc: Loc) -> Span:
+        """The field name, or the opening bracket of a list item."""
+        if loc.value is loc.field.value:
+            return loc.name_span
+        return loc.value.index.span(loc.value.start, loc.value.start + 1)
 
     def _context(self, path: FieldPath) -> constraints.Context:
         level = path[0] if path else "common_config"

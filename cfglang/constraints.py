@@ -23,7 +23,7 @@ from cfglang import capabilities as caps
 from cfglang.rules import capability as C
 from cfglang.rules import schema as F
 from cfglang.rules import value as V
-from cfglang.schema import fields_of, format_number
+from cfglang.schema import fields_of_kind, format_number
 
 __all__ = ["Finding", "Context", "VALUE_CHECKS", "CAPABILITY_CHECKS", "non_finite"]
 
@@ -77,8 +77,8 @@ def _finite(message: Any, *names: str) -> bool:
 
 def non_finite(message: Any, type_name: str) -> Iterator[Finding]:
     """V014 for every float field the file sets to inf or nan (or past the float32 range)."""
-    for info in fields_of(type_name).values():
-        if info.kind == "float" and not info.repeated and message.HasField(info.name):
+    for info in fields_of_kind(type_name, "float"):
+        if not info.repeated and message.HasField(info.name):
             value = getattr(message, info.name)
             if not math.isfinite(value):
                 yield Finding(V.NON_FINITE_FLOAT, f"`{info.name}` is {format_number(value)}, expected a finite number",

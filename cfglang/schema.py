@@ -33,6 +33,8 @@ __all__ = [
     "FieldInfo",
     "Problem",
     "fields_of",
+    "fields_of_kind",
+    "required_fields",
     "field_info",
     "new_message",
     "message_class",
@@ -147,6 +149,17 @@ def _info(fd) -> FieldInfo:
 def fields_of(message: str) -> dict[str, FieldInfo]:
     """The fields of a message type, by name, in declaration order."""
     return {fd.name: _info(fd) for fd in _descriptor_of(message).fields}
+
+
+@functools.cache
+def fields_of_kind(message: str, kind: Kind) -> tuple[FieldInfo, ...]:
+    """The fields of one kind (``"message"``, ``"float"``, ...) of a message type."""
+    return tuple(info for info in fields_of(message).values() if info.kind == kind)
+
+
+@functools.cache
+def required_fields(message: str) -> tuple[FieldInfo, ...]:
+    return tuple(info for info in fields_of(message).values() if info.required)
 
 
 def field_info(message: str, name: str) -> FieldInfo | None:
