@@ -26,13 +26,10 @@ from cfglang.rules import REGISTRY
 from cfglang.rules import schema as F
 from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
 
-__all__ = ["Loc", "SpanTable", "CheckResult", "ConfigError", "check", "load", "CONFIG_SUFFIXES"]
+__all__ = ["Loc", "SpanTable", "CheckResult", "ConfigError", "check", "load"]
 
 PathPart = str | int
 FieldPath = tuple[PathPart, ...]
-
-# file names `load` and the CLI treat as configs rather than as text
-CONFIG_SUFFIXES = (".cfg", ".prototxt", ".pbtxt", ".textproto", ".txtpb", ".txt")
 
 
 @dataclass(frozen=True, slots=True)
