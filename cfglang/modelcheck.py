@@ -43,6 +43,11 @@ def _some(names: list[str], limit: int = 3) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _who(names: list[str]) -> str:
+    """```fc` gets`` or ``3 layers (`a`, `b`, `c`) get``."""
+    return f"`{names[0]}` gets" if len(names) == 1 else f"{len(names)} layers ({_some(names)}) get"
+
+
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
@@ -224,13 +229,18 @@ def _overrides(res: Resolution) -> Iterator[Diagnostic]:
         label = _label(source)
         span = res.where(source.entry + (("layer_name",) if source.level == _LAYER else ("layer_type",)))
         yield from _dropped(res, source, label, span, [layer for layer, _ in items])
-        if all(not found.events and found.same_values(res.resolve(res.below(source, layer), layer.type))
-               for layer, found in items):  # an entry with an impossible value is reported as such
+        if all(_no_effect(res, source, layer, found) for layer, found in items):
             below = res.below(source, items[0][0])
             yield _diag(M.OVERRIDE_CHANGES_NOTHING, span,
-                        f"{label} changes nothing: {_count(len(items), 'layer')} ({_some([l.name for l, _ in items])})"
-                        f" resolve the same from `{below.level if below.level != 'default' else 'the defaults'}`",
+                        f"{label} changes nothing: without it, {_who([l.name for l, _ in items])} the same settings"
+                        f" from {'the defaults' if below.level == 'default' else f'`{below.level}`'}",
                         "delete the entry")
+
+
+def _no_effect(res: Resolution, source: Source, layer, found) -> bool:
+    """Same values without the entry, neither way through an impossible value (that one is reported)."""
+    below = res.resolve(res.below(source, layer), layer.type)
+    return not found.events and not below.events and found.same_values(below)
 
 
 def _label(source: Source) -> str:
