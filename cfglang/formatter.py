@@ -73,7 +73,7 @@ class _Printer:
 
     def add_trailing(self, comment: Comment | None) -> None:
         if comment is not None:
-            self.lines[-1] += "  " + comment.text.rstrip()
+            self.lines[-1] += "  " + comment.text.rstrip("\r")
 
     def blank_between(self, end: int, start: int) -> bool:
         return self.text.count("\n", end, start) >= 2
@@ -86,18 +86,19 @@ class _Printer:
     def body(self, fields: Sequence[Field], start: int, end: int, level: int, first: bool = True) -> None:
         """The fields between ``start`` and ``end``; ``first``: nothing emitted yet at this level."""
         prev = start
-        for field in fields:
+        for i, field in enumerate(fields):
+            following = fields[i + 1].start if i + 1 < len(fields) else end
             value_start = field.value.start if field.value is not None else field.start
             for comment in self.take_until(value_start):
                 if not first and self.blank_between(prev, comment.start):
                     self.emit(level, "")
-                self.emit(level, comment.text.rstrip())
+                self.emit(level, comment.text.rstrip("\r"))
                 prev, first = comment.end, False
             if not first and self.blank_between(prev, min(field.start, value_start)):
                 self.emit(level, "")
             self.field(field, level)
             prev = field.sep_end if field.sep_end is not None else field.end
-            trailing = self.same_line(prev, end)
+            trailing = self.same_line(prev, following)
             self.add_trailing(trailing)
             if trailing is not None:
                 prev = trailing.end
@@ -105,7 +106,7 @@ class _Printer:
         for comment in self.take_until(end):
             if not first and self.blank_between(prev, comment.start):
                 self.emit(level, "")
-            self.emit(level, comment.text.rstrip())
+            self.emit(level, comment.text.rstrip("\r"))
             prev, first = comment.end, False
 
     def field(self, field: Field, level: int) -> None:
@@ -126,7 +127,7 @@ class _Printer:
             self.emit(level, prefix + "{}")
             return
         self.emit(level, prefix + "{")
-        self.add_trailing(self.same_line(value.start + 1, close))
+        self.add_trailing(self.same_line(value.start + 1, value.fields[0].start if value.fields else close))
         self.body(value.fields, value.start + 1, close, level + 1)
         self.emit(level, "}")
 
@@ -134,7 +135,7 @@ class _Printer:
         """A scalar on the current line; adjacent string literals on later lines keep their line breaks."""
         if value.kind != "string":
             for comment in self.take_until(value.end):  # a comment inside a signed number, say
-                self.emit(level, comment.text.rstrip())
+                self.emit(level, comment.text.rstrip("\r"))
             self.emit(level, prefix + value.text)
             return
         self.take_until(value.end)  # comments between literals come back from the source below
@@ -143,7 +144,7 @@ class _Printer:
         self.emit(level, prefix + pieces[0].group())
         after_comment = False
         for before, piece in zip(pieces, pieces[1:]):
-            text = piece.group().rstrip()
+            text = piece.group().rstrip("\r")
             if after_comment or "\n" in source[before.end():piece.start()]:
                 self.emit(level + 1, text)  # a continuation line
             else:
@@ -152,7 +153,7 @@ class _Printer:
 
     def list_value(self, name: str, value: ListValue, level: int) -> None:
         for comment in self.take_until(value.start):
-            self.emit(level, comment.text.rstrip())
+            self.emit(level, comment.text.rstrip("\r"))
         items = value.items
         inner = self.comments[self.next_comment:]
         has_comment = any(c.start < value.end for c in inner)
@@ -165,19 +166,19 @@ class _Printer:
             self.emit(level, f"{name}: [" + ", ".join(self.inline(item) for item in items) + "]")
             return
         self.emit(level, f"{name}: [")
-        self.add_trailing(self.same_line(value.start + 1, value.end))
+        self.add_trailing(self.same_line(value.start + 1, items[0].start if items else value.end))
         for i, item in enumerate(items):
             for comment in self.take_until(item.start):
-                self.emit(level + 1, comment.text.rstrip())
+                self.emit(level + 1, comment.text.rstrip("\r"))
             if isinstance(item, MessageValue):
                 self.message("", item, level + 1)
             else:
                 self.scalar_lines("", item, level + 1)
             if i < len(items) - 1:
                 self.lines[-1] += ","
-            self.add_trailing(self.same_line(item.end, value.end))
+            self.add_trailing(self.same_line(item.end, items[i + 1].start if i + 1 < len(items) else value.end))
         for comment in self.take_until(value.end):
-            self.emit(level + 1, comment.text.rstrip())
+            self.emit(level + 1, comment.text.rstrip("\r"))
         self.emit(level, "]")
 
     def inline(self, item: Scalar | MessageValue) -> str:
@@ -203,7 +204,7 @@ def format_document(document: Document, options: FormatOptions | None = None) ->
     printer = _Printer(document, options)
     printer.body(document.fields, 0, len(document.text), 0)
     newline = _line_ending(document.text, options)
-    out = newline.join(line.rstrip() for line in printer.lines)
+    out = newline.join(printer.lines)
     if out and document.text.endswith("\n"):
         out += newline
     return out

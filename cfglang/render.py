@@ -13,10 +13,13 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 from urllib.parse import quote
 
 from cfglang.diagnostics import Diagnostic, Edit, LineIndex, Severity, Span
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cfglang.rules import Rule
 
 __all__ = [
     "FORMATS",
@@ -243,11 +246,13 @@ def _physical(uri: str, span: Span) -> dict:
     return {"artifactLocation": {"uri": uri}, "region": _region(span)}
 
 
-def _sarif_rules() -> list[dict]:
-    from cfglang.rules import all_rules
+def _sarif_rules(registered: Sequence[Rule] | None) -> list[dict]:
+    if registered is None:
+        from cfglang.rules import all_rules
 
+        registered = all_rules()
     rules = []
-    for r in all_rules():
+    for r in registered:
         markdown = (f"{r.explanation}\n\nExample:\n\n```\n{r.bad.rstrip()}\n```\n\n"
                     f"Fixed:\n\n```\n{r.good.rstrip()}\n```\n")
         rules.append({
@@ -288,10 +293,11 @@ def _sarif_result(report: FileReport, d: Diagnostic, rule_index: dict[str, int])
     return result
 
 
-def render_sarif(reports: Sequence[FileReport], color: bool = False) -> str:
+def render_sarif(reports: Sequence[FileReport], color: bool = False, rules: Sequence[Rule] | None = None) -> str:
+    """A SARIF 2.1.0 log; ``rules`` defaults to the whole registry."""
     from cfglang import __version__
 
-    rules = _sarif_rules()
+    rules = _sarif_rules(rules)
     rule_index = {r["id"]: i for i, r in enumerate(rules)}
     results = [_sarif_result(r, d, rule_index) for r in reports for d in r.diagnostics]
     log = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from cfglang.cli import CLIError
@@ -23,7 +24,7 @@ from cfglang.cli.common import (
 )
 from cfglang.diagnostics import Severity
 from cfglang.render import FORMATS, FileReport, render, render_statistics, summary
-from cfglang.settings import SettingsError, parse_codes
+from cfglang.settings import Settings, SettingsError, parse_codes
 
 HELP = "check .cfg files and report diagnostics"
 
@@ -74,6 +75,25 @@ def _inventory(args: argparse.Namespace) -> Any:
     return None
 
 
+class _Inventories:
+    """The inventory for each file: `--layers`/`--model` for all, else the `layers` of its settings."""
+
+    def __init__(self, fixed: Any) -> None:
+        self._fixed = fixed
+        self._loaded: dict[Path, Any] = {}
+
+    def for_settings(self, settings: Settings) -> Any:
+        if self._fixed is not None or settings.layers is None:
+            return self._fixed
+        base = settings.source.parent if settings.source is not None else Path(".")
+        path = (base / settings.layers).resolve()
+        if path not in self._loaded:
+            from cfglang.cli.common import load_inventory_file
+
+            self._loaded[path] = load_inventory_file(str(path))
+        return self._loaded[path]
+
+
 def _lint_one(name: str, data: bytes, settings, inventory, args, run: _Run, stdin: bool,
               stdout: TextIO, stderr: TextIO) -> None:
     from cfglang.lint import fix_text, lint
@@ -120,7 +140,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     except SettingsError as exc:
         raise CLIError(str(exc)) from None
     resolver = resolver_from(args, select=select, ignore=ignore, strict=args.strict)
-    inventory = _inventory(args)
+    inventories = _Inventories(_inventory(args))
     paths, use_stdin = input_paths(args)
     run = _Run(reports=[], diffs=[] if args.diff else None)
     # with stdin and --fix the fixed text goes to stdout, so the report goes to stderr
@@ -131,7 +151,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             name = args.stdin_filename or "-"
             settings = resolver.for_path(args.stdin_filename)
             strict = strict or settings.strict
-            _lint_one(name, read_stdin(), settings, inventory, args, run, True, stdout, stderr)
+            _lint_one(name, read_stdin(), settings, inventories.for_settings(settings), args, run, True, stdout, stderr)
         for path in paths:
             name = str(path)
             try:
@@ -142,7 +162,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                 continue
             settings = resolver.for_path(path)
             strict = strict or settings.strict
-            _lint_one(name, data, settings, inventory, args, run, False, stdout, stderr)
+            _lint_one(name, data, settings, inventories.for_settings(settings), args, run, False, stdout, stderr)
     except SettingsError as exc:
         raise CLIError(str(exc)) from None
     if args.diff:

@@ -13,7 +13,8 @@ import jsonschema
 import pytest
 
 from cfglang.diagnostics import Diagnostic, Edit, Fix, LineIndex, Severity
-from cfglang.render import FORMATS, FileReport, render, render_diagnostic, render_statistics, summary
+from cfglang.render import FORMATS, FileReport, render, render_diagnostic, render_sarif, render_statistics, summary
+from cfglang.rules import Rule
 
 GOLDEN = Path(__file__).parent / "golden"
 SCHEMA = Path(__file__).parents[1] / "data" / "sarif-schema-2.1.0.json"
@@ -68,9 +69,23 @@ def _golden(name: str, actual: str) -> None:
     assert path.read_text(encoding="utf-8") == actual
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+# a fixed rule list, so that the SARIF golden file does not change whenever a rule is added
+RULES = (
+    Rule("F001", "unknown-field", Severity.ERROR, "schema", "a field name that the message does not have",
+         "Explanation.", "quant_bit: 8\n", "quant_bits: 8\n"),
+    Rule("L001", "unused-suppression", Severity.WARNING, "lint", "a suppression comment suppresses nothing",
+         "Explanation.", "a: 1  # amct: noqa: F001\n", "a: 1\n", status="preview"),
+    Rule("V001", "old-rule", Severity.INFO, "value", "a removed rule", "Explanation.", "", "", status="removed"),
+)
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "sarif"])
 def test_every_format_matches_its_golden_file(fmt: str) -> None:
     _golden(f"render.{fmt}", render(synthetic_reports(), fmt))
+
+
+def test_sarif_matches_its_golden_file() -> None:
+    _golden("render.sarif", render_sarif(synthetic_reports(), rules=RULES))
 
 
 def test_full_format_in_colour_matches_its_golden_file() -> None:
@@ -119,6 +134,7 @@ def test_sarif_validates_against_the_official_schema() -> None:
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     log = json.loads(render(synthetic_reports(), "sarif"))
     jsonschema.Draft7Validator.check_schema(schema)
+    assert len(log["runs"][0]["tool"]["driver"]["rules"]) > 3  # the whole registry
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(log), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
 

@@ -1,0 +1,107 @@
+"""The real ``pre-commit`` runs this repository's hooks on a throwaway project.
+
+``pre-commit try-repo`` installs the hook repository into a fresh virtualenv
+(``pip install .``), so this also proves that the lint path installs without
+torch. try-repo sees only committed and tracked files of a local repository;
+the test therefore snapshots the working tree (tracked and untracked files
+that git does not ignore) into a temporary repository and tries that one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+GOOD = "batch_num: 2\n"
+BAD = "batch_num: 2\nquant_bitz: 8\n"
+
+
+def _git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def _snapshot(target: Path) -> Path:
+    files = _git("ls-files", "--cached", "--others", "--exclude-standard", "-z", cwd=ROOT).split("\0")
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    _git("init", "-q", cwd=target)
+    _git("add", "-A", cwd=target)
+    _git("commit", "-q", "-m", "snapshot", cwd=target)
+    return target
+
+
+def _try_repo(hooks: Path, project: Path, hook: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(hooks), hook, "--all-files",
+                           "--color", "never"], cwd=project, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One pre-commit cache for the module, so the hook environment is built once."""
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    return _snapshot(tmp_path_factory.mktemp("hooks"))
+
+
+def test_pre_commit_lint_hook_fails_on_the_bad_file_then_passes(hooks: Path, home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "good.cfg").write_text(GOOD, encoding="utf-8")
+    (project / "bad.cfg").write_text(BAD, encoding="utf-8")
+    (project / "notes.txt").write_text(BAD, encoding="utf-8")  # not a config: the hook must not see it
+    _git("init", "-q", cwd=project)
+    _git("add", "-A", cwd=project)
+
+    failed = _try_repo(hooks, project, "amct-lint", home)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "bad.cfg:2:1: error[F001]: unknown field `quant_bitz`" in failed.stdout
+    assert "good.cfg" not in failed.stdout and "notes.txt" not in failed.stdout
+
+    (project / "bad.cfg").write_text(GOOD, encoding="utf-8")
+    _git("add", "-A", cwd=project)
+    passed = _try_repo(hooks, project, "amct-lint", home)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "Passed" in passed.stdout
+
+    # the hook's environment got the core dependencies only
+    envs = list(home.glob("repo*/py_env-*"))
+    assert envs, list(home.iterdir())
+    installed = {p.name.split("-")[0].lower() for env in envs for p in env.glob("lib/python*/site-packages/*")}
+    assert {"lark", "google", "jsonschema"} <= installed
+    assert not installed & {"torch", "pygls", "numpy"}
+
+
+def test_pre_commit_fmt_hook_rewrites_then_passes(hooks: Path, home: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "a.cfg").write_text("batch_num:2;common_config{arq_quantize{quant_bits:8}}\n", encoding="utf-8")
+    _git("init", "-q", cwd=project)
+    _git("add", "-A", cwd=project)
+
+    first = _try_repo(hooks, project, "amct-fmt", home)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert (project / "a.cfg").read_text() == (
+        "batch_num: 2\ncommon_config {\n  arq_quantize {\n    quant_bits: 8\n  }\n}\n")
+    _git("add", "-A", cwd=project)
+    second = _try_repo(hooks, project, "amct-fmt", home)
+    assert second.returncode == 0, second.stdout + second.stderr
