@@ -23,12 +23,13 @@ from cfglang.rules import syntax as S
 from cfglang.syntax import Comment, Field, MessageValue, Scalar
 from cfglang.textescape import Chunk, decode_literal
 
-__all__ = ["Tok", "Reporter", "Scanner", "string_value", "SYNTHETIC", "DEEP", "BAD", "MISSING"]
+__all__ = ["Tok", "Reporter", "Scanner", "string_value", "SYNTHETIC", "DEEP", "BAD", "MISSING", "JOINED"]
 
 SYNTHETIC = 1  # not in the text: supplied by recovery
 DEEP = 2  # an opener whose contents were skipped (nesting limit)
 BAD = 4  # a value token that could not be read (already reported)
 MISSING = SYNTHETIC | BAD  # a value the text lacks
+JOINED = 8  # a string literal right after another (only whitespace and comments between)
 
 
 class Tok:
@@ -97,6 +98,10 @@ _OPENER_OF = {"}": "{", ">": "<", "]": "["}
 _CLOSER_OF = {"{": "}", "<": ">", "[": "]"}
 _NAME = re.compile(r"[A-Za-z_][0-9A-Za-z_]*")
 _NWS = re.compile(r"[ \t\n\r\f\v]*")
+# the parts of folded scalar fields (already validated by the master pattern)
+_FOLDED_PARTS = re.compile(
+    r"([A-Za-z_][0-9A-Za-z_]*)[ \t]*:[ \t]*"
+    r"(\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|[-.0-9A-Za-z_][0-9A-Za-z_.+-]*)(?:[ \t]*([,;]))?")
 # characters that start no token (what the master pattern's ANY catches), as a run
 _JUNK = re.compile(r"(?:[^\sA-Za-z0-9_\"'#:,;{}<>\[\]+-]|\.(?![0-9]))+")
 
@@ -147,15 +152,16 @@ class Scanner:
 
         self.fine = master(_FINE_ORDER)
         self.fast = master(_FAST_ORDER + _FINE_ORDER[1:])
-        values = (f"(?P<i>{patterns['INTEGER']})|(?P<f>{patterns['FLOAT']})"
-                  f"|(?P<n>{patterns['_VALUE_IDENT']})|(?P<s>{patterns['_LONE_STRING']})")
-        # name, value, separator of one folded scalar field (optionally after whitespace)
-        self.parts = re.compile(
-            rf"[ \t\n\r\f\v]*({patterns['FIELD_NAME']})[ \t]*:[ \t]*({values})(?:[ \t]*(?P<sep>[,;]))?")
 
     def scan(self, text: str, index: LineIndex, reporter: Reporter, *, max_depth: int,
              fast: bool = True, bad_offsets: frozenset[int] = frozenset()) -> tuple[list[Tok], list[Comment]]:
-        return _Scan(self, text, index, reporter, max_depth, bad_offsets).run(fast)
+        return _Scan(self, text, index, reporter, max_depth, bad_offsets).run(fast, 0, len(text), True)
+
+    def unfold(self, text: str, index: LineIndex, tok: Tok) -> list[Tok]:
+        """The plain tokens of a folded token (for error recovery, which works on
+        plain tokens only). Its problems were reported when it was folded."""
+        scan = _Scan(self, text, index, Reporter(index), 1 << 30, frozenset())
+        return scan.run(False, tok.start, tok.end, False)[0]
 
 
 class _Scan:
@@ -172,14 +178,13 @@ class _Scan:
         self.stack: list[tuple[str, int]] = []  # open brackets: (char, offset)
         self.depth = 0  # open `{` and `<`
         self.skip = 0  # > 0 inside the contents of a too-deep message
+        self.dropped = -1  # end of the last text the scanner dropped (junk, stray closers)
 
     # ---------------------------------------------------------------- loop
 
-    def run(self, fast: bool) -> tuple[list[Tok], list[Comment]]:
+    def run(self, fast: bool, pos: int, n: int, finish: bool) -> tuple[list[Tok], list[Comment]]:
         text, tokens = self.text, self.tokens
         append = tokens.append
-        n = len(text)
-        pos = 0
         match = (self.sc.fast if fast else self.sc.fine).match
         fine = self.sc.fine.match
         while pos < n:
@@ -204,11 +209,12 @@ class _Scan:
                 else:
                     append(Tok(kind, self._flat(pos, end), pos, end))
             elif kind == "SCALAR_FIELD":
-                append(Tok(kind, self._scalar_field(self.sc.parts.match(text, pos)), pos, end))
+                append(Tok(kind, self._folded(pos, end)[0], pos, end))
             else:
                 end = self._plain(kind, pos, end)
             pos = end
-        self._finish(n)
+        if finish:
+            self._finish(n)
         return tokens, self.comments
 
     def _plain(self, kind: str, s: int, e: int) -> int:
@@ -238,7 +244,7 @@ class _Scan:
         elif kind == "STRING":
             chunks: list[Chunk] = []
             ok = decode_literal(text, s, e, chunks, self._escape_report)
-            self.tokens.append(Tok("STRING", chunks, s, e, 0 if ok else BAD))
+            self.tokens.append(Tok("STRING", chunks, s, e, (0 if ok else BAD) | self._joined(s)))
         elif kind == "NUMBER_LIKE":
             return self._number_like(s, e)
         elif kind == "BAD_IDENT":
@@ -248,7 +254,7 @@ class _Scan:
         elif kind == "UNTERMINATED_STRING":
             rep.add(S.UNTERMINATED_STRING, s, e, "unterminated string: no closing "
                     f"`{text[s]}` before the end of the line")
-            self.tokens.append(Tok("STRING", None, s, e, BAD))
+            self.tokens.append(Tok("STRING", None, s, e, BAD | self._joined(s)))
         elif kind == "OTHER_WS":
             rep.add(S.NONSTANDARD_WHITESPACE, s, e,
                     f"U+{ord(text[s]):04X} is whitespace only to protobuf's Python parser; use a space")
@@ -266,7 +272,16 @@ class _Scan:
                 shown = repr(_clip(shown))
             rep.add(S.UNEXPECTED_CHARACTER, s, e,
                     f"unexpected character{'s' if e - s > 1 else ''} {shown}")
+            self.dropped = e
+        else:
+            self.dropped = e
         return e
+
+    def _joined(self, s: int) -> int:
+        tokens = self.tokens
+        if tokens and tokens[-1].type == "STRING" and self.dropped <= tokens[-1].end:
+            return JOINED
+        return 0
 
     def _skipped(self, kind: str, m: re.Match[str]) -> None:
         """Inside a too-deep message: count brackets, keep comments, drop the rest."""
@@ -312,6 +327,7 @@ class _Scan:
             else:
                 message = f"unexpected `{char}`: it closes nothing"
             self.rep.add(S.UNEXPECTED_CLOSER, s, s + 1, message)
+            self.dropped = s + 1
 
     def _supply_closer(self, opener: str, at: int) -> None:
         if opener != "[":
@@ -352,51 +368,47 @@ class _Scan:
         self.tokens.append(Tok("INTEGER", None, s, e, BAD))
         return e
 
-    def _value(self, m: re.Match[str]) -> Scalar | None:
-        """The scalar of a folded field from its ``parts`` match."""
-        text = self.text
-        vs, ve = m.span(2)
-        first = text[vs]
-        if first == '"' or first == "'":
-            body = text[vs + 1 : ve - 1]
-            if "\\" not in body and body.isascii():
-                return Scalar("string", body, vs, ve, self.index)
-            chunks: list[Chunk] = []
-            if not decode_literal(text, vs, ve, chunks, self._escape_report):
-                return None
-            value = string_value(chunks, self.rep)
-            return None if value is None else Scalar("string", value, vs, ve, self.index)
-        word = text[vs:ve]
-        if first.isalpha() or first == "_":
-            kind = "float" if word.lower() in _FLOAT_WORDS else "identifier"
-        else:
-            kind = "integer" if m.start("i") >= 0 else "float"
-        return Scalar(kind, word, vs, ve, self.index)
+    def _folded(self, start: int, end: int) -> list[Field]:
+        """Nodes of the scalar fields in ``text[start:end]``, a stretch the master
+        pattern matched as folded fields: their parts are found again cheaply."""
+        text, index = self.text, self.index
+        fields: list[Field] = []
+        append = fields.append
+        for m in _FOLDED_PARTS.finditer(text, start, end):
+            name, word, sep = m.groups()
+            vs, ve = m.span(2)
+            first = word[0]
+            if first == '"' or first == "'":
+                body = word[1:-1]
+                if "\\" in body or not body.isascii():
+                    value = self._string(vs, ve)
+                else:
+                    value = Scalar("string", body, vs, ve, index)
+            elif first.isalpha() or first == "_":
+                value = Scalar("float" if word.lower() in _FLOAT_WORDS else "identifier", word, vs, ve, index)
+            else:
+                digits = word[1:] if first == "-" else word
+                kind = "integer" if digits.isdigit() or digits[:2] in ("0x", "0X") else "float"
+                value = Scalar(kind, word, vs, ve, index)
+            ns = m.start(1)
+            append(Field(name, ns, ns + len(name), True, value, ns, ve, index,
+                         m.end() if sep is not None else None))
+        return fields
 
-    def _scalar_field(self, m: re.Match[str]) -> Field:
-        ns, ne = m.span(1)
-        value = self._value(m)
-        return Field(m.group(1), ns, ne, True, value, ns, m.end(2), self.index,
-                     m.end() if m.start("sep") >= 0 else None)
+    def _string(self, s: int, e: int) -> Scalar | None:
+        chunks: list[Chunk] = []
+        if not decode_literal(self.text, s, e, chunks, self._escape_report):
+            return None
+        value = string_value(chunks, self.rep)
+        return None if value is None else Scalar("string", value, s, e, self.index)
 
     def _flat(self, s: int, e: int) -> Field:
         """Nodes of a folded ``name { a: 1 b: 2 }``."""
         text, index = self.text, self.index
         name_end = _NAME.match(text, s).end()
         brace = text.index("{", name_end)
-        close = text.rindex("}", brace, e)
-        parts = self.sc.parts.match
-        fields: list[Field] = []
-        pos = brace + 1
-        while True:
-            m = parts(text, pos, close)
-            if m is None:
-                break
-            fields.append(self._scalar_field(m))
-            pos = m.end()
-        message = MessageValue("{", fields, brace, close + 1, True, index)
-        return Field(text[s:name_end], s, name_end, ":" in text[name_end:brace], message, s, close + 1, index,
-                     e if e > close + 1 else None)
+        message = MessageValue("{", self._folded(brace + 1, e - 1), brace, e, True, index)
+        return Field(text[s:name_end], s, name_end, ":" in text[name_end:brace], message, s, e, index)
 
 
 def _never_closed(char: str, offset: int, index: LineIndex) -> str:

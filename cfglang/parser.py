@@ -25,12 +25,14 @@ Guarantees for later stages:
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import functools
+import gc
 from collections.abc import Callable
 
-from cfglang.diagnostics import LineIndex
-from cfglang.lexer import BAD, DEEP, MISSING, SYNTHETIC, Reporter, Scanner, Tok, string_value
+from cfglang.diagnostics import LineIndex, Severity
+from cfglang.lexer import BAD, DEEP, JOINED, MISSING, SYNTHETIC, Reporter, Scanner, Tok, string_value
 from cfglang.resources import data_file
 from cfglang.rules import syntax as S
 from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
@@ -42,10 +44,11 @@ DEFAULT_MAX_SIZE = 64 * 1024 * 1024
 
 _VALUES = frozenset(("IDENT", "INTEGER", "FLOAT", "STRING"))
 _FIELD_STARTS = frozenset(("FIELD_NAME", "SCALAR_FIELD", "OPEN_FIELD", "FLAT_MESSAGE_FIELD"))
+_FOLDED = frozenset(("SCALAR_FIELD", "OPEN_FIELD", "FLAT_MESSAGE_FIELD"))
 _OPENERS = {"LBRACE": "RBRACE", "LESSTHAN": "MORETHAN", "LSQB": "RSQB"}
 _CLOSERS = frozenset(_OPENERS.values())
 _LEXICAL = ("WS", "OTHER_WS", "COMMENT", "BAD_IDENT", "NUMBER_LIKE", "UNTERMINATED_STRING",
-            "_LONE_STRING", "_VALUE_IDENT")
+            "_LONE_STRING", "_VALUE_IDENT", "_FOLLOW")
 _EXPECTED_WORDS = (
     ("FIELD_NAME", "a field name"), ("COLON", "`:`"), ("IDENT", "a value"), ("LBRACE", "`{`"),
     ("LESSTHAN", "`<`"), ("LSQB", "`[`"), ("COMMA", "`,`"), ("SEMICOLON", "`;`"), ("RBRACE", "`}`"),
@@ -103,6 +106,18 @@ def parse(text: str | bytes, path: str | None = None, *, max_depth: int = DEFAUL
     ``fast=False`` turns off the folded tokens of the lexer (the result is the
     same; tests use it to check that).
     """
+    # the tree has no reference cycles: collecting during a parse of a large file
+    # only costs time (repeated full collections as the node count grows)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(text, path, max_depth, max_size, fast)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(text: str | bytes, path: str | None, max_depth: int, max_size: int, fast: bool) -> Document:
     has_bom = False
     bad: list[tuple[int, bytes]] = []
     if isinstance(text, (bytes, bytearray, memoryview)):
@@ -169,8 +184,10 @@ class _Run:
         self.text = text
         self.index = index
         self.rep = reporter
-        self.dropping = False  # the last recovery dropped a token: report the next drop silently
-        self.last_drop = 0  # (unless it is on another line)
+        # ends of the errors reported so far (the scanner's, sorted, and ours): a
+        # token that follows an error on the same line is skipped silently
+        self.lexer_error_ends = sorted(d.span.end for d in reporter.diagnostics if d.severity == Severity.ERROR)
+        self.error_end = -1
 
     def parse(self, tokens: list[Tok]) -> list[Field]:
         end_at = len(self.text)
@@ -180,23 +197,27 @@ class _Run:
         vs: list[object] = []
         self.vs = vs
         i = 0
-        attempts = 0
+        stuck_at = attempts = 0
         while True:
             tok = tokens[i]
             act = table[st[-1]].get(tok.type)
             if act is None:
+                if i != stuck_at:
+                    stuck_at, attempts = i, 0
                 attempts += 1
                 if attempts > 8:  # no repair fits: give up on the rest, keep what parsed
                     return _salvage(vs)
                 i = self._recover(st, vs, tokens, i)
                 continue
             if act[0]:
+                if tok.type == "STRING" and type(vs[-1]) is list and vs[-1] and type(vs[-1][-1]) is Tok \
+                        and not (tok.flag & JOINED and vs[-1][-1] is tokens[i - 1]):
+                    # literals concatenate only when nothing but whitespace and comments separates them
+                    i = self._drop(tokens, i, report=not tok.flag & BAD, row=table[st[-1]])
+                    continue
                 st.append(act[1])
                 vs.append(tok)
                 i += 1
-                attempts = 0
-                if not tok.flag & SYNTHETIC:
-                    self.dropping = False
                 continue
             size, callback, origin = act[1]
             if size:
@@ -216,10 +237,13 @@ class _Run:
     def _recover(self, st: list[object], vs: list[object], tokens: list[Tok], i: int) -> int:
         """Repair the token stream at ``tokens[i]``; returns the index to go on from."""
         tok = tokens[i]
+        if tok.type in _FOLDED:
+            tokens[i : i + 1] = self.m.scanner.unfold(self.text, self.index, tok)
+            return i
         row = self.m.table[st[-1]]
         top = vs[-1] if vs else None
         top_type = top.type if isinstance(top, Tok) else None
-        add = self.rep.add
+        add = self._add
 
         if tok.type == "IDENT" and "FIELD_NAME" in row:  # a name not followed by `:` or `{`
             if tok.value is None:  # an invalid identifier, already reported
@@ -239,7 +263,7 @@ class _Run:
         if top_type == "COLON" and "IDENT" in row:  # `name:` and no value
             name = vs[-2].value if len(vs) >= 2 and isinstance(vs[-2], Tok) else "?"
             if not tok.flag & BAD:
-                add(S.MISSING_VALUE, tok.start, tok.end,
+                add(S.MISSING_VALUE, *_where(tok),
                     f"expected a value after `{name}:`, found {self._describe(tok)}")
             tokens.insert(i, Tok("IDENT", None, top.end, top.end, MISSING))
             return i
@@ -256,12 +280,12 @@ class _Run:
         in_list = _innermost(vs) == "RSQB"
         if in_list and "COMMA" in row and (tok.type in _VALUES or tok.type in ("LBRACE", "LESSTHAN")) \
                 and not (tok.flag & BAD):
-            add(S.LIST_SYNTAX, tok.start, tok.end, f"expected ',' between list items, found {self._describe(tok)}")
+            add(S.LIST_SYNTAX, *_where(tok), f"expected ',' between list items, found {self._describe(tok)}")
             tokens.insert(i, Tok("COMMA", None, tok.start, tok.start, SYNTHETIC))
             return i
 
         if top_type == "COMMA" and tok.type == "RSQB":
-            if not self.dropping:
+            if self.error_end <= top.start and not self._follows_error(top.start):
                 add(S.LIST_SYNTAX, top.start, top.end, "trailing `,` in the list: remove it")
             st.pop()
             vs.pop()
@@ -277,7 +301,7 @@ class _Run:
             return self._drop(tokens, i, report=False)
         if in_list and (tok.type in _VALUES or tok.type in ("LBRACE", "LESSTHAN", "LSQB")):
             what = "lists cannot be nested" if tok.type == "LSQB" else "a list cannot mix scalars and messages"
-            add(S.LIST_SYNTAX, tok.start, tok.end, f"unexpected {self._describe(tok)}: {what}")
+            add(S.LIST_SYNTAX, *_where(tok), f"unexpected {self._describe(tok)}: {what}")
             return self._drop(tokens, i, report=False)
         return self._drop(tokens, i, report=True, row=row)
 
@@ -285,12 +309,10 @@ class _Run:
         """Skip ``tokens[i]`` (a whole bracketed group if it opens one)."""
         tok = tokens[i]
         self._inside = _innermost(self.vs)
-        if report and (not self.dropping or "\n" in self.text[self.last_drop : tok.start]):
+        if report and not self._follows_error(tok.start):
             row_words = _expected(row or {}, self._inside)
-            self.rep.add(S.UNEXPECTED_TOKEN, tok.start, tok.end,
+            self._add(S.UNEXPECTED_TOKEN, *_where(tok),
                          f"unexpected {self._describe(tok)}" + (f", expected {row_words}" if row_words else ""))
-        self.dropping = True
-        self.last_drop = tok.end
         closer = _OPENERS.get(tok.type)
         if closer is None:
             return i + 1
@@ -314,11 +336,24 @@ class _Run:
         for kind, flag in (("IDENT", MISSING), ("COLON", SYNTHETIC), ("RBRACE", SYNTHETIC),
                            ("MORETHAN", SYNTHETIC), ("RSQB", SYNTHETIC)):
             if kind in row:
-                if kind == "IDENT" and not self.dropping:
-                    self.rep.add(S.MISSING_VALUE, at, at, f"expected a value, found {self._describe(tokens[i])}")
+                if kind == "IDENT" and not self._follows_error(at):
+                    self._add(S.MISSING_VALUE, at, at, f"expected a value, found {self._describe(tokens[i])}")
                 tokens.insert(i, Tok(kind, None, at, at, flag))
                 return i
         return self._drop(tokens, i, report=True, row=row) if tokens[i].type != "$END" else i
+
+    def _add(self, code: str, start: int, end: int, message: str) -> None:
+        self.rep.add(code, start, end, message)
+        self.error_end = max(self.error_end, end)
+
+    def _follows_error(self, offset: int) -> bool:
+        """Whether an error already reported ends on this line, before ``offset``."""
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        if line_start <= self.error_end <= offset:
+            return True
+        ends = self.lexer_error_ends
+        k = bisect.bisect_right(ends, offset)
+        return k > 0 and ends[k - 1] >= line_start
 
     def _describe(self, tok: Tok) -> str:
         kind = tok.type
@@ -365,6 +400,15 @@ def _salvage(vs: list[object]) -> list[Field]:
     return vs[0] if vs and isinstance(vs[0], list) else []
 
 
+def _where(tok: Tok) -> tuple[int, int]:
+    """Where to point at a token in a message: the name of a folded field."""
+    if tok.type == "SCALAR_FIELD" or tok.type == "FLAT_MESSAGE_FIELD":
+        return tok.value.name_start, tok.value.name_end
+    if tok.type == "OPEN_FIELD":
+        return tok.start, tok.value[1]
+    return tok.start, tok.end
+
+
 def _real(tok: Tok) -> bool:
     return not tok.flag & SYNTHETIC
 
@@ -399,6 +443,13 @@ class _Build:
     def body_folded(run: _Run, s: list) -> list[Field]:
         body = s[0]
         body.append(s[1].value)
+        return body
+
+    @staticmethod
+    def body_folded_sep(run: _Run, s: list) -> list[Field]:
+        body, field = s[0], s[1].value
+        field.sep_end = s[2].end
+        body.append(field)
         return body
 
     @staticmethod
