@@ -25,7 +25,10 @@ _CONFIG_SUFFIXES = (".cfg", ".prototxt", ".pbtxt", ".textproto", ".txtpb")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="CODE",
-                        help="a diagnostic code (`F001`) or rule name (`unknown-field`)")
+                        help="a diagnostic code (`F001`) or rule name (`unknown-field`), or a config file")
+    from cfglang.cli.planning import add_layer_arguments
+
+    add_layer_arguments(parser)
 
 
 def is_config_path(target: str) -> bool:
@@ -35,7 +38,9 @@ def is_config_path(target: str) -> bool:
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if is_config_path(args.target):
-        raise CLIError(f"`{args.target}` is a file, expected a diagnostic code such as `F001`")
+        from cfglang.cli.planning import explain_layer_main
+
+        return explain_layer_main(args, stdout, stderr)
     return explain_code(args.target, stdout)
 
 

@@ -10,7 +10,8 @@ from typing import Any, TextIO
 
 from cfglang.cli import CLIError
 
-__all__ = ["add_model_arguments", "inventory_from_args", "checked_file", "report", "refuse_overwrite"]
+__all__ = ["add_model_arguments", "inventory_from_args", "checked_file", "report", "refuse_overwrite",
+           "add_layer_arguments", "explain_layer_main"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -64,3 +65,37 @@ def report(result: Any, diagnostics: Any, stderr: TextIO) -> None:
 def refuse_overwrite(path: str | None, force: bool) -> None:
     if path and Path(path).exists() and not force:
         raise CLIError(f"`{path}` exists; pass `--force` to overwrite it")
+
+
+def add_layer_arguments(parser: argparse.ArgumentParser) -> None:
+    """``amct explain quant.cfg --layer NAME (--model|--layers)``."""
+    parser.add_argument("--layer", metavar="NAME", help="with a config file: the layer whose values to explain")
+    add_model_arguments(parser, required=False)
+
+
+def explain_layer_main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Print each resolved value of ``args.layer`` and where it came from, with the source line."""
+    from cfglang.plan import explain_layer
+    from cfglang.resolve import resolve
+
+    if not args.layer:
+        raise CLIError("with a config file, pass `--layer NAME` and `--model` or `--layers`")
+    if not (args.model or args.layers):
+        raise CLIError("`--layer` needs the model: pass `--model MODULE:FACTORY` or `--layers LAYERS.JSON`")
+    result = checked_file(args.target)
+    if result.has_errors:
+        report(result, result.diagnostics, stderr)
+        return 1
+    inventory = inventory_from_args(args, stderr)
+    plan = resolve(result, inventory)
+    if plan.layer(args.layer) is None:
+        import difflib
+
+        layer = inventory.get(args.layer)
+        if layer is not None:
+            raise CLIError(f"`{args.layer}` is a `{layer.type}`, which AMCT does not quantize")
+        close = difflib.get_close_matches(args.layer, inventory.names, n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        raise CLIError(f"`{args.layer}` is not a layer of the model{hint}")
+    stdout.write(explain_layer(plan, args.layer, result.document.text))
+    return 0

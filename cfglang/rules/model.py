@@ -28,7 +28,7 @@ __all__ = [
 
 _M = "model"
 
-_LAYERS = "layers: conv1 (Conv2d), bn1 (BatchNorm2d), relu1 (ReLU), fc (Linear)\n"
+_LAYERS = "The examples assume a model with layers conv1 (Conv2d), bn1 (BatchNorm2d), relu1 (ReLU), conv2 (Conv2d) and fc (Linear)."
 
 UNKNOWN_LAYER = rule(
     "M001", "unknown-layer", Severity.ERROR,
