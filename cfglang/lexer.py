@@ -136,8 +136,9 @@ def _python_float(text: str) -> bool:
     return bool(_FLOAT_INFINITY.match(text) or _FLOAT_NAN.match(text))
 
 
-_FAST_ORDER = ("WS", "FLAT_MESSAGE_FIELD", "OPEN_FIELD", "SCALAR_FIELD")
-_FINE_ORDER = ("WS", "FIELD_NAME", "IDENT", "BAD_IDENT", "INTEGER", "FLOAT", "NUMBER_LIKE",
+# the master pattern is: optional WS, then the first of these that matches
+_FAST_ORDER = ("FLAT_MESSAGE_FIELD", "OPEN_FIELD", "SCALAR_FIELD")
+_FINE_ORDER = ("FIELD_NAME", "IDENT", "BAD_IDENT", "INTEGER", "FLOAT", "NUMBER_LIKE",
                "STRING", "UNTERMINATED_STRING", "COMMENT")
 
 
@@ -148,10 +149,10 @@ class Scanner:
         def master(order: tuple[str, ...]) -> re.Pattern[str]:
             parts = [f"(?P<{name}>{patterns[name]})" for name in order]
             parts += [r"(?P<PUNCT>[:,;{}<>\[\]])", f"(?P<OTHER_WS>{patterns['OTHER_WS']})", r"(?P<ANY>(?s:.))"]
-            return re.compile("|".join(parts))
+            return re.compile(f"(?:{patterns['WS']})?+(?:{'|'.join(parts)})")
 
         self.fine = master(_FINE_ORDER)
-        self.fast = master(_FAST_ORDER + _FINE_ORDER[1:])
+        self.fast = master(_FAST_ORDER + _FINE_ORDER)
 
     def scan(self, text: str, index: LineIndex, reporter: Reporter, *, max_depth: int,
              fast: bool = True, bad_offsets: frozenset[int] = frozenset()) -> tuple[list[Tok], list[Comment]]:
@@ -188,14 +189,14 @@ class _Scan:
         match = (self.sc.fast if fast else self.sc.fine).match
         fine = self.sc.fine.match
         while pos < n:
-            m = match(text, pos)
+            m = match(text, pos)  # leading whitespace, then one token
+            if m is None:  # only whitespace is left
+                break
             kind = m.lastgroup
+            pos = m.start(kind)
             end = m.end()
-            if kind == "WS":
-                pos = end
-                continue
             if self.skip:
-                self._skipped(kind, m)
+                self._skipped(kind, pos, end)
             elif kind == "FLAT_MESSAGE_FIELD" or kind == "OPEN_FIELD":
                 if self.depth >= self.max_depth:  # let the plain tokens report the limit
                     m = fine(text, pos)
@@ -283,9 +284,8 @@ class _Scan:
             return JOINED
         return 0
 
-    def _skipped(self, kind: str, m: re.Match[str]) -> None:
+    def _skipped(self, kind: str, s: int, e: int) -> None:
         """Inside a too-deep message: count brackets, keep comments, drop the rest."""
-        s, e = m.span()
         if kind == "COMMENT":
             self._comment(s, e)
         elif kind == "OPEN_FIELD" or (kind == "PUNCT" and self.text[s] in "{<"):

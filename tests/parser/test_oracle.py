@@ -65,6 +65,7 @@ ACCEPTED = [
 
 
 @pytest.mark.parametrize("text", ACCEPTED)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_what_protobuf_accepts_parses_without_errors(text: str) -> None:
     text_format.Merge(text, AMCTConfig())  # the oracle accepts it
     document = cfglang.parse(text)
