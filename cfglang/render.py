@@ -14,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
-from urllib.parse import quote
 
 from cfglang.diagnostics import Diagnostic, Edit, LineIndex, Severity, Span
 
@@ -230,6 +229,8 @@ _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.I
 
 
 def _artifact_uri(path: str) -> str:
+    from urllib.parse import quote
+
     pure = PurePath(path)
     if pure.is_absolute():
         return Path(path).as_uri()

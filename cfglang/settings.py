@@ -21,7 +21,6 @@ path and ``--isolated`` ignores them all.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -117,6 +116,8 @@ def is_enabled(code: str, select: tuple[str, ...], ignore: tuple[str, ...]) -> b
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when a settings file exists
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

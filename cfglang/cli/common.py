@@ -96,28 +96,15 @@ def load_inventory_file(path: str) -> Any:
         raise CLIError(str(exc)) from None
 
 
-def load_model_inventory(spec: str) -> Any:
-    """``package.module:factory``: import, call the factory, take the model's inventory (imports torch)."""
-    import importlib
-
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise CLIError(f"found `{spec}` for `--model`, expected `package.module:factory`")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like `python -m`: the working folder's modules are importable
+def load_model_inventory(ref: str) -> Any:
+    """The inventory of the model ``package.module:factory`` builds (``quant``: imports torch)."""
     try:
-        module = importlib.import_module(module_name)
+        from quant.inventory import inventory_from_ref
+        from quant.modelref import ModelRefError
     except ImportError as exc:
-        raise CLIError(f"cannot import `{module_name}` for `--model`: {exc}") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise CLIError(f"`{module_name}` has no callable `{attr}` for `--model`")
+        raise CLIError(f"`--model` needs the quant extra with torch ({exc}); "
+                       "or write the inventory with `amct layers` and pass `--layers`") from None
     try:
-        import quant
-    except ImportError as exc:
-        raise CLIError(f"`--model` needs the quant extra (torch): {exc}") from None
-    inventory_of = getattr(quant, "inventory", None)
-    if inventory_of is None:
-        raise CLIError("`--model` needs `quant.inventory`, which this installation lacks; "
-                       "write the inventory with `amct layers` and pass `--layers` instead")
-    return inventory_of(factory())
+        return inventory_from_ref(ref)
+    except ModelRefError as exc:
+        raise CLIError(f"`--model`: {exc}") from None

@@ -7,7 +7,6 @@ Exit status: 0 when no error is reported (with ``--strict``: no warning either),
 from __future__ import annotations
 
 import argparse
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -109,6 +108,8 @@ def _lint_one(name: str, data: bytes, settings, inventory, args, run: _Run, stdi
     changed = outcome.text != outcome.original
     if args.diff:
         if changed:
+            import difflib
+
             run.diffs.append("".join(difflib.unified_diff(
                 outcome.original.splitlines(keepends=True), outcome.text.splitlines(keepends=True),
                 fromfile=name, tofile=name)))

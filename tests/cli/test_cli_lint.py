@@ -106,7 +106,7 @@ def test_exit_status_follows_errors_strict_and_exit_zero(work: Path) -> None:
     (["lint", "good.cfg", "--unsafe-fixes"], "amct lint: `--unsafe-fixes` needs `--fix` or `--diff`\n"),
     (["lint", "-", "good.cfg"], "amct lint: `-` (stdin) cannot be combined with other paths\n"),
     (["lint", "good.cfg", "--layers", "nope.json"], "amct lint: cannot read layer inventory"),
-    (["lint", "good.cfg", "--model", "nocolon"], "amct lint: found `nocolon` for `--model`"),
+    (["lint", "good.cfg", "--model", "nocolon"], "amct lint: `--model`: found `nocolon` for the model"),
 ])
 def test_usage_errors_exit_2_with_one_line(work: Path, argv: list[str], message: str | None) -> None:
     status, out, err = amct(*argv)
@@ -298,3 +298,16 @@ def test_layers_json_adds_model_aware_diagnostics(work: Path) -> None:
     status, out, _ = amct("lint", "model.cfg", "--layers", "layers.json", "--format", "concise")
     assert status == 1
     assert "model.cfg:1:14: error[M001]" in out
+
+
+def test_model_factory_adds_model_aware_diagnostics(work: Path) -> None:
+    pytest.importorskip("torch")
+    (work / "tinymodel.py").write_text(
+        "import torch.nn as nn\n\n"
+        "def build():\n"
+        "    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 2))\n",
+        encoding="utf-8")
+    status, out, err = amct("lint", "model.cfg", "--model", "tinymodel:build", "--format", "json")
+    assert status == 1, err
+    found = {(d["code"], d["line"]) for d in json.loads(out)}
+    assert ("M001", 1) in found  # `conv9` is not a module of the model

@@ -1,9 +1,10 @@
 """The real ``pre-commit`` runs this repository's hooks on a throwaway project.
 
 ``pre-commit try-repo`` installs the hook repository into a fresh virtualenv
-(``pip install .``, in a temporary store, each time). try-repo sees only committed and tracked files of a local repository;
-the test therefore snapshots the working tree (tracked and untracked files
-that git does not ignore) into a temporary repository and tries that one.
+(``pip install .``, in a temporary store, each time). try-repo sees only the
+committed and tracked files of a local repository, so the test snapshots the
+working tree (tracked files and untracked ones that git does not ignore) into
+a temporary repository and tries that one.
 """
 
 from __future__ import annotations
