@@ -78,13 +78,12 @@ def _names(res: Resolution) -> Iterator[Diagnostic]:
     for i, entry in enumerate(config.override_layer_configs):
         yield from _layer_name(res, suggest, entry.layer_name, (_LAYER, i, "layer_name"), "override_layer_configs")
     for i, name in enumerate(config.skip_fusion_layers):
-        span = res.where(("skip_fusion_layers", i))
         layer = inventory.get(name)
         if layer is None:
-            yield _diag(M.UNKNOWN_LAYER, span, f"`{name}` in `skip_fusion_layers` is not a layer of the model",
+            yield _diag(M.UNKNOWN_LAYER, res.where(("skip_fusion_layers", i)), f"`{name}` in `skip_fusion_layers` is not a layer of the model",
                         suggest(name))
         elif inventory.traced and inventory.bn_of(name) is None:
-            yield _diag(M.NO_FOLDABLE_BN, span,
+            yield _diag(M.NO_FOLDABLE_BN, res.where(("skip_fusion_layers", i)),
                         f"`{name}` in `skip_fusion_layers` has no BatchNorm to fold (a `{layer.type}`)",
                         "only a Conv1d/2d/3d followed by a BatchNorm that reads only its output is folded")
     present = {layer.type for layer in inventory.layers}
@@ -114,11 +113,10 @@ def _quantizable_types(res: Resolution) -> set[str]:
 
 def _layer_name(res: Resolution, suggest, name: str, path: tuple, where: str) -> Iterator[Diagnostic]:
     layer = res.inventory.get(name)
-    span = res.where(path)
     if layer is None:
-        yield _diag(M.UNKNOWN_LAYER, span, f"`{name}` in `{where}` is not a layer of the model", suggest(name))
+        yield _diag(M.UNKNOWN_LAYER, res.where(path), f"`{name}` in `{where}` is not a layer of the model", suggest(name))
     elif not layer.quantizable:
-        yield _diag(M.NOT_QUANTIZABLE_LAYER, span,
+        yield _diag(M.NOT_QUANTIZABLE_LAYER, res.where(path),
                     f"`{name}` in `{where}` is a `{layer.type}`, which AMCT does not quantize",
                     f"quantizable types: {', '.join(cap.QUANTIZABLE)}")
 

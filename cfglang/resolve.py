@@ -11,6 +11,7 @@ turned into diagnostics by :mod:`cfglang.modelcheck`.
 
 from __future__ import annotations
 
+import gc
 import sys
 import types
 from collections.abc import Mapping
@@ -127,14 +128,15 @@ class Resolved:
 class _Values:
     """Collects provenance while taking values from a block or the defaults."""
 
-    def __init__(self, where) -> None:
-        self.where = where
+    def __init__(self, locate: Resolution) -> None:
+        self.where = locate.where
+        self.at = locate.provenance
         self.provenance: dict[str, Provenance] = {}
         self.events: list[Event] = []
 
     def take(self, key: str, source: Source, block: Block | None, name: str, default: Any) -> Any:
         if block is not None and name in block.fields:
-            self.provenance[key] = Provenance.at(source.level, self.where(source.path + (block.name, name)))
+            self.provenance[key] = self.at(source.level, source.path + (block.name, name))
             return block.fields[name]
         self.provenance[key] = Provenance(DEFAULT)
         return default
@@ -147,9 +149,9 @@ class _Values:
 
 
 def resolve_source(source: Source, common: Source, offset: tuple[bool, str, tuple], layer_type: str,
-                   where) -> Resolved:
+                   locate: Resolution) -> Resolved:
     """Weights, activations and balancer of one layer of ``layer_type`` whose source is ``source``."""
-    values = _Values(where)
+    values = _Values(locate)
     weight = _weight(source, layer_type, values)
     activation, asymmetric_from = _activation(source, common, offset, layer_type, values)
     dmq = _balancer(source, layer_type, values)
@@ -168,7 +170,7 @@ def _weight(source: Source, layer_type: str, values: _Values) -> WeightPlan | No
     elif block is None:
         values.provenance["weight.algo"] = Provenance(DEFAULT)
     else:
-        values.provenance["weight.algo"] = Provenance.at(source.level, values.where(source.path + (block.name,), True))
+        values.provenance["weight.algo"] = values.at(source.level, source.path + (block.name,), True)
     algo = "arq" if block is None else _ALGO[block.name]
     extra: dict[str, Any] = {}
     if algo == "arq":
@@ -197,7 +199,7 @@ def _activation(source: Source, common: Source, offset: tuple[bool, str, tuple],
     if block is None:
         values.provenance["activation.algo"] = Provenance(DEFAULT)
     else:
-        values.provenance["activation.algo"] = Provenance.at(source.level, values.where(source.path + (name,), True))
+        values.provenance["activation.algo"] = values.at(source.level, source.path + (name,), True)
     values.provenance["activation.bits"] = Provenance(DEFAULT)
     # SPEC 6.4, as AMCT computes it
     if block is not None and "asymmetric" in block.fields:
@@ -214,7 +216,7 @@ def _activation(source: Source, common: Source, offset: tuple[bool, str, tuple],
         else:
             values.fall_back("activation.asymmetric", Event("asymmetric", level, path, True), False)
     else:
-        values.provenance["activation.asymmetric"] = Provenance.at(level, values.where(path) if path else None)
+        values.provenance["activation.asymmetric"] = values.at(level, path)
     defaults = DEFAULTS[name]
     extra = {key: values.take(f"activation.{key}", source, block, key, defaults[key]) for key in _ACT_KEYS[name]}
     return ActivationPlan(_ALGO[name], 8, asymmetric, **extra), found
@@ -278,6 +280,20 @@ class Resolution:
             return None
         return loc.name_span if name else loc.value_span
 
+    def provenance(self, level: str, path: tuple, name: bool = False) -> Provenance:
+        """``level`` with the line and column of the value at ``path`` (its name for blocks).
+
+        Only the start position is needed, so this skips building the whole span.
+        """
+        loc = self.checked.spans.get(path) if path else None
+        if loc is None:
+            return Provenance(level)
+        node = getattr(loc, "field", None)
+        if node is None:  # a span table without syntax nodes
+            return Provenance.at(level, loc.name_span if name else loc.value_span)
+        line, column = node.index.position(node.name_start if name else loc.value.start)
+        return Provenance(level, line, column)
+
     # resolution -------------------------------------------------------------
 
     def source_of(self, layer: Layer) -> Source:
@@ -293,7 +309,7 @@ class Resolution:
         key = (id(source), layer_type)
         found = self._cache.get(key)
         if found is None:
-            found = resolve_source(source, self.common, self.offset, layer_type, self.where)
+            found = resolve_source(source, self.common, self.offset, layer_type, self)
             if source.level != LAYER:  # layer overrides are used once: not worth keeping
                 self._cache[key] = found
         return found
@@ -306,6 +322,17 @@ class Resolution:
         return None
 
     def plan(self) -> Plan:
+        # an allocation-heavy pass that creates no reference cycles: the collector would only rescan
+        # the (large) syntax tree over and over, which makes big files superlinear
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._plan()
+        finally:
+            if paused:
+                gc.enable()
+
+    def _plan(self) -> Plan:
         from cfglang.modelcheck import diagnostics
 
         layers = []
