@@ -340,12 +340,12 @@ def _plural(n: int, word: str) -> str:
 
 
 def summary(diagnostics: Iterable[Diagnostic], files: int, fixed: int = 0) -> str:
-    """``found 2 errors and 1 warning in 1 file (3 fixed)``; empty when nothing is left or fixed."""
+    """``found 2 errors and 1 warning in 1 file (3 fixed)``, ``fixed 2 problems, none left``, or empty."""
     counts = Counter(d.severity for d in diagnostics)
     parts = [_plural(counts[s], s.label) for s in (Severity.ERROR, Severity.WARNING, Severity.INFO) if counts[s]]
-    if not parts and not fixed:
-        return ""
-    found = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts) or "no problems"
+    if not parts:
+        return f"fixed {_plural(fixed, 'problem')}, none left" if fixed else ""
+    found = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
     text = f"found {found} in {_plural(files, 'file')}"
     return text + (f" ({fixed} fixed)" if fixed else "")
 

@@ -257,7 +257,7 @@ def test_fix_applies_safe_fixes_and_reports_the_rest(work: Path) -> None:
 
 def test_unsafe_fixes_rename_and_the_file_becomes_clean(work: Path) -> None:
     status, out, _ = amct("lint", "bad.cfg", "--fix", "--unsafe-fixes")
-    assert status == 0 and out == "found no problems in 0 files (3 fixed)\n"
+    assert status == 0 and out == "fixed 3 problems, none left\n"
     assert "quant_bits: 8" in (work / "bad.cfg").read_text()
     assert amct("lint", "bad.cfg") == (0, "", "")
 
@@ -274,7 +274,7 @@ def test_diff_prints_the_fixes_and_writes_nothing(work: Path) -> None:
 def test_fix_on_stdin_writes_the_fixed_text_to_stdout(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     status, out, err = amct("lint", "-", "--fix", "--format", "concise", stdin="batch_num: 1\nbatch_num: 2\n",
                             monkeypatch=monkeypatch)
-    assert (status, out, err) == (0, "batch_num: 2\n", "found no problems in 0 files (1 fixed)\n")
+    assert (status, out, err) == (0, "batch_num: 2\n", "fixed 1 problem, none left\n")
 
 
 def test_fix_keeps_crlf_and_a_byte_order_mark(work: Path) -> None:

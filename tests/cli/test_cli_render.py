@@ -161,7 +161,7 @@ def test_summary_and_statistics() -> None:
     diagnostics = [d for r in synthetic_reports() for d in r.diagnostics]
     assert summary(diagnostics, 2) == "found 3 errors, 1 warning and 1 info in 2 files"
     assert summary([], 0) == ""
-    assert summary([], 1, fixed=2) == "found no problems in 1 file (2 fixed)"
+    assert summary([], 1, fixed=2) == "fixed 2 problems, none left"
     stats = render_statistics(diagnostics).splitlines()
     assert stats[0].split()[:2] == ["2", "F001"]
     assert stats[0].endswith("[*]")
