@@ -24,6 +24,7 @@ swapped, truncation, junk characters or junk bytes inserted.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +36,25 @@ from hypothesis import strategies as st
 from cfglang._proto.calibration_config_pytorch_pb2 import AMCTConfig
 
 ROOT: Descriptor = AMCTConfig.DESCRIPTOR
+
+
+@functools.lru_cache(maxsize=None)
+def ints(lo: int, hi: int) -> st.SearchStrategy[int]:
+    """``st.integers``, built once per range (building strategies is most of the draw cost)."""
+    return st.integers(lo, hi)
+
+
+@functools.lru_cache(maxsize=None)
+def _pick(options: tuple) -> st.SearchStrategy:
+    return st.sampled_from(options)
+
+
+def pick(options) -> st.SearchStrategy:
+    """``st.sampled_from``, built once per tuple of options."""
+    return _pick(tuple(options))
+
+
+BOOLS = st.booleans()
 
 QUANTIZABLE = (
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
@@ -98,7 +118,6 @@ def field_of(desc: Descriptor, name: str) -> FieldDescriptor:
 BOOL_FORMS = {True: ("true", "True", "t", "1"), False: ("false", "False", "f", "0")}
 
 
-@st.composite
 def uint_literal(draw: Callable, value: int, allow_minus_zero: bool = False) -> str:
     forms = ["dec", "hex", "HEX"]
     if value > 0:
@@ -107,13 +126,13 @@ def uint_literal(draw: Callable, value: int, allow_minus_zero: bool = False) -> 
         forms.append("00")
         if allow_minus_zero:
             forms.append("-0")
-    form = draw(st.sampled_from(forms))
+    form = draw(pick(forms))
     if form == "dec":
         return str(value)
     if form == "hex":
         return "0x" + format(value, "x")
     if form == "HEX":
-        return draw(st.sampled_from(["0x", "0X"])) + format(value, "X")
+        return draw(pick(["0x", "0X"])) + format(value, "X")
     if form == "oct":
         return "0" + format(value, "o")
     return form
@@ -126,27 +145,26 @@ uint32_values = st.one_of(
 )
 
 
-@st.composite
 def float_literal(draw: Callable, value: Decimal, allow_int: bool = True) -> str:
     """A literal for ``value`` in one of the float forms of SPEC section 1."""
     negative = value.is_signed()
     mag = abs(value)
     forms = ["sci", "fixed", "fixed"] if -30 <= mag.adjusted() <= 30 else ["sci"]
-    form = draw(st.sampled_from(forms))
+    form = draw(pick(forms))
     if form == "fixed":
         body = format(mag, "f")
         if "." not in body:
-            body += draw(st.sampled_from(["", ".", ".0"] if allow_int else [".", ".0"]))
-        elif body.startswith("0.") and draw(st.booleans()):
+            body += draw(pick(["", ".", ".0"] if allow_int else [".", ".0"]))
+        elif body.startswith("0.") and draw(BOOLS):
             body = body[1:]  # .5
     else:
         body = format(mag, "e")  # 7e-1, 1.5e+3
-        if draw(st.booleans()):
+        if draw(BOOLS):
             body = body.replace("e+", "e")
-        if draw(st.booleans()):
+        if draw(BOOLS):
             body = body.replace("e", "E")
-    if draw(st.integers(0, 3)) == 0:
-        body += draw(st.sampled_from(["f", "F"]))
+    if draw(ints(0, 3)) == 0:
+        body += draw(pick(["f", "F"]))
     return ("-" if negative else "") + body
 
 
@@ -187,17 +205,18 @@ def _char_atoms(draw: Callable, ch: str, quote: str, nxt: str) -> str:
     if ch in SIMPLE_ESCAPES:
         options.append("simple")
     options += ["oct", "hex"]
-    if cp <= 0xFFFF:
-        options.append("u")
-    options.append("U")
+    if ch != "\\":
+        # Python's text_format expands \u/\U before other escapes, so a `\u005c`
+        # backslash would start a second escape there (S017 nonstandard-escape)
+        options += ["u", "U"] if cp <= 0xFFFF else ["U"]
     # mostly literal characters, so that escapes stay readable when they occur
-    how = "lit" if options[0] == "lit" and draw(st.integers(0, 3)) else draw(st.sampled_from(options))
+    how = "lit" if options[0] == "lit" and draw(ints(0, 3)) else draw(pick(options))
     if how == "lit":
         return ch
     if how == "simple":
         return "\\" + SIMPLE_ESCAPES[ch]
     if how == "u":
-        return "\\u" + format(cp, draw(st.sampled_from(["04x", "04X"])))
+        return "\\u" + format(cp, draw(pick(["04x", "04X"])))
     if how == "U":
         return "\\U" + format(cp, "08x")
     data = ch.encode("utf-8")
@@ -205,25 +224,24 @@ def _char_atoms(draw: Callable, ch: str, quote: str, nxt: str) -> str:
     for i, byte in enumerate(data):
         follow = nxt if i == len(data) - 1 else "\\"
         if how == "oct":
-            short = follow not in "01234567" and draw(st.booleans())
+            short = follow not in "01234567" and draw(BOOLS)
             out.append("\\" + (format(byte, "o") if short else format(byte, "03o")))
         else:
-            short = follow not in "0123456789abcdefABCDEF" and draw(st.booleans())
+            short = follow not in "0123456789abcdefABCDEF" and draw(BOOLS)
             out.append("\\x" + format(byte, "x" if short else "02x"))
     return "".join(out)
 
 
-@st.composite
 def string_literal(draw: Callable, value: str | None = None) -> Lit:
     if value is None:
         value = draw(string_values)
-    n_chunks = draw(st.integers(1, 3))
+    n_chunks = draw(ints(1, 3))
     cuts = sorted(draw(st.lists(st.integers(0, len(value)), min_size=n_chunks - 1, max_size=n_chunks - 1)))
     bounds = [0, *cuts, len(value)]
     parts = []
     for a, b in zip(bounds, bounds[1:]):
         chunk = value[a:b]
-        quote = draw(st.sampled_from(['"', "'"]))
+        quote = draw(pick(['"', "'"]))
         body = "".join(
             _char_atoms(draw, ch, quote, chunk[i + 1] if i + 1 < len(chunk) else "")
             for i, ch in enumerate(chunk)
@@ -242,20 +260,20 @@ def merge_scalar(draw: Callable, f: FieldDescriptor) -> Lit:
     t = f.type
     if t == FieldDescriptor.TYPE_UINT32:
         v = draw(uint32_values)
-        return Lit((draw(uint_literal(v, allow_minus_zero=True)),), v)
+        return Lit((uint_literal(draw, v, allow_minus_zero=True),), v)
     if t == FieldDescriptor.TYPE_FLOAT:
-        if draw(st.integers(0, 9)) == 0:
+        if draw(ints(0, 9)) == 0:
             return Lit((draw(special_float_literals),), None)
         d = draw(any_decimal)
-        return Lit((draw(float_literal(d)),), d)
+        return Lit((float_literal(draw, d),), d)
     if t == FieldDescriptor.TYPE_BOOL:
-        v = draw(st.booleans())
-        return Lit((draw(st.sampled_from(BOOL_FORMS[v])),), v)
+        v = draw(BOOLS)
+        return Lit((draw(pick(BOOL_FORMS[v])),), v)
     if t == FieldDescriptor.TYPE_STRING:
-        return draw(string_literal())
+        return string_literal(draw)
     if t == FieldDescriptor.TYPE_ENUM:
-        ev = draw(st.sampled_from(tuple(f.enum_type.values)))
-        text = draw(st.sampled_from([ev.name, str(ev.number), hex(ev.number)]))
+        ev = draw(pick(tuple(f.enum_type.values)))
+        text = draw(pick([ev.name, str(ev.number), hex(ev.number)]))
         return Lit((text,), ev.number)
     raise AssertionError(f"strategy does not know field type {t}")
 
@@ -265,11 +283,11 @@ def merge_message(draw: Callable, desc: Descriptor, depth: int = 0, max_entries:
     msg = Msg(desc)
     if depth >= DEPTH_LIMIT:
         return msg
-    n = draw(st.integers(0, max_entries))
+    n = draw(ints(0, max_entries))
     for _ in range(n):
-        f = draw(st.sampled_from(tuple(desc.fields)))
-        as_list = is_repeated(f) and draw(st.integers(0, 3)) == 0
-        count = draw(st.integers(0, 3)) if as_list else 1
+        f = draw(pick(tuple(desc.fields)))
+        as_list = is_repeated(f) and draw(ints(0, 3)) == 0
+        count = draw(ints(0, 3)) if as_list else 1
         if is_message(f):
             values = [draw(merge_message(f.message_type, depth + 1, max(2, max_entries - 2))) for _ in range(count)]
         else:
@@ -284,17 +302,17 @@ def merge_message(draw: Callable, desc: Descriptor, depth: int = 0, max_entries:
 def _lit(draw: Callable, f: FieldDescriptor, value: Any) -> Lit:
     t = f.type
     if t == FieldDescriptor.TYPE_UINT32:
-        return Lit((draw(uint_literal(value)),), value)
+        return Lit((uint_literal(draw, value),), value)
     if t == FieldDescriptor.TYPE_FLOAT:
         d = Decimal(str(value))
-        return Lit((draw(float_literal(d)),), d)
+        return Lit((float_literal(draw, d),), d)
     if t == FieldDescriptor.TYPE_BOOL:
-        return Lit((draw(st.sampled_from(BOOL_FORMS[value])),), value)
+        return Lit((draw(pick(BOOL_FORMS[value])),), value)
     if t == FieldDescriptor.TYPE_STRING:
-        return draw(string_literal(value))
+        return string_literal(draw, value)
     if t == FieldDescriptor.TYPE_ENUM:
         ev = f.enum_type.values_by_name[value]
-        return Lit((draw(st.sampled_from([ev.name, str(ev.number), hex(ev.number)])),), ev.number)
+        return Lit((draw(pick([ev.name, str(ev.number), hex(ev.number)])),), ev.number)
     raise AssertionError(f"strategy does not know field type {t}")
 
 
@@ -304,9 +322,10 @@ def _scalars(draw: Callable, desc: Descriptor, values: dict[str, Any]) -> list[E
 
 def _some(draw: Callable, values: dict[str, Any]) -> dict[str, Any]:
     """A random subset of ``values`` (order kept; the renderer shuffles later)."""
-    return {k: v for k, v in values.items() if draw(st.booleans())}
+    return {k: v for k, v in values.items() if draw(BOOLS)}
 
 
+@functools.lru_cache(maxsize=None)
 def _hundredths(lo: int, hi: int) -> st.SearchStrategy[Decimal]:
     return st.integers(lo, hi).map(lambda k: Decimal(k) / 100)
 
@@ -315,19 +334,19 @@ def _hundredths(lo: int, hi: int) -> st.SearchStrategy[Decimal]:
 def _arq(draw: Callable, layer_type: str | None) -> dict[str, Any]:
     bits = [6, 7, 8] if layer_type in (None, "Conv2d") else [8]
     cw = [True, False] if layer_type is None or layer_type in CHANNEL_WISE_OK else [False]
-    return _some(draw, {"channel_wise": draw(st.sampled_from(cw)), "quant_bits": draw(st.sampled_from(bits))})
+    return _some(draw, {"channel_wise": draw(pick(cw)), "quant_bits": draw(pick(bits))})
 
 
 @st.composite
 def _ada(draw: Callable, layer_type: str | None) -> dict[str, Any]:
     cw = [True, False] if layer_type is None or layer_type in CHANNEL_WISE_OK else [False]
     values = _some(draw, {
-        "num_iteration": draw(st.integers(1, 20000)),
+        "num_iteration": draw(ints(1, 20000)),
         "reg_param": draw(_hundredths(1, 99)),
         "warm_start": draw(_hundredths(1, 99)),
-        "channel_wise": draw(st.sampled_from(cw)),
+        "channel_wise": draw(pick(cw)),
     })
-    beta = draw(st.sampled_from(["none", "start", "end", "both"]))
+    beta = draw(pick(["none", "start", "end", "both"]))
     if beta == "start":
         values["beta_range_start"] = draw(_hundredths(201, 5000))  # > default end 2
     elif beta == "end":
@@ -342,20 +361,20 @@ def _ada(draw: Callable, layer_type: str | None) -> dict[str, Any]:
 @st.composite
 def _ifmr(draw: Callable, layer_type: str | None) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    rng = draw(st.sampled_from(["none", "start", "end", "both"]))
+    rng = draw(pick(["none", "start", "end", "both"]))
     start, end = Decimal("0.7"), Decimal("1.3")
     if rng in ("start", "both"):
         start = values["search_range_start"] = draw(_hundredths(1, 120))
     if rng in ("end", "both"):
         end = values["search_range_end"] = start + draw(_hundredths(2, 150)) if rng == "both" else draw(_hundredths(80, 300))
-    if draw(st.booleans()):
+    if draw(BOOLS):
         # at most 90% of the range, so float32 rounding cannot push it past end - start
-        step = ((end - start) * draw(st.integers(1, 90)) / 100).quantize(Decimal("0.0001"))
+        step = ((end - start) * draw(ints(1, 90)) / 100).quantize(Decimal("0.0001"))
         values["search_step"] = max(step, Decimal("0.0001"))
     values.update(_some(draw, {
-        "max_percentile": draw(st.sampled_from([Decimal("0.999999"), Decimal("1.0"), Decimal("0.99"), Decimal("0.6")])),
-        "min_percentile": draw(st.sampled_from([Decimal("0.999999"), Decimal("1"), Decimal("0.9")])),
-        "asymmetric": draw(st.booleans()) and layer_type != "Conv3d",
+        "max_percentile": draw(pick([Decimal("0.999999"), Decimal("1.0"), Decimal("0.99"), Decimal("0.6")])),
+        "min_percentile": draw(pick([Decimal("0.999999"), Decimal("1"), Decimal("0.9")])),
+        "asymmetric": draw(BOOLS) and layer_type != "Conv3d",
         "dst_type": "INT8",
     }))
     return values
@@ -364,8 +383,8 @@ def _ifmr(draw: Callable, layer_type: str | None) -> dict[str, Any]:
 @st.composite
 def _hfmg(draw: Callable, layer_type: str | None) -> dict[str, Any]:
     return _some(draw, {
-        "num_of_bins": draw(st.sampled_from([1024, 2048, 4096, 8192])),
-        "asymmetric": draw(st.booleans()) and layer_type != "Conv3d",
+        "num_of_bins": draw(pick([1024, 2048, 4096, 8192])),
+        "asymmetric": draw(BOOLS) and layer_type != "Conv3d",
         "dst_type": "INT8",
     })
 
@@ -381,13 +400,13 @@ def calibration_config(draw: Callable, layer_type: str | None = None) -> Msg:
     if layer_type is None or layer_type in ADA_OK:
         weight_algos.append("ada")
     blocks = []
-    w = draw(st.sampled_from(weight_algos))
+    w = draw(pick(weight_algos))
     if w != "none":
         blocks.append((w, draw((_arq if w == "arq" else _ada)(layer_type))))
-    a = draw(st.sampled_from(["none", "ifmr", "hfmg"]))
+    a = draw(pick(["none", "ifmr", "hfmg"]))
     if a != "none":
         blocks.append((a, draw((_ifmr if a == "ifmr" else _hfmg)(layer_type))))
-    if (layer_type is None or layer_type in DMQ_OK) and draw(st.booleans()):
+    if (layer_type is None or layer_type in DMQ_OK) and draw(BOOLS):
         blocks.append(("dmq", _some(draw, {"migration_strength": draw(_hundredths(20, 80))})))
     names = {"arq": "arq_quantize", "ada": "ada_quantize", "ifmr": "ifmr_quantize",
              "hfmg": "hfmg_quantize", "dmq": "dmq_balancer"}
@@ -407,21 +426,21 @@ def valid_model(draw: Callable, layers: tuple[tuple[str, str], ...] | None = Non
     quantizable_names = tuple(n for n, t in types.items() if t in QUANTIZABLE) if layers else LAYER_NAMES
     msg = Msg(ROOT)
     top = _some(draw, {
-        "batch_num": draw(st.integers(1, 1000)),
-        "activation_offset": draw(st.booleans()),
+        "batch_num": draw(ints(1, 1000)),
+        "activation_offset": draw(BOOLS),
         "fakequant_precision_mode": "FORCE_FP16_QUANT",
-        "do_fusion": draw(st.booleans()),
+        "do_fusion": draw(BOOLS),
     })
     msg.entries += _scalars(draw, ROOT, top)
     for name, pool in (("skip_layers", names_pool), ("skip_layer_types", QUANTIZABLE),
                        ("skip_fusion_layers", names_pool)):
         f = field_of(ROOT, name)
         names = draw(st.lists(st.sampled_from(pool), max_size=3 if name != "skip_layer_types" else 2))
-        if names and draw(st.booleans()):
-            msg.entries.append(Entry(f, [draw(string_literal(n)) for n in names], as_list=True))
+        if names and draw(BOOLS):
+            msg.entries.append(Entry(f, [string_literal(draw, n) for n in names], as_list=True))
         else:
-            msg.entries += [Entry(f, [draw(string_literal(n))]) for n in names]
-    if draw(st.booleans()):
+            msg.entries += [Entry(f, [string_literal(draw, n)]) for n in names]
+    if draw(BOOLS):
         msg.entries.append(Entry(field_of(ROOT, "common_config"), [draw(calibration_config())]))
     for name, key, pool in (("override_layer_types", "layer_type", QUANTIZABLE),
                             ("override_layer_configs", "layer_name", quantizable_names)):
@@ -433,13 +452,13 @@ def valid_model(draw: Callable, layers: tuple[tuple[str, str], ...] | None = Non
             layer_type = target if key == "layer_type" else types.get(target)
             cc = draw(calibration_config(layer_type))
             entries = [
-                Entry(field_of(sub, key), [draw(string_literal(target))]),
+                Entry(field_of(sub, key), [string_literal(draw, target)]),
                 Entry(field_of(sub, "calibration_config"), [cc]),
             ]
-            if draw(st.booleans()):
+            if draw(BOOLS):
                 entries.reverse()
             items.append(Msg(sub, entries))
-        if items and draw(st.booleans()):
+        if items and draw(BOOLS):
             msg.entries.append(Entry(f, items, as_list=True))
         else:
             msg.entries += [Entry(f, [item]) for item in items]
@@ -471,23 +490,23 @@ class _Renderer:
         self.last = ""
 
     def gap(self, required: bool, final: bool = False) -> None:
-        kind = self.draw(st.integers(0, 14))
+        kind = self.draw(ints(0, 14))
         pieces: str
         if kind == 0:
             pieces = "" if not required else " "
         elif kind <= 4:
             pieces = " "
         elif kind <= 9:
-            pieces = self.nl + self.draw(st.sampled_from(["", "  ", "\t", "    "]))
+            pieces = self.nl + self.draw(pick(["", "  ", "\t", "    "]))
         elif kind == 10:
-            pieces = self.draw(st.sampled_from(["\t", " \t ", "  "]))
+            pieces = self.draw(pick(["\t", " \t ", "  "]))
         elif kind == 11:
-            pieces = self.draw(st.sampled_from(["\v", "\f", " \f"]))
+            pieces = self.draw(pick(["\v", "\f", " \f"]))
         else:
             body = "#" + self.draw(comment_bodies)
             self.comments.append(body)
-            lead = self.draw(st.sampled_from(["", " ", self.nl, "\t"]))
-            if final and self.draw(st.booleans()):
+            lead = self.draw(pick(["", " ", self.nl, "\t"]))
+            if final and self.draw(BOOLS):
                 pieces = lead + body  # a comment at end of file without a newline
             else:
                 pieces = lead + body + self.nl
@@ -499,7 +518,7 @@ class _Renderer:
         required = bool(self.last) and bool(_WORDISH.match(self.last)) and bool(_WORDISH.match(token[0]))
         if self.out:
             self.gap(required)
-        elif self.draw(st.integers(0, 3)) == 0:
+        elif self.draw(ints(0, 3)) == 0:
             self.gap(False)
         self.out.append(token)
         self.last = token[-1]
@@ -509,7 +528,7 @@ class _Renderer:
             self.entry(entry)
 
     def message(self, msg: Msg) -> None:
-        opener = self.draw(st.sampled_from("{<"))
+        opener = self.draw(pick("{<"))
         self.tok(opener)
         self.body(msg)
         self.tok("}" if opener == "{" else ">")
@@ -523,7 +542,7 @@ class _Renderer:
 
     def entry(self, entry: Entry) -> None:
         self.tok(entry.field.name)
-        if not is_message(entry.field) or self.draw(st.booleans()):
+        if not is_message(entry.field) or self.draw(BOOLS):
             self.tok(":")
         if entry.as_list:
             self.tok("[")
@@ -534,22 +553,22 @@ class _Renderer:
             self.tok("]")
         else:
             self.value(entry.values[0])
-        sep = self.draw(st.sampled_from(["", "", "", ",", ";"]))
+        sep = self.draw(pick(["", "", "", ",", ";"]))
         if sep:
             self.tok(sep)
 
 
 @st.composite
 def render(draw: Callable, model: Msg) -> Rendered:
-    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    newline = draw(pick(["\n", "\r\n"]))
     r = _Renderer(draw, newline)
-    if draw(st.integers(0, 4)) == 0:
+    if draw(ints(0, 4)) == 0:
         header = ["# proto-file: proto/calibration_config_pytorch.proto", "# proto-message: AMCTConfig"]
         r.out.append(newline.join(header) + newline)
         r.comments += header
         r.last = "\n"
     r.body(model)
-    if draw(st.booleans()):
+    if draw(BOOLS):
         r.gap(False, final=True)
     elif r.out and not r.out[-1].endswith("\n"):
         r.out.append(newline)
@@ -579,29 +598,29 @@ def mutated_documents(draw: Callable) -> str | bytes:
     """Valid text after 1-3 random edits; bytes when junk bytes went in."""
     base = draw(st.one_of(valid_documents(), merge_documents(4))).text
     tokens = _TOKEN.findall(base)
-    for _ in range(draw(st.integers(1, 3))):
-        op = draw(st.sampled_from(["delete", "duplicate", "swap", "truncate", "junk", "junk_bytes"]))
+    for _ in range(draw(ints(1, 3))):
+        op = draw(pick(["delete", "duplicate", "swap", "truncate", "junk", "junk_bytes"]))
         if op in ("delete", "duplicate", "swap") and tokens:
-            i = draw(st.integers(0, len(tokens) - 1))
+            i = draw(ints(0, len(tokens) - 1))
             if op == "delete":
                 del tokens[i]
             elif op == "duplicate":
                 tokens.insert(i, tokens[i])
             else:
-                j = draw(st.integers(0, len(tokens) - 1))
+                j = draw(ints(0, len(tokens) - 1))
                 tokens[i], tokens[j] = tokens[j], tokens[i]
         elif op == "truncate":
             text = "".join(tokens)
-            tokens = [text[: draw(st.integers(0, len(text)))]]
+            tokens = [text[: draw(ints(0, len(text)))]]
         elif op == "junk":
             text = "".join(tokens)
-            at = draw(st.integers(0, len(text)))
+            at = draw(ints(0, len(text)))
             junk = draw(st.text(st.sampled_from(JUNK_CHARS) | st.characters(blacklist_categories=("Cs",)),
                                 min_size=1, max_size=4))
             tokens = [text[:at] + junk + text[at:]]
         else:
             data = "".join(tokens).encode("utf-8")
-            at = draw(st.integers(0, len(data)))
+            at = draw(ints(0, len(data)))
             junk = draw(st.binary(min_size=1, max_size=4))
             return data[:at] + junk + data[at:]
     return "".join(tokens)
@@ -613,5 +632,5 @@ def any_input() -> st.SearchStrategy[str | bytes]:
         mutated_documents(),
         st.text(max_size=200),
         st.binary(max_size=200),
-        st.text(st.sampled_from(JUNK_CHARS + ("a", "1", " ", "batch_num", "common_config")), max_size=60),
+        st.lists(st.sampled_from(JUNK_CHARS + ("a", "1", " ", "batch_num", "common_config")), max_size=40).map("".join),
     )

@@ -10,8 +10,6 @@ error, ``Merge`` accepts the file and agrees.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from google.protobuf import text_format
 from hypothesis import example, given
@@ -30,7 +28,7 @@ def merge(text: str) -> AMCTConfig:
 
 
 def wire(message: AMCTConfig) -> bytes:
-    return message.SerializeToString(deterministic=True)
+    return message.SerializePartialToString(deterministic=True)
 
 
 def errors(diagnostics) -> list:
@@ -65,9 +63,9 @@ def test_valid_files_load_and_equal_merge(doc: Rendered) -> None:
     assert wire(loaded) == wire(merge(doc.text))
 
 
-# constructs where SPEC section 1 and Python's text_format differ on purpose:
-# a BOM, hex/octal bools (C++ accepts them), the `\?` escape
-_KNOWN_DIVERGENCE = re.compile(r"\ufeff|\\\?|:\s*0[0-7x]", re.I)
+# where SPEC section 1 and Python's text_format differ on purpose: we tolerate
+# a byte-order mark and read hex/octal bools (`0x1`, `00`) as protobuf C++ does
+_KNOWN_DIVERGENCE = ("\ufeff", 'Expected "true" or "false"')
 
 
 @given(mutated_documents())
@@ -78,10 +76,10 @@ def test_no_error_means_merge_agrees(source: str | bytes) -> None:
     if errors(result.diagnostics):
         return
     text = result.document.text
-    if _KNOWN_DIVERGENCE.search(text):
-        return
     try:
         expected = merge(text)
     except text_format.ParseError as e:
+        if result.document.has_bom or any(k in text or k in str(e) for k in _KNOWN_DIVERGENCE):
+            return
         pytest.fail(f"no error reported, but text_format.Merge rejects it: {e}")
     assert wire(result.config) == wire(expected)
