@@ -258,7 +258,7 @@ class _Scan:
             self.tokens.append(Tok("STRING", None, s, e, BAD | self._joined(s)))
         elif kind == "OTHER_WS":
             rep.add(S.NONSTANDARD_WHITESPACE, s, e,
-                    f"U+{ord(text[s]):04X} is whitespace only to protobuf's Python parser; use a space")
+                    f"character U+{ord(text[s]):04X} is whitespace only to protobuf's Python parser; use a space")
         elif s not in self.bad_offsets:  # ANY: report a run of such characters once
             run = _JUNK.match(text, s)
             e = max(e, run.end()) if run else e

@@ -362,7 +362,8 @@ class _Run:
         if kind in _PUNCT_TEXT:
             return f"`{_PUNCT_TEXT[kind]}`"
         if kind == "STRING":
-            return "a string"
+            shown = self.text[tok.start : tok.end]
+            return f"string {shown if len(shown) <= 24 else shown[:21] + '...'}"
         if kind in ("SCALAR_FIELD", "FLAT_MESSAGE_FIELD"):
             return f"field `{tok.value.name}`"
         if kind == "OPEN_FIELD":
@@ -373,9 +374,15 @@ class _Run:
 
 def _innermost(vs: list[object]) -> str:
     """The open bracket the parser is in (``$END`` at the top level)."""
+    closed = 0  # closers on the stack whose construct is not reduced yet
     for value in reversed(vs):
-        if isinstance(value, Tok) and value.type in ("LBRACE", "LESSTHAN", "LSQB", "OPEN_FIELD"):
-            return _OPENERS.get(value.type, "RBRACE")
+        if isinstance(value, Tok):
+            if value.type in _CLOSERS:
+                closed += 1
+            elif value.type in ("LBRACE", "LESSTHAN", "LSQB", "OPEN_FIELD"):
+                if not closed:
+                    return _OPENERS.get(value.type, "RBRACE")
+                closed -= 1
     return "$END"
 
 
@@ -435,7 +442,8 @@ class _Build:
     @staticmethod
     def body_field_sep(run: _Run, s: list) -> list[Field]:
         body, field = s[0], s[1]
-        field.sep_end = s[2].end
+        if _real(s[2]):
+            field.sep_end = s[2].end
         body.append(field)
         return body
 
@@ -448,7 +456,8 @@ class _Build:
     @staticmethod
     def body_folded_sep(run: _Run, s: list) -> list[Field]:
         body, field = s[0], s[1].value
-        field.sep_end = s[2].end
+        if _real(s[2]):
+            field.sep_end = s[2].end
         body.append(field)
         return body
 
