@@ -1,0 +1,38 @@
+"""amct-cfg's PyTorch side: execute a resolved plan on a model (SPEC sections 8 and 9).
+
+model + plan (or its native JSON dict) + calibration batches --quantize--> QuantResult
+
+Public names are imported lazily, so ``import quant`` stays cheap and a module that another helper
+has not written yet (``quant.inventory``) only fails when that name is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+# public name -> module that defines it
+_EXPORTS = {
+    "quantize": "quant.engine",
+    "QuantizeError": "quant.engine",
+    "QuantResult": "quant.result",
+    "LayerResult": "quant.result",
+    "load_fake_quant_model": "quant.result",
+    "inventory": "quant.inventory",
+}
+
+__all__ = list(_EXPORTS)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from quant.engine import QuantizeError, quantize
+    from quant.inventory import inventory
+    from quant.result import LayerResult, QuantResult, load_fake_quant_model
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'quant' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

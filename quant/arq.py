@@ -1,0 +1,88 @@
+"""ARQ weight quantization (SPEC section 8): min/max of the weight, per tensor or per output channel
+(rows of ``[C_out, -1]``), then the symmetric scale; offsets are always 0.
+
+ConvTranspose weights are ``[C_in, C_out / groups, *k]``: their output channels are dim 1. For a
+grouped ConvTranspose, entry ``j`` of dim 1 serves output channels ``j, j + C_out/groups, ...``, and
+one scale per dim-1 entry is what a per-axis ONNX DequantizeLinear on that weight can express.
+
+New weight algorithms plug in through ``quant.engine.WEIGHT_ALGOS`` (plan ``weight.algo`` -> function
+returning a ``WeightQuant``); ``arq_quantize`` is the ``"arq"`` entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from quant import qmath
+
+__all__ = ["TRANSPOSED", "WeightQuant", "weight_axis", "arq_scale", "quantize_codes", "arq_quantize", "weight_sqnr_db"]
+
+TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class WeightQuant:
+    """A quantized weight: int8 codes, the scale (0-d per tensor, 1-d along ``axis``), bit width."""
+
+    codes: torch.Tensor
+    scale: torch.Tensor
+    axis: int
+    bits: int
+    channel_wise: bool
+
+    def dequantize(self) -> torch.Tensor:
+        return self.codes.to(torch.float32) * _along(self.scale, self.axis, self.codes.dim())
+
+
+def weight_axis(module: nn.Module) -> int:
+    """The dimension of the weight that holds output channels: 1 for ConvTranspose, else 0."""
+    return 1 if isinstance(module, TRANSPOSED) else 0
+
+
+def _along(values: torch.Tensor, axis: int, ndim: int) -> torch.Tensor:
+    if values.dim() == 0:
+        return values
+    shape = [1] * ndim
+    shape[axis] = -1
+    return values.reshape(shape)
+
+
+def arq_scale(weight: torch.Tensor, bits: int, *, channel_wise: bool, axis: int = 0) -> torch.Tensor:
+    """The symmetric ARQ scale: one per entry of ``axis`` with ``channel_wise``, else one (0-d)."""
+    w = weight.detach().to(torch.float32)
+    if channel_wise:
+        rows = w.transpose(0, axis).reshape(w.shape[axis], -1)
+        return qmath.symmetric_scale(rows.amax(dim=1), rows.amin(dim=1), bits)
+    return qmath.symmetric_scale(w.max(), w.min(), bits)
+
+
+def quantize_codes(weight: torch.Tensor, scale: torch.Tensor, axis: int, bits: int) -> torch.Tensor:
+    """Integer codes (int8) of ``weight`` on the grid of ``scale``; offset 0."""
+    s = _along(scale, axis, weight.dim())
+    return qmath.quantize(weight.detach().to(torch.float32), s, 0, bits).to(torch.int8)
+
+
+def arq_quantize(module: nn.Module, spec: Mapping[str, Any], context: Any = None) -> WeightQuant:
+    """The ``"arq"`` weight algorithm: plan ``weight`` = ``{"algo": "arq", "bits", "channel_wise"}``."""
+    bits = int(spec.get("bits", 8))
+    channel_wise = bool(spec.get("channel_wise", False))
+    axis = weight_axis(module)
+    scale = arq_scale(module.weight, bits, channel_wise=channel_wise, axis=axis)
+    return WeightQuant(quantize_codes(module.weight, scale, axis, bits), scale, axis, bits, channel_wise)
+
+
+def weight_sqnr_db(weight: torch.Tensor, quantized: torch.Tensor) -> float:
+    """``10 log10(sum w^2 / sum (w - w_q)^2)``; inf when the weight is exactly representable."""
+    w = weight.detach().to(torch.float64)
+    noise = (w - quantized.detach().to(torch.float64)).square().sum().item()
+    signal = w.square().sum().item()
+    if noise == 0.0:
+        return float("inf")
+    if signal == 0.0:
+        return float("-inf")
+    return 10.0 * torch.log10(torch.tensor(signal / noise)).item()

@@ -1,0 +1,474 @@
+"""Activation calibrators: IFMR and HFMG (SPEC section 8), each split into ``observe(x)`` (once per
+calibration batch) and ``compute() -> ActivationQParams`` (once, at the end), torchao-style.
+
+IFMR streams: AMCT concatenates every batch and scores each clip candidate on the full data; here a
+batch leaves behind only
+
+- the running top-K and bottom-K values (K is the percentile index for the expected total size, so
+  the percentiles ``max0``/``min0`` are exact),
+- a fine histogram over a range fixed at the first batch (wide enough for every candidate), and
+- the exact values (or, past a cap, the count/sum/sum of squares) of what fell outside that range,
+
+so memory does not grow with the number of batches. The candidate MSE is then integrated over the
+histogram at sub-bin points, and exactly for the out-of-range values.
+
+New activation algorithms plug in through ``CALIBRATORS`` (plan ``activation.algo`` -> factory taking
+the plan's activation dict and the batch count).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from quant import qmath
+
+__all__ = [
+    "ActivationQParams",
+    "Calibrator",
+    "NonFiniteError",
+    "IFMRParams",
+    "HFMGParams",
+    "IFMRCalibrator",
+    "HFMGCalibrator",
+    "CALIBRATORS",
+    "make_calibrator",
+    "percentile_index",
+    "ifmr_ratios",
+    "rebin",
+    "greedy_ranges",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationQParams:
+    """Per-tensor activation parameters: ``scale_d``, ``offset_d`` and the clip range they came from."""
+
+    scale: float
+    offset: int
+    clip_min: float
+    clip_max: float
+    bits: int = 8
+
+
+class Calibrator(Protocol):
+    def observe(self, x: torch.Tensor) -> None: ...
+
+    def compute(self) -> ActivationQParams: ...
+
+
+def _f32(value: float) -> float:
+    """The float32 value AMCT reads from the proto (the plan prints the shortest decimal)."""
+    return float(np.float32(value))
+
+
+@dataclass(frozen=True, slots=True)
+class IFMRParams:
+    bits: int = 8
+    asymmetric: bool = True
+    search_range_start: float = 0.7
+    search_range_end: float = 1.3
+    search_step: float = 0.01
+    max_percentile: float = 0.999999
+    min_percentile: float = 0.999999
+
+    @classmethod
+    def from_plan(cls, act: Mapping[str, Any]) -> IFMRParams:
+        return cls(
+            bits=int(act.get("bits", 8)),
+            asymmetric=bool(act.get("asymmetric", True)),
+            **{f: _f32(act[f]) for f in ("search_range_start", "search_range_end", "search_step",
+                                         "max_percentile", "min_percentile") if f in act},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HFMGParams:
+    bits: int = 8
+    asymmetric: bool = True
+    num_of_bins: int = 4096
+
+    @classmethod
+    def from_plan(cls, act: Mapping[str, Any]) -> HFMGParams:
+        return cls(bits=int(act.get("bits", 8)), asymmetric=bool(act.get("asymmetric", True)),
+                   num_of_bins=int(act.get("num_of_bins", 4096)))
+
+
+def percentile_index(n: int, percentile: float) -> int:
+    """``k = N - floor(p * N)`` (1-based rank from the top), and 1 when ``1 - p`` is below float32 eps."""
+    p = _f32(percentile)
+    if 1.0 - p < qmath.FLOAT32_EPS:
+        return 1
+    return max(1, n - math.floor(p * n))
+
+
+def ifmr_ratios(params: IFMRParams) -> torch.Tensor:
+    """The candidate ratios exactly as AMCT makes them: ``torch.arange(start, end, step)`` in float32."""
+    return torch.arange(params.search_range_start, params.search_range_end, params.search_step,
+                        dtype=torch.float32)
+
+
+def _candidate_qparams(params: IFMRParams, max0: float, min0: float) -> tuple[torch.Tensor, ...]:
+    """Candidates ``c_i = max0 * r_i`` with their scale, offset and lower clip bound."""
+    c = torch.tensor(max0, dtype=torch.float32) * ifmr_ratios(params)
+    if params.asymmetric:
+        scale, offset = qmath.asymmetric_scale_offset(c, torch.full_like(c, min0), params.bits)
+        low = torch.full_like(c, min0)
+    else:
+        scale = qmath.symmetric_scale(c, -c, params.bits)
+        offset = torch.zeros_like(c, dtype=torch.int32)
+        low = -c
+    return c, scale, offset, low
+
+
+def _topk(x: torch.Tensor, k: int, *, largest: bool) -> torch.Tensor:
+    """Sorted top-k of a 1-d tensor; for a small k only the k chunks with the most extreme maxima
+    (minima) can hold the top k values, so topk runs on those alone (several times faster)."""
+    chunk = 1024
+    n = x.numel()
+    if k * chunk * 4 > n:
+        return torch.topk(x, k, largest=largest, sorted=True).values
+    whole = n // chunk * chunk
+    body = x[:whole].view(-1, chunk)
+    extreme = body.amax(dim=1) if largest else body.amin(dim=1)
+    rows = torch.topk(extreme, k, largest=largest, sorted=False).indices
+    candidates = torch.cat((body[rows].reshape(-1), x[whole:]))
+    return torch.topk(candidates, k, largest=largest, sorted=True).values
+
+
+class NonFiniteError(ValueError):
+    """An observed tensor holds nan or inf values."""
+
+
+def _check_finite(*values: torch.Tensor) -> None:
+    """Raise :class:`NonFiniteError` unless every value (extremes of the batch) is finite; nan and
+    inf propagate into max/min/topk, so checking those costs no extra pass over the data."""
+    if not all(bool(torch.isfinite(v)) for v in values):
+        raise NonFiniteError("nan or inf values")
+
+
+def _losses(points, weights, c, scale, offset, low, bits: int) -> torch.Tensor:
+    """Sum of squared errors ``(x - fq_i(clamp(x, low_i, c_i)))^2`` per candidate ``i``."""
+    col = (lambda t: t.reshape(-1, 1).to(torch.float32))
+    row = points.reshape(1, -1)
+    qmin, qmax = qmath.qrange(bits)
+    s, o = col(scale), col(offset)
+    # qmath.fake_quantize, in place on one [candidates, points] buffer: the same operations in order
+    error = torch.maximum(row, col(low))
+    torch.minimum(error, col(c), out=error)
+    error.div_(s).round_().add_(o).clamp_(qmin, qmax).sub_(o).mul_(s).sub_(row).square_()
+    if weights is None:
+        return error.sum(dim=1, dtype=torch.float64)
+    return (error @ weights.to(torch.float32)).to(torch.float64)
+
+
+class IFMRCalibrator:
+    """Streaming IFMR; ``num_batches`` (the plan's batch_num) sizes the kept top-K/bottom-K."""
+
+    #: histogram bins for the candidate MSE, sub-points per bin, exact out-of-range values kept
+    BINS = 8192
+    SUBPOINTS = 4
+    TAIL_CAP = 4096
+    #: up to this many values in all (batch size times num_batches), keep them and score exactly
+    EXACT_LIMIT = 1 << 16
+
+    def __init__(self, params: IFMRParams, *, num_batches: int = 1) -> None:
+        self.params = params
+        self.num_batches = max(1, num_batches)
+        self.n = 0
+        self._cap = 0
+        self._raw: list[torch.Tensor] | None = None
+        self._top = self._bottom = None
+        self._hist: torch.Tensor | None = None
+        self._lo = self._hi = 0.0
+        self._tail_hi: list[torch.Tensor] = []
+        self._tail_lo: list[torch.Tensor] = []
+        self._moments_hi = [0.0, 0.0, 0.0]  # count, sum, sum of squares of spilled values above hi
+        self._moments_lo = [0.0, 0.0, 0.0]
+
+    def observe(self, x: torch.Tensor) -> None:
+        x = x.detach().reshape(-1).to(torch.float32)
+        nb = x.numel()
+        if nb == 0:
+            return
+        if self._hist is None and self._raw is None:
+            expected = nb * self.num_batches
+            if expected <= self.EXACT_LIMIT:
+                self._raw = []
+            need = max(percentile_index(expected, self.params.max_percentile),
+                       percentile_index(expected, self.params.min_percentile))
+            self._cap = 2 * need + 8  # margin for batches of unequal size
+        kb = min(self._cap, nb)
+        top = _topk(x, kb, largest=True)
+        bottom = _topk(x, kb, largest=False)
+        _check_finite(top[0], bottom[0])
+        self._merge(top, bottom)
+        self.n += nb
+        if self._raw is not None:
+            if self.n <= self.EXACT_LIMIT:
+                self._raw.append(x.clone())
+                return
+            raw, self._raw = self._raw, None  # more data than announced: stream from here on
+            for old in raw:
+                self._accumulate(old)
+        self._accumulate(x, top, bottom)
+
+    def _accumulate(self, x: torch.Tensor, top: torch.Tensor | None = None, bottom: torch.Tensor | None = None) -> None:
+        """Add one batch to the histogram and the out-of-range tails."""
+        nb = x.numel()
+        kb = min(self._cap, nb)
+        if top is None:
+            top, bottom = _topk(x, kb, largest=True), _topk(x, kb, largest=False)
+        if self._hist is None:
+            self._init_range(top, bottom, nb)
+        self._hist += torch.histc(x, self.BINS, self._lo, self._hi).to(torch.float64)
+        self._collect_tail(x, top, kb < nb, above=True)
+        self._collect_tail(x, bottom, kb < nb, above=False)
+
+    def _init_range(self, top: torch.Tensor, bottom: torch.Tensor, nb: int) -> None:
+        k_hi = min(percentile_index(nb, self.params.max_percentile), top.numel())
+        k_lo = min(percentile_index(nb, self.params.min_percentile), bottom.numel())
+        max0, min0 = max(top[k_hi - 1].item(), 0.0), min(bottom[k_lo - 1].item(), 0.0)
+        end = max(self.params.search_range_end, 1.0)
+        if self.params.asymmetric:
+            hi, lo = max0 * end * 1.25, min0 * 1.25
+        else:
+            hi = max(max0, -min0) * end * 1.25
+            lo = -hi
+        if not hi - lo > 0.0:
+            lo, hi = lo - 1.0, hi + 1.0
+        self._lo, self._hi = lo, hi
+        self._hist = torch.zeros(self.BINS, dtype=torch.float64)
+
+    def _merge(self, top: torch.Tensor, bottom: torch.Tensor) -> None:
+        if self._top is None:
+            self._top, self._bottom = top, bottom
+            return
+        both = torch.cat((self._top, top))
+        self._top = torch.topk(both, min(self._cap, both.numel()), sorted=True).values
+        both = torch.cat((self._bottom, bottom))
+        self._bottom = torch.topk(both, min(self._cap, both.numel()), largest=False, sorted=True).values
+
+    def _collect_tail(self, x: torch.Tensor, kept: torch.Tensor, truncated: bool, *, above: bool) -> None:
+        bound = self._hi if above else self._lo
+        outside = (kept > bound) if above else (kept < bound)
+        tails, moments = (self._tail_hi, self._moments_hi) if above else (self._tail_lo, self._moments_lo)
+        if truncated and bool(outside[-1]):
+            # more values outside the range than the kept top-K: take them from the batch
+            values = x[x > bound] if above else x[x < bound]
+        else:
+            values = kept[outside]
+        if values.numel():
+            tails.append(values.clone())
+        if sum(t.numel() for t in tails) > self.TAIL_CAP:
+            spilled = torch.cat(tails).to(torch.float64)
+            moments[0] += spilled.numel()
+            moments[1] += spilled.sum().item()
+            moments[2] += spilled.square().sum().item()
+            tails.clear()
+
+    def percentiles(self) -> tuple[float, float]:
+        """``(max0, min0)`` before the sign clamps: the k-th largest and k-th smallest values."""
+        if self.n == 0:
+            raise ValueError("no data was observed")
+        k_hi = percentile_index(self.n, self.params.max_percentile)
+        k_lo = percentile_index(self.n, self.params.min_percentile)
+        if k_hi <= self._top.numel() and k_lo <= self._bottom.numel():
+            return self._top[k_hi - 1].item(), self._bottom[k_lo - 1].item()
+        if self._raw is not None:
+            raw = torch.cat(self._raw)
+            return (torch.topk(raw, k_hi).values[-1].item(),
+                    torch.topk(raw, k_lo, largest=False).values[-1].item())
+        return self._hist_quantile(self.n - k_hi + 1), self._hist_quantile(k_lo)
+
+    def _hist_quantile(self, rank: int) -> float:
+        """Approximate value of the ``rank``-th smallest from the histogram (batches of unequal size)."""
+        below = self._moments_lo[0] + sum(t.numel() for t in self._tail_lo)
+        cdf = torch.cumsum(self._hist, 0) + below
+        idx = int(torch.searchsorted(cdf, torch.tensor([float(rank)], dtype=torch.float64)).clamp(max=self.BINS - 1))
+        return self._lo + (idx + 0.5) * (self._hi - self._lo) / self.BINS
+
+    def compute(self) -> ActivationQParams:
+        max0, min0 = self.percentiles()
+        p = self.params
+        if p.asymmetric:
+            max0, min0 = max(max0, 0.0), min(min0, 0.0)
+        else:
+            max0 = max(abs(max0), abs(min0))
+            min0 = -max0
+        c, scale, offset, low = _candidate_qparams(p, max0, min0)
+        loss = self._candidate_losses(c, scale, offset, low)
+        best = int(torch.argmin(loss))
+        return ActivationQParams(scale=scale[best].item(), offset=int(offset[best]), clip_min=low[best].item(),
+                                 clip_max=c[best].item(), bits=p.bits)
+
+    def _candidate_losses(self, c, scale, offset, low) -> torch.Tensor:
+        if self._raw is not None:
+            points = torch.cat(self._raw)
+            return _losses(points, None, c, scale, offset, low, self.params.bits) / points.numel()
+        bits = self.params.bits
+        width = (self._hi - self._lo) / self.BINS
+        sub = (torch.arange(self.BINS * self.SUBPOINTS, dtype=torch.float64) + 0.5) / self.SUBPOINTS
+        points = (self._lo + sub * width).to(torch.float32)
+        weights = self._hist.repeat_interleave(self.SUBPOINTS) / self.SUBPOINTS
+        keep = weights > 0
+        points, weights = points[keep], weights[keep]
+        tails = torch.cat([*self._tail_hi, *self._tail_lo, points.new_zeros(0)])
+        points = torch.cat((points, tails))
+        weights = torch.cat((weights, torch.ones(tails.numel(), dtype=torch.float64)))
+        loss = _losses(points, weights, c, scale, offset, low, bits)
+        for (count, s1, s2), bound in ((self._moments_hi, c), (self._moments_lo, low)):
+            if count:
+                t = qmath.fake_quantize(bound, scale, offset.to(torch.float32), bits).to(torch.float64)
+                loss += s2 - 2.0 * t * s1 + count * t.square()
+        return loss / max(self.n, 1)
+
+
+# ---------------------------------------------------------------------------------------------- HFMG
+
+
+def rebin(hist: torch.Tensor, old_min: float, old_max: float, new_min: float, new_max: float) -> torch.Tensor:
+    """Counts of ``hist`` over [old_min, old_max] re-binned onto as many bins over [new_min, new_max],
+    assuming uniform density within each old bin (a zero-width old range is a point mass)."""
+    bins = hist.numel()
+    hist = hist.to(torch.float64)
+    new_edges = new_min + torch.arange(bins + 1, dtype=torch.float64) * ((new_max - new_min) / bins)
+    if old_max <= old_min:
+        cdf = torch.where(new_edges >= old_min, hist.sum(), torch.zeros((), dtype=torch.float64))
+        cdf[-1] = hist.sum()
+    else:
+        pos = ((new_edges - old_min) / ((old_max - old_min) / bins)).clamp(0.0, float(bins))
+        idx = pos.floor().clamp(max=bins - 1).long()
+        prefix = torch.cat((hist.new_zeros(1), torch.cumsum(hist, 0)))
+        cdf = prefix[idx] + (pos - idx) * hist[idx]
+    return torch.diff(cdf).clamp(min=0.0)
+
+
+def greedy_ranges(hist: torch.Tensor) -> torch.Tensor:
+    """Bin ranges ``[left, right]`` (inclusive, one row per step) from the full range down to a
+    quarter of the bins, each step dropping the end bin with less mass (the left one on a tie).
+
+    Comparing the two current end bins is a merge of the left-to-right and right-to-left sequences
+    by their heads, and such a merge orders elements exactly as a stable merge of the two sequences'
+    running maxima would; so the whole walk is one stable sort instead of a Python loop."""
+    bins = hist.numel()
+    steps = bins - max(1, bins // 4)
+    if steps <= 0:
+        return torch.tensor([[0, bins - 1]])
+    from_left = torch.cummax(hist[:steps], 0).values
+    from_right = torch.cummax(hist.flip(0)[:steps], 0).values
+    order = torch.sort(torch.cat((from_left, from_right)), stable=True).indices[:steps]
+    lefts = torch.cat((torch.zeros(1, dtype=torch.long), torch.cumsum(order < steps, 0)))
+    rights = (bins - 1) - (torch.arange(steps + 1) - lefts)
+    return torch.stack((lefts, rights), dim=1)
+
+
+class HFMGCalibrator:
+    """HFMG: a merged histogram over the running [min, max], then a greedy search of the clip range."""
+
+    #: candidates rescored with the sub-bin L2 error after the closed-form prefilter
+    RESCORE = 8
+    SUBPOINTS = 4
+
+    def __init__(self, params: HFMGParams, *, num_batches: int = 1) -> None:
+        self.params = params
+        self.hist: torch.Tensor | None = None
+        self.min = self.max = 0.0
+
+    def observe(self, x: torch.Tensor) -> None:
+        x = x.detach().reshape(-1).to(torch.float32)
+        if x.numel() == 0:
+            return
+        lo, hi = torch.aminmax(x)
+        _check_finite(lo, hi)
+        mn, mx = lo.item(), hi.item()
+        bins = self.params.num_of_bins
+        if self.hist is None:
+            self.min, self.max = mn, mx
+            self.hist = torch.zeros(bins, dtype=torch.float64)
+        elif mn < self.min or mx > self.max:
+            new_min, new_max = min(mn, self.min), max(mx, self.max)
+            self.hist = rebin(self.hist, self.min, self.max, new_min, new_max)
+            self.min, self.max = new_min, new_max
+        if self.max > self.min:
+            self.hist += torch.histc(x, bins, self.min, self.max).to(torch.float64)
+        else:
+            self.hist[0] += x.numel()
+
+    def _qparams(self, lo: float, hi: float) -> tuple[float, int]:
+        bits = self.params.bits
+        if self.params.asymmetric:
+            scale, offset = qmath.asymmetric_scale_offset(hi, lo, bits)
+            return scale.item(), int(offset)
+        return qmath.symmetric_scale(hi, lo, bits).item(), 0
+
+    def _prefilter(self, ranges: torch.Tensor, width: float) -> torch.Tensor:
+        """Closed-form L2 estimate per range: exact clipping error of bin centers plus ``delta^2 / 12``."""
+        h = self.hist
+        centers = self.min + (torch.arange(h.numel(), dtype=torch.float64) + 0.5) * width
+        p0, p1, p2 = (torch.cat((h.new_zeros(1), torch.cumsum(h * centers ** e, 0))) for e in (0, 1, 2))
+        idx = ranges.to(torch.float64)
+        lo = self.min + idx[:, 0] * width
+        hi = self.min + (idx[:, 1] + 1) * width
+        levels = float((1 << self.params.bits) - 1)
+        if self.params.asymmetric:
+            lo, hi = lo.clamp(max=0.0), hi.clamp(min=0.0)
+        else:
+            hi = torch.maximum(lo.abs(), hi.abs())
+            lo = -hi
+        a = torch.searchsorted(centers, lo)
+        b = torch.searchsorted(centers, hi, right=True)
+        left = p2[a] - 2 * lo * p1[a] + lo.square() * p0[a]
+        right = (p2[-1] - p2[b]) - 2 * hi * (p1[-1] - p1[b]) + hi.square() * (p0[-1] - p0[b])
+        inside = (p0[b] - p0[a]) * ((hi - lo) / levels).square() / 12.0
+        return left + right + inside
+
+    def _l2(self, lo: float, hi: float, width: float) -> float:
+        scale, offset = self._qparams(lo, hi)
+        sub = (torch.arange(self.hist.numel() * self.SUBPOINTS, dtype=torch.float64) + 0.5) / self.SUBPOINTS
+        points = (self.min + sub * width).to(torch.float32)
+        fq = qmath.fake_quantize(points, scale, offset, self.params.bits)
+        weights = self.hist.repeat_interleave(self.SUBPOINTS) / self.SUBPOINTS
+        return float(((points - fq).to(torch.float64).square() * weights).sum())
+
+    def compute(self) -> ActivationQParams:
+        if self.hist is None:
+            raise ValueError("no data was observed")
+        if not self.max > self.min:
+            scale, offset = self._qparams(self.min, self.max)
+            return ActivationQParams(scale, offset, min(self.min, 0.0), max(self.max, 0.0), self.params.bits)
+        width = (self.max - self.min) / self.hist.numel()
+        ranges = greedy_ranges(self.hist)
+        estimate = self._prefilter(ranges, width)
+        order = torch.argsort(estimate)[: self.RESCORE].tolist()
+        scored = []
+        for i in sorted(order):
+            left, right = ranges[i].tolist()
+            lo, hi = self.min + left * width, self.min + (right + 1) * width
+            scored.append((self._l2(lo, hi, width), i, lo, hi))
+        _, _, lo, hi = min(scored)
+        scale, offset = self._qparams(lo, hi)
+        return ActivationQParams(scale, offset, lo, hi, self.params.bits)
+
+
+CalibratorFactory = Callable[[Mapping[str, Any], int], Calibrator]
+
+#: plan ``activation.algo`` -> factory(plan activation dict, number of batches)
+CALIBRATORS: dict[str, CalibratorFactory] = {
+    "ifmr": lambda act, n: IFMRCalibrator(IFMRParams.from_plan(act), num_batches=n),
+    "hfmg": lambda act, n: HFMGCalibrator(HFMGParams.from_plan(act), num_batches=n),
+}
+
+
+def make_calibrator(act: Mapping[str, Any], num_batches: int) -> Calibrator:
+    algo = act.get("algo")
+    factory = CALIBRATORS.get(algo)
+    if factory is None:
+        raise KeyError(f"activation algorithm `{algo}` is not supported, expected one of "
+                       f"{', '.join(f'`{a}`' for a in sorted(CALIBRATORS))}")
+    return factory(act, num_batches)

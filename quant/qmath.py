@@ -1,0 +1,93 @@
+"""Quantization arithmetic as AMCT computes it (SPEC section 8): pure functions on tensors.
+
+- quantize ``q = clip(round(x / scale) + offset, -2^(b-1), 2^(b-1) - 1)`` with round-half-to-even
+  (``torch.round``), dequantize ``(q - offset) * scale``; the full signed range at every bit width.
+- symmetric scale ``max(|max|, |min|) / D`` with ``D = 2^(b-1) - 1``, or ``D = 2^(b-1)`` when
+  ``|min| > |max|`` (the negative end of the grid has one more level); offset 0.
+- asymmetric: ``max >= 0``, ``min <= 0`` enforced, ``scale = (max - min) / (2^b - 1)``,
+  ``offset = round(-2^(b-1) - min / scale)``.
+- a scale below float32 epsilon becomes 1.0, so an all-zero tensor never divides by zero.
+- FORCE_FP16_QUANT: ``scale_d`` rounded to float16 precision, stored as float32.
+
+Everything is computed in float32, like AMCT's tensors, and works elementwise, so the same functions
+give per-tensor (0-d) and per-channel (1-d) parameters.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "FLOAT32_EPS",
+    "qrange",
+    "quantize",
+    "dequantize",
+    "fake_quantize",
+    "symmetric_scale",
+    "asymmetric_scale_offset",
+    "apply_epsilon",
+    "round_to_fp16",
+]
+
+#: float32 machine epsilon (``torch.finfo(torch.float32).eps``)
+FLOAT32_EPS = 1.1920928955078125e-07
+
+
+def qrange(bits: int) -> tuple[int, int]:
+    """The signed integer range ``[-2^(b-1), 2^(b-1) - 1]`` used at ``bits``."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def _f32(value: torch.Tensor | float) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=torch.float32)
+
+
+def quantize(x: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tensor | int, bits: int) -> torch.Tensor:
+    """Integer codes of ``x`` (as float32 holding integers): ``clip(round(x / scale) + offset)``."""
+    lo, hi = qrange(bits)
+    scale = _f32(scale).to(x.device)
+    offset = _f32(offset).to(x.device)
+    return torch.clamp(torch.round(x / scale) + offset, lo, hi)
+
+
+def dequantize(q: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tensor | int) -> torch.Tensor:
+    """``(q - offset) * scale``."""
+    scale = _f32(scale).to(q.device)
+    offset = _f32(offset).to(q.device)
+    return (q - offset) * scale
+
+
+def fake_quantize(x: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tensor | int, bits: int) -> torch.Tensor:
+    """``dequantize(quantize(x))``: the value ``x`` takes on the integer grid."""
+    return dequantize(quantize(x, scale, offset, bits), scale, offset)
+
+
+def apply_epsilon(scale: torch.Tensor) -> torch.Tensor:
+    """A scale below float32 epsilon becomes 1.0 (SPEC 8: all-zero tensors must not divide by zero)."""
+    return torch.where(scale < FLOAT32_EPS, torch.ones_like(scale), scale)
+
+
+def symmetric_scale(max_val: torch.Tensor | float, min_val: torch.Tensor | float, bits: int) -> torch.Tensor:
+    """``max(|max|, |min|) / D``; ``D = 2^(b-1)`` when ``|min| > |max|``, else ``2^(b-1) - 1``."""
+    max_abs = _f32(max_val).abs()
+    min_abs = _f32(min_val).abs()
+    half = float(1 << (bits - 1))
+    divisor = torch.where(min_abs > max_abs, torch.full_like(max_abs, half), torch.full_like(max_abs, half - 1))
+    return apply_epsilon(torch.maximum(max_abs, min_abs) / divisor)
+
+
+def asymmetric_scale_offset(
+    max_val: torch.Tensor | float, min_val: torch.Tensor | float, bits: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, offset)`` for the range ``[min, max]`` widened to contain 0; offset as int32."""
+    max_val = torch.clamp(_f32(max_val), min=0.0)
+    min_val = torch.clamp(_f32(min_val), max=0.0)
+    scale = apply_epsilon((max_val - min_val) / float((1 << bits) - 1))
+    offset = torch.round(-float(1 << (bits - 1)) - min_val / scale)
+    lo, hi = qrange(bits)
+    return scale, torch.clamp(offset, lo, hi).to(torch.int32)
+
+
+def round_to_fp16(scale: torch.Tensor | float) -> torch.Tensor:
+    """FORCE_FP16_QUANT: the scale rounded to the nearest float16, kept as float32."""
+    return _f32(scale).to(torch.float16).to(torch.float32)

@@ -1,0 +1,161 @@
+"""What ``quantize`` returns, and how it is saved.
+
+``QuantResult.save(out_dir)`` writes ``record.txt``, ``config.json`` (AMCT's layout, from
+``cfglang.plan.Plan.to_amct_json``), ``plan.json``, ``fake_quant_model.pt`` and ``model_qdq.onnx``.
+It never overwrites an existing file unless ``overwrite=True``, and writes every file to a temporary
+name first, so a failure leaves nothing half written.
+
+``fake_quant_model.pt`` holds plain data (the plan, the state dict), loadable with
+``torch.load(..., weights_only=True)``; :func:`load_fake_quant_model` rebuilds the module from the
+model factory and that file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["LayerResult", "QuantResult", "OUTPUT_FILES", "load_fake_quant_model", "layer_table"]
+
+OUTPUT_FILES = ("record.txt", "config.json", "plan.json", "fake_quant_model.pt", "model_qdq.onnx")
+_FORMAT = "amct-cfg fake-quant model"
+
+
+@dataclass(frozen=True, slots=True)
+class LayerResult:
+    """Per-layer outcome: the parameters and how much the layer's weight and output moved."""
+
+    name: str
+    type: str
+    weight_algo: str | None
+    weight_bits: int | None
+    channel_wise: bool | None
+    activation_algo: str
+    asymmetric: bool
+    scale_d: float
+    offset_d: int
+    clip_min: float
+    clip_max: float
+    scale_w: tuple[float, ...]
+    weight_sqnr_db: float | None
+    output_cosine: float | None  # layer output, fake-quant vs float, on the first calibration batch
+
+
+@dataclass(frozen=True, eq=False)
+class QuantResult:
+    model: nn.Module
+    record: str
+    layers: tuple[LayerResult, ...]
+    plan: Mapping[str, Any]
+    example_inputs: Any = None
+    balance_factors: Mapping[str, torch.Tensor] = field(default_factory=dict)
+
+    def layer(self, name: str) -> LayerResult:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no quantized layer `{name}`")
+
+    def amct_config(self) -> dict[str, Any]:
+        from cfglang.plan import Plan
+
+        return Plan.from_dict(self.plan).to_amct_json()
+
+    def fake_quant_payload(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "version": 1,
+            "plan": json.loads(json.dumps(self.plan)),
+            "balance_channels": {name: int(f.numel()) for name, f in self.balance_factors.items()},
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        }
+
+    def onnx_bytes(self, example_inputs: Any = None) -> bytes:
+        from quant.onnx_export import export_qdq
+
+        inputs = self.example_inputs if example_inputs is None else example_inputs
+        if inputs is None:
+            raise ValueError("no example inputs for the ONNX export: pass `example_inputs`")
+        return export_qdq(self.model, inputs)
+
+    def save(self, out_dir: str | os.PathLike, example_inputs: Any = None, *, overwrite: bool = False) -> dict[str, Path]:
+        """Write the output files into ``out_dir`` (created if needed); returns name -> path."""
+        out = Path(out_dir)
+        targets = {name: out / name for name in OUTPUT_FILES}
+        existing = [name for name, path in targets.items() if path.exists()]
+        if existing and not overwrite:
+            raise FileExistsError(f"`{out}` already has {', '.join(f'`{n}`' for n in existing)}, expected no "
+                                  f"such files (pass overwrite=True, or --force, to replace them)")
+        out.mkdir(parents=True, exist_ok=True)
+        writers: dict[str, Callable[[Path], None]] = {
+            "record.txt": lambda p: p.write_text(self.record, encoding="utf-8"),
+            "config.json": lambda p: p.write_text(json.dumps(self.amct_config(), indent=2) + "\n", encoding="utf-8"),
+            "plan.json": lambda p: p.write_text(json.dumps(self.plan, indent=2) + "\n", encoding="utf-8"),
+            "fake_quant_model.pt": lambda p: torch.save(self.fake_quant_payload(), p),
+            "model_qdq.onnx": lambda p: p.write_bytes(self.onnx_bytes(example_inputs)),
+        }
+        temps: dict[str, Path] = {}
+        try:
+            for name, write in writers.items():
+                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
+                os.close(fd)
+                temps[name] = Path(tmp)
+                write(temps[name])
+            for name, tmp in temps.items():
+                os.replace(tmp, targets[name])
+        finally:
+            for tmp in temps.values():
+                if tmp.exists():
+                    tmp.unlink()
+        return targets
+
+    def table(self) -> str:
+        return layer_table(self.layers)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def layer_table(layers: tuple[LayerResult, ...]) -> str:
+    """A fixed-width table: name, type, weight algo and bits, activation algo, scale_d, offset_d,
+    weight SQNR (dB) and the layer output's cosine against float."""
+    rows = [("layer", "type", "weight", "activation", "scale_d", "offset_d", "sqnr_db", "cosine")]
+    for r in layers:
+        weight = f"{r.weight_algo} {r.weight_bits}b{' per-ch' if r.channel_wise else ''}" if r.weight_algo else "-"
+        act = f"{r.activation_algo} {'asym' if r.asymmetric else 'sym'}"
+        rows.append((r.name, r.type, weight, act, f"{r.scale_d:.6g}", str(r.offset_d),
+                     _fmt(r.weight_sqnr_db, ".1f"), _fmt(r.output_cosine, ".5f")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def load_fake_quant_model(path: str | os.PathLike, factory: Callable[[], nn.Module] | nn.Module) -> nn.Module:
+    """Rebuild the fake-quant model: a fresh float model from ``factory`` (or a module, which is
+    modified), BatchNorm pairs of the plan replaced, layers wrapped, then the saved state loaded."""
+    from quant.engine import _layer_specs, build_fake_quant_model
+    from quant.fold import fold_pairs
+
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise ValueError(f"`{path}` is not a fake-quant model written by `QuantResult.save`")
+    model = factory if isinstance(factory, nn.Module) else factory()
+    model.eval()
+    plan = payload["plan"]
+    specs = _layer_specs(model, plan)
+    if plan.get("do_fusion", True):
+        fold_pairs(model, plan.get("fusions", ()))
+    factors = {name: torch.ones(n) for name, n in payload.get("balance_channels", {}).items()}
+    build_fake_quant_model(model, specs, factors)
+    model.load_state_dict(payload["state_dict"], strict=True)
+    return model.eval()
