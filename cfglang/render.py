@@ -8,7 +8,6 @@ what to report.
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -194,6 +193,8 @@ def _json_item(report: FileReport, d: Diagnostic) -> dict:
 
 
 def render_json(reports: Sequence[FileReport], color: bool = False) -> str:
+    import json
+
     items = [_json_item(r, d) for r in reports for d in r.diagnostics]
     return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
 
@@ -296,6 +297,8 @@ def _sarif_result(report: FileReport, d: Diagnostic, rule_index: dict[str, int])
 
 def render_sarif(reports: Sequence[FileReport], color: bool = False, rules: Sequence[Rule] | None = None) -> str:
     """A SARIF 2.1.0 log; ``rules`` defaults to the whole registry."""
+    import json
+
     from cfglang import __version__
 
     rules = _sarif_rules(rules)
@@ -363,6 +366,8 @@ def render_statistics(diagnostics: Iterable[Diagnostic], as_json: bool = False) 
         rows.append({"code": code, "name": found.name if found else None, "count": count,
                      "fixable": code in fixable})
     if as_json:
+        import json
+
         return json.dumps(rows, indent=2) + "\n"
     width = max((len(str(r["count"])) for r in rows), default=1)
     lines = []
