@@ -26,6 +26,8 @@ import contextlib
 import copy
 import math
 import random
+import warnings
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,10 +35,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from quant.qmath import fake_quantize, qrange
+
 __all__ = [
     "ZETA",
     "GAMMA",
-    "FUSABLE_ACTIVATIONS",
     "AdaRoundParams",
     "AdaRoundLayer",
     "SampleCache",
@@ -50,15 +53,13 @@ __all__ = [
     "optimize_rounding",
     "collect_samples",
     "adaround_model",
+    "fused_activations",
+    "ada_quantize",
 ]
 
 ZETA = 1.1
 GAMMA = -0.1
 
-#: activations that AdaRound reconstructs together with the layer that feeds them (SPEC section 5)
-FUSABLE_ACTIVATIONS = frozenset(
-    {"ReLU", "RReLU", "LeakyReLU", "PReLU", "GELU", "ReLU6", "Sigmoid", "Tanh"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +96,11 @@ class AdaRoundParams:
 
     @property
     def qmin(self) -> int:
-        return -(2 ** (self.bits - 1))
+        return qrange(self.bits)[0]
 
     @property
     def qmax(self) -> int:
-        return 2 ** (self.bits - 1) - 1
+        return qrange(self.bits)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +253,7 @@ def optimize_rounding(
     weight = layer.weight.detach()
     scale = scale.to(device=weight.device, dtype=weight.dtype)
     if params.num_iteration <= 0:
-        return torch.clamp(torch.round(weight / scale), params.qmin, params.qmax) * scale
+        return fake_quantize(weight, scale, 0, params.bits)
 
     from torch.func import functional_call
 
@@ -275,13 +276,15 @@ def optimize_rounding(
     for step in steps:
         idx = torch.randint(count, (batch,), generator=generator).to(inputs.device)
         x, y = inputs[idx], targets[idx]
-        buffers["weight"] = soft_quantize(w_floor, v, scale, params.qmin, params.qmax)
+        h = rectified_sigmoid(v)  # once per step, shared by the weight and the regulariser
+        buffers["weight"] = torch.clamp(w_floor + h, params.qmin, params.qmax) * scale
         out = functional_call(work, buffers, (x,))
         if act is not None:
             out = act(out)
         loss = reconstruction_loss(out, y)
         if step >= warm_steps:
-            loss = loss + params.reg_param * rounding_regularizer(v, beta_at(step, params))
+            beta = beta_at(step, params)
+            loss = loss + params.reg_param * (1.0 - (2.0 * h - 1.0).abs().pow(beta)).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -294,15 +297,6 @@ def optimize_rounding(
 
 class _StopForward(Exception):
     """Raised by a capture hook once it has what it needs, so the rest of the forward is skipped."""
-
-
-def _run(model: nn.Module, batch: Any) -> None:
-    if isinstance(batch, Mapping):
-        model(**batch)
-    elif isinstance(batch, (tuple, list)):
-        model(*batch)
-    else:
-        model(batch)
 
 
 def _as_samples(tensor: torch.Tensor, layer: nn.Module) -> torch.Tensor:
@@ -340,17 +334,22 @@ def collect_samples(
 ) -> SampleCache:
     """Cache pairs of (input of ``name`` in ``quant_model``, output of ``name`` then ``activation`` in
     ``float_model``) over ``batches``, at most ``capacity`` of them."""
+    from quant.engine import run_batch  # lazily: the engine imports this module
+    from quant.dmq import balanced_inputs
+
     float_layer = float_model.get_submodule(name)
     quant_layer = quant_model.get_submodule(name)
     cache = SampleCache(capacity, seed=seed)
-    with torch.no_grad():
+    # layers balanced by DMQ carry their factors: divide their inputs so both models compute in float
+    # what the balanced model means
+    with torch.no_grad(), balanced_inputs(quant_model), balanced_inputs(float_model):
         for batch in batches:
             ins: list[torch.Tensor] = []
             outs: list[torch.Tensor] = []
             with _capture(quant_layer, "input", ins), contextlib.suppress(_StopForward):
-                _run(quant_model, batch)
+                run_batch(quant_model, batch)
             with _capture(float_layer, "output", outs), contextlib.suppress(_StopForward):
-                _run(float_model, batch)
+                run_batch(float_model, batch)
             if not ins or not outs:
                 raise ValueError(f"layer `{name}` was not called by the model's forward")
             target = activation(outs[0]) if activation is not None else outs[0]
@@ -401,3 +400,89 @@ def adaround_model(
             module.weight.copy_(new_weight)
         results[layer.name] = new_weight
     return results
+
+
+# ---------------------------------------------------------------------------------------------
+# the engine's ``"ada"`` weight algorithm
+
+_FUSED_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def fused_activations(model: nn.Module) -> dict[str, str]:
+    """``{layer: activation}`` for every activation module (SPEC section 5's list) that is the only
+    consumer of a layer's output, looking through ``nn.Identity`` (a folded BatchNorm). Empty, with a
+    warning, when the model cannot be traced with torch.fx."""
+    if model in _FUSED_CACHE:
+        return _FUSED_CACHE[model]
+    from cfglang.capabilities import ADA_FUSED_ACTIVATIONS, QUANTIZABLE
+    from quant.inventory import _LeafTracer
+
+    try:
+        graph = _LeafTracer().trace(model)
+    except Exception as exc:  # fx raises many kinds: control flow on tensors, unsupported ops
+        warnings.warn(
+            f"cannot trace `{type(model).__name__}` with torch.fx ({type(exc).__name__}): AdaRound "
+            "reconstructs each layer's own output, without a fused activation",
+            stacklevel=2,
+        )
+        _FUSED_CACHE[model] = {}
+        return {}
+    modules = dict(model.named_modules())
+    calls = [n for n in graph.nodes if n.op == "call_module"]
+    count: dict[str, int] = {}
+    for node in calls:
+        count[node.target] = count.get(node.target, 0) + 1
+    found: dict[str, str] = {}
+    for node in calls:
+        if count[node.target] != 1 or type(modules[node.target]).__name__ not in QUANTIZABLE:
+            continue
+        user = _sole_module_user(node)
+        while user is not None and isinstance(modules[user.target], nn.Identity):
+            user = _sole_module_user(user)
+        if user is not None and type(modules[user.target]).__name__ in ADA_FUSED_ACTIVATIONS:
+            found[node.target] = user.target
+    _FUSED_CACHE[model] = found
+    return found
+
+
+def _sole_module_user(node: Any) -> Any:
+    users = list(node.users)
+    if len(users) != 1 or users[0].op != "call_module" or users[0].all_input_nodes != [node]:
+        return None
+    return users[0]
+
+
+def ada_quantize(module: nn.Module, spec: Mapping[str, Any], context: Any) -> Any:
+    """``quant.engine.WEIGHT_ALGOS["ada"]``: plan ``weight`` = ``{"algo": "ada", "num_iteration",
+    "reg_param", "beta_range_start", "beta_range_end", "warm_start", "channel_wise"}``.
+
+    The inputs come from ``context.model`` (earlier layers already quantized), the targets from
+    ``context.float_model``; the scale is ARQ's, so only the rounding differs from ``"arq"``."""
+    from quant.arq import WeightQuant, arq_scale, weight_axis
+
+    params = AdaRoundParams.from_plan(spec, **ENGINE_SETTINGS)
+    axis = weight_axis(module)
+    scale = arq_scale(module.weight, params.bits, channel_wise=params.channel_wise, axis=axis)
+    view = scale
+    if scale.dim():
+        shape = [1] * module.weight.dim()
+        shape[axis] = -1
+        view = scale.reshape(shape)
+    float_model = context.float_model
+    act_name = fused_activations(float_model).get(context.name)
+    act = float_model.get_submodule(act_name) if act_name else None
+    inputs, targets = collect_samples(
+        float_model, context.model, context.name, context.batches, params.max_samples,
+        activation=act, seed=params.seed,
+    ).tensors()
+    with torch.enable_grad():
+        weight = optimize_rounding(
+            module, view, inputs, targets, params, activation=act,
+            progress=context.progress, desc=context.name,
+        )
+    codes = torch.round(weight / view.to(weight.device)).to(torch.int8)
+    return WeightQuant(codes, scale.to(weight.device), axis, params.bits, params.channel_wise)
+
+
+#: optimiser settings the engine uses for ``ada_quantize`` (AMCT's config does not expose them)
+ENGINE_SETTINGS: dict[str, Any] = {"max_samples": 1024, "batch_size": 32, "lr": 1e-3}

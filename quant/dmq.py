@@ -16,11 +16,13 @@ channel never produces inf or nan.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
+
+from quant.arq import TRANSPOSED as _TRANSPOSED
 
 __all__ = [
     "BALANCEABLE",
@@ -34,6 +36,8 @@ __all__ = [
     "fold_into_weight",
     "collect_input_absmax",
     "apply_balance",
+    "balance_pass",
+    "balanced_inputs",
 ]
 
 #: layer types that accept ``dmq_balancer`` (SPEC section 5)
@@ -41,7 +45,9 @@ BALANCEABLE = frozenset(
     {"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d"}
 )
 
-_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+#: the plain attribute (not a buffer: it stays out of ``state_dict``) where :func:`balance_pass` leaves
+#: a layer's factors, so that later passes over the working model (AdaRound) can divide its input
+FACTORS_ATTR = "_amct_dmq_factors"
 
 
 def channel_dim(layer: nn.Module, ndim: int) -> int:
@@ -125,15 +131,6 @@ class InputChannelMax:
         return self.absmax
 
 
-def _run(model: nn.Module, batch: Any) -> None:
-    if isinstance(batch, Mapping):
-        model(**batch)
-    elif isinstance(batch, (tuple, list)):
-        model(*batch)
-    else:
-        model(batch)
-
-
 @contextlib.contextmanager
 def _observing(model: nn.Module, observers: Mapping[str, InputChannelMax]) -> Iterator[None]:
     handles = []
@@ -161,10 +158,12 @@ def collect_input_absmax(model: nn.Module, names: Iterable[str], batches: Iterab
     observers = {name: InputChannelMax(model.get_submodule(name)) for name in names}
     if not observers:
         return {}
+    from quant.engine import run_batch  # lazily: the engine imports this module
+
     seen = 0
     with torch.no_grad(), _observing(model, observers):
         for batch in batches:
-            _run(model, batch)
+            run_batch(model, batch)
             seen += 1
     missing = [name for name, obs in observers.items() if obs.absmax is None]
     if missing:
@@ -209,3 +208,42 @@ def apply_balance(layer: nn.Module, factors: torch.Tensor) -> ActivationBalance:
     dim = -1 if isinstance(layer, nn.Linear) else 1
     return ActivationBalance(factors.to(layer.weight.device), dim)
 
+
+
+def balance_pass(model: nn.Module, layers: Sequence[Any], batches: Sequence[Any]) -> dict[str, torch.Tensor]:
+    """The engine's DMQ step (``quant.engine.BALANCE_PASS``): one pass over ``batches`` for ``max|X_j|``
+    at every layer of ``layers`` (``LayerSpec``s with a ``dmq_balancer``), then the factors folded into
+    each weight in place. The engine divides the inputs during calibration and in the fake-quant model."""
+    absmax = collect_input_absmax(model, [spec.name for spec in layers], batches)
+    factors: dict[str, torch.Tensor] = {}
+    for spec in layers:
+        layer = model.get_submodule(spec.name)
+        strength = float(spec.dmq_balancer.get("migration_strength", 0.5))
+        found = layer_factors(layer, absmax[spec.name], strength)
+        apply_balance(layer, found)
+        setattr(layer, FACTORS_ATTR, found)
+        factors[spec.name] = found
+    return factors
+
+
+@contextlib.contextmanager
+def balanced_inputs(model: nn.Module) -> Iterator[None]:
+    """While active, every layer balanced by :func:`balance_pass` divides its input by its factors, so
+    the working model computes what the float model does (hooks always removed on exit)."""
+    handles = []
+
+    def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        factors = getattr(module, FACTORS_ATTR)
+        x = args[0]
+        view = [1] * x.dim()
+        view[channel_dim(module, x.dim())] = -1
+        return (x / factors.reshape(view).to(device=x.device, dtype=x.dtype), *args[1:])
+
+    try:
+        for module in model.modules():
+            if getattr(module, FACTORS_ATTR, None) is not None:
+                handles.append(module.register_forward_pre_hook(hook))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -7,7 +7,7 @@ Extension points (for AdaRound, DMQ and recurrent layers):
 
 - ``WEIGHT_ALGOS``: plan ``weight.algo`` -> ``fn(module, weight_spec, context) -> WeightQuant``.
   ``context`` is a :class:`WeightContext` (the working model with earlier layers already quantized,
-  a lazily made float copy, the batches). ``"arq"`` is registered; ``"ada"`` is not yet.
+  a lazily made float copy, the batches). ``"arq"`` and ``"ada"`` (quant.adaround) are registered.
 - ``BALANCE_PASS``: ``fn(model, layers, batches) -> {name: factors}``, run after folding and before
   weight quantization when any layer has a ``dmq_balancer``. It must fold the factors into each layer's
   weight in place (so weight quantization sees the balanced weight); the engine divides the layer's
@@ -32,8 +32,10 @@ import torch
 from torch import nn
 
 from quant import qmath
+from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db
 from quant.calibrators import CALIBRATORS, ActivationQParams, NonFiniteError, make_calibrator
+from quant.dmq import balance_pass
 from quant.fakequant import LAYER_KINDS, FakeQuantLayer
 from quant.fold import FoldError, fold_pairs
 
@@ -75,10 +77,10 @@ class WeightContext:
 WeightAlgo = Callable[[nn.Module, Mapping[str, Any], WeightContext], WeightQuant]
 
 #: plan ``weight.algo`` -> implementation
-WEIGHT_ALGOS: dict[str, WeightAlgo] = {"arq": arq_quantize}
+WEIGHT_ALGOS: dict[str, WeightAlgo] = {"arq": arq_quantize, "ada": ada_quantize}
 
-#: the DMQ balancing pass (see the module docstring); None until one is registered
-BALANCE_PASS: Callable[[nn.Module, Sequence[LayerSpec], Sequence[Any]], dict[str, torch.Tensor]] | None = None
+#: the DMQ balancing pass (see the module docstring): quant.dmq.balance_pass
+BALANCE_PASS: Callable[[nn.Module, Sequence[LayerSpec], Sequence[Any]], dict[str, torch.Tensor]] | None = balance_pass
 
 _RECURRENT = ("LSTM", "GRU")
 
