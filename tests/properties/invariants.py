@@ -49,9 +49,10 @@ def check_diagnostic(text: str, diag: Diagnostic, where: str = "diagnostic") -> 
     fail_unless(isinstance(diag.severity, Severity), f"{where} {diag.code}: severity {diag.severity!r}")
     msg = diag.message
     fail_unless(isinstance(msg, str) and bool(msg.strip()), f"{where} {diag.code}: empty message")
-    # STYLE.md: lowercase, no final period
-    fail_unless(not msg[0].isupper(), f"{where} {diag.code}: message starts uppercase: {msg!r}")
-    fail_unless(not msg.endswith("."), f"{where} {diag.code}: message ends with a period: {msg!r}")
+    # STYLE.md: lowercase, no final period (a code point such as `U+001F` is a
+    # name, and a quote cut short with `...` is not a sentence's period)
+    fail_unless(not msg[0].isupper() or msg.startswith("U+"), f"{where} {diag.code}: message starts uppercase: {msg!r}")
+    fail_unless(not msg.endswith(".") or msg.endswith("..."), f"{where} {diag.code}: message ends with a period: {msg!r}")
     check_span(text, diag.span, f"{where} {diag.code} ({msg!r})")
     for i, (span, note) in enumerate(diag.related):
         fail_unless(isinstance(note, str), f"{where} {diag.code}: related note {i} is not text")
