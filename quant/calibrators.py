@@ -371,8 +371,10 @@ def greedy_ranges(hist: torch.Tensor) -> torch.Tensor:
 class HFMGCalibrator:
     """HFMG: a merged histogram over the running [min, max], then a greedy search of the clip range."""
 
-    #: candidates rescored with the sub-bin L2 error after the closed-form prefilter
+    #: ranges scored exactly: the closed-form prefilter's best, about COARSE along the walk, and
+    #: the neighbourhood of the best of those
     RESCORE = 8
+    COARSE = 96
     SUBPOINTS = 4
 
     def __init__(self, params: HFMGParams, *, num_batches: int = 1) -> None:
@@ -428,13 +430,22 @@ class HFMGCalibrator:
         inside = (p0[b] - p0[a]) * ((hi - lo) / levels).square() / 12.0
         return left + right + inside
 
-    def _l2(self, lo: float, hi: float, width: float) -> float:
-        scale, offset = self._qparams(lo, hi)
+    def _scores(self, ranges: torch.Tensor, width: float) -> torch.Tensor:
+        """L2 error of quantizing the histogram (uniform density in each bin, integrated at
+        ``SUBPOINTS`` points per bin) with the parameters of each range ``[left, right]``."""
+        lo = self.min + ranges[:, 0].to(torch.float64) * width
+        hi = self.min + (ranges[:, 1].to(torch.float64) + 1) * width
+        lo32, hi32 = lo.to(torch.float32), hi.to(torch.float32)
+        if self.params.asymmetric:
+            scale, offset = qmath.asymmetric_scale_offset(hi32, lo32, self.params.bits)
+        else:
+            scale, offset = qmath.symmetric_scale(hi32, lo32, self.params.bits), torch.zeros_like(hi32)
         sub = (torch.arange(self.hist.numel() * self.SUBPOINTS, dtype=torch.float64) + 0.5) / self.SUBPOINTS
-        points = (self.min + sub * width).to(torch.float32)
-        fq = qmath.fake_quantize(points, scale, offset, self.params.bits)
         weights = self.hist.repeat_interleave(self.SUBPOINTS) / self.SUBPOINTS
-        return float(((points - fq).to(torch.float64).square() * weights).sum())
+        keep = weights > 0
+        points = (self.min + sub[keep] * width).to(torch.float32)
+        inf = torch.full_like(scale, float("inf"))
+        return _losses(points, weights[keep], inf, scale, offset, -inf, self.params.bits)
 
     def compute(self) -> ActivationQParams:
         if self.hist is None:
@@ -444,14 +455,22 @@ class HFMGCalibrator:
             return ActivationQParams(scale, offset, min(self.min, 0.0), max(self.max, 0.0), self.params.bits)
         width = (self.max - self.min) / self.hist.numel()
         ranges = greedy_ranges(self.hist)
-        estimate = self._prefilter(ranges, width)
-        order = torch.argsort(estimate)[: self.RESCORE].tolist()
-        scored = []
-        for i in sorted(order):
-            left, right = ranges[i].tolist()
-            lo, hi = self.min + left * width, self.min + (right + 1) * width
-            scored.append((self._l2(lo, hi, width), i, lo, hi))
-        _, _, lo, hi = min(scored)
+        # Scoring every range exactly is O(bins^2); score the prefilter's best, a stride through
+        # the walk, then every range around the best of those.
+        n = ranges.shape[0]
+        stride = max(1, n // self.COARSE)
+        picked = set(torch.argsort(self._prefilter(ranges, width))[: self.RESCORE].tolist())
+        picked.update(range(0, n, stride))
+        first = torch.tensor(sorted(picked))
+        scores = self._scores(ranges[first], width)
+        best = int(first[int(torch.argmin(scores))])
+        window = torch.arange(max(0, best - stride), min(n, best + stride + 1))
+        fine = self._scores(ranges[window], width)
+        index = int(window[int(torch.argmin(fine))])
+        if float(scores.min()) < float(fine.min()):
+            index = best
+        left, right = ranges[index].tolist()
+        lo, hi = self.min + left * width, self.min + (right + 1) * width
         scale, offset = self._qparams(lo, hi)
         return ActivationQParams(scale, offset, lo, hi, self.params.bits)
 

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 __all__ = ["DigitsCNN", "DigitsData", "load_digits_data", "train", "cache_dir", "trained_model", "digits_cnn",
-           "calibration_batches", "accuracy"]
+           "calibration_batches", "accuracy", "DemoRow", "config_path", "evaluate", "run_demo", "demo_table"]
 
 _CACHE_NAME = "digits_cnn_v1.pt"
 _SEED = 0
@@ -119,3 +119,78 @@ def calibration_batches(data: DigitsData, count: int, batch_size: int = 64) -> l
 def accuracy(logits: torch.Tensor | np.ndarray, labels: torch.Tensor) -> float:
     predicted = torch.as_tensor(np.asarray(logits)).argmax(dim=1)
     return float((predicted == labels).float().mean()) * 100.0
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    config: str
+    findings: int
+    fp32: float
+    int8: float
+    onnx: float
+    agreement: float  # % of held-out samples where ONNX Runtime and torch fake-quant pick the same class
+    cosine: float  # cosine of the two models' logits (all held-out samples)
+
+
+def config_path(algo: str) -> Path:
+    """A bundled demo config: ``quant/data/demo_<algo>.cfg``."""
+    return Path(__file__).resolve().parent / "data" / f"demo_{algo}.cfg"
+
+
+def evaluate(model: nn.Module, result, data: DigitsData, config: str, findings: int, fp32: float) -> DemoRow:
+    from quant.onnx_export import onnx_session, run_onnx
+
+    with torch.no_grad():
+        fq_logits = result.model(data.test_x)
+    ort_logits = torch.from_numpy(run_onnx(onnx_session(result.onnx_bytes()), data.test_x))
+    same = (ort_logits.argmax(1) == fq_logits.argmax(1)).float().mean().item() * 100.0
+    cosine = nn.functional.cosine_similarity(ort_logits.reshape(1, -1).double(),
+                                             fq_logits.reshape(1, -1).double()).item()
+    return DemoRow(config, findings, fp32, accuracy(fq_logits, data.test_y), accuracy(ort_logits, data.test_y),
+                   same, cosine)
+
+
+def run_demo(stdout, stderr, *, cache: Path | None = None, output: Path | None = None,
+             overwrite: bool = False, algos: tuple[str, ...] = ("ifmr", "hfmg")) -> int:
+    """The ``amct demo`` flow; returns the exit status."""
+    import cfglang
+    from cfglang.cli.planning import report
+    from cfglang.diagnostics import Severity
+    from quant.engine import quantize
+    from quant.inventory import inventory
+
+    folder = cache or cache_dir()
+    cached = (folder / _CACHE_NAME).is_file()
+    data = load_digits_data()
+    print(("using the cached digits CNN" if cached else "training the digits CNN (once)") +
+          f" in `{folder}`", file=stdout)
+    model = trained_model(folder, data)
+    layers = inventory(model, "DigitsCNN")
+    with torch.no_grad():
+        fp32 = accuracy(model(data.test_x), data.test_y)
+    rows = []
+    for algo in algos:
+        path = config_path(algo)
+        checked = cfglang.check(path.read_text(encoding="utf-8"), str(path.name))
+        plan = cfglang.resolve(checked, layers)
+        diagnostics = [*checked.diagnostics, *plan.diagnostics]
+        report(checked, diagnostics, stderr)
+        if any(d.severity is Severity.ERROR for d in diagnostics):
+            return 1
+        result = quantize(model, plan, calibration_batches(data, plan.batch_num), progress=False)
+        if output is not None:
+            result.save(output / algo, overwrite=overwrite)
+        rows.append(evaluate(model, result, data, path.name, len(diagnostics), fp32))
+    stdout.write(demo_table(rows, len(data.train_y), len(data.test_y)))
+    return 0
+
+
+def demo_table(rows: list[DemoRow], n_train: int, n_test: int) -> str:
+    head = ("config", "lint", "FP32", "INT8 fake-quant", "ONNX Runtime QDQ", "ORT = torch", "logits cosine")
+    table = [head] + [(r.config, "clean" if not r.findings else f"{r.findings} findings", f"{r.fp32:.2f}%",
+                       f"{r.int8:.2f}%", f"{r.onnx:.2f}%", f"{r.agreement:.2f}%", f"{r.cosine:.6f}") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    lines = [f"digits CNN, top-1 accuracy on {n_test} held-out images ({n_train} for training and calibration):"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(2, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"

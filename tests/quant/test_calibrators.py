@@ -1,0 +1,260 @@
+"""IFMR and HFMG against straightforward reference implementations of SPEC section 8."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from quant import qmath
+from quant.calibrators import (HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams, NonFiniteError,
+                               greedy_ranges, ifmr_ratios, percentile_index, rebin)
+
+
+# ------------------------------------------------------------------ IFMR reference (AMCT style)
+
+def ref_index(n: int, p: float) -> int:
+    p32 = float(np.float32(p))
+    return 1 if 1.0 - p32 < 1.1920928955078125e-07 else n - math.floor(p32 * n)
+
+
+def ref_ifmr(batches: list[torch.Tensor], p: IFMRParams) -> tuple[list[float], list[float]]:
+    """Concatenate everything, percentiles by sorting, full-data MSE per candidate."""
+    x = torch.cat([b.reshape(-1) for b in batches]).float()
+    ordered = torch.sort(x).values
+    n = x.numel()
+    mx = ordered[n - ref_index(n, p.max_percentile)].item()
+    mn = ordered[ref_index(n, p.min_percentile) - 1].item()
+    if p.asymmetric:
+        mx, mn = max(mx, 0.0), min(mn, 0.0)
+    else:
+        mx = max(abs(mx), abs(mn))
+    ratios = torch.arange(p.search_range_start, p.search_range_end, p.search_step, dtype=torch.float32)
+    losses, scales = [], []
+    for r in ratios:
+        c = torch.tensor(mx, dtype=torch.float32) * r
+        if p.asymmetric:
+            scale = (c - mn) / (2 ** p.bits - 1)
+            scale = torch.tensor(1.0) if scale < 1.1920929e-7 else scale
+            offset = torch.round(-(2 ** (p.bits - 1)) - torch.tensor(mn) / scale)
+            lo = torch.tensor(mn)
+        else:
+            scale = c / (2 ** (p.bits - 1) - 1)
+            scale = torch.tensor(1.0) if scale < 1.1920929e-7 else scale
+            offset, lo = torch.tensor(0.0), -c
+        clipped = torch.minimum(torch.maximum(x, lo), c)
+        q = torch.clamp(torch.round(clipped / scale) + offset, -(2 ** (p.bits - 1)), 2 ** (p.bits - 1) - 1)
+        losses.append(((x - (q - offset) * scale).double() ** 2).mean().item())
+        scales.append(scale.item())
+    return losses, scales
+
+
+def run(cal, batches):
+    for b in batches:
+        cal.observe(b)
+    return cal.compute()
+
+
+class StreamingIFMR(IFMRCalibrator):
+    EXACT_LIMIT = 0  # always the histogram path
+
+
+def test_percentile_index():
+    for n in (1, 7, 1000, 999_999, 16_000_000):
+        for p in (0.999999, 0.99, 0.5001, 1.0, 0.9999999):
+            assert percentile_index(n, p) == max(1, ref_index(n, p))
+    assert percentile_index(16_000_000, 0.999999) == 17  # the float32 value of 0.999999 is below it
+    assert percentile_index(10, 1.0) == 1
+
+
+def test_default_candidates_are_61_ratios():
+    r = ifmr_ratios(IFMRParams())
+    assert r.dtype == torch.float32 and len(r) == 61
+    assert r[0].item() == pytest.approx(0.7) and r[-1].item() == pytest.approx(1.3)
+    assert len(ifmr_ratios(IFMRParams(search_range_start=0.8, search_range_end=1.2, search_step=0.02))) == 20
+
+
+def _data(kind: str, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=g)
+    return {"normal": x, "relu": torch.relu(x) * 2, "laplace": torch.sign(x) * x.abs() ** 2,
+            "shifted": x * 0.1 + 3.0}[kind]
+
+
+@pytest.mark.parametrize("asymmetric", [True, False])
+@pytest.mark.parametrize("kind", ["normal", "relu", "laplace", "shifted"])
+def test_ifmr_small_data_is_exactly_amct(kind, asymmetric):
+    p = IFMRParams(asymmetric=asymmetric, max_percentile=0.999, min_percentile=0.999)
+    batches = [_data(kind, 3000, s) for s in range(3)]
+    got = run(IFMRCalibrator(p, num_batches=3), batches)
+    losses, scales = ref_ifmr(batches, p)
+    assert got.scale == scales[int(np.argmin(losses))]
+
+
+@pytest.mark.parametrize("asymmetric", [True, False])
+@pytest.mark.parametrize("kind", ["normal", "relu", "laplace"])
+def test_ifmr_streaming_candidate_within_0p1_percent(kind, asymmetric):
+    p = IFMRParams(asymmetric=asymmetric)
+    batches = [_data(kind, 200_000, s) for s in range(4)]
+    got = run(StreamingIFMR(p, num_batches=4), batches)
+    losses, scales = ref_ifmr(batches, p)
+    chosen = int(np.argmin([abs(s - got.scale) for s in scales]))
+    assert scales[chosen] == got.scale
+    assert losses[chosen] <= min(losses) * 1.001
+
+
+ADVERSARIAL = {
+    "zeros": lambda: [torch.zeros(5000), torch.zeros(5000)],
+    "constant": lambda: [torch.full((5000,), 2.5), torch.full((5000,), 2.5)],
+    "outlier": lambda: [torch.cat([_data("normal", 4999, 0), torch.tensor([1e6])]), _data("normal", 5000, 1)],
+    "negative": lambda: [-_data("relu", 5000, 0) - 0.1, -_data("relu", 5000, 1) - 0.1],
+    "clip_bound": lambda: [torch.tensor([1.0, -1.0] * 2500), torch.tensor([0.999999, -0.999999] * 2500)],
+}
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize("asymmetric", [True, False])
+@pytest.mark.parametrize("case", sorted(ADVERSARIAL))
+def test_ifmr_adversarial(case, asymmetric, streaming):
+    p = IFMRParams(asymmetric=asymmetric)
+    batches = ADVERSARIAL[case]()
+    cls = StreamingIFMR if streaming else IFMRCalibrator
+    got = run(cls(p, num_batches=2), batches)
+    losses, scales = ref_ifmr(batches, p)
+    assert math.isfinite(got.scale) and got.scale > 0
+    chosen = int(np.argmin([abs(s - got.scale) for s in scales]))
+    assert losses[chosen] <= min(losses) * 1.001 + 1e-12
+    if case == "outlier":  # 10,000 values: k = 1 at the default percentile, the outlier is max0
+        assert got.clip_max >= 1e6 * 0.7
+    if case == "zeros":
+        assert got.scale == 1.0
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_ifmr_percentile_drops_an_outlier(streaming):
+    p = IFMRParams(max_percentile=0.999, min_percentile=0.999)
+    batches = ADVERSARIAL["outlier"]()
+    got = run((StreamingIFMR if streaming else IFMRCalibrator)(p, num_batches=2), batches)
+    assert got.clip_max < 10.0
+
+
+def test_ifmr_unequal_batches_keep_exact_percentiles():
+    p = IFMRParams(max_percentile=0.99, min_percentile=0.99)
+    batches = [_data("normal", 100_000, 0), _data("normal", 300_000, 1)]  # second batch larger than announced
+    cal = StreamingIFMR(p, num_batches=2)
+    for b in batches:
+        cal.observe(b)
+    ordered = torch.sort(torch.cat(batches)).values
+    n = ordered.numel()
+    mx, mn = cal.percentiles()
+    assert mx == pytest.approx(ordered[n - ref_index(n, 0.99)].item(), abs=2e-3)
+    assert mn == pytest.approx(ordered[ref_index(n, 0.99) - 1].item(), abs=2e-3)
+
+
+@pytest.mark.parametrize("cls", [IFMRCalibrator, StreamingIFMR, HFMGCalibrator])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_values_are_refused(cls, bad):
+    x = _data("normal", 20_000, 0)
+    x[1234] = bad
+    cal = cls(IFMRParams() if cls is not HFMGCalibrator else HFMGParams(), num_batches=1)
+    with pytest.raises(NonFiniteError):
+        cal.observe(x)
+
+
+# ------------------------------------------------------------------ HFMG reference
+
+def ref_rebin(hist: np.ndarray, old: tuple[float, float], new: tuple[float, float]) -> np.ndarray:
+    bins = len(hist)
+    out = np.zeros(bins)
+    ow, nw = (old[1] - old[0]) / bins, (new[1] - new[0]) / bins
+    for i, count in enumerate(hist):
+        a, b = old[0] + i * ow, old[0] + (i + 1) * ow
+        for j in range(bins):
+            c, d = new[0] + j * nw, new[0] + (j + 1) * nw
+            overlap = max(0.0, min(b, d) - max(a, c))
+            out[j] += count * overlap / ow
+    return out
+
+
+def test_rebin_matches_reference():
+    g = np.random.default_rng(0)
+    hist = g.integers(0, 50, size=32).astype(float)
+    got = rebin(torch.tensor(hist), -1.0, 2.0, -3.0, 2.5).numpy()
+    np.testing.assert_allclose(got, ref_rebin(hist, (-1.0, 2.0), (-3.0, 2.5)), rtol=1e-9, atol=1e-9)
+    assert got.sum() == pytest.approx(hist.sum())
+
+
+def test_hfmg_merge_matches_reference():
+    bins = 64
+    batches = [torch.randn(4000, generator=torch.Generator().manual_seed(s)) * (1 + s) for s in range(4)]
+    cal = HFMGCalibrator(HFMGParams(num_of_bins=bins))
+    for b in batches:
+        cal.observe(b)
+    lo, hi = batches[0].min().item(), batches[0].max().item()
+    ref = np.histogram(batches[0].numpy(), bins=bins, range=(lo, hi))[0].astype(float)
+    for b in batches[1:]:
+        nlo, nhi = min(lo, b.min().item()), max(hi, b.max().item())
+        if (nlo, nhi) != (lo, hi):
+            ref = ref_rebin(ref, (lo, hi), (nlo, nhi))
+            lo, hi = nlo, nhi
+        ref += np.histogram(b.numpy(), bins=bins, range=(lo, hi))[0]
+    assert (cal.min, cal.max) == (lo, hi)
+    assert np.abs(cal.hist.numpy() - ref).sum() <= 1e-3 * ref.sum()
+
+
+def ref_greedy(hist: list[float]) -> list[tuple[int, int]]:
+    left, right = 0, len(hist) - 1
+    out = [(left, right)]
+    while right - left + 1 > max(1, len(hist) // 4):
+        if hist[left] <= hist[right]:
+            left += 1
+        else:
+            right -= 1
+        out.append((left, right))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_greedy_ranges_match_the_loop(seed):
+    g = torch.Generator().manual_seed(seed)
+    hist = torch.randint(0, 4, (int(torch.randint(4, 300, (1,), generator=g)),), generator=g).double()
+    assert [tuple(r) for r in greedy_ranges(hist).tolist()] == ref_greedy(hist.tolist())
+
+
+def ref_hfmg_l2(hist: np.ndarray, lo_edge: float, width: float, rng: tuple[float, float], asym: bool) -> float:
+    """L2 of quantizing the histogram (uniform density in each bin, 16 points per bin)."""
+    if asym:
+        scale, offset = qmath.asymmetric_scale_offset(rng[1], rng[0], 8)
+    else:
+        scale, offset = qmath.symmetric_scale(rng[1], rng[0], 8), torch.tensor(0)
+    sub = (np.arange(len(hist) * 16) + 0.5) / 16
+    points = torch.tensor(lo_edge + sub * width, dtype=torch.float32)
+    fq = qmath.fake_quantize(points, scale, offset, 8)
+    return float(((points - fq).double() ** 2 * torch.tensor(np.repeat(hist, 16) / 16)).sum())
+
+
+@pytest.mark.parametrize("asymmetric", [True, False])
+@pytest.mark.parametrize("kind", ["normal", "relu", "laplace"])
+def test_hfmg_search_finds_the_reference_optimum(kind, asymmetric):
+    batches = [_data(kind, 50_000, s) for s in range(2)]
+    cal = HFMGCalibrator(HFMGParams(num_of_bins=1024, asymmetric=asymmetric))
+    got = run(cal, batches)
+    hist = cal.hist.numpy()
+    width = (cal.max - cal.min) / len(hist)
+    scores = [ref_hfmg_l2(hist, cal.min, width, (cal.min + l * width, cal.min + (r + 1) * width), asymmetric)
+              for l, r in ref_greedy(hist.tolist())]
+    mine = ref_hfmg_l2(hist, cal.min, width, (got.clip_min, got.clip_max), asymmetric)
+    assert mine <= min(scores) * 1.001
+
+
+@pytest.mark.parametrize("case", sorted(ADVERSARIAL))
+def test_hfmg_adversarial(case):
+    got = run(HFMGCalibrator(HFMGParams(num_of_bins=1024)), ADVERSARIAL[case]())
+    assert math.isfinite(got.scale) and got.scale > 0
+    assert -128 <= got.offset <= 127
+    if case == "zeros":
+        assert got.scale == 1.0
+    if case == "constant":
+        assert got.clip_min <= 0.0 <= got.clip_max and got.clip_max >= 2.5
