@@ -129,6 +129,20 @@ def test_nul_byte_is_an_unexpected_character_at_its_place() -> None:
     assert [f.name for f in doc.fields] == ["batch_num", "do_fusion"]  # recovery goes on
 
 
+def test_nul_inside_a_string_is_part_of_the_value() -> None:
+    # protobuf's tokenizer only excludes the quote, backslash and line feed from a string
+    from google.protobuf import text_format
+
+    from cfglang._proto.calibration_config_pytorch_pb2 import AMCTConfig
+
+    text = 'skip_layers: "a\x00b"\n'  # a raw NUL character inside the quotes
+    result = cfglang.check(text)
+    assert not result.diagnostics
+    merged = AMCTConfig()
+    text_format.Merge(text, merged)
+    assert list(result.config.skip_layers) == list(merged.skip_layers) == ["a\x00b"]
+
+
 def test_binary_garbage_is_bounded_and_located() -> None:
     data = bytes(range(256)) * 8
     doc = cfglang.parse(data)

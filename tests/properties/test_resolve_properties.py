@@ -269,3 +269,17 @@ def _plain_literal(field, lit: Lit) -> str:
     if field.type == FieldDescriptor.TYPE_BOOL:
         return "true" if lit.value else "false"
     return str(lit.value)
+
+
+@given(scenarios())
+def test_plan_json_validates_and_round_trips(scenario) -> None:
+    import json
+
+    from cfglang.jsonschemas import validation_errors
+    from cfglang.plan import Plan
+
+    layers, _, doc = scenario
+    data = _resolve(doc.text, layers).to_dict()
+    assert validation_errors(data, "plan") == []
+    again = Plan.from_dict(json.loads(json.dumps(data))).to_dict()
+    assert again == data
