@@ -440,8 +440,10 @@ class HFMGCalibrator:
             scale, offset = qmath.asymmetric_scale_offset(hi32, lo32, self.params.bits)
         else:
             scale, offset = qmath.symmetric_scale(hi32, lo32, self.params.bits), torch.zeros_like(hi32)
-        sub = (torch.arange(self.hist.numel() * self.SUBPOINTS, dtype=torch.float64) + 0.5) / self.SUBPOINTS
-        weights = self.hist.repeat_interleave(self.SUBPOINTS) / self.SUBPOINTS
+        # at least 8 points per quantization step over the full range
+        k = max(self.SUBPOINTS, min(64, 8 * (1 << self.params.bits) // self.hist.numel()))
+        sub = (torch.arange(self.hist.numel() * k, dtype=torch.float64) + 0.5) / k
+        weights = self.hist.repeat_interleave(k) / k
         keep = weights > 0
         points = (self.min + sub[keep] * width).to(torch.float32)
         inf = torch.full_like(scale, float("inf"))

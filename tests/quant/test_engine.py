@@ -1,0 +1,214 @@
+"""quant.quantize: the flow, its errors, and what it returns and saves."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from quant import QuantizeError, load_fake_quant_model, quantize
+from quant.onnx_export import onnx_session, run_onnx
+from quant.record import parse_record
+from quant_helpers import (MixedConvs, hfmg, ifmr, layer, mixed_plan, plan, small_cnn, small_cnn_plan)
+
+
+def batches(n: int = 2, size: int = 4, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(size, 3, 8, 8, generator=g) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def cnn_result():
+    model = small_cnn()
+    return model, quantize(model, small_cnn_plan(), batches(), progress=False)
+
+
+def test_user_model_is_not_modified(cnn_result):
+    model = small_cnn()
+    before = copy.deepcopy(model.state_dict())
+    quantize(model, small_cnn_plan(), batches(), progress=False)
+    after = model.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert isinstance(model.bn, nn.BatchNorm2d)
+    assert all(not m._forward_pre_hooks and not m._forward_hooks for m in model.modules())
+
+
+def test_result_layers_and_record(cnn_result):
+    _, result = cnn_result
+    assert [l.name for l in result.layers] == ["conv", "pool", "fc"]
+    conv = result.layer("conv")
+    assert conv.weight_bits == 8 and conv.channel_wise and len(conv.scale_w) == 8
+    assert result.layer("pool").scale_w == () and result.layer("pool").weight_sqnr_db is None
+    assert all(l.output_cosine > 0.99 for l in result.layers)
+    assert conv.weight_sqnr_db > 30
+    record = parse_record(result.record)
+    assert list(record) == ["conv", "pool", "fc"]
+    assert record["conv"].scale_d == pytest.approx(conv.scale_d) and record["conv"].offset_d == conv.offset_d
+    assert list(record["conv"].offset_w) == [0] * 8 and len(record["fc"].scale_w) == 1
+    assert record["conv"].wts_type == "INT8" and record["conv"].act_type == "INT8"
+
+
+def test_fake_quant_model_uses_integer_grid(cnn_result):
+    _, result = cnn_result
+    conv = result.model.conv
+    w = conv.dequantized_weight()
+    scale = conv.weight_scale.reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(w / scale, torch.round(w / scale), rtol=0, atol=1e-4)
+    assert isinstance(result.model.bn, nn.Identity)
+    x = batches(1, seed=5)[0]
+    with torch.no_grad():
+        assert torch.nn.functional.cosine_similarity(result.model(x).flatten(), small_cnn()(x).flatten(), 0) > 0.99
+
+
+def test_fewer_batches_fail_before_any_work():
+    calls = []
+    model = small_cnn()
+    model.register_forward_pre_hook(lambda m, a: calls.append(1))
+    with pytest.raises(QuantizeError, match=r"got 1 calibration batches, expected `batch_num` = 3"):
+        quantize(model, small_cnn_plan(batch_num=3), batches(1), progress=False)
+    assert not calls
+
+
+def test_extra_batches_are_ignored_and_not_consumed():
+    taken = []
+
+    def stream():
+        for i, b in enumerate(batches(5)):
+            taken.append(i)
+            yield b
+
+    quantize(small_cnn(), small_cnn_plan(batch_num=2), stream(), progress=False)
+    assert taken == [0, 1]
+
+
+def test_train_mode_is_an_error():
+    with pytest.raises(QuantizeError, match=r"train mode.*model\.eval\(\)"):
+        quantize(small_cnn().train(), small_cnn_plan(), batches(), progress=False)
+
+
+def test_nan_batch_names_layer_and_batch():
+    data = batches(2)
+    data[1][0, 0, 0, 0] = float("nan")
+    model = small_cnn()
+    with pytest.raises(QuantizeError, match=r"layer `conv`: calibration batch 1 has nan or inf"):
+        quantize(model, small_cnn_plan(), data, progress=False)
+    assert all(not m._forward_pre_hooks for m in model.modules())
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_layer_is_a_clear_diagnostic(kind):
+    model = nn.Sequential(getattr(nn, kind)(4, 4)).eval()
+    with pytest.raises(QuantizeError, match=rf"layer `0` \({kind}\): {kind} quantization is not supported"):
+        quantize(model, plan([layer("0", kind, weight={"algo": "arq", "bits": 8, "channel_wise": False})]),
+                 [torch.randn(2, 3, 4)] * 2, progress=False)
+
+
+def test_plan_errors():
+    model = small_cnn()
+    with pytest.raises(QuantizeError, match="`nope` is not a module"):
+        quantize(model, plan([layer("nope", "Conv2d")]), batches(), progress=False)
+    with pytest.raises(QuantizeError, match="has type `Linear`, but the model's module is a `Conv2d`"):
+        quantize(model, plan([layer("conv", "Linear")]), batches(), progress=False)
+    ada = {"algo": "ada", "bits": 8, "channel_wise": False}
+    import quant.engine as engine
+    if "ada" not in engine.WEIGHT_ALGOS:
+        with pytest.raises(QuantizeError, match="weight algorithm `ada`"):
+            quantize(model, plan([layer("fc", "Linear", weight=ada)]), batches(), progress=False)
+    with pytest.raises(QuantizeError, match="quantizes no layer"):
+        quantize(model, plan([layer("fc", "Linear", quantize=False)]), batches(), progress=False)
+    with pytest.raises(QuantizeError, match="single tensor"):
+        quantize(model, small_cnn_plan(), torch.randn(2, 3, 8, 8), progress=False)
+
+
+def test_skipped_layers_stay_float():
+    p = plan([layer("conv", "Conv2d", quantize=False), layer("fc", "Linear")], fusions=[("conv", "bn")])
+    result = quantize(small_cnn(), p, batches(), progress=False)
+    assert isinstance(result.model.conv, nn.Conv2d) and [l.name for l in result.layers] == ["fc"]
+
+
+def test_fp16_scale_and_hfmg():
+    result = quantize(small_cnn(), small_cnn_plan(act=hfmg(), fakequant_precision_mode="FORCE_FP16_QUANT"),
+                      batches(), progress=False)
+    for l in result.layers:
+        assert l.scale_d == float(np.float32(np.float16(l.scale_d)))
+    assert 'fakequant_precision_mode: "FORCE_FP16_QUANT"' in result.record
+
+
+def test_plan_object_from_cfglang_resolve():
+    import cfglang
+    from quant import inventory
+
+    model = small_cnn()
+    text = "batch_num: 2\ncommon_config { arq_quantize { channel_wise: false } hfmg_quantize { num_of_bins: 1024 } }\n"
+    resolved = cfglang.resolve(text, inventory(model))
+    result = quantize(model, resolved, batches(), progress=False)
+    assert result.layer("conv").activation_algo == "hfmg" and not result.layer("conv").channel_wise
+    assert result.plan["fusions"] == [{"conv": "conv", "bn": "bn"}]
+
+
+def test_mixed_conv_kinds_and_tuple_batches_export_to_onnx(tmp_path):
+    torch.manual_seed(0)
+    model = MixedConvs().eval()
+    data = [(torch.randn(2, 4, 8), torch.randn(2, 2, 4, 4, 4)) for _ in range(2)]
+    result = quantize(model, mixed_plan(), data, progress=False)
+    assert len(result.layer("t2").scale_w) == 3  # ConvTranspose2d(8, 6, groups=2): dim 1 holds 3
+    assert len(result.layer("t1").scale_w) == 4
+    assert result.layer("c3").offset_d == 0  # symmetric
+    session = onnx_session(result.onnx_bytes())
+    feed = {i.name: v.numpy() for i, v in zip(session.get_inputs(), data[0])}
+    ort_img = session.run(None, feed)[0]
+    with torch.no_grad():
+        img, _ = result.model(*data[0])
+    assert np.allclose(ort_img, img.numpy(), atol=1e-3 * float(img.abs().max()))
+
+
+def test_save_load_and_overwrite(tmp_path, cnn_result):
+    _, result = cnn_result
+    paths = result.save(tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(paths)
+    config = json.loads(paths["config.json"].read_text())
+    assert config["batch_num"] == 2 and config["conv"]["weight_quant_params"]["wts_algo"] == "arq_quantize"
+    assert json.loads(paths["plan.json"].read_text()) == json.loads(json.dumps(result.plan))
+    assert parse_record(paths["record.txt"].read_text())
+    payload = torch.load(paths["fake_quant_model.pt"], weights_only=True)
+    assert payload["state_dict"]["conv.weight_codes"].dtype == torch.int8
+    rebuilt = load_fake_quant_model(paths["fake_quant_model.pt"], small_cnn)
+    x = batches(1, seed=9)[0]
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), result.model(x), rtol=0, atol=0)
+    graph = onnx.load(str(paths["model_qdq.onnx"])).graph
+    ops = {n.op_type for n in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv", "Gemm"} <= ops or {"QuantizeLinear", "DequantizeLinear",
+                                                                             "Conv", "MatMul"} <= ops
+    int8 = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4]
+    assert int8, "the conv weight is an int8 initializer"
+    axis = [a.i for n in graph.node if n.op_type == "DequantizeLinear" for a in n.attribute if a.name == "axis"]
+    assert axis == [0]  # the per-channel conv weight; the Linear is per tensor
+    stamp = paths["record.txt"].stat().st_mtime_ns
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        result.save(tmp_path / "out")
+    assert paths["record.txt"].stat().st_mtime_ns == stamp
+    result.save(tmp_path / "out", overwrite=True)
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_failed_save_leaves_nothing(tmp_path, cnn_result):
+    _, result = cnn_result
+    with pytest.raises(Exception):
+        result.save(tmp_path / "out", example_inputs=torch.randn(1, 7))  # wrong shape for the ONNX trace
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_fake_quant_model_runs_on_gpu(cnn_result):
+    _, result = cnn_result
+    x = batches(1)[0]
+    with torch.no_grad():
+        cpu = result.model(x)
+        gpu = copy.deepcopy(result.model).cuda()(x.cuda()).cpu()
+    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-4)
