@@ -83,3 +83,54 @@ def test_no_error_means_merge_agrees(source: str | bytes) -> None:
             return
         pytest.fail(f"no error reported, but text_format.Merge rejects it: {e}")
     assert wire(result.config) == wire(expected)
+
+
+def _bodies(fields, desc):
+    """(fields, descriptor) of the top level and of every message value, from the tree."""
+    from cfglang.syntax import ListValue, MessageValue
+
+    yield fields, desc
+    for f in fields:
+        fd = desc.fields_by_name.get(f.name)
+        if fd is None or fd.message_type is None:
+            continue
+        values = f.value.items if isinstance(f.value, ListValue) else [f.value]
+        for v in values:
+            if isinstance(v, MessageValue):
+                yield from _bodies(v.fields, fd.message_type)
+
+
+def _inside(span, node) -> bool:
+    return node.start <= span.start and span.end <= max(node.end, node.sep_end or 0)
+
+
+@given(merge_documents())
+@example(Rendered("common_config { arq_quantize {} ada_quantize {} arq_quantize {} }", None, (), "\n"))  # type: ignore[arg-type]
+@example(Rendered("batch_num: 1 batch_num: 2 batch_num: 3", None, (), "\n"))  # type: ignore[arg-type]
+def test_duplicates_and_oneof_conflicts_are_reported(doc: Rendered) -> None:
+    """SPEC 3: a singular field twice warns at the winner (related: the earlier place); a block of a
+    oneof that a later member drops warns on the dropped block (related: the winner)."""
+    import cfglang
+
+    result = cfglang.check(doc.text)
+    by_code: dict[str, list] = {}
+    for d in result.diagnostics:
+        by_code.setdefault(d.code, []).append(d)
+    for fields, desc in _bodies(result.document.fields, AMCTConfig.DESCRIPTOR):
+        for oneof in desc.oneofs:
+            names = {m.name for m in oneof.fields}
+            members = [f for f in fields if f.name in names]
+            for i, f in enumerate(members):
+                if any(g.name != f.name for g in members[i + 1:]):
+                    winner = members[-1]
+                    assert any(_inside(d.span, f) and any(_inside(s, winner) for s, _ in d.related)
+                               for d in by_code.get("F011", [])), (f.name, winner.name, doc.text)
+        for name in {f.name for f in fields}:
+            fd = desc.fields_by_name[name]
+            same = [f for f in fields if f.name == name]
+            if fd.is_repeated or len(same) < 2 or fd.containing_oneof is not None:
+                continue
+            code = "F010" if fd.message_type is not None else "F009"
+            last = same[-1]
+            assert any(_inside(d.span, last) and any(_inside(s, same[-2]) for s, _ in d.related)
+                       for d in by_code.get(code, [])), (code, name, doc.text)
