@@ -134,3 +134,51 @@ def test_duplicates_and_oneof_conflicts_are_reported(doc: Rendered) -> None:
             last = same[-1]
             assert any(_inside(d.span, last) and any(_inside(s, same[-2]) for s, _ in d.related)
                        for d in by_code.get(code, [])), (code, name, doc.text)
+
+
+def _leaves(message, path=()):
+    for fd, value in message.ListFields():
+        values = list(enumerate(value)) if fd.is_repeated else [(None, value)]
+        for i, v in values:
+            here = path + ((fd.name, i) if i is not None else (fd.name,))
+            yield here, fd, v
+            if fd.message_type is not None:
+                yield from _leaves(v, here)
+
+
+def _reads_as(fd, scalar, value) -> bool:
+    import struct
+
+    from google.protobuf.descriptor import FieldDescriptor as FD
+
+    text = scalar.text
+    if fd.type == FD.TYPE_STRING:
+        return scalar.kind == "string" and text == value
+    if fd.type == FD.TYPE_BOOL:
+        return text_format.ParseBool(text) is value  # the generators write the eight spellings Merge reads
+    if fd.type == FD.TYPE_ENUM:
+        number = fd.enum_type.values_by_name[text].number if text in fd.enum_type.values_by_name else int(text, 0)
+        return number == value
+    if fd.type == FD.TYPE_FLOAT:
+        f32 = struct.unpack("<f", struct.pack("<f", text_format.ParseFloat(text)))[0]
+        return f32 == value or (f32 != f32 and value != value)
+    return text_format.ParseInteger(text) == value
+
+
+@given(merge_documents())
+def test_span_table_points_at_every_value_that_won(doc: Rendered) -> None:
+    """docs/architecture.md: ``CheckResult.spans`` maps every field path of the message to the place
+    of the value that won."""
+    import cfglang
+    from cfglang.syntax import MessageValue, Scalar
+
+    result = cfglang.check(doc.text)
+    for path, fd, value in _leaves(result.config):
+        assert path in result.spans, (path, doc.text)
+        loc = result.spans[path]
+        assert loc.field.name == fd.name, (path, loc.field.name)
+        if fd.message_type is not None:
+            assert isinstance(loc.value, MessageValue), path
+        else:
+            assert isinstance(loc.value, Scalar), path
+            assert _reads_as(fd, loc.value, value), (path, loc.value.text, value)
