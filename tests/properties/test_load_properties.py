@@ -18,7 +18,7 @@ from cfglang._proto.calibration_config_pytorch_pb2 import AMCTConfig
 from cfglang.diagnostics import Severity
 
 from .invariants import check_diagnostic
-from .strategies import Rendered, merge_documents, mutated_documents, valid_documents
+from .strategies import Rendered, any_input, merge_documents, mutated_documents, valid_documents
 
 
 def merge(text: str) -> AMCTConfig:
@@ -51,6 +51,18 @@ def test_check_message_equals_merge(doc: Rendered) -> None:
     assert wire(result.config) == wire(expected), (
         f"ours:\n{text_format.MessageToString(result.config)}\nMerge:\n{text_format.MessageToString(expected)}"
     )
+
+
+@given(any_input())
+def test_check_never_raises_and_diagnostics_are_well_formed(source: str | bytes) -> None:
+    import cfglang
+
+    result = cfglang.check(source, "gen.cfg")
+    for d in result.diagnostics:
+        check_diagnostic(result.document.text, d)
+    # syntax diagnostics first, then the semantic ones (issue 3)
+    families = [d.code[0] for d in result.diagnostics]
+    assert families == sorted(families, key=lambda c: c != "S"), families
 
 
 @given(valid_documents())
