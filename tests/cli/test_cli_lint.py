@@ -311,3 +311,13 @@ def test_model_factory_adds_model_aware_diagnostics(work: Path) -> None:
     assert status == 1, err
     found = {(d["code"], d["line"]) for d in json.loads(out)}
     assert ("M001", 1) in found  # `conv9` is not a module of the model
+
+
+def test_amct_lint_script_is_amct_lint(work: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from cfglang.cli import lint_main
+
+    monkeypatch.setattr("sys.argv", ["amct-lint", "--format", "concise", "bad.cfg"])
+    with pytest.raises(SystemExit) as exited:
+        lint_main()
+    assert exited.value.code == 1
+    assert capsys.readouterr().out == (GOLDEN / "lint-bad.concise").read_text(encoding="utf-8")
