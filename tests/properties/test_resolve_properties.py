@@ -24,7 +24,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from .invariants import walk_fields
-from .strategies import QUANTIZABLE, ROOT, Entry, Lit, Msg, field_of, inventories, render, valid_model
+from .strategies import (
+    QUANTIZABLE,
+    ROOT,
+    Entry,
+    Lit,
+    Msg,
+    field_of,
+    inventories,
+    pick,
+    render,
+    string_literal,
+    valid_model,
+)
 
 ALGO_BLOCK = {"arq": "arq_quantize", "ada": "ada_quantize", "ifmr": "ifmr_quantize", "hfmg": "hfmg_quantize"}
 LEAF_FIELD = {"bits": "quant_bits"}
@@ -125,6 +137,44 @@ def scenarios(draw):
     return layers, model, doc
 
 
+def _act_cc(draw, algo: str | None, asymmetric: bool | None) -> Msg:
+    cc_desc = ROOT.fields_by_name["common_config"].message_type
+    cc = Msg(cc_desc)
+    if algo is not None:
+        f = field_of(cc_desc, algo)
+        block = Msg(f.message_type)
+        if asymmetric is not None:
+            af = field_of(f.message_type, "asymmetric")
+            block.entries.append(Entry(af, [Lit(("true" if asymmetric else "false",), asymmetric)]))
+        cc.entries.append(Entry(f, [block]))
+    return cc
+
+
+@st.composite
+def asymmetric_scenarios(draw):
+    """Every combination SPEC 6.4 distinguishes: which levels exist, which activation algorithm each
+    chooses, and whether each sets `asymmetric`; `activation_offset` on or off."""
+    algos = pick([None, "ifmr_quantize", "hfmg_quantize"])
+    values = pick([None, True, False])
+    layers = (("conv", "Conv2d"), ("conv3", "Conv3d"), ("fc", "Linear"), ("pool", "AvgPool2d"))
+    model = Msg(ROOT)
+    offset = draw(values)
+    if offset is not None:
+        model.entries.append(Entry(field_of(ROOT, "activation_offset"), [Lit(("true" if offset else "false",), offset)]))
+    if draw(st.booleans()):
+        model.entries.append(Entry(field_of(ROOT, "common_config"), [_act_cc(draw, draw(algos), draw(values))]))
+    for list_name, key, targets in (("override_layer_types", "layer_type", ("Conv2d", "Linear", "AvgPool2d")),
+                                    ("override_layer_configs", "layer_name", ("conv", "fc", "pool"))):
+        f = field_of(ROOT, list_name)
+        for target in draw(st.lists(pick(targets), unique=True, max_size=2)):
+            item = Msg(f.message_type, [
+                Entry(field_of(f.message_type, key), [string_literal(draw, target)]),
+                Entry(field_of(f.message_type, "calibration_config"), [_act_cc(draw, draw(algos), draw(values))]),
+            ])
+            model.entries.append(Entry(f, [item]))
+    return layers, model, draw(render(model))
+
+
 def _f32(x: float) -> float:
     return struct.unpack("<f", struct.pack("<f", x))[0]
 
@@ -154,7 +204,7 @@ def test_skip_always_wins(scenario) -> None:
             assert (lp.weight, lp.activation, lp.dmq_balancer) == (None, None, None)
 
 
-@given(scenarios())
+@given(st.one_of(scenarios(), asymmetric_scenarios()))
 def test_source_precedence_and_replacement(scenario) -> None:
     layers, model, doc = scenario
     plan = _resolve(doc.text, layers)
@@ -171,7 +221,7 @@ def test_source_precedence_and_replacement(scenario) -> None:
                 assert prov.source in allowed, (lp.name, key, prov.source, level)
 
 
-@given(scenarios())
+@given(st.one_of(scenarios(), asymmetric_scenarios()))
 def test_asymmetric_follows_spec_6_4(scenario) -> None:
     layers, model, doc = scenario
     plan = _resolve(doc.text, layers)
@@ -194,7 +244,7 @@ def test_unmentioned_layer_gets_common_config_plan(scenario) -> None:
             assert _values(lp) == _values(reference.layer(lp.name)), lp.name
 
 
-@given(scenarios())
+@given(st.one_of(scenarios(), asymmetric_scenarios()))
 def test_provenance_points_at_the_value(scenario) -> None:
     import cfglang
 
