@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from quant import qmath
+from quant import qmath, recurrent
 from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db
 from quant.calibrators import CALIBRATORS, ActivationQParams, NonFiniteError, make_calibrator
@@ -112,10 +112,12 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
         if type(module).__name__ != kind:
             raise QuantizeError(f"plan layer `{name}` has type `{kind}`, but the model's module is a "
                                 f"`{type(module).__name__}`")
+        if kind in _RECURRENT:  # quant.recurrent: supported ones get a spec, others a warning
+            spec = recurrent.engine_spec(name, kind, module, layer)
+            if spec is not None:
+                specs.append(spec)
+            continue
         if kind not in LAYER_KINDS:
-            if kind in _RECURRENT:
-                raise QuantizeError(f"layer `{name}` ({kind}): {kind} quantization is not supported by this "
-                                    f"engine yet; skip it with `skip_layers: \"{name}\"`")
             raise QuantizeError(f"layer `{name}` has type `{kind}`, which this engine cannot quantize")
         weight, act = layer.get("weight"), layer.get("activation")
         if LAYER_KINDS[kind].has_weight:
@@ -212,7 +214,7 @@ def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[A
 
     def make(spec: LayerSpec):
         balance = factors.get(spec.name)
-        dim = LAYER_KINDS[spec.type].channel_dim
+        dim = LAYER_KINDS[spec.type].channel_dim if balance is not None else 1
 
         def hook(_m, args):
             x = args[0]
@@ -251,6 +253,10 @@ def build_fake_quant_model(model: nn.Module, specs: Sequence[LayerSpec],
         channels = None
         if spec.name in factors:
             channels = factors[spec.name].numel()
+        if spec.type in _RECURRENT:
+            wrappers[spec.name] = recurrent.engine_wrapper(module, spec)
+            model.set_submodule(spec.name, wrappers[spec.name])
+            continue
         wrapper = FakeQuantLayer(
             module, spec.type, act_bits=int(spec.activation.get("bits", 8)),
             weight_bits=int(spec.weight.get("bits", 8)) if spec.weight else 8,
@@ -311,7 +317,7 @@ def quantize(model: nn.Module, plan: Any, batches: Iterable[Any], *, progress: b
     weights: dict[str, WeightQuant] = {}
     sqnr: dict[str, float] = {}
     for spec in _bar(specs, len(specs), "weights", progress):
-        if spec.weight is None:
+        if spec.weight is None or spec.type in _RECURRENT:  # recurrent weights: in their wrapper
             continue
         module = work.get_submodule(spec.name)
         ctx = WeightContext(spec.name, work, taken, float_copy, progress)
@@ -341,8 +347,11 @@ def quantize(model: nn.Module, plan: Any, batches: Iterable[Any], *, progress: b
     for spec in specs:
         q, w = qparams[spec.name], weights.get(spec.name)
         scale_w = tuple(w.scale.reshape(-1).tolist()) if w is not None else ()
+        if spec.type in _RECURRENT:
+            scale_w = tuple(wrappers[spec.name].weights.record_scales())
         balance = tuple(factors[spec.name].reshape(-1).tolist()) if spec.name in factors else ()
-        records.append(LayerRecord(spec.name, q.scale, q.offset, scale_w, w.bits if w else None, balance,
+        bits = w.bits if w else (spec.weight or {}).get("bits")
+        records.append(LayerRecord(spec.name, q.scale, q.offset, scale_w, bits, balance,
                                    data.get("fakequant_precision_mode")))
         layers.append(LayerResult(
             name=spec.name, type=spec.type, weight_algo=spec.weight["algo"] if spec.weight else None,

@@ -13,7 +13,10 @@ projection are supported; :func:`skip_reason` says why any other one is left in 
 from __future__ import annotations
 
 import copy
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,6 +31,8 @@ __all__ = [
     "weight_scale",
     "quantize_recurrent_weights",
     "FakeQuantRecurrent",
+    "engine_spec",
+    "engine_wrapper",
 ]
 
 RECURRENT_TYPES = frozenset({"LSTM", "GRU"})
@@ -93,14 +98,16 @@ class FakeQuantRecurrent(nn.Module):
     """An LSTM or GRU whose input is fake-quantized and whose weights are on their integer grid.
 
     Takes and returns exactly what the wrapped layer does (``batch_first``, an initial state, a
-    ``PackedSequence``)."""
+    ``PackedSequence``). Buffers ``act_scale`` (float32) and ``act_offset`` (int8) as in
+    :class:`quant.fakequant.FakeQuantLayer`, so the input exports to ONNX as QuantizeLinear /
+    DequantizeLinear; the weights stay float tensors holding grid values."""
 
     def __init__(
         self,
         module: nn.Module,
         *,
-        scale_d: float,
-        offset_d: int,
+        scale_d: float = 1.0,
+        offset_d: int = 0,
         act_bits: int = 8,
         weight_bits: int = 8,
         channel_wise: bool = False,
@@ -112,11 +119,18 @@ class FakeQuantRecurrent(nn.Module):
             quantize_recurrent_weights(self.module, weight_bits, channel_wise) if quantize_weights else None
         )
         self.act_bits = act_bits
-        self.register_buffer("scale_d", torch.tensor(float(scale_d), dtype=torch.float32))
-        self.register_buffer("offset_d", torch.tensor(int(offset_d), dtype=torch.float32))
+        self.register_buffer("act_scale", torch.ones((), dtype=torch.float32))
+        self.register_buffer("act_offset", torch.zeros((), dtype=torch.int8))
+        self.set_activation(scale_d, offset_d)
+
+    def set_activation(self, scale: float, offset: int) -> None:
+        self.act_scale.fill_(scale)
+        self.act_offset.fill_(offset)
 
     def _quant_input(self, x: torch.Tensor) -> torch.Tensor:
-        return fake_quantize(x.to(torch.float32), self.scale_d, self.offset_d, self.act_bits).to(x.dtype)
+        from quant.fakequant import activation_qdq
+
+        return activation_qdq(x, self.act_scale, self.act_offset, self.act_bits)
 
     def forward(self, x, hx=None):  # noqa: ANN001, ANN201 - mirrors nn.LSTM / nn.GRU
         if isinstance(x, PackedSequence):
@@ -126,4 +140,37 @@ class FakeQuantRecurrent(nn.Module):
         return self.module(x, hx)
 
     def extra_repr(self) -> str:
-        return f"scale_d={self.scale_d.item():.6g}, offset_d={int(self.offset_d.item())}, bits={self.act_bits}"
+        return f"scale_d={self.act_scale.item():.6g}, offset_d={int(self.act_offset.item())}, bits={self.act_bits}"
+
+
+def engine_spec(name: str, kind: str, module: nn.Module, layer: Mapping[str, Any]) -> Any:
+    """The engine's ``LayerSpec`` for a recurrent plan layer, or None (with a warning saying why)
+    when the layer is left in float. Raises ``QuantizeError`` for settings it cannot honour."""
+    from quant.calibrators import CALIBRATORS
+    from quant.engine import LayerSpec, QuantizeError
+
+    reason = skip_reason(module)
+    if reason is not None:
+        warnings.warn(f"layer `{name}` is not quantized and stays in float: {reason}", stacklevel=3)
+        return None
+    weight, act = layer.get("weight"), layer.get("activation")
+    if weight is None or weight.get("algo") != "arq":
+        found = None if weight is None else weight.get("algo")
+        raise QuantizeError(f"layer `{name}` ({kind}) has weight algorithm `{found}`, expected `arq`")
+    if act is None or act.get("algo") not in CALIBRATORS:
+        found = None if act is None else act.get("algo")
+        raise QuantizeError(f"layer `{name}` ({kind}) has activation algorithm `{found}`, expected one of "
+                            + ", ".join(f"`{k}`" for k in sorted(CALIBRATORS)))
+    if layer.get("dmq_balancer") is not None:
+        raise QuantizeError(f"layer `{name}` ({kind}) has a `dmq_balancer`, which {kind} does not take")
+    return LayerSpec(name, kind, weight, act, None)
+
+
+def engine_wrapper(module: nn.Module, spec: Any) -> FakeQuantRecurrent:
+    """The fake-quant module that replaces a recurrent layer in the engine's model."""
+    return FakeQuantRecurrent(
+        module,
+        act_bits=int(spec.activation.get("bits", 8)),
+        weight_bits=int(spec.weight.get("bits", 8)),
+        channel_wise=bool(spec.weight.get("channel_wise", False)),
+    )

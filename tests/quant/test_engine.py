@@ -101,10 +101,16 @@ def test_nan_batch_names_layer_and_batch():
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
-def test_recurrent_layer_is_a_clear_diagnostic(kind):
+def test_recurrent_layer_is_quantized_and_a_stacked_one_is_a_clear_diagnostic(kind):
+    # engine II (quant.recurrent) quantizes single-layer unidirectional LSTM/GRU; others stay float
     model = nn.Sequential(getattr(nn, kind)(4, 4)).eval()
-    with pytest.raises(QuantizeError, match=rf"layer `0` \({kind}\): {kind} quantization is not supported"):
-        quantize(model, plan([layer("0", kind, weight={"algo": "arq", "bits": 8, "channel_wise": False})]),
+    result = quantize(model, plan([layer("0", kind, weight={"algo": "arq", "bits": 8, "channel_wise": False})]),
+                      [torch.randn(2, 3, 4)] * 2, progress=False)
+    assert type(result.model[0]).__name__ == "FakeQuantRecurrent"
+    stacked = nn.Sequential(nn.Linear(4, 4), getattr(nn, kind)(4, 4, num_layers=2)).eval()
+    with pytest.warns(UserWarning, match=rf"layer `1` is not quantized .*`{kind}` has num_layers=2"):
+        quantize(stacked, plan([layer("0", "Linear"),
+                                layer("1", kind, weight={"algo": "arq", "bits": 8, "channel_wise": False})]),
                  [torch.randn(2, 3, 4)] * 2, progress=False)
 
 

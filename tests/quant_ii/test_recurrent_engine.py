@@ -1,0 +1,73 @@
+"""LSTM and GRU through ``quant.quantize``: weights and input quantized, others skipped with a reason."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import cfglang
+import quant
+from quant.record import parse_record
+from quant.recurrent import FakeQuantRecurrent
+
+
+class Tagger(nn.Module):
+    def __init__(self, kind: str, **kw) -> None:
+        super().__init__()
+        self.rnn = getattr(nn, kind)(input_size=8, hidden_size=16, batch_first=True, **kw)
+        width = 32 if kw.get("bidirectional") else 16
+        self.head = nn.Linear(width, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)
+        return self.head(out)
+
+
+def _quantize(model: nn.Module, text: str = "batch_num: 2"):
+    torch.manual_seed(1)
+    batches = [torch.randn(4, 10, 8) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inv = quant.inventory(model)
+    return quant.quantize(model.eval(), cfglang.resolve(text, inv), batches, progress=False)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_layer_is_quantized_in_the_engine(kind: str) -> None:
+    torch.manual_seed(0)
+    model = Tagger(kind).eval()
+    result = _quantize(model)
+    wrapper = result.model.rnn
+    assert isinstance(wrapper, FakeQuantRecurrent)
+    record = parse_record(result.record)["rnn"]
+    gates = 4 if kind == "LSTM" else 3
+    # channel_wise defaults to true for LSTM/GRU: one scale per gate channel of each matrix
+    assert len(record.scale_w) == 2 * gates * 16
+    assert record.scale_d == pytest.approx(wrapper.act_scale.item())
+    assert record.offset_d == int(wrapper.act_offset.item())
+    x = torch.randn(3, 10, 8)
+    with torch.no_grad():
+        got, ref = result.model(x), model(x)
+    assert nn.functional.cosine_similarity(got.flatten(), ref.flatten(), dim=0).item() > 0.995
+    assert not torch.equal(got, ref)
+
+
+def test_per_tensor_recurrent_weights() -> None:
+    torch.manual_seed(0)
+    text = 'batch_num: 2\noverride_layer_types { layer_type: "LSTM" calibration_config { arq_quantize { channel_wise: false } } }'
+    result = _quantize(Tagger("LSTM"), text)
+    assert len(parse_record(result.record)["rnn"].scale_w) == 2
+
+
+@pytest.mark.parametrize(("kw", "why"), [({"num_layers": 2}, "num_layers=2"), ({"bidirectional": True}, "bidirectional")])
+def test_unsupported_recurrent_layers_stay_float_with_a_reason(kw: dict, why: str) -> None:
+    torch.manual_seed(0)
+    model = Tagger("LSTM", **kw).eval()
+    with pytest.warns(UserWarning, match=rf"layer `rnn` is not quantized and stays in float: .*{why}"):
+        result = _quantize(model)
+    assert isinstance(result.model.rnn, nn.LSTM)
+    assert "rnn" not in parse_record(result.record)
+    assert "head" in parse_record(result.record)
