@@ -7,7 +7,7 @@ Exit status: 0 when no error is reported (with ``--strict``: no warning either),
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -56,10 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass
 class _Run:
-    reports: list[FileReport]
+    args: argparse.Namespace
+    stdout: TextIO
+    stderr: TextIO
+    reports: list[FileReport] = field(default_factory=list)
+    diffs: list[str] = field(default_factory=list)
     failed_reads: int = 0
     fixed: int = 0
-    diffs: list[str] | None = None
+    failing: bool = False  # a file reported what its settings count as failure
 
 
 def _inventory(args: argparse.Namespace) -> Any:
@@ -93,43 +97,42 @@ class _Inventories:
         return self._loaded[path]
 
 
-def _lint_one(name: str, data: bytes, settings, inventory, args, run: _Run, stdin: bool,
-              stdout: TextIO, stderr: TextIO) -> None:
+def _lint_one(run: _Run, name: str, data: bytes, settings: Settings, inventory: Any, stdin: bool) -> None:
     from cfglang.lint import fix_text, lint
 
-    if not (args.fix or args.diff):
+    args = run.args
+    if args.fix or args.diff:
+        outcome = fix_text(data, name, settings, inventory, unsafe=args.unsafe_fixes)
+        result, run.fixed = outcome.result, run.fixed + outcome.fixed
+        if outcome.reverted:
+            print(f"amct lint: {name}: a fix would introduce a syntax error, so it was not applied", file=run.stderr)
+        if args.diff:
+            _add_diff(run, name, outcome.original, outcome.text)
+        elif stdin:
+            run.stdout.write(("\ufeff" if result.has_bom else "") + outcome.text)
+        elif outcome.text != outcome.original:
+            write_bytes(name, (("\ufeff" if result.has_bom else "") + outcome.text).encode("utf-8"))
+    else:
         result = lint(data, name, settings, inventory)
-        run.reports.append(FileReport(name, result.text, result.diagnostics))
-        return
-    outcome = fix_text(data, name, settings, inventory, unsafe=args.unsafe_fixes)
-    if outcome.reverted:
-        print(f"amct lint: {name}: a fix would introduce a syntax error, so it was not applied", file=stderr)
-    run.reports.append(FileReport(name, outcome.text, outcome.result.diagnostics))
-    changed = outcome.text != outcome.original
-    if args.diff:
-        if changed:
-            import difflib
-
-            run.diffs.append("".join(difflib.unified_diff(
-                outcome.original.splitlines(keepends=True), outcome.text.splitlines(keepends=True),
-                fromfile=name, tofile=name)))
-        run.fixed += outcome.fixed
-        return
-    run.fixed += outcome.fixed
-    body = ("\ufeff" if outcome.result.has_bom else "") + outcome.text
-    if stdin:
-        stdout.write(body)
-    elif changed:
-        write_bytes(name, body.encode("utf-8"))
+    run.reports.append(FileReport(name, result.text, result.diagnostics))
+    worst = Severity.WARNING if settings.strict else Severity.ERROR
+    run.failing = run.failing or any(d.severity >= worst for d in result.diagnostics)
 
 
-def _exit_status(run: _Run, strict: bool, exit_zero: bool) -> int:
-    if run.failed_reads:
-        return 2
-    if exit_zero:
-        return 0
-    worst = Severity.WARNING if strict else Severity.ERROR
-    return int(any(d.severity >= worst for r in run.reports for d in r.diagnostics))
+def _add_diff(run: _Run, name: str, before: str, after: str) -> None:
+    if before != after:
+        import difflib
+
+        run.diffs.append("".join(difflib.unified_diff(
+            before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=name, tofile=name)))
+
+
+def _inputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
+    """(name in messages, path) per input; the path is None for stdin."""
+    paths, use_stdin = input_paths(args)
+    if use_stdin:
+        return [(args.stdin_filename or "-", None)]
+    return [(str(path), path) for path in paths]
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -142,40 +145,34 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise CLIError(str(exc)) from None
     resolver = resolver_from(args, select=select, ignore=ignore, strict=args.strict)
     inventories = _Inventories(_inventory(args))
-    paths, use_stdin = input_paths(args)
-    run = _Run(reports=[], diffs=[] if args.diff else None)
-    # with stdin and --fix the fixed text goes to stdout, so the report goes to stderr
-    report_out = stderr if use_stdin and args.fix and not args.diff else stdout
-    strict = False
-    try:
-        if use_stdin:
-            name = args.stdin_filename or "-"
-            settings = resolver.for_path(args.stdin_filename)
-            strict = strict or settings.strict
-            _lint_one(name, read_stdin(), settings, inventories.for_settings(settings), args, run, True, stdout, stderr)
-        for path in paths:
-            name = str(path)
-            try:
-                data = read_bytes(path)
-            except CLIError as exc:
-                print(f"amct lint: {exc}", file=stderr)
-                run.failed_reads += 1
-                continue
-            settings = resolver.for_path(path)
-            strict = strict or settings.strict
-            _lint_one(name, data, settings, inventories.for_settings(settings), args, run, False, stdout, stderr)
-    except SettingsError as exc:
-        raise CLIError(str(exc)) from None
+    inputs = _inputs(args)
+    run = _Run(args, stdout, stderr)
+    for name, path in inputs:
+        try:
+            data = read_stdin() if path is None else read_bytes(path)
+        except CLIError as exc:
+            print(f"amct lint: {exc}", file=stderr)
+            run.failed_reads += 1
+            continue
+        try:
+            settings = resolver.for_path(args.stdin_filename if path is None else path)
+        except SettingsError as exc:
+            raise CLIError(str(exc)) from None
+        _lint_one(run, name, data, settings, inventories.for_settings(settings), stdin=path is None)
     if args.diff:
         stdout.write("".join(run.diffs))
         if run.fixed:
             print(f"amct lint: would fix {run.fixed} {'issue' if run.fixed == 1 else 'issues'}", file=stderr)
         return 2 if run.failed_reads else int(bool(run.diffs))
-    _report(run, args, report_out)
-    return _exit_status(run, strict, args.exit_zero)
+    # with stdin and --fix the fixed text went to stdout, so the report goes to stderr
+    _report(run, stderr if inputs[:1] and inputs[0][1] is None and args.fix else stdout)
+    if run.failed_reads:
+        return 2
+    return 0 if args.exit_zero else int(run.failing)
 
 
-def _report(run: _Run, args: argparse.Namespace, out: TextIO) -> None:
+def _report(run: _Run, out: TextIO) -> None:
+    args = run.args
     diagnostics = [d for r in run.reports for d in r.diagnostics]
     if args.statistics:
         out.write(render_statistics(diagnostics, as_json=args.format in ("json", "sarif")))
@@ -186,4 +183,3 @@ def _report(run: _Run, args: argparse.Namespace, out: TextIO) -> None:
         line = summary(diagnostics, len(reports), run.fixed)
         if line:
             out.write(line + "\n")
-
