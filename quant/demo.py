@@ -66,7 +66,7 @@ def load_digits_data(test_size: int = 500) -> DigitsData:
     return DigitsData(x[train], y[train], x[test], y[test])
 
 
-def train(data: DigitsData, *, epochs: int = 12, seed: int = _SEED) -> DigitsCNN:
+def train(data: DigitsData, *, epochs: int = 10, seed: int = _SEED) -> DigitsCNN:
     """Train the CNN (a few seconds on a CPU); returned in eval mode."""
     torch.manual_seed(seed)
     model = DigitsCNN()

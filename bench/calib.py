@@ -1,0 +1,205 @@
+"""Calibration benchmark (issue 6): IFMR and HFMG against torch's observers, and end to end.
+
+    python bench/calib.py [--batches 16] [--numel 1000000] [--skip-exact]
+
+Every figure of one run is measured in that run, on the same batches; ratios are against the peers
+named. Peak memory is the growth of the process's peak RSS in a fresh subprocess per method (batches
+generated one at a time, so only what a method keeps counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from quant import qmath  # noqa: E402
+from quant.calibrators import (HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams,  # noqa: E402
+                               ifmr_ratios, percentile_index)
+
+
+def make_batch(i: int, numel: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(i)
+    x = torch.randn(numel, generator=g)
+    return torch.relu(x) * 2.0 + torch.randn(numel, generator=g) * 0.1  # activation-like, a long right tail
+
+
+def best_of(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def run_ifmr(batches) -> IFMRCalibrator:
+    cal = IFMRCalibrator(IFMRParams(), num_batches=len(batches))
+    for b in batches:
+        cal.observe(b)
+    cal.result = cal.compute()
+    return cal
+
+
+def run_hfmg(batches) -> HFMGCalibrator:
+    cal = HFMGCalibrator(HFMGParams(num_of_bins=4096))
+    for b in batches:
+        cal.observe(b)
+    cal.result = cal.compute()
+    return cal
+
+
+def run_histogram_observer(batches):
+    from torch.ao.quantization import HistogramObserver
+
+    obs = HistogramObserver()
+    for b in batches:
+        obs(b)
+    return obs.calculate_qparams()
+
+
+def run_minmax(batches):
+    from torch.ao.quantization import MinMaxObserver
+
+    obs = MinMaxObserver()
+    for b in batches:
+        obs(b)
+    return obs.calculate_qparams()
+
+
+def amct_exact_ifmr(batches, params: IFMRParams = IFMRParams()) -> tuple[list[float], list[float]]:
+    """AMCT's way: concatenate every batch, then a full-data MSE for each candidate."""
+    x = torch.cat(batches)
+    n = x.numel()
+    mx = torch.topk(x, percentile_index(n, params.max_percentile)).values[-1].item()
+    mn = torch.topk(x, percentile_index(n, params.min_percentile), largest=False).values[-1].item()
+    mx, mn = max(mx, 0.0), min(mn, 0.0)
+    losses, scales = [], []
+    for r in ifmr_ratios(params):
+        c = torch.tensor(mx, dtype=torch.float32) * r
+        scale, offset = qmath.asymmetric_scale_offset(c, mn, params.bits)
+        fq = qmath.fake_quantize(torch.clamp(x, mn, c.item()), scale, offset, params.bits)
+        losses.append((x - fq).double().square().mean().item())
+        scales.append(scale.item())
+    return losses, scales
+
+
+def mse(batches, scale: float, offset: int, qmin: int, qmax: int) -> float:
+    total, count = 0.0, 0
+    for b in batches:
+        fq = torch.fake_quantize_per_tensor_affine(b, scale, offset, qmin, qmax)
+        total += (b - fq).double().square().sum().item()
+        count += b.numel()
+    return total / count
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _peak_worker(method: str, count: int, numel: int, queue) -> None:
+    make_batch(0, numel)  # warm up the allocator and the generator
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM) to the current RSS
+    base = _status_kib("VmRSS")
+    if method == "ifmr":
+        cal = IFMRCalibrator(IFMRParams(), num_batches=count)
+        for i in range(count):
+            cal.observe(make_batch(i, numel))
+        cal.compute()
+    else:
+        amct_exact_ifmr([make_batch(i, numel) for i in range(count)], IFMRParams(search_range_end=0.72))
+    queue.put((_status_kib("VmHWM") - base) / 1024.0)
+
+
+def peak_mib(method: str, count: int, numel: int) -> float:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_peak_worker, args=(method, count, numel, queue))
+    proc.start()
+    value = queue.get()
+    proc.join()
+    return value
+
+
+def end_to_end(batch_count: int = 16, batch_size: int = 80) -> tuple[float, float]:
+    import cfglang
+    from quant import demo, inventory, quantize
+
+    data = demo.load_digits_data()
+    model = demo.trained_model(data=data)
+    plan = cfglang.resolve(demo.config_path("ifmr").read_text(), inventory(model)).to_dict()
+    plan["batch_num"] = batch_count
+    batches = demo.calibration_batches(data, batch_count, batch_size)
+
+    def forward():
+        with torch.no_grad():
+            for b in batches:
+                model(b)
+
+    forward()
+    fp32 = best_of(forward, 5)
+    calib = best_of(lambda: quantize(model, plan, batches, progress=False), 3)
+    return fp32, calib
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--batches", type=int, default=16)
+    ap.add_argument("--numel", type=int, default=1_000_000)
+    ap.add_argument("--skip-exact", action="store_true", help="skip the slow AMCT-style exact IFMR")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    batches = [make_batch(i, args.numel) for i in range(args.batches)]
+    print(f"{args.batches} batches of {args.numel:,} floats; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    t_minmax = best_of(lambda: run_minmax(batches))
+    t_hist = best_of(lambda: run_histogram_observer(batches))
+    t_ifmr = best_of(lambda: run_ifmr(batches))
+    t_hfmg = best_of(lambda: run_hfmg(batches))
+    print(f"MinMaxObserver            {t_minmax * 1e3:8.1f} ms")
+    print(f"HistogramObserver         {t_hist * 1e3:8.1f} ms")
+    print(f"IFMR (streaming)          {t_ifmr * 1e3:8.1f} ms   {t_ifmr / t_hist:.2f}x HistogramObserver")
+    print(f"HFMG (4096 bins)          {t_hfmg * 1e3:8.1f} ms   {t_hfmg / t_hist:.2f}x HistogramObserver")
+
+    ifmr = run_ifmr(batches).result
+    if not args.skip_exact:
+        t0 = time.perf_counter()
+        losses, scales = amct_exact_ifmr(batches)
+        t_exact = time.perf_counter() - t0
+        best = min(losses)
+        chosen = losses[min(range(len(scales)), key=lambda i: abs(scales[i] - ifmr.scale))]
+        print(f"IFMR AMCT-style exact     {t_exact * 1e3:8.1f} ms   streaming is {t_exact / t_ifmr:.0f}x faster")
+        print(f"IFMR chosen-candidate MSE {chosen:.6e} vs exact best {best:.6e}: "
+              f"{(chosen / best - 1) * 100:+.4f}%")
+
+    hfmg = run_hfmg(batches).result
+    scale, zp = run_histogram_observer(batches)
+    l2_hfmg = mse(batches, hfmg.scale, hfmg.offset, -128, 127)
+    l2_hist = mse(batches, float(scale), int(zp), 0, 255)
+    print(f"L2 (MSE) HFMG {l2_hfmg:.6e} vs HistogramObserver {l2_hist:.6e}: {(l2_hfmg / l2_hist - 1) * 100:+.2f}%")
+
+    small = max(2, args.batches // 4)
+    numel = args.numel
+    peaks = {(m, c): peak_mib(m, c, numel) for m in ("ifmr", "amct") for c in (small, args.batches)}
+    for m, label in (("ifmr", "IFMR streaming"), ("amct", "AMCT-style (holds all)")):
+        print(f"peak extra memory {label:24s} {small:3d} batches {peaks[(m, small)]:7.1f} MiB, "
+              f"{args.batches:3d} batches {peaks[(m, args.batches)]:7.1f} MiB")
+
+    fp32, calib = end_to_end()
+    print(f"end to end, demo CNN, 16 batches of 80: FP32 forward {fp32 * 1e3:.1f} ms, quantize() "
+          f"{calib * 1e3:.1f} ms: {calib / fp32:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
