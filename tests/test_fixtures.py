@@ -5,7 +5,9 @@ diagnostic per line: ``CODE severity line:column-end_line:end_column``. Every
 family goes through here: the file is checked with :func:`cfglang.checker.check`;
 a fixture with a sibling ``<same>.layers.json`` (a layer inventory) also gets the
 model-aware diagnostics, and lint-family fixtures (suppressions) go through
-:func:`cfglang.lint.lint`.
+:func:`cfglang.lint.lint`. A sibling ``<same>.parse.json`` holds keyword arguments
+for :func:`cfglang.parse` (the size limit, for example, so that the file-too-large
+fixture stays small).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pytest
 from cfglang.rules import REGISTRY
 
 INVALID = Path(__file__).parent / "data" / "invalid"
-_SIDECARS = (".expected", ".layers.json", ".rendered")
+_SIDECARS = (".expected", ".layers.json", ".rendered", ".parse.json")
 _LINE = re.compile(r"^(?P<code>[A-Z]\d{3}) (?P<severity>error|warning|info) \d+:\d+-\d+:\d+$")
 
 
@@ -62,7 +64,12 @@ def diagnostics_of(source: Path) -> tuple[str, list]:
     data = source.read_bytes()
     layers = source.with_name(source.name.rsplit(".", 1)[0] + ".layers.json")
     lint_family = source.name[:1] == "L"
+    options = source.with_name(source.name.rsplit(".", 1)[0] + ".parse.json")
     if not layers.exists() and not lint_family:
+        if options.exists():
+            from cfglang.parser import parse
+
+            data = parse(data, source.name, **json.loads(options.read_text(encoding="utf-8")))
         result = check(data, source.name)
         return result.document.text, list(result.diagnostics)
     if importlib.util.find_spec("cfglang.lint") is None:
