@@ -18,9 +18,9 @@ from quant.record import parse_record
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(digits):
     data = demo.load_digits_data()
-    model = demo.trained_model(cache=tmp_path_factory.mktemp("cache"), data=data)
+    model = digits.original
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         inv = quant.inventory(model)
