@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from cfglang.diagnostics import LineIndex
 from cfglang.lsp.analysis import Analysis
 from cfglang.plan import LayerPlan, Plan, explain_layer
 from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
@@ -33,7 +34,7 @@ def describe_value(analysis: Analysis, offset: int) -> tuple[int, int, str] | No
         return scalar.start, scalar.end, _layer(plan, scalar.text, analysis.core_text)
     if scalar.kind == "string" and field.name == "layer_type":
         return scalar.start, scalar.end, _layer_type(plan, scalar.text)
-    reached = _reached(plan, scalar.start, scalar.end)
+    reached = _reached(plan, document.index, scalar.start, scalar.end)
     if not reached:
         return scalar.start, scalar.end, "reaches no layer of the model: every layer it could apply to takes " \
                                          "its value from elsewhere"
@@ -65,13 +66,16 @@ def _scalar_at(document: Document, offset: int) -> tuple[Field, Scalar] | None:
         return None
 
 
-def _reached(plan: Plan, start: int, end: int) -> list[tuple[LayerPlan, str, str]]:
+def _reached(plan: Plan, index: LineIndex, start: int, end: int) -> list[tuple[LayerPlan, str, str]]:
     """(layer, value key, level) for every resolved value written at ``start:end``."""
     out = []
     for layer in plan.layers:
         for key, prov in layer.provenance.items():
-            span = prov.span
-            if span is not None and span.start <= start and end <= span.end:
+            if prov.span is not None:  # a fallback keeps the span of the value that caused it
+                hit = prov.span.start <= start and end <= prov.span.end
+            else:  # a written value carries only where it starts
+                hit = prov.line is not None and index.offset(prov.line, prov.column) == start
+            if hit:
                 out.append((layer, key, prov.source))
     return out
 
