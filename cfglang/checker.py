@@ -194,6 +194,8 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         # per message instance (its path) and oneof: the fields that set the current member
         self._oneof_fields: dict[tuple[FieldPath, str], list[Field]] = {}
+        # ... and the fields whose member a later one replaced, reported once the winner is known
+        self._oneof_dropped: dict[tuple[FieldPath, str], list[Field]] = {}
         self._unclosed: set[FieldPath] = set()
         self._table = SpanTable(self.locs)  # a view of `locs`, for the constraint engine
         self._root: Any = None
@@ -201,6 +203,7 @@ class _Builder:
     def build(self) -> Any:
         root = self._root = schema.new_message(schema.ROOT)
         self._message(self.document.fields, root, schema.ROOT, ())
+        self._report_dropped_oneof_members()
         self._semantics(root, schema.ROOT, ())
         return root
 
@@ -298,17 +301,23 @@ class _Builder:
         if current is None or current == info.name:
             self._oneof_fields.setdefault(key, []).append(field)
             return
-        for dropped in self._oneof_fields.get(key, []):
-            self.report(F.ONEOF_CONFLICT, dropped.name_span,
-                        f"`{dropped.name}` is dropped: `{field.name}` comes later in the same oneof "
-                        f"`{info.oneof}`, expected one of them",
-                        f"AMCT keeps the member written last; delete the `{dropped.name}` block",
-                        ((field.name_span, "this one wins"),),
-                        Fix(f"delete the dropped `{dropped.name}` block", (self._deletion(dropped),)))
+        self._oneof_dropped.setdefault(key, []).extend(self._oneof_fields.get(key, []))
         self._oneof_fields[key] = [field]
         prefix = (*path, current)
         for stale in [p for p in self.locs if p[: len(prefix)] == prefix]:
             del self.locs[stale]
+
+    def _report_dropped_oneof_members(self) -> None:
+        for key, dropped_fields in self._oneof_dropped.items():
+            oneof = key[1]
+            winner = self._oneof_fields[key][-1]
+            for dropped in dropped_fields:
+                self.report(F.ONEOF_CONFLICT, dropped.name_span,
+                            f"`{dropped.name}` is dropped: `{winner.name}` comes later in the same oneof "
+                            f"`{oneof}`, expected one of them",
+                            f"AMCT keeps the member written last; delete the `{dropped.name}` block",
+                            ((winner.name_span, "this one wins"),),
+                            Fix(f"delete the dropped `{dropped.name}` block", (self._deletion(dropped),)))
 
     def _scalar_field(self, field: Field, info: schema.FieldInfo, message: Message, path: FieldPath) -> None:
         value = field.value

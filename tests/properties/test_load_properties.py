@@ -116,8 +116,6 @@ def _inside(span, node) -> bool:
     return node.start <= span.start and span.end <= max(node.end, node.sep_end or 0)
 
 
-@pytest.mark.xfail(strict=True, reason="F011's related location names the next member, which may be dropped "
-                   "too, not the winner (H8 bug note 6)")
 def test_oneof_conflict_related_location_is_the_winner() -> None:
     import cfglang
 
@@ -148,7 +146,7 @@ def test_duplicates_and_oneof_conflicts_are_reported(doc: Rendered) -> None:
             members = [f for f in fields if f.name in names]
             for i, f in enumerate(members):
                 if any(g.name != f.name for g in members[i + 1:]):
-                    # related: a later member (the winner itself is pinned by the xfail test below)
+                    # related: a later member (the winner itself is pinned by the test above)
                     later = members[i + 1:]
                     assert any(_inside(d.span, f) and any(_inside(s, g) for s, _ in d.related for g in later)
                                for d in by_code.get("F011", [])), (f.name, doc.text)
