@@ -23,9 +23,35 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["LayerResult", "QuantResult", "OUTPUT_FILES", "load_fake_quant_model", "layer_table"]
+__all__ = ["LayerResult", "QuantResult", "OUTPUT_FILES", "OutputDirError", "check_output_dir", "load_fake_quant_model",
+           "layer_table"]
 
 OUTPUT_FILES = ("record.txt", "config.json", "plan.json", "fake_quant_model.pt", "model_qdq.onnx")
+
+
+class OutputDirError(Exception):
+    """The output folder cannot take the results: existing outputs, a file in the way, no permission."""
+
+
+def check_output_dir(out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Fail early, before any calibration, when ``out_dir`` cannot receive the output files.
+
+    The folder itself may be missing: then its closest existing ancestor must be
+    a writable folder (``save`` creates the rest).
+    """
+    out = Path(out_dir)
+    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
+    if existing and not overwrite:
+        raise OutputDirError(f"`{out}` already has {', '.join(f'`{n}`' for n in existing)}, expected no such files "
+                             f"(pass overwrite=True, or --force, to replace them)")
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputDirError(f"cannot create the output folder `{out}`: `{probe}` is a file, expected a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputDirError(f"cannot write into the output folder `{out}`: `{probe}` is not writable")
+    return out
 _FORMAT = "amct-cfg fake-quant model"
 
 
@@ -88,13 +114,12 @@ class QuantResult:
 
     def save(self, out_dir: str | os.PathLike, example_inputs: Any = None, *, overwrite: bool = False) -> dict[str, Path]:
         """Write the output files into ``out_dir`` (created if needed); returns name -> path."""
-        out = Path(out_dir)
+        out = check_output_dir(out_dir, overwrite=overwrite)
         targets = {name: out / name for name in OUTPUT_FILES}
-        existing = [name for name, path in targets.items() if path.exists()]
-        if existing and not overwrite:
-            raise FileExistsError(f"`{out}` already has {', '.join(f'`{n}`' for n in existing)}, expected no "
-                                  f"such files (pass overwrite=True, or --force, to replace them)")
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputDirError(f"cannot create the output folder `{out}`: {exc.strerror or exc}") from None
         writers: dict[str, Callable[[Path], None]] = {
             "record.txt": lambda p: p.write_text(self.record, encoding="utf-8"),
             "config.json": lambda p: p.write_text(json.dumps(self.amct_config(), indent=2) + "\n", encoding="utf-8"),

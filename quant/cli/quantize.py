@@ -9,7 +9,6 @@ files are kept unless ``--force``). The factory's model is put in eval mode.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TextIO
 
 from cfglang.cli import CLIError
@@ -38,12 +37,12 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from quant.engine import QuantizeError, quantize
     from quant.inventory import inventory
     from quant.modelref import ModelRefError, load_model
-    from quant.result import OUTPUT_FILES
+    from quant.result import OutputDirError, check_output_dir
 
-    out = Path(args.output)
-    existing = [name for name in OUTPUT_FILES if (out / name).exists()]
-    if existing and not args.force:
-        raise CLIError(f"`{out}` already has {', '.join(f'`{n}`' for n in existing)}; pass `--force` to overwrite")
+    try:
+        out = check_output_dir(args.output, overwrite=args.force)
+    except OutputDirError as exc:
+        raise CLIError(str(exc)) from None
     checked = checked_file(args.config)
     if checked.has_errors:
         report(checked, checked.diagnostics, stderr)
@@ -60,7 +59,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     try:
         result = quantize(model, plan, batches, progress=not args.no_progress)
         paths = result.save(out, overwrite=args.force)
-    except (QuantizeError, FileExistsError) as exc:
+    except (QuantizeError, OutputDirError) as exc:
         raise CLIError(str(exc)) from None
     stdout.write(result.table())
     for path in paths.values():

@@ -221,8 +221,6 @@ def test_output_folder_that_cannot_be_created(project: Path) -> None:
     assert _tree(project) == before
 
 
-@pytest.mark.xfail(strict=True, reason="a bad -o folder is reported as an internal error, after calibration "
-                   "(H8 bug note 5)")
 def test_output_folder_that_cannot_be_created_is_a_user_error(project: Path) -> None:
     (project / "blocker").write_text("a file, not a folder\n")
     code, _, err = _amct("-o", "blocker/out")

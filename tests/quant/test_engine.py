@@ -14,6 +14,7 @@ from torch import nn
 from quant import QuantizeError, load_fake_quant_model, quantize
 from quant.onnx_export import onnx_session, run_onnx
 from quant.record import parse_record
+from quant.result import OutputDirError
 from quant_helpers import (MixedConvs, hfmg, ifmr, layer, mixed_plan, plan, small_cnn, small_cnn_plan)
 
 
@@ -196,7 +197,7 @@ def test_save_load_and_overwrite(tmp_path, cnn_result):
     axis = [a.i for n in graph.node if n.op_type == "DequantizeLinear" for a in n.attribute if a.name == "axis"]
     assert axis == [0]  # the per-channel conv weight; the Linear is per tensor
     stamp = paths["record.txt"].stat().st_mtime_ns
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(OutputDirError, match="overwrite=True"):
         result.save(tmp_path / "out")
     assert paths["record.txt"].stat().st_mtime_ns == stamp
     result.save(tmp_path / "out", overwrite=True)
