@@ -70,6 +70,7 @@ def test_adaround_halves_layer_and_logit_error_of_nearest(digits) -> None:
     assert logit_ratio <= 0.5, logit_ratio
     acc_ada = (got_ada["logits"].argmax(1) == digits.test_y).float().mean().item()
     acc_near = (got_near["logits"].argmax(1) == digits.test_y).float().mean().item()
+    print(f"accuracy: adaround {acc_ada:.4f}, nearest {acc_near:.4f}")
     assert acc_ada >= acc_near
     # every weight is on its grid, within one step of the float weight
     for name in fused:
