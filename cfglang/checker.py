@@ -130,14 +130,18 @@ class ConfigError(Exception):
         super().__init__(message)
 
 
-def check(text_or_document: str | bytes | Document, path: str | None = None) -> CheckResult:
-    """Parse (unless given a :class:`Document`) and check; syntax diagnostics first, then semantic ones."""
+def check(text_or_document: str | bytes | Document, path: str | None = None, *,
+          max_size: int | None = None) -> CheckResult:
+    """Parse (unless given a :class:`Document`) and check; syntax diagnostics first, then semantic ones.
+
+    ``max_size`` is the parser's size limit in bytes (None: its default).
+    """
     if isinstance(text_or_document, Document):
         document = text_or_document
     else:
-        from cfglang.parser import parse
+        from cfglang.parser import DEFAULT_MAX_SIZE, parse
 
-        document = parse(text_or_document, path)
+        document = parse(text_or_document, path, max_size=max_size or DEFAULT_MAX_SIZE)
     builder = _Builder(document)
     # the build allocates an object per value and frees none: the cyclic collector would
     # rescan the whole tree again and again (more than half the time on large files)

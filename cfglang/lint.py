@@ -156,7 +156,7 @@ def lint(text: str | bytes, path: str | None = None, settings: Settings | None =
     from cfglang.checker import check
 
     settings = settings or Settings()
-    result = check(text, path)
+    result = check(text, path, max_size=settings.max_file_size)
     document = result.document
     found = list(result.diagnostics)
     syntax_ok = not any(d.code.startswith("S") for d in found)

@@ -17,8 +17,10 @@ Guarantees for later stages:
   closer is missing has ``closed`` False; every such place has a syntax
   diagnostic, and so does every scalar field written without its ``:``
   (``Field.colon`` False on a scalar or a list of scalars is always reported);
-* limits: ``max_size`` bytes (default 64 MiB; larger input is refused with
-  S015 and an empty tree) and ``max_depth`` nested messages (default 100; a
+* limits: ``max_size`` bytes (default 16 MiB; larger input is refused with
+  S015 and an empty tree; a parse holds about 30 times the input size at its
+  peak, so the default bounds one parse to roughly 500 MB; ``[tool.amct]
+  max-file-size`` and ``amct lint --max-file-size`` change it) and ``max_depth`` nested messages (default 100; a
   deeper message is reported with S014 and kept as a field without a value), so
   the tree is never deeper than ``max_depth``. At most 100 errors are reported.
 """
@@ -40,7 +42,7 @@ from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
 __all__ = ["parse", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE"]
 
 DEFAULT_MAX_DEPTH = 100
-DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 
 _VALUES = frozenset(("IDENT", "INTEGER", "FLOAT", "STRING"))
 _FIELD_STARTS = frozenset(("FIELD_NAME", "SCALAR_FIELD", "OPEN_FIELD", "FLAT_MESSAGE_FIELD"))

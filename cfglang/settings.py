@@ -12,6 +12,7 @@ path and ``--isolated`` ignores them all.
     ignore = ["V012"]
     strict = false              # warnings fail the run too
     layers = "layers.json"      # layer inventory (`amct layers`) for model-aware checks, relative to this file
+    max-file-size = 16777216    # bytes; a larger file is refused with S015 (default 16 MiB)
 
     [format]                    # [tool.amct.format] in pyproject.toml
     indent-width = 2
@@ -28,7 +29,7 @@ from typing import Any, Iterable
 __all__ = ["FormatOptions", "Settings", "SettingsError", "SettingsResolver", "load_settings_file", "find_settings_file",
            "parse_codes", "is_enabled"]
 
-_LINT_KEYS = {"select", "ignore", "strict", "format", "layers"}
+_LINT_KEYS = {"select", "ignore", "strict", "format", "layers", "max-file-size"}
 _FORMAT_KEYS = {"indent-width", "line-ending"}
 _LINE_ENDINGS = ("auto", "lf", "crlf")
 
@@ -53,6 +54,7 @@ class Settings:
     format: FormatOptions = field(default_factory=FormatOptions)
     source: Path | None = None  # the settings file these came from
     layers: str | None = None  # layer inventory for model-aware checks, relative to the settings file
+    max_file_size: int | None = None  # bytes; None: the parser's default (16 MiB)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with every override that is not None applied."""
@@ -171,6 +173,11 @@ def settings_from_table(table: dict[str, Any], where: str, source: Path | None =
     layers = table.get("layers")
     if layers is not None and not isinstance(layers, str):
         raise SettingsError(f"found `{layers!r}` for `layers` in {where}, expected the path of a layer inventory")
+    max_file_size = table.get("max-file-size")
+    if max_file_size is not None and (isinstance(max_file_size, bool) or not isinstance(max_file_size, int)
+                                      or max_file_size <= 0):
+        raise SettingsError(f"found `{max_file_size!r}` for `max-file-size` in {where}, expected a positive number "
+                            f"of bytes")
     return Settings(
         select=parse_codes(_string_list(table.get("select", []), f"`select` in {where}"), f"`select` in {where}"),
         ignore=parse_codes(_string_list(table.get("ignore", []), f"`ignore` in {where}"), f"`ignore` in {where}"),
@@ -178,6 +185,7 @@ def settings_from_table(table: dict[str, Any], where: str, source: Path | None =
         format=_format_options(table.get("format", {}), f"the format table of {where}"),
         source=source,
         layers=layers,
+        max_file_size=max_file_size,
     )
 
 

@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", default=None, help="warnings fail the run too")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when errors are reported")
     parser.add_argument("--statistics", action="store_true", help="print the count of each code instead")
+    parser.add_argument("--max-file-size", type=_byte_count, metavar="BYTES",
+                        help="refuse larger files with S015 (default: 16 MiB, or `max-file-size` of the settings)")
     parser.add_argument("--fix", action="store_true", help="apply the safe fixes, then report what is left")
     parser.add_argument("--unsafe-fixes", action="store_true",
                         help="with --fix or --diff, also apply the fixes that may change what AMCT does")
@@ -52,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--model", metavar="MODULE:FACTORY",
                        help="a Python factory returning the torch model, for model-aware checks (needs torch)")
     add_settings_arguments(parser)
+
+
+def _byte_count(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"found `{text}`, expected a positive number of bytes")
+    return int(text)
 
 
 @dataclass
@@ -143,7 +151,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         ignore = parse_codes(args.ignore, "`--ignore`") if args.ignore else None
     except SettingsError as exc:
         raise CLIError(str(exc)) from None
-    resolver = resolver_from(args, select=select, ignore=ignore, strict=args.strict)
+    resolver = resolver_from(args, select=select, ignore=ignore, strict=args.strict, max_file_size=args.max_file_size)
     inventories = _Inventories(_inventory(args))
     inputs = _inputs(args)
     run = _Run(args, stdout, stderr)

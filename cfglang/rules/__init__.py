@@ -68,11 +68,7 @@ def _load_families() -> None:
     import importlib
 
     for family in FAMILIES:
-        try:
-            importlib.import_module(f"cfglang.rules.{family}")
-        except ModuleNotFoundError as exc:  # a family not written yet
-            if exc.name != f"cfglang.rules.{family}":
-                raise
+        importlib.import_module(f"cfglang.rules.{family}")
 
 
 _load_families()

@@ -3,7 +3,7 @@
 The parser never raises; every problem with the text itself is one of these.
 Limits (``file-too-large``, ``nesting-too-deep``) protect the later stages: the
 tree handed on is never deeper than ``max_depth`` messages (default 100) and a
-file larger than ``max_size`` bytes (default 64 MiB) is not read at all.
+file larger than ``max_size`` bytes (default 16 MiB; `max-file-size` in the settings, `--max-file-size` on the command line) is not read at all.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ NESTING_TOO_DEEP = rule(
 FILE_TOO_LARGE = rule(
     "S015", "file-too-large", E,
     "the input is larger than the parser's size limit",
-    "Inputs above `max_size` bytes (default 64 MiB, far beyond any real config) are refused without "
+    "Inputs above `max_size` bytes (default 16 MiB, far beyond any real config; set `max-file-size` in `[tool.amct]` or pass `--max-file-size`) are refused without "
     "being read, so a stray binary or log file cannot exhaust memory.",
     "(a 100 MB file)",
     "(a config of a few kilobytes)",
