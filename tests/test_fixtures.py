@@ -12,7 +12,6 @@ fixture stays small).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -72,16 +71,11 @@ def diagnostics_of(source: Path) -> tuple[str, list]:
             data = parse(data, source.name, **json.loads(options.read_text(encoding="utf-8")))
         result = check(data, source.name)
         return result.document.text, list(result.diagnostics)
-    if importlib.util.find_spec("cfglang.lint") is None:
-        pytest.skip("model-aware and suppression fixtures need cfglang.lint, which is not available")
+    from cfglang.inventory import Inventory
     from cfglang.lint import lint
 
     inventory = None
     if layers.exists():
-        if importlib.util.find_spec("cfglang.inventory") is None:
-            pytest.skip("model-aware fixtures need cfglang.inventory (the resolver), which is not available")
-        from cfglang.inventory import Inventory
-
         inventory = Inventory.from_dict(json.loads(layers.read_text(encoding="utf-8")))
     linted = lint(data, source.name, None, inventory)
     return linted.text, list(linted.diagnostics)
@@ -100,8 +94,6 @@ def test_fixture_renders_as_its_snapshot(expected: Path) -> None:
 
     ``AMCT_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_fixtures.py`` rewrites them.
     """
-    if importlib.util.find_spec("cfglang.render") is None:
-        pytest.skip("the renderer (cfglang.render) is not available")
     from cfglang.render import FileReport, render_full
 
     source = _source_of(expected)
