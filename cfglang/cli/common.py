@@ -96,15 +96,27 @@ def load_inventory_file(path: str) -> Any:
         raise CLIError(str(exc)) from None
 
 
-def load_model_inventory(ref: str) -> Any:
-    """The inventory of the model ``package.module:factory`` builds (``quant``: imports torch)."""
+def load_model_inventory(ref: str, stderr: TextIO | None = None, prefix: str = "warning") -> Any:
+    """The inventory of the model ``package.module:factory`` builds (``quant``: imports torch).
+
+    A model that cannot be traced still gives names and types; the trace warning
+    saying what is missing goes to ``stderr`` as ``<prefix>: ...``.
+    """
+    import warnings
+
     try:
-        from quant.inventory import inventory_from_ref
+        from quant.inventory import TraceWarning, inventory_from_ref
         from quant.modelref import ModelRefError
     except ImportError as exc:
         raise CLIError(f"`--model` needs the quant extra with torch ({exc}); "
                        "or write the inventory with `amct layers` and pass `--layers`") from None
-    try:
-        return inventory_from_ref(ref)
-    except ModelRefError as exc:
-        raise CLIError(f"`--model`: {exc}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TraceWarning)
+        try:
+            found = inventory_from_ref(ref)
+        except ModelRefError as exc:
+            raise CLIError(f"`--model`: {exc}") from None
+    for warning in caught:
+        if issubclass(warning.category, TraceWarning) and stderr is not None:
+            print(f"{prefix}: {warning.message}", file=stderr)
+    return found

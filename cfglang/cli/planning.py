@@ -4,7 +4,6 @@ config for resolution and taking the model (``--model``) or inventory (``--layer
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,22 +26,9 @@ def inventory_from_args(args: argparse.Namespace, stderr: TextIO) -> Any:
         from cfglang.cli.common import load_inventory_file
 
         return load_inventory_file(args.layers)
-    try:
-        from quant.inventory import TraceWarning, inventory_from_ref
-        from quant.modelref import ModelRefError
-    except ImportError as exc:
-        raise CLIError(f"`--model` needs torch and the quant extra ({exc}); "
-                       "or write the inventory with `amct layers` elsewhere and pass `--layers`") from None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", TraceWarning)
-        try:
-            found = inventory_from_ref(args.model)
-        except ModelRefError as exc:
-            raise CLIError(str(exc)) from None
-    for warning in caught:
-        if issubclass(warning.category, TraceWarning):
-            print(f"warning: {warning.message}", file=stderr)
-    return found
+    from cfglang.cli.common import load_model_inventory
+
+    return load_model_inventory(args.model, stderr)
 
 
 def checked_file(path: str) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from pathlib import Path
 from typing import TextIO
 
@@ -27,20 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from quant.inventory import TraceWarning, inventory_from_ref
-    from quant.modelref import ModelRefError
+    from cfglang.cli.common import load_model_inventory
 
     if args.output and Path(args.output).exists() and not args.force:
         raise CLIError(f"`{args.output}` exists; pass `--force` to overwrite it")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", TraceWarning)
-        try:
-            found = inventory_from_ref(args.model)
-        except ModelRefError as exc:
-            raise CLIError(str(exc)) from None
-    for warning in caught:
-        if issubclass(warning.category, TraceWarning):
-            print(f"amct layers: warning: {warning.message}", file=stderr)
+    found = load_model_inventory(args.model, stderr, prefix="amct layers: warning")
     text = json.dumps(found.to_dict(), indent=2) + "\n"
     if args.output:
         from cfglang.cli.common import write_bytes
