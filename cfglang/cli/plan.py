@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import TextIO
 
-from cfglang.cli.planning import add_model_arguments, checked_file, inventory_from_args, refuse_overwrite, report
+from cfglang.cli.planning import add_model_arguments, refuse_overwrite, report, resolve_file
 
 HELP = "resolve a config against a model into the per-layer plan"
 
@@ -30,15 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from cfglang.diagnostics import Severity
-    from cfglang.resolve import resolve
 
     refuse_overwrite(args.output, args.force)
-    result = checked_file(args.config)
-    if result.has_errors:
-        report(result, result.diagnostics, stderr)
+    resolved = resolve_file(args.config, args, stderr)
+    if resolved is None:
         return 1
-    inventory = inventory_from_args(args, stderr)
-    plan = resolve(result, inventory)
+    result, _, plan = resolved
     report(result, [*result.diagnostics, *plan.diagnostics], stderr)
     if any(d.severity is Severity.ERROR for d in plan.diagnostics):
         return 1

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 from cfglang.cli import CLIError
 
-__all__ = ["add_model_arguments", "inventory_from_args", "checked_file", "report", "refuse_overwrite",
+__all__ = ["add_model_arguments", "inventory_from_args", "checked_file", "report", "resolve_file", "refuse_overwrite",
            "add_layer_arguments", "explain_layer_main"]
 
 
@@ -48,6 +48,22 @@ def report(result: Any, diagnostics: Any, stderr: TextIO) -> None:
         stderr.write(render([FileReport(path, result.document.text, tuple(diagnostics))], "full"))
 
 
+def resolve_file(path: str, args: argparse.Namespace, stderr: TextIO) -> tuple[Any, Any, Any] | None:
+    """``(checked config, inventory, plan)`` for a config file and ``--model``/``--layers``.
+
+    None when the config itself has errors (they are reported on ``stderr``); the
+    model is only loaded for a config that checks.
+    """
+    from cfglang.resolve import resolve
+
+    result = checked_file(path)
+    if result.has_errors:
+        report(result, result.diagnostics, stderr)
+        return None
+    inventory = inventory_from_args(args, stderr)
+    return result, inventory, resolve(result, inventory)
+
+
 def refuse_overwrite(path: str | None, force: bool) -> None:
     if path and Path(path).exists() and not force:
         raise CLIError(f"`{path}` exists; pass `--force` to overwrite it")
@@ -62,18 +78,15 @@ def add_layer_arguments(parser: argparse.ArgumentParser) -> None:
 def explain_layer_main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Print each resolved value of ``args.layer`` and where it came from, with the source line."""
     from cfglang.plan import explain_layer
-    from cfglang.resolve import resolve
 
     if not args.layer:
         raise CLIError("with a config file, pass `--layer NAME` and `--model` or `--layers`")
     if not (args.model or args.layers):
         raise CLIError("`--layer` needs the model: pass `--model MODULE:FACTORY` or `--layers LAYERS.JSON`")
-    result = checked_file(args.target)
-    if result.has_errors:
-        report(result, result.diagnostics, stderr)
+    resolved = resolve_file(args.target, args, stderr)
+    if resolved is None:
         return 1
-    inventory = inventory_from_args(args, stderr)
-    plan = resolve(result, inventory)
+    result, inventory, plan = resolved
     if plan.layer(args.layer) is None:
         import difflib
 

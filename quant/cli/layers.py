@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import TextIO
-
-from cfglang.cli import CLIError
 
 HELP = "write the layer inventory of a PyTorch model (needs torch)"
 
@@ -27,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from cfglang.cli.common import load_model_inventory
+    from cfglang.cli.planning import refuse_overwrite
 
-    if args.output and Path(args.output).exists() and not args.force:
-        raise CLIError(f"`{args.output}` exists; pass `--force` to overwrite it")
+    refuse_overwrite(args.output, args.force)
     found = load_model_inventory(args.model, stderr, prefix="amct layers: warning")
     text = json.dumps(found.to_dict(), indent=2) + "\n"
     if args.output:
