@@ -80,11 +80,18 @@ def _scalar(fd) -> dict[str, Any]:
 
 
 def _field_schema(message, fd) -> dict[str, Any]:
+    from cfglang.schema import field_info
+
+    info = field_info(message.name, fd.name)
     item = _scalar(fd)
     constraint = _CONSTRAINTS.get((message.name, fd.name), {})
     if "enum" in constraint:
         item = {k: v for k, v in item.items() if k not in ("minimum", "maximum", "type")}
     item.update(constraint)
+    if info.enum_values:
+        # `enumDescriptions`: the annotation VS Code's JSON support shows beside each enum value
+        meanings = dict(zip((name for name, _ in info.enum_values), info.enum_descriptions))
+        item["enumDescriptions"] = [meanings[value] for value in item["enum"]]
     if fd.has_default_value and fd.message_type is None:
         default = fd.default_value
         if fd.enum_type is not None:
@@ -95,12 +102,15 @@ def _field_schema(message, fd) -> dict[str, Any]:
             default = shortest_float32(default)
         item["default"] = default
     if fd.is_repeated:
-        return {"type": "array", "items": item}
-    return item
+        return {"description": info.description, "type": "array", "items": item}
+    return {"description": info.description, **item}
 
 
 def _message_schema(message) -> dict[str, Any]:
+    from cfglang.schema import message_description
+
     out: dict[str, Any] = {
+        "description": message_description(message.name),
         "type": "object",
         "additionalProperties": False,
         "properties": {fd.name: _field_schema(message, fd) for fd in message.fields},
@@ -132,8 +142,9 @@ def config_schema() -> dict[str, Any]:
         "$schema": _DRAFT,
         "$id": "https://amct-cfg.invalid/schemas/config.schema.json",
         "title": "AMCT PyTorch quantization config (AMCTConfig) as JSON",
-        "description": "protobuf's JSON mapping of proto/calibration_config_pytorch.proto with the proto field names",
         **top,
+        "description": top["description"] + " As JSON: protobuf's JSON mapping of "
+                       "proto/calibration_config_pytorch.proto with the proto field names.",
         "$defs": dict(sorted(defs.items())),
     }
 

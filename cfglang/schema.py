@@ -17,6 +17,7 @@ import difflib
 import functools
 import re
 import struct
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from google.protobuf import text_format as _text_format
 from google.protobuf.message import Message
 
 from cfglang._proto import calibration_config_pytorch_pb2 as _pb
+from cfglang.resources import data_file
 from cfglang.rules import schema as F
 
 __all__ = [
@@ -36,6 +38,9 @@ __all__ = [
     "fields_of_kind",
     "required_fields",
     "field_info",
+    "message_names",
+    "message_description",
+    "enum_names",
     "new_message",
     "message_class",
     "suggest_field",
@@ -91,6 +96,8 @@ class FieldInfo:
     signed: bool = False
     bits: int = 0
     default: Any = None
+    description: str = ""  # what the field does (cfglang/schemas/config.descriptions.toml)
+    enum_descriptions: tuple[str, ...] = ()  # what each of ``enum_values`` means, in the same order
     descriptor: Any = field(default=None, compare=False, repr=False)
 
     @property
@@ -119,6 +126,48 @@ def _descriptor_of(name: str):
     return _pb.DESCRIPTOR.message_types_by_name[name]
 
 
+# --- descriptions ------------------------------------------------------------
+
+
+@functools.cache
+def _descriptions() -> dict[str, Any]:
+    """The help texts of ``config.descriptions.toml``: ``messages``, ``fields``, ``enums`` tables."""
+    with data_file("schemas", "config.descriptions.toml").open("rb") as stream:
+        return tomllib.load(stream)
+
+
+def _enum_name(enum) -> str:
+    """An enum's name as the descriptions file keys it: nested ones as ``FMRQuantize.CalibrationDataType``."""
+    return enum.full_name.removeprefix(_pb.DESCRIPTOR.package + ".")
+
+
+def message_names() -> tuple[str, ...]:
+    """Every message type of the config schema, in declaration order."""
+    return tuple(_pb.DESCRIPTOR.message_types_by_name)
+
+
+def enum_names() -> dict[str, tuple[str, ...]]:
+    """Every enum of the config schema (nested ones as ``Message.Enum``) -> its value names."""
+    enums = list(_pb.DESCRIPTOR.enum_types_by_name.values())
+    for message in _pb.DESCRIPTOR.message_types_by_name.values():
+        enums.extend(message.enum_types)
+    return {_enum_name(e): tuple(v.name for v in e.values) for e in enums}
+
+
+def message_description(message: str) -> str:
+    """What a message type is for; empty when the descriptions file has no entry."""
+    return _descriptions().get("messages", {}).get(message, "")
+
+
+def _field_description(message: str, name: str) -> str:
+    return _descriptions().get("fields", {}).get(message, {}).get(name, "")
+
+
+def _enum_descriptions(enum) -> tuple[str, ...]:
+    table = _descriptions().get("enums", {}).get(_enum_name(enum), {})
+    return tuple(table.get(v.name, "") for v in enum.values)
+
+
 def _info(fd) -> FieldInfo:
     oneof = fd.containing_oneof.name if fd.containing_oneof is not None else None
     common = dict(
@@ -127,6 +176,7 @@ def _info(fd) -> FieldInfo:
         repeated=fd.is_repeated,
         required=fd.is_required,
         oneof=oneof,
+        description=_field_description(fd.containing_type.name, fd.name),
         descriptor=fd,
     )
     if fd.type in _INTEGER_TYPES:
@@ -140,7 +190,7 @@ def _info(fd) -> FieldInfo:
     if kind == "enum":
         values = tuple((v.name, v.number) for v in fd.enum_type.values)
         return FieldInfo(kind=kind, type_name=fd.enum_type.name, message=None, enum_values=values,
-                         default=fd.default_value, **common)
+                         enum_descriptions=_enum_descriptions(fd.enum_type), default=fd.default_value, **common)
     return FieldInfo(kind=kind, type_name=type_name, message=None, enum_values=(),
                      default=fd.default_value, **common)
 

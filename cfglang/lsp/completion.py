@@ -81,9 +81,12 @@ def _values(message: str, info: schema.FieldInfo, context: CursorContext, replac
     default = fields.default_text(info)
     if not values and default is not None:
         values = [default]
+    meanings = fields.enum_value_help(info)
     return [
         types.CompletionItem(
             label=value, kind=kind, detail="default" if value == default else None,
+            documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=meanings[value])
+            if value in meanings else None,
             sort_text=f"{i:03d}", text_edit=types.TextEdit(range=replace, new_text=value),
         )
         for i, value in enumerate(values)

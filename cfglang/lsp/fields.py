@@ -1,8 +1,9 @@
-"""What the server says about a field: its type, default, allowed values and rules.
+"""What the server says about a field: its type, what it does, default, allowed values and rules.
 
 Shared by hover and completion, so both describe a field the same way. The
-facts come from :mod:`cfglang.schema` (the proto descriptor), the rules
-registry and :mod:`cfglang.capabilities`; this module only words them.
+facts come from :mod:`cfglang.schema` (the proto descriptor and its
+descriptions file), the rules registry and :mod:`cfglang.capabilities`; this
+module only words them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from cfglang import capabilities, schema
 from cfglang.rules import all_rules
 from cfglang.schema import FieldInfo
 
-__all__ = ["message_at", "default_text", "allowed_values", "signature", "describe_field",
+__all__ = ["message_at", "default_text", "allowed_values", "enum_value_help", "signature", "describe_field",
            "LAYER_TYPE_FIELDS", "LAYER_NAME_FIELDS"]
 
 # string fields whose values are layer types, and those whose values are layer names
@@ -64,6 +65,11 @@ def allowed_values(message: str, info: FieldInfo) -> list[str]:
     return []
 
 
+def enum_value_help(info: FieldInfo) -> dict[str, str]:
+    """Enum value name -> what it means, for the values that have a description."""
+    return {name: text for (name, _), text in zip(info.enum_values, info.enum_descriptions) if text}
+
+
 def signature(info: FieldInfo) -> str:
     label = "repeated" if info.repeated else "required" if info.required else "optional"
     return f"{label} {info.type_name} {info.name} = {info.number}"
@@ -79,17 +85,22 @@ def _rules_about(field_name: str) -> tuple[tuple[str, str, str], ...]:
 
 @functools.lru_cache(maxsize=None)
 def describe_field(message: str, name: str) -> str:
-    """Markdown: signature, default, what it takes, oneof, allowed values and the rules that check it."""
+    """Markdown: signature, what it does, default, what it takes, oneof, allowed values and the rules that check it."""
     info = schema.field_info(message, name)
     if info is None:
         return ""
     lines = [f"```proto\n{signature(info)}\n```", f"field of `{message}`"]
+    if info.description:
+        lines.append(info.description)
     default = default_text(info)
     if default is not None:
         lines.append(f"default: `{default}`")
     allowed = allowed_values(message, info)
     if allowed:
         lines.append("values: " + ", ".join(f"`{v}`" for v in allowed))
+        meanings = enum_value_help(info)
+        if meanings:
+            lines.append("\n".join(f"- `{value}`: {text}" for value, text in meanings.items()))
     else:
         lines.append(f"takes {schema.expected_value(info)}" + (", repeated" if info.repeated else ""))
     if info.oneof is not None:

@@ -83,10 +83,18 @@ async def test_hover_on_a_field_name_gives_type_default_values_and_rules(client:
     assert "optional uint32 quant_bits = 10" in value
     assert "default: `8`" in value
     assert "V002" in value
+    # what the field does, from cfglang/schemas/config.descriptions.toml, right under the signature
+    assert "field of `ARQuantize`\n\nWeight bit width: 8 (the default), or 6 or 7, which only Conv2d supports." \
+        in value
     value = await hover_text(client, uri, at(text, "dst_ty"))
     assert "values: `INT8`, `INT16`" in value
+    assert "AMCT supports INT8 only" in value
+    assert "- `INT16`: 16-bit integer activations: declared by the proto, refused by AMCT (an error)." in value
     value = await hover_text(client, uri, at(text, "arq_qu"))
     assert "wts_quant_algo" in value and "ada_quantize" in value
+    assert "Quantize the weights with ARQ" in value
+    value = await hover_text(client, uri, at(text, "common_con"))
+    assert "Overrides replace it, they do not merge with it" in value
 
 
 async def test_hover_in_a_half_typed_file(client: LanguageClient, tmp_path: Path) -> None:
@@ -95,6 +103,7 @@ async def test_hover_in_a_half_typed_file(client: LanguageClient, tmp_path: Path
     value = await hover_text(client, uri, at(text, "  layer_ty"))
     assert "required string layer_type = 1" in value
     assert "`Conv2d`" in value  # the quantizable types
+    assert "The PyTorch class name of the layers this entry covers" in value
 
 
 async def test_hover_on_a_value_shows_where_it_resolves_with_an_inventory(client: LanguageClient,
@@ -122,6 +131,8 @@ async def test_completion_of_field_names_in_a_broken_document(client: LanguageCl
     (bits,) = [i for i in items if i.label == "quant_bits"]
     assert bits.text_edit is not None and bits.text_edit.new_text == "quant_bits: "
     assert bits.text_edit.range.start == types.Position(line=3, character=4)
+    assert isinstance(bits.documentation, types.MarkupContent)
+    assert "Weight bit width: 8 (the default)" in bits.documentation.value
     top = await complete(client, uri, types.Position(line=0, character=0))
     assert "override_layer_configs" in [i.label for i in top]
 
@@ -137,7 +148,10 @@ async def test_completion_of_enum_bool_and_layer_type_values(client: LanguageCli
     assert "Conv2d" in [i.label for i in types_] and "LSTM" in [i.label for i in types_]
     (conv,) = [i for i in types_ if i.label == "Conv2d"]
     assert conv.text_edit is not None and conv.text_edit.new_text == "Conv2d"  # inside the quotes already
-    assert [i.label for i in await complete(client, uri, at(text, "dst_type:"))] == ["INT8", "INT16"]
+    dst = await complete(client, uri, at(text, "dst_type:"))
+    assert [i.label for i in dst] == ["INT8", "INT16"]
+    assert isinstance(dst[1].documentation, types.MarkupContent)
+    assert dst[1].documentation.value == "16-bit integer activations: declared by the proto, refused by AMCT (an error)."
 
 
 async def test_completion_of_layer_names_from_the_inventory(client: LanguageClient, tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def test_wheel_holds_every_module_and_data_file(wheel: Path) -> None:
     for package in ("cfglang", "quant"):
         for source in (ROOT / package).rglob("*.py"):
             assert source.relative_to(ROOT).as_posix() in names, f"{source.relative_to(ROOT)} is not in the wheel"
-    for schema in (ROOT / "cfglang" / "schemas").glob("*.json"):
+    for schema in (ROOT / "cfglang" / "schemas").glob("*.*"):
         assert schema.relative_to(ROOT).as_posix() in names
 
 
@@ -67,6 +67,7 @@ def test_installed_copy_finds_its_grammar_and_proto(wheel: Path, tmp_path: Path)
         "paths = [r.data_file('grammars', 'textproto.lark'), r.data_file('proto', 'calibration_config_pytorch.proto')];"
         "assert all(site in p.parents for p in paths), paths;"
         "assert site in pathlib.Path(cfglang.__file__).resolve().parents;"
+        "from cfglang import schema; assert schema.field_info('AMCTConfig', 'batch_num').description;"
         "doc = cfglang.parse('batch_num: 2');"
         "assert not doc.diagnostics, doc.diagnostics;"
         "print('ok')"

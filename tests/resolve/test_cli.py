@@ -120,11 +120,18 @@ def test_schema_command(files: Path) -> None:
         jsonschema.Draft202012Validator.check_schema(json.loads(out))
     status, out, _ = amct("schema")
     config = json.loads(out)
-    assert config["properties"]["batch_num"] == {"type": "integer", "minimum": 1, "maximum": 4294967295,
-                                                 "default": 1}
-    assert config["$defs"]["ARQuantize"]["properties"]["quant_bits"] == {"enum": [6, 7, 8], "default": 8}
+
+    def keywords(prop: dict) -> dict:  # the descriptions are checked in tests/checker/test_descriptions.py
+        assert prop.pop("description")
+        return prop
+
+    assert keywords(config["properties"]["batch_num"]) == {"type": "integer", "minimum": 1, "maximum": 4294967295,
+                                                           "default": 1}
+    assert keywords(config["$defs"]["ARQuantize"]["properties"]["quant_bits"]) == {"enum": [6, 7, 8], "default": 8}
     assert config["$defs"]["OverrideLayer"]["required"] == ["layer_name", "calibration_config"]
-    assert config["properties"]["fakequant_precision_mode"] == {"enum": ["FORCE_FP16_QUANT"]}
+    mode = keywords(config["properties"]["fakequant_precision_mode"])
+    assert mode.pop("enumDescriptions")[0].startswith("Round each activation scale")
+    assert mode == {"enum": ["FORCE_FP16_QUANT"]}
 
 
 def test_convert_round_trip(files: Path) -> None:
