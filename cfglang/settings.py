@@ -17,17 +17,23 @@ path and ``--isolated`` ignores them all.
     [format]                    # [tool.amct.format] in pyproject.toml
     indent-width = 2
     line-ending = "auto"        # auto (follow the file) | lf | crlf
+
+A file can name its own inventory in a header comment, ``# amct: layers=PATH``
+(relative to the file's folder), which wins over ``layers``
+(:func:`inventory_source`; ``amct lint``, ``amct plan`` and ``amct lsp`` share it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 __all__ = ["FormatOptions", "Settings", "SettingsError", "SettingsResolver", "load_settings_file", "find_settings_file",
-           "parse_codes", "is_enabled"]
+           "parse_codes", "is_enabled", "LayersHeader", "layers_header", "header_layers", "InventorySource",
+           "inventory_source", "inventory_path"]
 
 _LINT_KEYS = {"select", "ignore", "strict", "format", "layers", "max-file-size"}
 _FORMAT_KEYS = {"indent-width", "line-ending"}
@@ -242,3 +248,91 @@ class SettingsResolver:
                 found = self._by_file[source]
             self._by_folder[folder] = found
         return found
+
+
+# ---------------------------------------------------------------- the layer inventory
+
+# `# amct: layers=path/to/layers.json` in a comment line of the file's header
+_HEADER = re.compile(r"#\s*amct:\s*layers\s*=\s*(?P<path>\S+)")
+
+
+@dataclass(frozen=True)
+class LayersHeader:
+    """A ``# amct: layers=PATH`` header comment: the path as written and where it starts (1-based, code points)."""
+
+    path: str
+    line: int
+    column: int
+
+
+def _lines(text: str | bytes) -> Iterable[str]:
+    """The lines of ``text`` one at a time (bytes decoded line by line), so the header of a big file is cheap."""
+    newline = b"\n" if isinstance(text, bytes) else "\n"
+    start = 0
+    while start <= len(text):
+        end = text.find(newline, start)  # type: ignore[arg-type]
+        end = len(text) if end < 0 else end
+        line = text[start:end]
+        yield line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
+        start = end + 1
+
+
+def layers_header(text: str | bytes) -> LayersHeader | None:
+    """The ``# amct: layers=PATH`` comment of the header (the comment lines before any field), if any."""
+    for number, line in enumerate(_lines(text), start=1):
+        if number == 1:
+            line = line.removeprefix("\ufeff")
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if not stripped.startswith("#"):
+            return None
+        match = _HEADER.match(stripped)
+        if match:
+            indent = len(line) - len(line.lstrip())
+            return LayersHeader(match.group("path"), number, indent + match.start("path") + 1)
+    return None
+
+
+def header_layers(text: str | bytes) -> str | None:
+    """The path of the ``# amct: layers=PATH`` header comment, as written."""
+    header = layers_header(text)
+    return header.path if header is not None else None
+
+
+@dataclass(frozen=True)
+class InventorySource:
+    """Where a file's layer inventory is, and what named it (its header comment, or the settings' ``layers``)."""
+
+    path: Path  # relative to the working folder when the file's (or the settings file's) path is
+    header: LayersHeader | None = None  # the header comment that names it; None: the settings
+    settings_file: Path | None = None
+
+    def unusable(self, name: str, problem: str) -> str:
+        """A one-line message: the inventory cannot be used, at the place that names it (file ``name``)."""
+        if self.header is not None:
+            return (f"{name}:{self.header.line}:{self.header.column}: cannot use the layer inventory named by the "
+                    f"`# amct: layers=` header: {problem}")
+        return f"{self.settings_file or 'the settings'}: cannot use the layer inventory of `layers`: {problem}"
+
+
+def inventory_source(text: str | bytes, path: str | Path | None, settings: Settings) -> InventorySource | None:
+    """The file's inventory: its header comment first, then the project settings; None when neither names one.
+
+    The header's path is relative to the file's folder (the working folder for
+    ``path`` None, as for stdin without a name); the settings' to the settings file's folder.
+    """
+    header = layers_header(text)
+    if header is not None:
+        base = Path(path).parent if path else Path(".")
+        return InventorySource(base / header.path, header=header)
+    if settings.layers is not None:
+        base = settings.source.parent if settings.source is not None else Path(".")
+        return InventorySource(base / settings.layers, settings_file=settings.source)
+    return None
+
+
+def inventory_path(text: str | bytes, path: str | Path | None, settings: Settings) -> Path | None:
+    """The absolute path of the file's inventory (see :func:`inventory_source`), or None."""
+    source = inventory_source(text, path, settings)
+    return source.path.resolve() if source is not None else None

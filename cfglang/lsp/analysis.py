@@ -8,14 +8,13 @@ when a feature asks, once per text.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cfglang.diagnostics import Diagnostic
 from cfglang.lsp.positions import Positions
-from cfglang.settings import Settings, SettingsError, SettingsResolver
+from cfglang.settings import Settings, SettingsError, SettingsResolver, header_layers, inventory_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from cfglang.checker import CheckResult
@@ -26,40 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Analysis", "Analyzer", "header_layers", "inventory_path"]
 
-# `# amct: layers=path/to/layers.json` in a comment line of the file's header
-_HEADER = re.compile(r"#\s*amct:\s*layers\s*=\s*(?P<path>\S+)")
 _MISSING = object()
-
-
-def header_layers(text: str) -> str | None:
-    """The path of a ``# amct: layers=PATH`` comment in the header (the comment lines before any field)."""
-    for line in text.removeprefix("\ufeff").splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if not stripped.startswith("#"):
-            return None
-        match = _HEADER.match(stripped)
-        if match:
-            return match.group("path")
-    return None
-
-
-def inventory_path(text: str, path: str | None, settings: Settings) -> Path | None:
-    """Where the file's inventory is: its header comment first, then the project settings.
-
-    The header's path is relative to the file's folder; the settings' path to
-    the settings file's folder.
-    """
-    header = header_layers(text)
-    if header is not None:
-        base = Path(path).parent if path else Path(".")
-        return (base / header).resolve()
-    project = settings.layers
-    if project is not None:
-        base = settings.source.parent if settings.source is not None else Path(".")
-        return (base / project).resolve()
-    return None
 
 
 @dataclass(eq=False)
