@@ -1,11 +1,24 @@
 """The layer inventory of a PyTorch model (the torch side of :mod:`cfglang.inventory`).
 
-Leaf modules come from ``named_modules()``; their order and the graph
-relations (foldable Conv->BatchNorm pairs, activations that consume a layer's
-output) come from ``torch.fx`` symbolic tracing. A model that cannot be traced
-still gets an inventory, in ``named_modules()`` order, marked
-``traced=False``: resolution and the name checks work, fusion pairs and
-activations are unknown. A :class:`TraceWarning` says why.
+Two sources, one set of rules (:func:`_relations`):
+
+- an ``nn.Module``: leaf modules come from ``named_modules()``; their order and
+  the graph relations (foldable Conv->BatchNorm pairs, activations that consume
+  a layer's output) come from ``torch.fx`` symbolic tracing. A model that
+  cannot be traced still gets an inventory, in ``named_modules()`` order,
+  marked ``traced=False``: resolution and the name checks work, fusion pairs
+  and activations are unknown. A :class:`TraceWarning` says why.
+- a ``torch.export.ExportedProgram`` (``torch.export.save`` files, see
+  :func:`quant.modelref.load_program`): each operation of the program's graph
+  carries ``nn_module_stack`` metadata, the modules it was called from; the
+  innermost one names the leaf module (its path as in ``named_modules()`` of
+  the exported model, its class name as the type). The operations of one call
+  of a leaf module (one aten op, or several after ``run_decompositions()``)
+  are one node of the graph the rules run on. The program only records
+  modules that run: a module the forward never calls, one whose forward emits
+  no operation (``nn.Identity``) or one called only inside control flow
+  (``torch.cond``) is not in the inventory; when such a module has weights, a
+  :class:`TraceWarning` names it.
 """
 
 from __future__ import annotations
@@ -13,6 +26,7 @@ from __future__ import annotations
 import sys
 import types
 import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import fx, nn
@@ -24,7 +38,7 @@ __all__ = ["inventory", "inventory_from_ref", "TraceWarning"]
 
 
 class TraceWarning(UserWarning):
-    """The model could not be traced: the inventory has no graph relations."""
+    """What the graph could not tell: untraceable model (no graph relations), or layers a program does not show."""
 
 
 class _LeafTracer(fx.Tracer):
@@ -34,14 +48,38 @@ class _LeafTracer(fx.Tracer):
         return not any(True for _ in m.children()) or super().is_leaf_module(m, module_qualified_name)
 
 
+@dataclass(eq=False)
+class _Op:
+    """One node of the data-flow graph: a call of the leaf module ``target``, or any other operation (None).
+
+    ``inputs`` are the values it reads (a module's own weights are not values), ``users`` the
+    operations that read its result; each listed once.
+    """
+
+    target: str | None
+    inputs: list[_Op] = field(default_factory=list)
+    users: list[_Op] = field(default_factory=list)
+
+
+def _link(source: _Op, user: _Op) -> None:
+    if source is not user and user not in source.users:
+        source.users.append(user)
+        user.inputs.append(source)
+
+
 def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
 
 
 def inventory(model: Any, name: str | None = None) -> Inventory:
-    """The :class:`~cfglang.inventory.Inventory` of ``model`` (an ``nn.Module``)."""
+    """The :class:`~cfglang.inventory.Inventory` of ``model``: an ``nn.Module`` or an ``ExportedProgram``."""
+    import torch.export
+
+    if isinstance(model, torch.export.ExportedProgram):
+        return _program_inventory(model, name or "ExportedProgram")
     if not isinstance(model, nn.Module):
-        raise TypeError(f"found a `{type(model).__name__}`, expected a `torch.nn.Module`")
+        raise TypeError(f"found a `{type(model).__name__}`, expected a `torch.nn.Module` "
+                        "or a `torch.export.ExportedProgram`")
     label = name or type(model).__name__
     leaves = _leaves(model)
     types_of = {n: type(m).__name__ for n, m in leaves}
@@ -53,66 +91,136 @@ def inventory(model: Any, name: str | None = None) -> Inventory:
             f"cannot trace `{label}` with torch.fx ({type(exc).__name__}: {first[:200]}): layer names and types "
             "are known, but not which BatchNorm follows which convolution nor which activation follows a "
             "layer; the inventory is marked `traced: false`, no fusion is planned and `skip_fusion_layers` "
-            "is not checked"), stacklevel=2)
+            "is not checked (a `torch.export` program file of the model gives the graph, if it exports)"),
+            stacklevel=2)
         return Inventory(tuple(Layer(n, t) for n, t in types_of.items()), traced=False, model=label)
-    calls = [node for node in graph.nodes if node.op == "call_module" and node.target in types_of]
-    order: list[str] = []
-    seen: set[str] = set()
-    count: dict[str, int] = {}
-    for node in calls:
-        count[node.target] = count.get(node.target, 0) + 1
-        if node.target not in seen:
-            seen.add(node.target)
-            order.append(node.target)
+    ops: dict[fx.Node, _Op] = {}
+    for node in graph.nodes:
+        op = ops[node] = _Op(node.target if node.op == "call_module" else None)
+        for source in node.all_input_nodes:
+            _link(ops[source], op)
+    order, foldable, activations = _relations(list(ops.values()), types_of)
+    seen = set(order)
     order.extend(n for n in types_of if n not in seen)  # modules the forward never calls
-    foldable = _foldable(calls, types_of, count)
-    activations = _activations(calls, types_of, count, {p.conv: p.bn for p in foldable})
     return Inventory(tuple(Layer(n, types_of[n]) for n in order), foldable, activations, True, label)
 
 
-def _only_user(node: fx.Node) -> fx.Node | None:
-    users = list(node.users)
-    if len(users) != 1:
+def _relations(ops: list[_Op], types_of: dict[str, str]) -> tuple[list[str], tuple[Foldable, ...],
+                                                                   tuple[Activation, ...]]:
+    """The called leaf modules in first-call order, the foldable pairs and the activations."""
+    calls = [op for op in ops if op.target in types_of]
+    order: list[str] = []
+    count: dict[str, int] = {}
+    for op in calls:
+        count[op.target] = count.get(op.target, 0) + 1
+        if count[op.target] == 1:
+            order.append(op.target)
+    foldable = _foldable(calls, types_of, count)
+    activations = _activations(calls, types_of, count, {p.conv: p.bn for p in foldable})
+    return order, foldable, activations
+
+
+def _only_user(op: _Op) -> _Op | None:
+    """The module call that alone reads ``op``'s result, reading nothing else."""
+    if len(op.users) != 1:
         return None
-    user = users[0]
-    if user.op != "call_module" or user.all_input_nodes != [node]:
+    user = op.users[0]
+    if user.target is None or user.inputs != [op]:
         return None
     return user
 
 
-def _foldable(calls: list[fx.Node], types_of: dict[str, str], count: dict[str, int]) -> tuple[Foldable, ...]:
+def _foldable(calls: list[_Op], types_of: dict[str, str], count: dict[str, int]) -> tuple[Foldable, ...]:
     """Conv1d/2d/3d whose output goes only to a BatchNorm that reads only it (each called once)."""
     pairs = []
-    for node in calls:
-        if types_of[node.target] not in FOLDABLE_CONV or count[node.target] != 1:
+    for op in calls:
+        if types_of[op.target] not in FOLDABLE_CONV or count[op.target] != 1:
             continue
-        user = _only_user(node)
+        user = _only_user(op)
         if user is not None and types_of.get(user.target) in BATCH_NORM and count[user.target] == 1:
-            pairs.append(Foldable(node.target, user.target))
+            pairs.append(Foldable(op.target, user.target))
     return tuple(pairs)
 
 
-def _activations(calls: list[fx.Node], types_of: dict[str, str], count: dict[str, int],
+def _activations(calls: list[_Op], types_of: dict[str, str], count: dict[str, int],
                  folded: dict[str, str]) -> tuple[Activation, ...]:
     """An activation module consuming a quantizable layer's output (through its folded BatchNorm)."""
-    by_target = {node.target: node for node in calls}
+    by_target = {op.target: op for op in calls}
     out = []
-    for node in calls:
-        layer_type = types_of[node.target]
-        if layer_type not in QUANTIZABLE or count[node.target] != 1:
+    for op in calls:
+        layer_type = types_of[op.target]
+        if layer_type not in QUANTIZABLE or count[op.target] != 1:
             continue
-        producer = by_target[folded[node.target]] if node.target in folded else node
+        producer = by_target[folded[op.target]] if op.target in folded else op
         user = _only_user(producer)
         if user is not None and types_of.get(user.target) in ADA_FUSED_ACTIVATIONS:
-            out.append(Activation(node.target, user.target, types_of[user.target]))
+            out.append(Activation(op.target, user.target, types_of[user.target]))
     return tuple(out)
 
 
-def inventory_from_ref(ref: str) -> Inventory:
-    """The inventory of the model that ``package.module:factory`` builds (see :mod:`quant.modelref`)."""
-    from quant.modelref import load_model
+def _innermost(node: fx.Node) -> tuple[str, str, str] | None:
+    """``(call key, module path, class name)`` of the innermost module ``node`` was called from."""
+    stack = node.meta.get("nn_module_stack")
+    if not stack:
+        return None
+    key, (path, cls) = next(reversed(stack.items()))
+    qualname = cls if isinstance(cls, str) else getattr(cls, "__qualname__", str(cls))
+    return key, path, qualname.rpartition(".")[2]
 
-    model = load_model(ref)
+
+def _program_inventory(program: Any, label: str) -> Inventory:
+    from quant.modelref import ModelRefError
+
+    signature = program.graph_signature
+    user_inputs, user_outputs = set(signature.user_inputs), set(signature.user_outputs)
+    nodes = list(program.graph.nodes)
+    innermost = {node: _innermost(node) for node in nodes if node.op == "call_function"}
+    if innermost and all(entry is None for entry in innermost.values()):
+        raise ModelRefError(f"`{label}` has no `nn_module_stack` metadata on its operations, so they cannot be "
+                            "traced back to the model's layers; export the nn.Module with "
+                            "`torch.export.export(model, args)` and save that program as it is")
+    # every module path the program knows: from the metadata and from its weights' names
+    owners = {fqn.rpartition(".")[0] for fqn in (*signature.parameters, *signature.buffers)}
+    called = {path for node in nodes if node.op == "call_function"
+              for path, _ in (node.meta.get("nn_module_stack") or {}).values()}
+    parents = {path[:i] for path in (*owners, *called) for i, ch in enumerate(path) if ch == "."}
+    ops: dict[fx.Node, _Op] = {}
+    calls: dict[str, _Op] = {}
+    types_of: dict[str, str] = {}
+    for node in nodes:
+        if node.op == "get_attr" or (node.op == "placeholder" and node.name not in user_inputs):
+            continue  # weights, buffers, constants and control-flow subgraphs are not values of the data flow
+        entry = innermost.get(node)
+        if entry is not None and entry[1] and entry[1] not in parents:
+            key, path, type_name = entry
+            op = calls.get(key)
+            if op is None:
+                op = calls[key] = _Op(path)
+                types_of.setdefault(path, type_name)
+        else:
+            op = _Op(None)
+        ops[node] = op
+        for source in node.all_input_nodes:
+            if source in ops and (node.op != "output" or source.name in user_outputs):
+                _link(ops[source], op)  # buffer updates among the outputs are not uses
+    order, foldable, activations = _relations(list(dict.fromkeys(ops.values())), types_of)
+    unseen = sorted(path for path in owners if path and path not in parents and path not in types_of)
+    if unseen:
+        more = f" and {len(unseen) - 6} more" if len(unseen) > 6 else ""
+        shown = ", ".join(f"`{path}`" for path in unseen[:6]) + more
+        warnings.warn(TraceWarning(
+            f"`{label}`: {shown} {'has' if len(unseen) == 1 else 'have'} weights in the program but no operation "
+            "of its graph is attributed to them (not called, used through another module, or called inside "
+            "control flow such as `torch.cond`), so they are not in the inventory"), stacklevel=2)
+    return Inventory(tuple(Layer(n, types_of[n]) for n in order), foldable, activations, True, label)
+
+
+def inventory_from_ref(ref: str) -> Inventory:
+    """The inventory of the model ``ref`` names: ``package.module:factory``, or a ``torch.export`` program
+    file (an existing file, or a name ending in ``.pt2``; see :mod:`quant.modelref`)."""
+    from quant.modelref import is_program_file, load_model, load_program
+
+    model = load_program(ref) if is_program_file(ref) else load_model(ref)
     return inventory(model, ref)
 
 

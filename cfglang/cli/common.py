@@ -97,7 +97,8 @@ def load_inventory_file(path: str) -> Any:
 
 
 def load_model_inventory(ref: str, stderr: TextIO | None = None, prefix: str = "warning") -> Any:
-    """The inventory of the model ``package.module:factory`` builds (``quant``: imports torch).
+    """The inventory of the model ``ref`` names (``quant``: imports torch): ``package.module:factory``,
+    or a ``torch.export`` program file (see ``quant.inventory.inventory_from_ref``).
 
     A model that cannot be traced still gives names and types; the trace warning
     saying what is missing goes to ``stderr`` as ``<prefix>: ...``.

@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the fixes as a unified diff instead of writing them (exit 1 when any)")
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--layers", metavar="JSON", help="layer inventory (`amct layers`) for model-aware checks")
-    model.add_argument("--model", metavar="MODULE:FACTORY",
-                       help="a Python factory returning the torch model, for model-aware checks (needs torch)")
+    model.add_argument("--model", metavar="MODULE:FACTORY|PROGRAM.pt2",
+                       help="a Python factory returning the torch model, or a torch.export program file, "
+                            "for model-aware checks (needs torch)")
     add_settings_arguments(parser)
 
 

@@ -15,8 +15,9 @@ __all__ = ["add_model_arguments", "inventory_from_args", "checked_file", "report
 
 def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--model", metavar="MODULE:FACTORY",
-                       help="`package.module:factory` returning the nn.Module (needs torch)")
+    group.add_argument("--model", metavar="MODULE:FACTORY|PROGRAM.pt2",
+                       help="`package.module:factory` returning the nn.Module, or a file written by "
+                            "`torch.export.save` (needs torch)")
     group.add_argument("--layers", metavar="LAYERS.JSON", help="a layer inventory written by `amct layers`")
 
 

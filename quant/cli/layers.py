@@ -1,4 +1,4 @@
-"""``amct layers --model package.module:factory [-o layers.json]``: write a model's layer inventory.
+"""``amct layers --model package.module:factory|program.pt2 [-o layers.json]``: write a model's layer inventory.
 
 The inventory lets ``amct lint --layers`` and ``amct plan --layers`` run
 model-aware checks without torch (in pre-commit, say).
@@ -16,8 +16,9 @@ __all__ = ["HELP", "add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="MODULE:FACTORY",
-                        help="`package.module:factory`, a callable with no arguments returning an nn.Module")
+    parser.add_argument("--model", required=True, metavar="MODULE:FACTORY|PROGRAM.pt2",
+                        help="`package.module:factory`, a callable with no arguments returning an nn.Module, "
+                             "or a file written by `torch.export.save`")
     parser.add_argument("-o", "--output", metavar="PATH", help="write the inventory here (default: stdout)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
 

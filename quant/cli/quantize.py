@@ -3,7 +3,9 @@
 Checks and resolves the config against the model (diagnostics as ``amct lint`` shows them; errors
 stop here with status 1), calibrates with a progress bar over batches and layers, prints the
 per-layer table and writes the outputs of ``QuantResult.save`` into the output folder (existing
-files are kept unless ``--force``). The factory's model is put in eval mode.
+files are kept unless ``--force``). The factory's model is put in eval mode. A ``torch.export``
+program file is refused (one line, status 2): the program keeps the graph but not the ``nn.Module``
+layers (``Conv2d``, ``Linear``, ...) that quantization folds, calibrates and replaces.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ __all__ = ["HELP", "add_arguments", "main"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="the .cfg file")
     parser.add_argument("--model", metavar="MODULE:FACTORY", required=True,
-                        help="a callable with no arguments returning the nn.Module (the current directory is importable)")
+                        help="a callable with no arguments returning the nn.Module (the current directory is "
+                             "importable); a torch.export program file is not enough to quantize")
     parser.add_argument("--data", metavar="PATH", required=True,
                         help="calibration batches: .pt (a list of batches) or .npz (batch_0, batch_1, ...)")
     parser.add_argument("-o", "--output", metavar="DIR", required=True, help="folder for the outputs")
