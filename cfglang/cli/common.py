@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cfglang.cli import CLIError
-from cfglang.settings import SettingsError, SettingsResolver
+from cfglang.settings import InventorySource, SettingsError, SettingsResolver
 
 __all__ = ["add_settings_arguments", "resolver_from", "input_paths", "read_bytes", "read_stdin", "write_bytes",
-           "color_enabled", "load_inventory_file", "load_model_inventory"]
+           "color_enabled", "load_inventory_file", "load_named_inventory", "load_model_inventory"]
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +94,14 @@ def load_inventory_file(path: str) -> Any:
         return Inventory.load(path)
     except InventoryError as exc:
         raise CLIError(str(exc)) from None
+
+
+def load_named_inventory(source: InventorySource, name: str) -> Any:
+    """The inventory a file's header or settings name; a failure is one line at the header (file ``name``)."""
+    try:
+        return load_inventory_file(str(source.path))
+    except CLIError as exc:
+        raise CLIError(source.unusable(name, str(exc))) from None
 
 
 def load_model_inventory(ref: str, stderr: TextIO | None = None, prefix: str = "warning") -> Any:

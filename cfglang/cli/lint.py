@@ -1,7 +1,10 @@
 """``amct lint``: check files and report diagnostics; ``--fix`` rewrites what is safe to rewrite.
 
 Exit status: 0 when no error is reported (with ``--strict``: no warning either),
-1 when one is, 2 for usage errors, unreadable files and internal failures.
+1 when one is, 2 for usage errors, unreadable files, unusable layer inventories and internal failures.
+
+Model-aware checks use ``--layers``/``--model`` when given, else the inventory a
+file names in its ``# amct: layers=PATH`` header, else the ``layers`` of its settings.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from cfglang.cli.common import (
     add_settings_arguments,
     color_enabled,
     input_paths,
+    load_inventory_file,
     read_bytes,
     read_stdin,
     resolver_from,
@@ -23,7 +27,7 @@ from cfglang.cli.common import (
 )
 from cfglang.diagnostics import Severity
 from cfglang.render import FORMATS, FileReport, render, render_statistics, summary
-from cfglang.settings import Settings, SettingsError, parse_codes
+from cfglang.settings import Settings, SettingsError, inventory_source, parse_codes
 
 HELP = "check .cfg files and report diagnostics"
 
@@ -50,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--diff", action="store_true",
                         help="print the fixes as a unified diff instead of writing them (exit 1 when any)")
     model = parser.add_mutually_exclusive_group()
-    model.add_argument("--layers", metavar="JSON", help="layer inventory (`amct layers`) for model-aware checks")
+    model.add_argument("--layers", metavar="JSON",
+                       help="layer inventory (`amct layers`) for model-aware checks (default: the one a file's "
+                            "`# amct: layers=PATH` header or the `layers` setting names)")
     model.add_argument("--model", metavar="MODULE:FACTORY|PROGRAM.pt2",
                        help="a Python factory returning the torch model, or a torch.export program file, "
                             "for model-aware checks (needs torch)")
@@ -70,15 +76,13 @@ class _Run:
     stderr: TextIO
     reports: list[FileReport] = field(default_factory=list)
     diffs: list[str] = field(default_factory=list)
-    failed_reads: int = 0
+    failed_inputs: int = 0  # files that could not be read, inventories they name that could not be used
     fixed: int = 0
     failing: bool = False  # a file reported what its settings count as failure
 
 
 def _inventory(args: argparse.Namespace) -> Any:
     if args.layers:
-        from cfglang.cli.common import load_inventory_file
-
         return load_inventory_file(args.layers)
     if args.model:
         from cfglang.cli.common import load_model_inventory
@@ -88,22 +92,28 @@ def _inventory(args: argparse.Namespace) -> Any:
 
 
 class _Inventories:
-    """The inventory for each file: `--layers`/`--model` for all, else the `layers` of its settings."""
+    """The inventory of each file: `--layers`/`--model` for all, else its `# amct: layers=` header, else the
+    `layers` of its settings; each inventory is loaded once."""
 
     def __init__(self, fixed: Any) -> None:
         self._fixed = fixed
-        self._loaded: dict[Path, Any] = {}
+        self._loaded: dict[Path, tuple[Any, str | None]] = {}
 
-    def for_settings(self, settings: Settings) -> Any:
-        if self._fixed is not None or settings.layers is None:
-            return self._fixed
-        base = settings.source.parent if settings.source is not None else Path(".")
-        path = (base / settings.layers).resolve()
-        if path not in self._loaded:
-            from cfglang.cli.common import load_inventory_file
-
-            self._loaded[path] = load_inventory_file(str(path))
-        return self._loaded[path]
+    def for_file(self, data: bytes, path: str | None, settings: Settings) -> tuple[Any, str | None]:
+        """(inventory or None, why the one the file names cannot be used); ``path`` None for unnamed stdin."""
+        if self._fixed is not None:
+            return self._fixed, None
+        source = inventory_source(data, path, settings)
+        if source is None:
+            return None, None
+        key = source.path.resolve()
+        if key not in self._loaded:
+            try:
+                self._loaded[key] = (load_inventory_file(str(source.path)), None)
+            except CLIError as exc:
+                self._loaded[key] = (None, str(exc))
+        inventory, problem = self._loaded[key]
+        return inventory, None if problem is None else source.unusable(path or "-", problem)
 
 
 def _lint_one(run: _Run, name: str, data: bytes, settings: Settings, inventory: Any, stdin: bool) -> None:
@@ -161,21 +171,26 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             data = read_stdin() if path is None else read_bytes(path)
         except CLIError as exc:
             print(f"amct lint: {exc}", file=stderr)
-            run.failed_reads += 1
+            run.failed_inputs += 1
             continue
+        where = args.stdin_filename if path is None else str(path)
         try:
-            settings = resolver.for_path(args.stdin_filename if path is None else path)
+            settings = resolver.for_path(where)
         except SettingsError as exc:
             raise CLIError(str(exc)) from None
-        _lint_one(run, name, data, settings, inventories.for_settings(settings), stdin=path is None)
+        inventory, problem = inventories.for_file(data, where, settings)
+        if problem is not None:  # the file is still checked, without the model; the run fails (exit 2)
+            print(f"amct lint: {problem} (checked without the model)", file=stderr)
+            run.failed_inputs += 1
+        _lint_one(run, name, data, settings, inventory, stdin=path is None)
     if args.diff:
         stdout.write("".join(run.diffs))
         if run.fixed:
             print(f"amct lint: would fix {run.fixed} {'issue' if run.fixed == 1 else 'issues'}", file=stderr)
-        return 2 if run.failed_reads else int(bool(run.diffs))
+        return 2 if run.failed_inputs else int(bool(run.diffs))
     # with stdin and --fix the fixed text went to stdout, so the report goes to stderr
     _report(run, stderr if inputs[:1] and inputs[0][1] is None and args.fix else stdout)
-    if run.failed_reads:
+    if run.failed_inputs:
         return 2
     return 0 if args.exit_zero else int(run.failing)
 

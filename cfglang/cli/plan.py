@@ -1,4 +1,7 @@
-"""``amct plan quant.cfg (--model M:F | --layers layers.json) [-o plan.json] [--format ...]``.
+"""``amct plan quant.cfg [--model M:F | --layers layers.json] [-o plan.json] [--format ...]``.
+
+Without ``--model``/``--layers`` the model is the inventory that the file's
+``# amct: layers=PATH`` header or the ``layers`` setting names (as for ``amct lint``).
 
 Resolves the config against the model into the per-layer plan: the native plan
 JSON (what ``amct quantize`` and ``quant.quantize`` read), AMCT's own
@@ -21,7 +24,7 @@ __all__ = ["HELP", "add_arguments", "main"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="the .cfg file")
-    add_model_arguments(parser)
+    add_model_arguments(parser, required=False)  # else the header's or the settings' inventory
     parser.add_argument("-o", "--output", metavar="PATH", help="write the plan here (default: stdout)")
     parser.add_argument("--format", choices=("native", "amct-json", "table"), default="native",
                         help="native plan JSON (default), AMCT's config.json layout, or a text table")

@@ -1,5 +1,9 @@
 """What ``amct plan``, ``amct explain --layer`` and ``amct convert`` share: reading a
-config for resolution and taking the model (``--model``) or inventory (``--layers``)."""
+config for resolution and taking the model (``--model``) or inventory (``--layers``).
+
+Without ``--model``/``--layers`` the inventory is the one ``amct lint`` and the
+editor use: the file's ``# amct: layers=PATH`` header, else ``layers`` of its
+project settings."""
 
 from __future__ import annotations
 
@@ -21,15 +25,29 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) 
     group.add_argument("--layers", metavar="LAYERS.JSON", help="a layer inventory written by `amct layers`")
 
 
-def inventory_from_args(args: argparse.Namespace, stderr: TextIO) -> Any:
-    """The :class:`~cfglang.inventory.Inventory` named by ``--layers`` or ``--model``."""
+def inventory_from_args(args: argparse.Namespace, result: Any, stderr: TextIO) -> Any:
+    """The :class:`~cfglang.inventory.Inventory` for the checked config ``result``.
+
+    ``--layers`` or ``--model`` when given; else the inventory the file's header
+    or its project settings name (as for ``amct lint``); else a one-line failure.
+    """
+    from cfglang.cli import common
+
     if args.layers:
-        from cfglang.cli.common import load_inventory_file
+        return common.load_inventory_file(args.layers)
+    if args.model:
+        return common.load_model_inventory(args.model, stderr)
+    from cfglang.settings import SettingsError, SettingsResolver, inventory_source
 
-        return load_inventory_file(args.layers)
-    from cfglang.cli.common import load_model_inventory
-
-    return load_model_inventory(args.model, stderr)
+    path = result.document.path
+    try:
+        source = inventory_source(result.document.text, path, SettingsResolver().for_path(path))
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from None
+    if source is None:
+        raise CLIError(f"{path}: no model to resolve against: pass `--model` or `--layers LAYERS.JSON`, or name an "
+                       f"inventory in the file's header (`# amct: layers=PATH`) or in the `layers` setting")
+    return common.load_named_inventory(source, path)
 
 
 def checked_file(path: str) -> Any:
@@ -61,7 +79,7 @@ def resolve_file(path: str, args: argparse.Namespace, stderr: TextIO) -> tuple[A
     if result.has_errors:
         report(result, result.diagnostics, stderr)
         return None
-    inventory = inventory_from_args(args, stderr)
+    inventory = inventory_from_args(args, result, stderr)
     return result, inventory, resolve(result, inventory)
 
 
@@ -71,7 +89,7 @@ def refuse_overwrite(path: str | None, force: bool) -> None:
 
 
 def add_layer_arguments(parser: argparse.ArgumentParser) -> None:
-    """``amct explain quant.cfg --layer NAME (--model|--layers)``."""
+    """``amct explain quant.cfg --layer NAME [--model|--layers]``."""
     parser.add_argument("--layer", metavar="NAME", help="with a config file: the layer whose values to explain")
     add_model_arguments(parser, required=False)
 
@@ -81,9 +99,8 @@ def explain_layer_main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO)
     from cfglang.plan import explain_layer
 
     if not args.layer:
-        raise CLIError("with a config file, pass `--layer NAME` and `--model` or `--layers`")
-    if not (args.model or args.layers):
-        raise CLIError("`--layer` needs the model: pass `--model MODULE:FACTORY` or `--layers LAYERS.JSON`")
+        raise CLIError("with a config file, pass `--layer NAME` (and `--model` or `--layers`, unless the file's "
+                       "header or settings name an inventory)")
     resolved = resolve_file(args.target, args, stderr)
     if resolved is None:
         return 1
