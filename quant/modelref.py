@@ -62,7 +62,7 @@ def load_model(ref: str) -> Any:
     import torch
 
     if is_program_file(ref):
-        raise ModelRefError(f"`{ref}` is a file, but quantizing needs the model itself: pass "
+        raise ModelRefError(f"`{ref}` names a program file, but quantizing needs the model itself: pass "
                             "`package.module:factory` (a torch.export program keeps the graph, not the "
                             "Conv2d, Linear, ... modules that quantization replaces)")
     factory = import_factory(ref)

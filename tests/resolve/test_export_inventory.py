@@ -161,7 +161,7 @@ def _message(call) -> str:
 def test_quantizing_needs_the_module_not_a_program(tmp_path: Path) -> None:
     path = str(save_program(mlp().eval(), (2, 6), tmp_path / "m.pt2"))
     message = _message(lambda: load_model(path))
-    assert message.startswith(f"`{path}` is a file, but quantizing needs the model itself")
+    assert message.startswith(f"`{path}` names a program file, but quantizing needs the model itself")
     assert "`package.module:factory`" in message
 
 
@@ -237,5 +237,6 @@ def test_quantize_refuses_a_program_file(project: Path) -> None:
     torch.save([torch.zeros(1, 1, 6, 6)], project / "calib.pt")
     status, out, err = amct("quantize", "quant.cfg", "--model", "prog.pt2", "--data", "calib.pt", "-o", "out")
     assert status == 2 and out == "" and err.count("\n") == 1
-    assert "`prog.pt2` is a file, but quantizing needs the model itself: pass `package.module:factory`" in err
+    assert ("`prog.pt2` names a program file, but quantizing needs the model itself: "
+            "pass `package.module:factory`") in err
     assert not (project / "out" / "plan.json").exists()
