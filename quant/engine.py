@@ -209,8 +209,20 @@ def _layer_outputs(model: nn.Module, names: Sequence[str], batch: Any) -> dict[s
 def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[Any],
                factors: Mapping[str, torch.Tensor], progress: bool) -> dict[str, ActivationQParams]:
     calibrators = {s.name: make_calibrator(s.activation, len(batches)) for s in specs}
-    seen = {s.name: 0 for s in specs}
-    current = [0]
+    # per layer, (batch index, position among all hook calls) of each observation: a calibrator may
+    # check a buffered batch later, and the error names the first batch and layer that saw nan or inf
+    calls: dict[str, list[tuple[int, int]]] = {s.name: [] for s in specs}
+    current = [0, 0]  # batch index, hook calls so far
+
+    def nonfinite(name: str, exc: NonFiniteError) -> QuantizeError:
+        found = [(calls[name][exc.observation], name)]
+        for other, cal in calibrators.items():
+            first = getattr(cal, "first_nonfinite", None)
+            observation = first() if other != name and first is not None else None
+            if observation is not None:
+                found.append((calls[other][observation], other))
+        (batch, _), layer = min(found)
+        return QuantizeError(f"layer `{layer}`: calibration batch {batch} has nan or inf values at the layer's input")
 
     def make(spec: LayerSpec):
         balance = factors.get(spec.name)
@@ -222,12 +234,12 @@ def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[A
                 shape = [1] * x.dim()
                 shape[dim if dim >= 0 else x.dim() + dim] = -1
                 x = x / balance.reshape(shape).to(x.dtype)
+            calls[spec.name].append((current[0], current[1]))
+            current[1] += 1
             try:
-                calibrators[spec.name].observe(x)  # checks finiteness on its own reductions
-            except NonFiniteError:
-                raise QuantizeError(f"layer `{spec.name}`: calibration batch {current[0]} has nan or inf values "
-                                    f"at the layer's input") from None
-            seen[spec.name] += 1
+                calibrators[spec.name].observe(x)
+            except NonFiniteError as exc:
+                raise nonfinite(spec.name, exc) from None
             return (x, *args[1:]) if balance is not None else None
         return hook
 
@@ -235,11 +247,17 @@ def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[A
         for i, batch in enumerate(_bar(batches, len(batches), "calibration batches", progress)):
             current[0] = i
             run_batch(model, batch)
-    missing = [name for name, n in seen.items() if n == 0]
+    missing = [name for name, seen in calls.items() if not seen]
     if missing:
         raise QuantizeError(f"layer `{missing[0]}` was not called by the model's forward in {len(batches)} "
                             f"calibration batches")
-    return {name: cal.compute() for name, cal in calibrators.items()}
+    qparams = {}
+    for name, cal in calibrators.items():
+        try:
+            qparams[name] = cal.compute()
+        except NonFiniteError as exc:
+            raise nonfinite(name, exc) from None
+    return qparams
 
 
 def build_fake_quant_model(model: nn.Module, specs: Sequence[LayerSpec],

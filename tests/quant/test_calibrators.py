@@ -98,7 +98,11 @@ def test_ifmr_small_data_is_exactly_amct(kind, asymmetric):
 def test_ifmr_streaming_candidate_within_0p1_percent(kind, asymmetric):
     p = IFMRParams(asymmetric=asymmetric)
     batches = [_data(kind, 60_000, s) for s in range(2)]
-    got = run(StreamingIFMR(p, num_batches=2), batches)
+    assert_within_0p1_percent(run(StreamingIFMR(p, num_batches=2), batches), batches, p)
+
+
+def assert_within_0p1_percent(got, batches: list[torch.Tensor], p: IFMRParams) -> None:
+    """``got`` is one of the exact search's candidates, with an MSE within 0.1% of its best."""
     losses, scales = ref_ifmr(batches, p)
     chosen = int(np.argmin([abs(s - got.scale) for s in scales]))
     assert scales[chosen] == got.scale
@@ -158,9 +162,84 @@ def test_ifmr_unequal_batches_keep_exact_percentiles():
 def test_non_finite_values_are_refused(cls, bad):
     x = _data("normal", 20_000, 0)
     x[1234] = bad
-    cal = cls(IFMRParams() if cls is not HFMGCalibrator else HFMGParams(), num_batches=1)
-    with pytest.raises(NonFiniteError):
+    cal = cls(IFMRParams() if cls is not HFMGCalibrator else HFMGParams(), num_batches=2)
+    cal.observe(_data("normal", 20_000, 1))
+    with pytest.raises(NonFiniteError) as info:  # IFMR checks a buffered batch when it uses the buffer
         cal.observe(x)
+        cal.compute()
+    assert info.value.observation == 1
+
+
+class UnbufferedIFMR(IFMRCalibrator):
+    BUFFER_CAP = 0  # every batch is processed alone
+
+
+class SmallBufferIFMR(IFMRCalibrator):
+    BUFFER_CAP = 50_000
+
+
+def _state(cal: IFMRCalibrator):
+    return cal.compute(), cal._hist.clone(), (cal._lo, cal._hi)
+
+
+@pytest.mark.parametrize("asymmetric", [True, False])
+def test_buffered_batches_are_one_batch_of_their_concatenation(asymmetric):
+    p = IFMRParams(asymmetric=asymmetric)
+    batches = [_data("laplace", 20_000, s) for s in range(8)]  # 160,000 values: past EXACT_LIMIT
+    buffered = IFMRCalibrator(p, num_batches=8)
+    whole = UnbufferedIFMR(p, num_batches=1)
+    run(buffered, batches)
+    whole.observe(torch.cat(batches))
+    got, want = _state(buffered), _state(whole)
+    assert got[0] == want[0] and torch.equal(got[1], want[1]) and got[2] == want[2]
+
+
+def test_each_flush_is_one_batch_of_what_it_held():
+    p = IFMRParams()
+    batches = [_data("relu", 20_000, s) for s in range(8)]
+    small = SmallBufferIFMR(p, num_batches=8)  # 50,000 values: a flush every 2 batches
+    pairs = UnbufferedIFMR(p, num_batches=4)
+    run(small, batches)
+    run(pairs, [torch.cat(batches[i:i + 2]) for i in range(0, 8, 2)])
+    got, want = _state(small), _state(pairs)
+    assert got[0] == want[0] and torch.equal(got[1], want[1]) and got[2] == want[2]
+
+
+@pytest.mark.parametrize("cls", [IFMRCalibrator, SmallBufferIFMR, UnbufferedIFMR])
+@pytest.mark.parametrize("kind", ["normal", "relu", "laplace"])
+def test_buffered_candidate_within_0p1_percent(cls, kind):
+    p = IFMRParams()
+    batches = [_data(kind, 8_000, s) for s in range(16)]
+    assert_within_0p1_percent(run(cls(p, num_batches=16), batches), batches, p)
+
+
+def test_buffer_never_holds_more_than_its_cap():
+    cal = SmallBufferIFMR(IFMRParams(), num_batches=200)
+    for s in range(200):
+        cal.observe(_data("normal", 7_000, s))
+        assert cal._filled <= cal.BUFFER_CAP and cal._buffer.numel() <= cal.BUFFER_CAP
+    assert cal.n == 200 * 7_000
+    cal.compute()
+    assert sum(t.numel() for t in (*cal._tail_hi, *cal._tail_lo)) <= cal.TAIL_CAP
+
+
+@pytest.mark.parametrize("cls", [IFMRCalibrator, SmallBufferIFMR, UnbufferedIFMR])
+def test_non_finite_buffered_batch_is_named(cls):
+    cal = cls(IFMRParams(), num_batches=10)
+    batches = [_data("normal", 7_000, s) for s in range(10)]
+    batches[6][100] = float("nan")
+    with pytest.raises(NonFiniteError) as info:
+        run(cal, batches)
+    assert info.value.observation == 6
+
+
+def test_first_nonfinite_scans_what_is_held():
+    cal = IFMRCalibrator(IFMRParams(), num_batches=4)
+    batches = [_data("normal", 7_000, s) for s in range(4)]
+    batches[2][5] = float("-inf")
+    for b in batches:
+        cal.observe(b)
+    assert cal.first_nonfinite() == 2
 
 
 # ------------------------------------------------------------------ HFMG reference

@@ -101,6 +101,24 @@ def test_nan_batch_names_layer_and_batch():
     assert all(not m._forward_pre_hooks for m in model.modules())
 
 
+def test_nan_found_at_a_later_layer_still_names_the_first_layer_and_batch(monkeypatch):
+    # a small buffer: `pool` (2,048 values a batch) flushes, and finds the nan, before `conv` does
+    from quant.calibrators import IFMRCalibrator
+
+    monkeypatch.setattr(IFMRCalibrator, "BUFFER_CAP", 5000)
+    data = batches(6)
+    data[1][2, 1, 3, 3] = float("inf")
+    with pytest.raises(QuantizeError, match=r"layer `conv`: calibration batch 1 has nan or inf"):
+        quantize(small_cnn(), small_cnn_plan(batch_num=6), data, progress=False)
+
+
+def test_nan_in_a_late_batch_is_named_after_buffering():
+    data = batches(5)
+    data[3][1, 0, 2, 2] = float("nan")
+    with pytest.raises(QuantizeError, match=r"layer `conv`: calibration batch 3 has nan or inf"):
+        quantize(small_cnn(), small_cnn_plan(batch_num=5), data, progress=False)
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_recurrent_layer_is_quantized_and_a_stacked_one_is_a_clear_diagnostic(kind):
     # engine II (quant.recurrent) quantizes single-layer unidirectional LSTM/GRU; others stay float
