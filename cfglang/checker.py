@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
@@ -26,7 +26,7 @@ from cfglang.rules import REGISTRY
 from cfglang.rules import schema as F
 from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
 
-__all__ = ["Loc", "SpanTable", "CheckResult", "ConfigError", "check", "load"]
+__all__ = ["Loc", "SpanTable", "CheckResult", "ConfigError", "check", "load", "finding_diagnostic"]
 
 PathPart = str | int
 FieldPath = tuple[PathPart, ...]
@@ -433,12 +433,21 @@ class _Builder:
         return getattr(self._root, str(path[0]))[path[1]]
 
     def _finding(self, finding: constraints.Finding, path: FieldPath) -> None:
-        span = self._span(path, finding.at)
-        if span is None:
-            return
-        related = tuple((s, note) for p, note in finding.related if (s := self._span(path, p)) is not None)
-        self.report(finding.code, span, finding.message, finding.hint, related)
+        found = finding_diagnostic(finding, lambda at: self._span(path, at))
+        if found is not None:
+            self.diagnostics.append(found)
 
     def _span(self, path: FieldPath, at: tuple[PathPart, ...]) -> Span | None:
         where = (*path, *at)
         return self._table.span(where) if where else None
+
+
+def finding_diagnostic(finding: constraints.Finding,
+                       span_of: Callable[[tuple[PathPart, ...]], Span | None]) -> Diagnostic | None:
+    """The diagnostic of a constraint finding; ``span_of`` maps the finding's paths to spans
+    (None: the path is not in the file, and the finding is not reported)."""
+    span = span_of(finding.at)
+    if span is None:
+        return None
+    related = tuple((s, note) for p, note in finding.related if (s := span_of(p)) is not None)
+    return Diagnostic(finding.code, REGISTRY[finding.code].severity, span, finding.message, finding.hint, related)

@@ -25,7 +25,7 @@ from cfglang.rules import schema as F
 from cfglang.rules import value as V
 from cfglang.schema import fields_of_kind, format_number
 
-__all__ = ["Finding", "Context", "VALUE_CHECKS", "CAPABILITY_CHECKS", "non_finite"]
+__all__ = ["Finding", "Context", "VALUE_CHECKS", "CAPABILITY_CHECKS", "non_finite", "repeated_keys"]
 
 PathPart = str | int
 
@@ -111,7 +111,8 @@ def _layer_types(m: Any) -> Iterator[Finding]:
                           ("override_layer_types", i, "layer_type"), _type_hint(entry.layer_type))
 
 
-def _repeated_keys(m: Any) -> Iterator[Finding]:
+def repeated_keys(m: Any) -> Iterator[Finding]:
+    """`layer_type` or `layer_name` used by two override entries (the only check across entries)."""
     for list_name, key, code in (("override_layer_types", "layer_type", F.DUPLICATE_LAYER_TYPE),
                                  ("override_layer_configs", "layer_name", F.DUPLICATE_LAYER_NAME)):
         first: dict[str, int] = {}
@@ -222,7 +223,7 @@ def _search(m: Any) -> Iterator[Finding]:
 
 
 VALUE_CHECKS: dict[str, tuple[Checker, ...]] = {
-    "AMCTConfig": (_batch_num, _layer_types, _repeated_keys),
+    "AMCTConfig": (_batch_num, _layer_types, repeated_keys),
     "ARQuantize": (_quant_bits,),
     "ADAquantize": (
         _num_iteration,

@@ -42,6 +42,12 @@ class Span:
     def contains(self, offset: int) -> bool:
         return self.start <= offset < self.end or (self.start == self.end == offset)
 
+    def shifted(self, offset: int, lines: int) -> Span:
+        """The same range moved by ``offset`` code points and ``lines`` lines (whole lines only:
+        the text before it grew or shrank by complete lines, so columns stay)."""
+        return Span(self.start + offset, self.end + offset, self.line + lines, self.column,
+                    self.end_line + lines, self.end_column)
+
 
 @dataclass(frozen=True, slots=True)
 class Edit:
@@ -68,6 +74,17 @@ class Diagnostic:
     hint: str | None = None
     related: tuple[tuple[Span, str], ...] = field(default=())
     fix: Fix | None = None
+
+    def shifted(self, offset: int, lines: int) -> Diagnostic:
+        """The diagnostic of the same text moved by whole lines (see :meth:`Span.shifted`)."""
+        if not offset and not lines:
+            return self
+        fix = self.fix
+        if fix is not None:
+            fix = Fix(fix.description, tuple(Edit(e.start + offset, e.end + offset, e.new_text) for e in fix.edits),
+                      fix.safe)
+        return Diagnostic(self.code, self.severity, self.span.shifted(offset, lines), self.message, self.hint,
+                          tuple((s.shifted(offset, lines), note) for s, note in self.related), fix)
 
 
 class LineIndex:

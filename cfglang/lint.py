@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from cfglang.diagnostics import Diagnostic, Edit, Fix, LineIndex, Severity
 from cfglang.rules import REGISTRY
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cfglang.checker import CheckResult
     from cfglang.syntax import Comment
 
-__all__ = ["LintResult", "FixOutcome", "lint", "lint_text", "select_fixes", "apply_fixes", "fix_text"]
+__all__ = ["LintResult", "FixOutcome", "lint", "finish", "lint_text", "select_fixes", "apply_fixes", "fix_text"]
 
 _DIRECTIVE = re.compile(r"#\s*amct:\s*noqa(?P<file>-file)?\b(?P<colon>\s*:)?(?P<codes>[ \t]*[A-Za-z]+[0-9]+"
                         r"(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*)?", re.IGNORECASE)
@@ -35,14 +35,29 @@ _CODE = re.compile(r"[A-Za-z]+[0-9]+")
 _MAX_FIX_ROUNDS = 10
 
 
-@dataclass(frozen=True)
 class LintResult:
-    """What one file produced: ``text`` is the decoded text the spans refer to."""
+    """What one file produced: ``text`` is the decoded text the spans refer to.
 
-    text: str
-    has_bom: bool
-    diagnostics: tuple[Diagnostic, ...]
-    check: CheckResult
+    ``check`` is the :class:`~cfglang.checker.CheckResult` of the text. The
+    incremental linter (:mod:`cfglang.incremental`) finds the diagnostics without
+    one and passes a function that computes it, called the first time it is asked for.
+    """
+
+    __slots__ = ("text", "has_bom", "diagnostics", "syntax_ok", "_check")
+
+    def __init__(self, text: str, has_bom: bool, diagnostics: tuple[Diagnostic, ...],
+                 check: CheckResult | Callable[[], CheckResult], syntax_ok: bool) -> None:
+        self.text = text
+        self.has_bom = has_bom
+        self.diagnostics = diagnostics
+        self.syntax_ok = syntax_ok  # no syntax diagnostic (error or warning) in the text
+        self._check = check
+
+    @property
+    def check(self) -> CheckResult:
+        if callable(self._check):
+            self._check = self._check()
+        return self._check
 
     @property
     def worst(self) -> Severity | None:
@@ -162,11 +177,18 @@ def lint(text: str | bytes, path: str | None = None, settings: Settings | None =
     syntax_ok = not any(d.code.startswith("S") for d in found)
     if inventory is not None and syntax_ok:
         found.extend(_model_diagnostics(result, inventory))
-    directives = _directives(document.comments, document.index)
+    return finish(document.text, document.has_bom, found, document.comments, document.index, settings,
+                  result, syntax_ok)
+
+
+def finish(text: str, has_bom: bool, found: list[Diagnostic], comments: Sequence[Comment], index: LineIndex,
+           settings: Settings, check: CheckResult | Callable[[], CheckResult], syntax_ok: bool) -> LintResult:
+    """Steps 3 and 4 of the pipeline: suppressions, then the settings' selection, over ``found``."""
+    directives = _directives(comments, index)
     kept = [d for d in found if d.code.startswith("S") or not _suppressed(d, directives, mark=True)]
-    own = [d for d in _suppression_findings(directives, document.index) if not _suppressed(d, directives, False)]
+    own = [d for d in _suppression_findings(directives, index) if not _suppressed(d, directives, False)]
     reported = [d for d in kept + own if settings.enabled(d.code)]
-    return LintResult(document.text, document.has_bom, _ordered(reported), result)
+    return LintResult(text, has_bom, _ordered(reported), check, syntax_ok)
 
 
 def lint_text(text: str | bytes, path: str | None = None, settings: Settings | None = None,
@@ -256,4 +278,4 @@ def _with_bom(result: LintResult, source: str | bytes) -> LintResult:
         has_bom = source.startswith("\ufeff")
     if has_bom == result.has_bom:
         return result
-    return LintResult(result.text, has_bom, result.diagnostics, result.check)
+    return LintResult(result.text, has_bom, result.diagnostics, result.check, result.syntax_ok)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cfglang.diagnostics import Diagnostic
+from cfglang.incremental import IncrementalLinter
 from cfglang.lsp.positions import Positions
 from cfglang.settings import Settings, SettingsError, SettingsResolver, header_layers, inventory_path
 
@@ -60,8 +61,7 @@ class Analysis:
 
     @property
     def syntax_ok(self) -> bool:
-        check = self.check
-        return check is not None and not any(d.code.startswith("S") for d in check.diagnostics)
+        return self.result is not None and self.result.syntax_ok
 
     def plan(self) -> Plan | None:
         """The resolved plan, when there is an inventory and the file parsed."""
@@ -106,6 +106,7 @@ class Analyzer:
 
     def __init__(self) -> None:
         self.snippets = False
+        self._linters: dict[str | None, IncrementalLinter] = {}  # per document, while it is open
         self.invalidate()
 
     def invalidate(self) -> None:
@@ -114,6 +115,8 @@ class Analyzer:
         self._inventories: dict[Path, tuple[Inventory | None, str | None]] = {}
 
     def analyse(self, text: str, path: str | None, encoding: str | None = None) -> Analysis:
+        """``amct lint``'s result for the text; without an inventory, incrementally (the edits
+        of a document between two calls are checked, the rest is reused)."""
         from cfglang.lint import lint
 
         positions = Positions(text, encoding or "utf-16")
@@ -121,8 +124,18 @@ class Analyzer:
         settings = self._settings_for(path, notes)
         source = inventory_path(text, path, settings)
         inventory = self._inventory(source, notes) if source is not None else None
-        result = lint(text, path, settings, inventory)
+        if inventory is None:
+            linter = self._linters.get(path)
+            if linter is None:
+                linter = self._linters[path] = IncrementalLinter(path)
+            result = linter.lint(text, settings)
+        else:
+            result = lint(text, path, settings, inventory)
         return Analysis(text, path, positions, result, settings, inventory, tuple(notes))
+
+    def close(self, path: str | None) -> None:
+        """Drop what was kept for a document that the editor closed."""
+        self._linters.pop(path, None)
 
     def _settings_for(self, path: str | None, notes: list[str]) -> Settings:
         try:

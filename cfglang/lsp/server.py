@@ -158,6 +158,7 @@ def create_server(debounce: float = 0.15) -> AmctLanguageServer:
     @feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: AmctLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
+        ls.analyzer.close(ls.workspace.get_text_document(uri).path or uri)
         ls.forget(uri)
         if not ls.pull_diagnostics:
             ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))

@@ -1,0 +1,266 @@
+"""Incremental linting: the diagnostics of an edited text without checking all of it again.
+
+An editor sends the whole text after every keystroke, and most of a large
+config is override entries that the edit did not touch.
+:meth:`IncrementalLinter.lint` returns exactly the diagnostics that
+:func:`cfglang.lint.lint` gives for the text (the tests compare the two over
+random edit sequences) while checking again only what changed.
+
+A text without syntax diagnostics is cut into *segments*: runs of whole lines,
+each starting with a top-level field that begins its line. A segment whose
+top-level fields are all ``override_layer_configs`` / ``override_layer_types``
+entries (an *entry segment*) checks the same on its own as inside its file,
+except for the entries' keys (a ``layer_name`` or ``layer_type`` used twice),
+which only the whole list shows. So, for a new text:
+
+1. the segments wholly inside the common prefix and suffix of the old and the
+   new text are kept; the text between them is checked on its own and cut
+   into new segments. A syntax diagnostic there, or anything else this module
+   cannot vouch for, and the whole text is linted with :func:`~cfglang.lint.lint`
+   (the next text is then compared with the last one that had no syntax
+   diagnostic, so the edit that mends a typo is incremental again);
+2. the other segments (top-level scalars, ``common_config``, skip lists, ...)
+   are checked together every time, in the text with each entry segment
+   blanked out: same offsets and lines, so their diagnostics need no moving;
+3. the entry segments' diagnostics are moved to where the segments are now,
+   duplicate keys are found over all entries in text order, and the
+   suppressions and the settings' selection run over everything as in ``lint``.
+
+Model-aware diagnostics need the whole resolved config: the LSP server lints a
+file with an inventory in full. The result's ``check`` (the whole
+:class:`~cfglang.checker.CheckResult`, for hover, completion and the like) is
+computed the first time it is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cfglang import constraints, schema
+from cfglang.checker import CheckResult, check, finding_diagnostic
+from cfglang.diagnostics import Diagnostic, LineIndex, Span
+from cfglang.lint import LintResult, finish, lint
+from cfglang.parser import DEFAULT_MAX_SIZE
+from cfglang.rules import schema as F
+from cfglang.settings import Settings
+from cfglang.syntax import Comment, MessageValue
+
+__all__ = ["IncrementalLinter"]
+
+_KEY_OF = {"override_layer_configs": "layer_name", "override_layer_types": "layer_type"}
+_KEY_CODES = frozenset((F.DUPLICATE_LAYER_NAME, F.DUPLICATE_LAYER_TYPE))
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """One override entry: its list, where its value starts, its key (None: not given) and the key's span."""
+
+    list_name: str
+    start: int
+    value: str | None
+    span: Span | None
+
+    def shifted(self, offset: int, lines: int) -> _Key:
+        span = self.span.shifted(offset, lines) if self.span is not None else None
+        return _Key(self.list_name, self.start + offset, self.value, span)
+
+
+@dataclass(slots=True)
+class _Segment:
+    """Whole lines of a text; for an entry segment, what checking it gave, relative to its start."""
+
+    text: str
+    entries: bool
+    diagnostics: tuple[Diagnostic, ...] = ()
+    comments: tuple[tuple[str, int, int], ...] = ()
+    keys: tuple[_Key, ...] = ()
+    lines: int = field(init=False)
+    _blank: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.lines = self.text.count("\n")
+
+    @property
+    def blank(self) -> str:
+        """The text with every character but the line breaks made a space."""
+        if self._blank is None:
+            self._blank = "\n".join(" " * len(line) for line in self.text.split("\n"))
+        return self._blank
+
+
+class IncrementalLinter:
+    """Lints successive versions of one document, reusing what an edit left alone.
+
+    ``lint(text, settings)`` is :func:`cfglang.lint.lint` ``(text, path, settings)``
+    (no inventory): the same diagnostics, in the same order.
+    """
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self._text: str | None = None  # the last text (BOM removed) that had no syntax diagnostic
+        self._segments: list[_Segment] = []  # and its segments
+
+    def lint(self, text: str, settings: Settings | None = None) -> LintResult:
+        settings = settings or Settings()
+        body = text.removeprefix("\ufeff")
+        # UTF-8 takes at most 4 bytes a character: such a text is never over the size limit
+        # (a second BOM is a character: checking a piece that starts with it would drop it)
+        if (self._text is not None and len(body) * 4 <= (settings.max_file_size or DEFAULT_MAX_SIZE)
+                and not body.startswith("\ufeff")):
+            segments = self._update(body, settings)
+            if segments is not None:
+                result = self._assemble(text, body, segments, settings)
+                if result is not None:
+                    self._text, self._segments = body, segments
+                    return result
+        result = lint(text, self.path, settings)
+        segments = _cut(result.check) if result.syntax_ok else None
+        if segments is not None:  # else the last clean text stays the base: the edit that mends this is small
+            self._text, self._segments = body, segments
+        return result
+
+    def _update(self, body: str, settings: Settings) -> list[_Segment] | None:
+        """The segments of ``body``: the old ones the edit left alone, the changed text cut anew."""
+        old, segments = self._text, self._segments
+        assert old is not None
+        prefix = _common_prefix(old, body)
+        suffix = _common_suffix(old, body, min(len(old), len(body)) - prefix)
+        first, start = 0, 0
+        # a kept segment before the change ends with its line break (or the next line would join it)
+        while (first < len(segments) and start + len(segments[first].text) <= prefix
+               and segments[first].text.endswith("\n")):
+            start += len(segments[first].text)
+            first += 1
+        last, end = len(segments), len(old)
+        # ... and one after it starts after a line break that is unchanged too
+        while last > first and end - len(segments[last - 1].text) > len(old) - suffix:
+            end -= len(segments[last - 1].text)
+            last -= 1
+        region = body[start : end + len(body) - len(old)]
+        middle: list[_Segment] = []
+        if region.startswith("\ufeff"):
+            return None
+        if region:
+            middle = _cut(check(region, self.path, max_size=settings.max_file_size))
+            if middle is None:
+                return None
+        return segments[:first] + middle + segments[last:]
+
+    def _assemble(self, text: str, body: str, segments: list[_Segment], settings: Settings) -> LintResult | None:
+        pieces, placed = [], []
+        offset = lines = 0
+        for segment in segments:
+            if segment.entries:
+                pieces.append(segment.blank)
+                placed.append((segment, offset, lines))
+            else:
+                pieces.append(segment.text)
+            offset += len(segment.text)
+            lines += segment.lines
+        head = check("".join(pieces), self.path, max_size=settings.max_file_size)
+        if head.document.diagnostics:  # clean segments make a clean text: do not trust anything else
+            return None
+        index = LineIndex(body)
+        found = [d for d in head.diagnostics if d.code not in _KEY_CODES]
+        comments = list(head.document.comments)
+        keys = _keys(head)
+        for segment, offset, lines in placed:
+            found.extend(d.shifted(offset, lines) for d in segment.diagnostics)
+            comments.extend(Comment(t, s + offset, e + offset, index) for t, s, e in segment.comments)
+            keys.extend(k.shifted(offset, lines) for k in segment.keys)
+        found.extend(_duplicate_keys(keys))
+        comments.sort(key=lambda c: c.start)
+        path, limit = self.path, settings.max_file_size
+        return finish(body, len(body) != len(text), found, comments, index, settings,
+                      lambda: check(text, path, max_size=limit), True)
+
+
+def _cut(result: CheckResult) -> list[_Segment] | None:
+    """The segments of a checked text; None when it has syntax diagnostics."""
+    document = result.document
+    if document.diagnostics:
+        return None
+    text, fields = document.text, document.fields
+    starts, firsts = [0], [0]  # each segment's offset and its first top-level field
+    for i in range(1, len(fields)):
+        previous, current = fields[i - 1], fields[i]
+        line_start = text.rfind("\n", 0, current.start) + 1
+        previous_end = previous.sep_end if previous.sep_end is not None else previous.end
+        if line_start > max(previous_end, starts[-1]) and not text[line_start : current.start].strip(" \t"):
+            starts.append(line_start)
+            firsts.append(i)
+    starts.append(len(text))
+    firsts.append(len(fields))
+    index = document.index
+    diagnostics = [d for d in result.diagnostics if d.code not in _KEY_CODES]
+    keys = _keys(result)
+    segments = []
+    for n in range(len(starts) - 1):
+        start, end = starts[n], starts[n + 1]
+        own = fields[firsts[n] : firsts[n + 1]]
+        if not own or not all(f.name in _KEY_OF and isinstance(f.value, MessageValue) for f in own):
+            segments.append(_Segment(text[start:end], False))
+            continue
+        lines = index.position(start)[0] - 1
+        segments.append(_Segment(
+            text[start:end], True,
+            tuple(d.shifted(-start, -lines) for d in diagnostics if start <= d.span.start < end),
+            tuple((c.text, c.start - start, c.end - start) for c in document.comments if start <= c.start < end),
+            tuple(k.shifted(-start, -lines) for k in keys if start <= k.start < end),
+        ))
+    return segments
+
+
+def _keys(result: CheckResult) -> list[_Key]:
+    """Every override entry of a checked text with its key."""
+    found = []
+    for list_name, key in _KEY_OF.items():
+        for i, entry in enumerate(getattr(result.config, list_name)):
+            given = entry.HasField(key)
+            found.append(_Key(list_name, result.spans[(list_name, i)].value.start,
+                              getattr(entry, key) if given else None,
+                              result.spans.span((list_name, i, key)) if given else None))
+    return found
+
+
+def _duplicate_keys(keys: list[_Key]) -> list[Diagnostic]:
+    """:func:`cfglang.constraints.repeated_keys` over every entry of the text, in text order."""
+    message = schema.new_message(schema.ROOT)
+    spans: dict[tuple[str | int, ...], Span | None] = {}
+    for key in sorted(keys, key=lambda k: k.start):
+        container = getattr(message, key.list_name)
+        entry = container.add()
+        if key.value is not None:
+            setattr(entry, _KEY_OF[key.list_name], key.value)
+            spans[(key.list_name, len(container) - 1, _KEY_OF[key.list_name])] = key.span
+    return [d for f in constraints.repeated_keys(message) if (d := finding_diagnostic(f, spans.get)) is not None]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix (string comparisons, not a loop over characters)."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    low, high = 0, n  # a[:low] == b[:low], a[:high] != b[:high]
+    while high - low > 1:
+        mid = (low + high) // 2
+        if a[low:mid] == b[low:mid]:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """The length of the longest common suffix, at most ``limit``."""
+    la, lb = len(a), len(b)
+    if a[la - limit :] == b[lb - limit :]:
+        return limit
+    low, high = 0, limit
+    while high - low > 1:
+        mid = (low + high) // 2
+        if a[la - mid : la - low] == b[lb - mid : lb - low]:
+            low = mid
+        else:
+            high = mid
+    return low
