@@ -81,13 +81,13 @@ class _Run:
     failing: bool = False  # a file reported what its settings count as failure
 
 
-def _inventory(args: argparse.Namespace) -> Any:
+def _inventory(args: argparse.Namespace, stderr: TextIO) -> Any:
     if args.layers:
         return load_inventory_file(args.layers)
     if args.model:
         from cfglang.cli.common import load_model_inventory
 
-        return load_model_inventory(args.model)
+        return load_model_inventory(args.model, stderr)
     return None
 
 
@@ -163,7 +163,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     except SettingsError as exc:
         raise CLIError(str(exc)) from None
     resolver = resolver_from(args, select=select, ignore=ignore, strict=args.strict, max_file_size=args.max_file_size)
-    inventories = _Inventories(_inventory(args))
+    inventories = _Inventories(_inventory(args, stderr))
     inputs = _inputs(args)
     run = _Run(args, stdout, stderr)
     for name, path in inputs:

@@ -313,6 +313,23 @@ def test_model_factory_adds_model_aware_diagnostics(work: Path) -> None:
     assert ("M001", 1) in found  # `conv9` is not a module of the model
 
 
+def test_model_that_cannot_be_traced_is_said_on_stderr(work: Path) -> None:
+    pytest.importorskip("torch")
+    (work / "untraceable.py").write_text(
+        "import torch.nn as nn\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv9 = nn.Conv2d(1, 2, 3)\n"
+        "        self.fc = nn.Linear(2, 2)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(self.conv9(x)) if x.sum() > 0 else x\n",
+        encoding="utf-8")
+    status, out, err = amct("lint", "model.cfg", "--model", "untraceable:Net", "--format", "json")
+    assert status == 0, out + err  # `conv9` and `fc` are modules: names and types still check
+    assert err.startswith("warning: cannot trace `untraceable:Net` with torch.fx") and "traced: false" in err
+
+
 def test_amct_lint_script_is_amct_lint(work: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     from cfglang.cli import lint_main
 
