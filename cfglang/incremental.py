@@ -34,16 +34,17 @@ computed the first time it is asked for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cfglang import constraints, schema
 from cfglang.checker import CheckResult, check, finding_diagnostic
 from cfglang.diagnostics import Diagnostic, LineIndex, Span
 from cfglang.lint import LintResult, finish, lint
-from cfglang.parser import DEFAULT_MAX_SIZE
+from cfglang.parser import DEFAULT_MAX_SIZE, parse
 from cfglang.rules import schema as F
 from cfglang.settings import Settings
-from cfglang.syntax import Comment, MessageValue
+from cfglang.syntax import Comment, Document, MessageValue
 
 __all__ = ["IncrementalLinter"]
 
@@ -170,9 +171,22 @@ class IncrementalLinter:
             keys.extend(k.shifted(offset, lines) for k in segment.keys)
         found.extend(_duplicate_keys(keys))
         comments.sort(key=lambda c: c.start)
-        path, limit = self.path, settings.max_file_size
         return finish(body, len(body) != len(text), found, comments, index, settings,
-                      lambda: check(text, path, max_size=limit), True)
+                      *_later(text, self.path, settings.max_file_size))
+
+
+def _later(text: str, path: str | None, limit: int | None) -> tuple[Callable[[], CheckResult], bool,
+                                                                   Callable[[], Document]]:
+    """What ``finish`` takes for a text without syntax diagnostics: functions computing its check
+    result and its tree, once (the check result reuses the tree when that was asked for first)."""
+    tree: list[Document] = []
+
+    def document() -> Document:
+        if not tree:
+            tree.append(parse(text, path, max_size=limit or DEFAULT_MAX_SIZE))
+        return tree[0]
+
+    return (lambda: check(document())), True, document
 
 
 def _cut(result: CheckResult) -> list[_Segment] | None:

@@ -25,7 +25,7 @@ from cfglang.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from cfglang.checker import CheckResult
-    from cfglang.syntax import Comment
+    from cfglang.syntax import Comment, Document
 
 __all__ = ["LintResult", "FixOutcome", "lint", "finish", "lint_text", "select_fixes", "apply_fixes", "fix_text"]
 
@@ -38,26 +38,38 @@ _MAX_FIX_ROUNDS = 10
 class LintResult:
     """What one file produced: ``text`` is the decoded text the spans refer to.
 
-    ``check`` is the :class:`~cfglang.checker.CheckResult` of the text. The
-    incremental linter (:mod:`cfglang.incremental`) finds the diagnostics without
-    one and passes a function that computes it, called the first time it is asked for.
+    ``check`` is the :class:`~cfglang.checker.CheckResult` of the text and
+    ``document`` its syntax tree. The incremental linter (:mod:`cfglang.incremental`)
+    finds the diagnostics without them and passes functions that compute them,
+    called the first time each is asked for (the tree alone is a parse, the check
+    result is the parse and the check).
     """
 
-    __slots__ = ("text", "has_bom", "diagnostics", "syntax_ok", "_check")
+    __slots__ = ("text", "has_bom", "diagnostics", "syntax_ok", "_check", "_document")
 
     def __init__(self, text: str, has_bom: bool, diagnostics: tuple[Diagnostic, ...],
-                 check: CheckResult | Callable[[], CheckResult], syntax_ok: bool) -> None:
+                 check: CheckResult | Callable[[], CheckResult], syntax_ok: bool,
+                 document: Callable[[], Document] | None = None) -> None:
         self.text = text
         self.has_bom = has_bom
         self.diagnostics = diagnostics
         self.syntax_ok = syntax_ok  # no syntax diagnostic (error or warning) in the text
         self._check = check
+        self._document = document
 
     @property
     def check(self) -> CheckResult:
         if callable(self._check):
             self._check = self._check()
         return self._check
+
+    @property
+    def document(self) -> Document:
+        if self._document is None or not callable(self._check):
+            return self.check.document
+        if callable(self._document):
+            self._document = self._document()
+        return self._document
 
     @property
     def worst(self) -> Severity | None:
@@ -182,13 +194,14 @@ def lint(text: str | bytes, path: str | None = None, settings: Settings | None =
 
 
 def finish(text: str, has_bom: bool, found: list[Diagnostic], comments: Sequence[Comment], index: LineIndex,
-           settings: Settings, check: CheckResult | Callable[[], CheckResult], syntax_ok: bool) -> LintResult:
+           settings: Settings, check: CheckResult | Callable[[], CheckResult], syntax_ok: bool,
+           document: Callable[[], Document] | None = None) -> LintResult:
     """Steps 3 and 4 of the pipeline: suppressions, then the settings' selection, over ``found``."""
     directives = _directives(comments, index)
     kept = [d for d in found if d.code.startswith("S") or not _suppressed(d, directives, mark=True)]
     own = [d for d in _suppression_findings(directives, index) if not _suppressed(d, directives, False)]
     reported = [d for d in kept + own if settings.enabled(d.code)]
-    return LintResult(text, has_bom, _ordered(reported), check, syntax_ok)
+    return LintResult(text, has_bom, _ordered(reported), check, syntax_ok, document)
 
 
 def lint_text(text: str | bytes, path: str | None = None, settings: Settings | None = None,

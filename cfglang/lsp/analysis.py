@@ -57,7 +57,7 @@ class Analysis:
 
     @property
     def document(self) -> Document | None:
-        return self.result.check.document if self.result is not None else None
+        return self.result.document if self.result is not None else None
 
     @property
     def syntax_ok(self) -> bool:

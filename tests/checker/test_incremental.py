@@ -110,19 +110,27 @@ def test_settings_apply_to_reused_segments():
     assert linter.lint(edited, Settings(ignore=("V002",))).diagnostics == ()
 
 
-def test_check_is_computed_when_asked(full_lints, monkeypatch):
+def test_check_is_computed_when_asked(monkeypatch):
     linter = IncrementalLinter("x.cfg")
     linter.lint(BODY)
-    checks = []
-    real = incremental.check
+    checks, parses = [], []
+    real_check, real_parse = incremental.check, incremental.parse
 
-    def counting(text, *args, **kwargs):
-        checks.append(len(text))
-        return real(text, *args, **kwargs)
+    def counting_check(source, *args, **kwargs):
+        checks.append(len(source) if isinstance(source, str) else "tree")
+        return real_check(source, *args, **kwargs)
 
-    monkeypatch.setattr(incremental, "check", counting)
+    def counting_parse(source, *args, **kwargs):
+        parses.append(len(source))
+        return real_parse(source, *args, **kwargs)
+
+    monkeypatch.setattr(incremental, "check", counting_check)
+    monkeypatch.setattr(incremental, "parse", counting_parse)
     result = linter.lint(_replace(BODY, "batch_num: 1", "batch_num: 2"))
-    assert all(n < len(BODY) for n in checks[:1])  # the changed piece only...
-    assert len(checks) == 2  # ... and the blanked text of the other segments
-    assert result.check.config.batch_num == 2
-    assert len(checks) == 3 and checks[-1] == len(BODY)
+    # the changed piece, then the blanked text of the segments other than entries
+    assert len(checks) == 2 and checks[0] < len(BODY) and checks[1] == len(BODY)
+    assert parses == []
+    assert result.document.fields[0].name == "batch_num"  # the tree alone: one parse, no check
+    assert parses == [len(BODY)] and len(checks) == 2
+    assert result.check.config.batch_num == 2  # the check of that tree
+    assert checks[2:] == ["tree"] and len(parses) == 1
