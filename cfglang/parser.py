@@ -137,9 +137,16 @@ def _parse(text: str | bytes, path: str | None, max_depth: int, max_size: int, f
             text, has_bom = text[1:], True
     index = LineIndex(text)
     reporter = Reporter(index)
-    for offset, raw in bad:
-        reporter.add(S.INVALID_UTF8, offset, offset + 1, f"invalid UTF-8: byte 0x{raw[0]:02x} does not start a character"
-                     if len(raw) == 1 else f"invalid UTF-8: bytes {raw.hex(' ')} are not a character")
+    for start, end, raws in _runs(bad):
+        raw = b"".join(raws)
+        if len(raws) > 1:  # one error for a run of them (binary data): the count and the first bytes
+            shown = raw[:8].hex(" ") + (" ..." if len(raw) > 8 else "")
+            message = f"invalid UTF-8: {len(raw)} bytes ({shown}) in a row are not characters"
+        elif len(raw) == 1:
+            message = f"invalid UTF-8: byte 0x{raw[0]:02x} does not start a character"
+        else:
+            message = f"invalid UTF-8: bytes {raw.hex(' ')} are not a character"
+        reporter.add(S.INVALID_UTF8, start, end, message)
     machine = _machine()
     tokens, comments = machine.scanner.scan(text, index, reporter, max_depth=max_depth, fast=fast,
                                             bad_offsets=frozenset(offset for offset, _ in bad))
@@ -153,6 +160,18 @@ def _too_large(size: int, limit: int, path: str | None) -> Document:
     reporter = Reporter(index)
     reporter.add(S.FILE_TOO_LARGE, 0, 0, f"the input is {size} bytes, more than the limit of {limit}: not read")
     return Document("", [], [], reporter.diagnostics, index, path)
+
+
+def _runs(bad: list[tuple[int, bytes]]) -> list[tuple[int, int, list[bytes]]]:
+    """Invalid sequences next to each other in the decoded text (adjacent U+FFFD) as one run each."""
+    runs: list[tuple[int, int, list[bytes]]] = []
+    for offset, raw in bad:
+        if runs and runs[-1][1] == offset:
+            runs[-1][2].append(raw)
+            runs[-1] = (runs[-1][0], offset + 1, runs[-1][2])
+        else:
+            runs.append((offset, offset + 1, [raw]))
+    return runs
 
 
 def _decode(data: bytes, bad: list[tuple[int, bytes]]) -> str:

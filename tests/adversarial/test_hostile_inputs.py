@@ -147,12 +147,23 @@ def test_binary_garbage_is_bounded_and_located() -> None:
     data = bytes(range(256)) * 8
     doc = cfglang.parse(data)
     check_document(doc, data)
-    assert doc.diagnostics and all(d.severity == Severity.ERROR for d in doc.diagnostics)
-    assert len(doc.diagnostics) <= 101 and doc.diagnostics[-1].code == "S016"
-    first = doc.diagnostics[0]
-    # encoding errors come first: the first byte that is not UTF-8 (0x80)
-    assert first.code == "S001" and first.span.start == 128 and "0x80" in first.message
+    assert any(d.severity == Severity.ERROR for d in doc.diagnostics) and len(doc.diagnostics) <= 101
+    encoding = [d for d in doc.diagnostics if d.code == "S001"]
+    # one error per run of bytes that are not UTF-8, the first at the first such byte (0x80)
+    assert encoding[0].span.start == 128 and "(80 81 82" in encoding[0].message
+    assert len(encoding) == 8  # 0x80-0xff, eight times
     cfglang.check(data)  # the checker copes with what is left
+
+
+def test_a_run_of_invalid_bytes_is_one_error() -> None:
+    data = b'skip_layers: "a"\n' + bytes(range(0x80, 0xC0)) + b'\nbatch_num: 1 \xff\n'
+    doc = cfglang.parse(data)
+    bad = [d for d in doc.diagnostics if d.code == "S001"]
+    assert len(bad) == 2  # the 64 bytes in a row, and the lone 0xff
+    assert (bad[0].span.start, bad[0].span.end) == (17, 17 + 64)
+    assert bad[0].message == "invalid UTF-8: 64 bytes (80 81 82 83 84 85 86 87 ...) in a row are not characters"
+    assert bad[1].message == "invalid UTF-8: byte 0xff does not start a character"
+    assert doc.text[bad[0].span.start : bad[0].span.end] == "\ufffd" * 64
 
 
 def test_invalid_utf8_points_at_the_offending_byte() -> None:
