@@ -5,7 +5,9 @@ counted), opens a generated config of about 2 KB and one of about 100 KB, then
 sends one-character edits (incremental sync, as editors do) and times each
 until the diagnostics for that document version arrive: near the top of the
 file, inside an override entry in the middle, and one that breaks and mends
-a string (half of those versions have a syntax error and are linted in full).
+a string (half of those versions have a syntax error and are linted in full);
+and the first two again for the large file with a `# amct: layers=` header
+naming an inventory of its layers, so that model-aware diagnostics are on.
 The peer is a full ``cfglang.lint.lint`` of the same text in this process, what
 the server did for every edit before it linted incrementally.
 
@@ -22,6 +24,7 @@ import queue
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -169,13 +172,25 @@ def time_server(server: Server, name: str, text: str, edits: list[tuple[int, int
     return times
 
 
-def time_peer(text: str, repeat: int) -> list[float]:
+def with_inventory(text: str, folder: Path) -> tuple[str, Any]:
+    """The text with a `# amct: layers=` header naming an inventory of its layers (written to ``folder``)."""
+    from cfglang.inventory import Inventory
+
+    names = [line.split('"')[1] for line in text.splitlines() if line.strip().startswith("layer_name:")]
+    data = {"version": 1, "layers": [{"name": n, "type": "Conv2d"} for n in names]
+            + [{"name": "classifier.fc", "type": "Linear"}]}
+    path = folder / "layers.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return f"# amct: layers={path}\n" + text, Inventory.from_dict(data)
+
+
+def time_peer(text: str, repeat: int, inventory: Any = None) -> list[float]:
     from cfglang.lint import lint
 
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        lint(text, "bench.cfg")
+        lint(text, "bench.cfg", None, inventory)
         times.append(time.perf_counter() - start)
     return times
 
@@ -187,30 +202,35 @@ def main() -> int:
     args = parser.parse_args()
 
     cases = [("small", 2_000, "head", 0.010), ("large", 100_000, "head", 0.050),
-             ("large", 100_000, "entry", 0.050), ("large", 100_000, "syntax", None)]
+             ("large", 100_000, "entry", 0.050), ("large", 100_000, "syntax", None),
+             ("large+inventory", 100_000, "head", 0.050), ("large+inventory", 100_000, "entry", 0.050)]
+    folder = tempfile.TemporaryDirectory()
     server = Server()
     server.request("initialize", {"processId": os.getpid(), "rootUri": ROOT.as_uri(), "capabilities": {}})
     server.send("initialized", {})
     rows = []
     try:
         for n, (name, size, where, target) in enumerate(cases):
-            text = config_of_size(size)
-            served = statistics.median(time_server(server, f"{name}{n}", text, _edits(text, where, args.repeat)))
-            peer = statistics.median(time_peer(text, args.repeat))
+            text, inventory = config_of_size(size), None
+            if name.endswith("+inventory"):  # model-aware: every override names a layer of the model
+                text, inventory = with_inventory(text, Path(folder.name))
+            served = statistics.median(time_server(server, f"{n}", text, _edits(text, where, args.repeat)))
+            peer = statistics.median(time_peer(text, args.repeat, inventory))
             rows.append({"document": name, "edit": where, "bytes": len(text.encode()),
                          "median_ms": round(served * 1000, 2), "lint_median_ms": round(peer * 1000, 2),
                          "ratio": round(served / peer, 3), "target_ms": target and target * 1000,
                          "within_target": target is None or served <= target})
     finally:
         server.close()
+        folder.cleanup()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}")
-    print(f"{'document':<10}{'edit':<8}{'bytes':>9}{'server ms':>11}{'full lint ms':>14}{'ratio':>7}{'target':>8}")
+    print(f"{'document':<17}{'edit':<8}{'bytes':>9}{'server ms':>11}{'full lint ms':>14}{'ratio':>7}{'target':>8}")
     for row in rows:
         target = f"<= {int(row['target_ms'])}" if row["target_ms"] else "-"
-        print(f"{row['document']:<10}{row['edit']:<8}{row['bytes']:>9}{row['median_ms']:>11.2f}"
+        print(f"{row['document']:<17}{row['edit']:<8}{row['bytes']:>9}{row['median_ms']:>11.2f}"
               f"{row['lint_median_ms']:>14.2f}{row['ratio']:>7.2f}{target:>8}"
               f"{'' if row['within_target'] else '  (over target)'}")
     return 0

@@ -26,21 +26,24 @@ which only the whole list shows. So, for a new text:
    duplicate keys are found over all entries in text order, and the
    suppressions and the settings' selection run over everything as in ``lint``.
 
-Model-aware diagnostics need the whole resolved config: the LSP server lints a
-file with an inventory in full. The result's ``check`` (the whole
-:class:`~cfglang.checker.CheckResult`, for hover, completion and the like) is
-computed the first time it is asked for.
+With an inventory, the model-aware diagnostics come from resolving the whole
+config, assembled from the same pieces: the other segments' config with the
+entries copied in, in text order, and a span table that looks each entry's
+paths up where it was checked and moves them. The result's ``check`` (the
+whole :class:`~cfglang.checker.CheckResult`) and ``document`` (its tree) are
+computed the first time they are asked for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cfglang import constraints, schema
 from cfglang.checker import CheckResult, check, finding_diagnostic
 from cfglang.diagnostics import Diagnostic, LineIndex, Span
-from cfglang.lint import LintResult, finish, lint
+from cfglang.lint import LintResult, finish, lint, model_diagnostics
 from cfglang.parser import DEFAULT_MAX_SIZE, parse
 from cfglang.rules import schema as F
 from cfglang.settings import Settings
@@ -53,17 +56,69 @@ _KEY_CODES = frozenset((F.DUPLICATE_LAYER_NAME, F.DUPLICATE_LAYER_TYPE))
 
 
 @dataclass(frozen=True, slots=True)
-class _Key:
-    """One override entry: its list, where its value starts, its key (None: not given) and the key's span."""
+class _Entry:
+    """One override entry: its list, where its value starts, its key (None: not given) and the key's span;
+    and where its message and spans are: entry ``index`` of the list in ``result``, whose offsets and lines
+    are ``moved`` from here."""
 
     list_name: str
     start: int
     value: str | None
     span: Span | None
+    result: CheckResult
+    index: int
+    moved: tuple[int, int] = (0, 0)
 
-    def shifted(self, offset: int, lines: int) -> _Key:
+    def shifted(self, offset: int, lines: int) -> _Entry:
         span = self.span.shifted(offset, lines) if self.span is not None else None
-        return _Key(self.list_name, self.start + offset, self.value, span)
+        return _Entry(self.list_name, self.start + offset, self.value, span, self.result, self.index,
+                      (self.moved[0] + offset, self.moved[1] + lines))
+
+
+class _Moved:
+    """A span table entry moved by whole lines (without syntax nodes, as :mod:`cfglang.resolve` takes
+    them); each span is computed when asked for (resolution asks for one of the two)."""
+
+    __slots__ = ("_loc", "_offset", "_lines")
+
+    def __init__(self, loc: Any, offset: int, lines: int) -> None:
+        self._loc, self._offset, self._lines = loc, offset, lines
+
+    @property
+    def name_span(self) -> Span:
+        return self._loc.name_span.shifted(self._offset, self._lines)
+
+    @property
+    def value_span(self) -> Span:
+        return self._loc.value_span.shifted(self._offset, self._lines)
+
+
+class _Spans:
+    """The span table of the whole text: the entries' paths looked up where each entry was checked, and
+    moved on the way out; the other paths in the check of the other segments (same offsets)."""
+
+    def __init__(self, head: CheckResult, entries: dict[tuple[str, int], _Entry]) -> None:
+        self._head = head.spans
+        self._entries = entries
+
+    def get(self, path: tuple[str | int, ...]) -> Any:
+        if len(path) < 2 or path[0] not in _KEY_OF:
+            return self._head.get(path)
+        entry = self._entries.get(path[:2])  # type: ignore[index]
+        if entry is None:
+            return None
+        loc = entry.result.spans.get((path[0], entry.index, *path[2:]))
+        return None if loc is None else _Moved(loc, *entry.moved)
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """What resolution needs of a check result: the whole config, a span table, and the checker's
+    diagnostics (a model-aware one where the checker already reports is dropped)."""
+
+    config: Any
+    spans: _Spans
+    diagnostics: tuple[Diagnostic, ...]
 
 
 @dataclass(slots=True)
@@ -71,10 +126,10 @@ class _Segment:
     """Whole lines of a text; for an entry segment, what checking it gave, relative to its start."""
 
     text: str
-    entries: bool
+    only_entries: bool
     diagnostics: tuple[Diagnostic, ...] = ()
     comments: tuple[tuple[str, int, int], ...] = ()
-    keys: tuple[_Key, ...] = ()
+    entries: tuple[_Entry, ...] = ()
     lines: int = field(init=False)
     _blank: str | None = field(default=None, init=False)
 
@@ -92,8 +147,8 @@ class _Segment:
 class IncrementalLinter:
     """Lints successive versions of one document, reusing what an edit left alone.
 
-    ``lint(text, settings)`` is :func:`cfglang.lint.lint` ``(text, path, settings)``
-    (no inventory): the same diagnostics, in the same order.
+    ``lint(text, settings, inventory)`` is :func:`cfglang.lint.lint` ``(text, path, settings,
+    inventory)``: the same diagnostics, in the same order.
     """
 
     def __init__(self, path: str | None = None) -> None:
@@ -101,7 +156,7 @@ class IncrementalLinter:
         self._text: str | None = None  # the last text (BOM removed) that had no syntax diagnostic
         self._segments: list[_Segment] = []  # and its segments
 
-    def lint(self, text: str, settings: Settings | None = None) -> LintResult:
+    def lint(self, text: str, settings: Settings | None = None, inventory: Any = None) -> LintResult:
         settings = settings or Settings()
         body = text.removeprefix("\ufeff")
         # UTF-8 takes at most 4 bytes a character: such a text is never over the size limit
@@ -110,11 +165,11 @@ class IncrementalLinter:
                 and not body.startswith("\ufeff")):
             segments = self._update(body, settings)
             if segments is not None:
-                result = self._assemble(text, body, segments, settings)
+                result = self._assemble(text, body, segments, settings, inventory)
                 if result is not None:
                     self._text, self._segments = body, segments
                     return result
-        result = lint(text, self.path, settings)
+        result = lint(text, self.path, settings, inventory)
         segments = _cut(result.check) if result.syntax_ok else None
         if segments is not None:  # else the last clean text stays the base: the edit that mends this is small
             self._text, self._segments = body, segments
@@ -147,11 +202,12 @@ class IncrementalLinter:
                 return None
         return segments[:first] + middle + segments[last:]
 
-    def _assemble(self, text: str, body: str, segments: list[_Segment], settings: Settings) -> LintResult | None:
+    def _assemble(self, text: str, body: str, segments: list[_Segment], settings: Settings,
+                  inventory: Any) -> LintResult | None:
         pieces, placed = [], []
         offset = lines = 0
         for segment in segments:
-            if segment.entries:
+            if segment.only_entries:
                 pieces.append(segment.blank)
                 placed.append((segment, offset, lines))
             else:
@@ -164,12 +220,15 @@ class IncrementalLinter:
         index = LineIndex(body)
         found = [d for d in head.diagnostics if d.code not in _KEY_CODES]
         comments = list(head.document.comments)
-        keys = _keys(head)
+        entries = _entries(head)
         for segment, offset, lines in placed:
             found.extend(d.shifted(offset, lines) for d in segment.diagnostics)
             comments.extend(Comment(t, s + offset, e + offset, index) for t, s, e in segment.comments)
-            keys.extend(k.shifted(offset, lines) for k in segment.keys)
-        found.extend(_duplicate_keys(keys))
+            entries.extend(e.shifted(offset, lines) for e in segment.entries)
+        entries.sort(key=lambda e: e.start)
+        found.extend(_duplicate_keys(entries))
+        if inventory is not None:
+            found.extend(model_diagnostics(_whole(head, entries, tuple(found)), inventory))
         comments.sort(key=lambda c: c.start)
         return finish(body, len(body) != len(text), found, comments, index, settings,
                       *_later(text, self.path, settings.max_file_size))
@@ -207,7 +266,7 @@ def _cut(result: CheckResult) -> list[_Segment] | None:
     firsts.append(len(fields))
     index = document.index
     diagnostics = [d for d in result.diagnostics if d.code not in _KEY_CODES]
-    keys = _keys(result)
+    entries = _entries(result)
     segments = []
     for n in range(len(starts) - 1):
         start, end = starts[n], starts[n + 1]
@@ -220,28 +279,43 @@ def _cut(result: CheckResult) -> list[_Segment] | None:
             text[start:end], True,
             tuple(d.shifted(-start, -lines) for d in diagnostics if start <= d.span.start < end),
             tuple((c.text, c.start - start, c.end - start) for c in document.comments if start <= c.start < end),
-            tuple(k.shifted(-start, -lines) for k in keys if start <= k.start < end),
+            tuple(e.shifted(-start, -lines) for e in entries if start <= e.start < end),
         ))
     return segments
 
 
-def _keys(result: CheckResult) -> list[_Key]:
-    """Every override entry of a checked text with its key."""
+def _entries(result: CheckResult) -> list[_Entry]:
+    """Every override entry of a checked text, with its key."""
     found = []
     for list_name, key in _KEY_OF.items():
         for i, entry in enumerate(getattr(result.config, list_name)):
             given = entry.HasField(key)
-            found.append(_Key(list_name, result.spans[(list_name, i)].value.start,
-                              getattr(entry, key) if given else None,
-                              result.spans.span((list_name, i, key)) if given else None))
+            found.append(_Entry(list_name, result.spans[(list_name, i)].value.start,
+                                getattr(entry, key) if given else None,
+                                result.spans.span((list_name, i, key)) if given else None, result, i))
     return found
 
 
-def _duplicate_keys(keys: list[_Key]) -> list[Diagnostic]:
-    """:func:`cfglang.constraints.repeated_keys` over every entry of the text, in text order."""
+def _whole(head: CheckResult, entries: list[_Entry], diagnostics: tuple[Diagnostic, ...]) -> _Checked:
+    """The config and span table of the whole text, from the check of the other segments and the
+    entries (in text order) where they were checked; ``diagnostics``: the checker's, for the whole text."""
+    config = schema.new_message(schema.ROOT)
+    config.CopyFrom(head.config)
+    for list_name in _KEY_OF:
+        config.ClearField(list_name)
+    places = {}
+    for entry in entries:
+        container = getattr(config, entry.list_name)
+        container.add().CopyFrom(getattr(entry.result.config, entry.list_name)[entry.index])
+        places[(entry.list_name, len(container) - 1)] = entry
+    return _Checked(config, _Spans(head, places), diagnostics)
+
+
+def _duplicate_keys(entries: list[_Entry]) -> list[Diagnostic]:
+    """:func:`cfglang.constraints.repeated_keys` over every entry of the text (in text order)."""
     message = schema.new_message(schema.ROOT)
     spans: dict[tuple[str | int, ...], Span | None] = {}
-    for key in sorted(keys, key=lambda k: k.start):
+    for key in entries:
         container = getattr(message, key.list_name)
         entry = container.add()
         if key.value is not None:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cfglang.checker import CheckResult
     from cfglang.syntax import Comment, Document
 
-__all__ = ["LintResult", "FixOutcome", "lint", "finish", "lint_text", "select_fixes", "apply_fixes", "fix_text"]
+__all__ = ["LintResult", "FixOutcome", "lint", "model_diagnostics", "finish", "lint_text", "select_fixes", "apply_fixes", "fix_text"]
 
 _DIRECTIVE = re.compile(r"#\s*amct:\s*noqa(?P<file>-file)?\b(?P<colon>\s*:)?(?P<codes>[ \t]*[A-Za-z]+[0-9]+"
                         r"(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*)?", re.IGNORECASE)
@@ -167,7 +167,9 @@ def _suppression_findings(directives: list[_Directive], index: LineIndex) -> lis
 # ---------------------------------------------------------------- the pipeline
 
 
-def _model_diagnostics(result: CheckResult, inventory: Any) -> list[Diagnostic]:
+def model_diagnostics(result: Any, inventory: Any) -> list[Diagnostic]:
+    """Step 2: what resolving against the inventory finds (``result``: a check result, or anything with its
+    ``config`` and ``spans``)."""
     from cfglang.resolve import resolve
 
     return list(resolve(result, inventory).diagnostics)
@@ -188,7 +190,7 @@ def lint(text: str | bytes, path: str | None = None, settings: Settings | None =
     found = list(result.diagnostics)
     syntax_ok = not any(d.code.startswith("S") for d in found)
     if inventory is not None and syntax_ok:
-        found.extend(_model_diagnostics(result, inventory))
+        found.extend(model_diagnostics(result, inventory))
     return finish(document.text, document.has_bom, found, document.comments, document.index, settings,
                   result, syntax_ok)
 

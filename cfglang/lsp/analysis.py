@@ -115,22 +115,17 @@ class Analyzer:
         self._inventories: dict[Path, tuple[Inventory | None, str | None]] = {}
 
     def analyse(self, text: str, path: str | None, encoding: str | None = None) -> Analysis:
-        """``amct lint``'s result for the text; without an inventory, incrementally (the edits
-        of a document between two calls are checked, the rest is reused)."""
-        from cfglang.lint import lint
-
+        """``amct lint``'s result for the text, incrementally: what the edits since the last call
+        changed is checked, the rest is reused (:mod:`cfglang.incremental`)."""
         positions = Positions(text, encoding or "utf-16")
         notes: list[str] = []
         settings = self._settings_for(path, notes)
         source = inventory_path(text, path, settings)
         inventory = self._inventory(source, notes) if source is not None else None
-        if inventory is None:
-            linter = self._linters.get(path)
-            if linter is None:
-                linter = self._linters[path] = IncrementalLinter(path)
-            result = linter.lint(text, settings)
-        else:
-            result = lint(text, path, settings, inventory)
+        linter = self._linters.get(path)
+        if linter is None:
+            linter = self._linters[path] = IncrementalLinter(path)
+        result = linter.lint(text, settings, inventory)
         return Analysis(text, path, positions, result, settings, inventory, tuple(notes))
 
     def close(self, path: str | None) -> None:

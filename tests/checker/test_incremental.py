@@ -134,3 +134,26 @@ def test_check_is_computed_when_asked(monkeypatch):
     assert parses == [len(BODY)] and len(checks) == 2
     assert result.check.config.batch_num == 2  # the check of that tree
     assert checks[2:] == ["tree"] and len(parses) == 1
+
+
+def test_model_aware_diagnostics_are_incremental_too(full_lints):
+    from cfglang.inventory import Inventory, Layer
+
+    inventory = Inventory(tuple(Layer(f"layer{i}", "Conv2d") for i in range(5)) + (Layer("fc", "Linear"),))
+    steps = [
+        BODY,  # `layer5` is not in the model (M001), common_config's channel_wise reaches `fc` (M009),
+        # and overrides that change nothing (M012)
+        _replace(BODY, '"layer5"', '"layer4"'),  # a duplicate name now, and no unknown layer
+        _replace(BODY, '"layer5"', '"fc"'),  # the override drops common_config's channel_wise for `fc` (M011)
+        _replace(_replace(BODY, '"layer5"', '"fc"'), "batch_num: 1", "batch_num: 2"),
+    ]
+    linter = IncrementalLinter("x.cfg")
+    codes = []
+    for step, text in enumerate(steps):
+        got = linter.lint(text, Settings(), inventory)
+        want = lint(text, "x.cfg", Settings(), inventory)
+        assert got.diagnostics == want.diagnostics, f"step {step}"
+        codes.append(sorted({d.code for d in got.diagnostics}))
+    assert len(full_lints) == 1  # the first text only
+    assert codes[0] == ["M001", "M009", "M012"] and "F013" in codes[1] and "M001" not in codes[1]
+    assert codes[2] == codes[3] == ["M011", "M012"]

@@ -6,15 +6,18 @@ characters typed or deleted anywhere, stretches of the file copied elsewhere
 that bring findings, suppressions and syntax errors. After each step the
 diagnostics of :class:`cfglang.incremental.IncrementalLinter` equal those of
 :func:`cfglang.lint.lint` on the same text, in the same order, and so does the
-lazily computed check result.
+lazily computed check result; with a model inventory, the model-aware
+diagnostics too.
 """
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cfglang.incremental import IncrementalLinter
+from cfglang.inventory import Activation, Foldable, Inventory, Layer
 from cfglang.lint import lint
 
 from .strategies import JUNK_CHARS, ints, merge_documents, pick, valid_documents
@@ -59,14 +62,23 @@ def edits(draw, text: str) -> tuple[int, int, str]:
     return at, 0, draw(pick(SNIPPETS))
 
 
-@given(st.one_of(valid_documents(), merge_documents(6)).map(lambda r: r.text), st.data())
-def test_incremental_lint_equals_full_lint(text, data):
+# a model with most of the generated layer names (the others are reported as unknown, with a suggestion)
+INVENTORY = Inventory(
+    tuple(Layer(name, kind) for name, kind in (
+        ("conv1", "Conv2d"), ("bn1", "BatchNorm2d"), ("relu", "ReLU"), ("layer1.0.conv1", "Conv2d"),
+        ("layer1.0.conv2", "Conv2d"), ("fc", "Linear"), ("pool", "AvgPool2d"), ("lstm", "LSTM"))),
+    (Foldable("conv1", "bn1"),), (Activation("conv1", "relu", "ReLU"),), True, "gen")
+
+
+@pytest.mark.parametrize("inventory", [None, INVENTORY], ids=["no-inventory", "inventory"])
+@given(text=st.one_of(valid_documents(), merge_documents(6)).map(lambda r: r.text), data=st.data())
+def test_incremental_lint_equals_full_lint(inventory, text, data):
     linter = IncrementalLinter("gen.cfg")
     for step in range(data.draw(ints(1, 6)) + 1):
         if step:
             at, deleted, inserted = data.draw(edits(text))
             text = text[:at] + inserted + text[at + deleted :]
-        got, want = linter.lint(text), lint(text, "gen.cfg")
+        got, want = linter.lint(text, None, inventory), lint(text, "gen.cfg", None, inventory)
         assert got.text == want.text and got.has_bom == want.has_bom
         assert got.syntax_ok == want.syntax_ok
         assert got.diagnostics == want.diagnostics, f"step {step}: {text!r}"
