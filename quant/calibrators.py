@@ -157,17 +157,62 @@ class NonFiniteError(ValueError):
         self.observation = observation
 
 
-def _finite(*values: torch.Tensor) -> bool:
-    """Whether every value (extremes of some data: nan and inf reach them) is finite."""
-    return bool(torch.isfinite(torch.stack(values)).all())
+@dataclass(frozen=True, slots=True)
+class _Ends:
+    """The first and last of the sorted kept extremes, read in one sync."""
+
+    top_first: float
+    bottom_first: float
+    top_last: float
+    bottom_last: float
+
+    @property
+    def finite(self) -> bool:
+        """nan and inf values of the data reach the first kept extremes."""
+        return math.isfinite(self.top_first) and math.isfinite(self.bottom_first)
+
+
+def _ends(top: torch.Tensor, bottom: torch.Tensor) -> _Ends:
+    return _Ends(*torch.stack((top[0], bottom[0], top[-1], bottom[-1])).tolist())
 
 
 def _bin_index(x: torch.Tensor, lo: float, hi: float, bins: int) -> torch.Tensor:
     """Per value, 1 + its bin among ``bins`` equal bins over ``[lo, hi)``; 0 below ``lo``, ``bins + 1``
-    from ``hi`` up. Feeding this to ``bincount`` is about twice as fast as ``histc``, and the indices
-    say exactly which values the histogram left out."""
+    from ``hi`` up."""
     step = bins / (hi - lo)
     return x.mul(step).add_(1.0 - lo * step).clamp_(0.0, bins + 1.0).to(torch.int32)
+
+
+class _Counter:
+    """Counts of values in ``bins`` equal bins over ``[lo, hi)`` plus one bin below and one from
+    ``hi`` up (indices 0 and ``bins + 1``), for values known to lie within ``[lo, hi]``.
+
+    ``bincount`` of the bin indices is about twice as fast as ``histc``; consecutive values go to two
+    interleaved copies of the counters (a run of equal values, such as a ReLU's zeros, would
+    otherwise make each count wait on the previous one), and the bin index and the copy offset come
+    from one fused multiply-add against a pattern of offsets."""
+
+    WIDTH = 1024  # the pattern's length: the values are processed as rows of this many
+
+    def __init__(self, lo: float, hi: float, bins: int, device: torch.device) -> None:
+        self.bins = bins
+        self.size = bins + 2
+        self.step = bins / (hi - lo)
+        self.shift = 1.0 - lo * self.step
+        copy = torch.arange(self.WIDTH, device=device) % 2
+        self.pattern = (self.shift + copy * float(self.size)).to(torch.float32)
+
+    def counts(self, x: torch.Tensor, *, in_place: bool) -> torch.Tensor:
+        """int64 counts, ``bins + 2`` of them. ``in_place`` overwrites ``x``, whose memory then holds
+        the int32 indices: no temporaries, hence no fresh pages to fault in for each flush."""
+        t = x if in_place else torch.empty_like(x)
+        whole = x.numel() // self.WIDTH * self.WIDTH
+        rows = t[:whole].view(-1, self.WIDTH)
+        torch.add(self.pattern, x[:whole].view(-1, self.WIDTH), alpha=self.step, out=rows)
+        t[whole:] = x[whole:] * self.step + self.shift
+        index = t.view(torch.int32)
+        index.copy_(t)  # elementwise at the same addresses
+        return torch.bincount(index, minlength=2 * self.size).view(2, self.size).sum(0)
 
 
 def _losses(points, weights, c, scale, offset, low, bits: int) -> torch.Tensor:
@@ -203,7 +248,7 @@ def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset
     zero = h.new_zeros(1)
     # running S0, S1, S2 at each bin's left edge (and the end), and the bin's count, in one table
     table = torch.stack([torch.cat((zero, torch.cumsum(m, 0))) for m in (h, h * (j + 0.5), h * (j * j + j + 1 / 3))]
-                        + [torch.cat((h, zero))])
+                        + [torch.cat((h, zero))], dim=1)
 
     qmin, qmax = qmath.qrange(bits)
     col = (lambda t: t.reshape(-1, 1))
@@ -220,11 +265,14 @@ def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset
     pos = torch.cat((ends, pos, ends + bins), dim=1)
 
     index = pos.to(torch.int64).clamp_(max=bins - 1)
-    below = table[:, index]  # [4, candidates, boundaries]
+    run0, run1, run2, count = table.index_select(0, index.reshape(-1)).T.reshape(4, *index.shape)
     jj = index.to(torch.float64)
     f = pos - jj  # the part of bin j below the boundary
-    partial = torch.stack((f, f * (jj + 0.5 * f), f * (jj * jj + jj * f + f * f / 3)))
-    d0, d1, d2 = torch.diff(below[:3] + below[3] * partial, dim=2)
+    part = count * f
+    s0 = run0 + part
+    s1 = run1 + part * (jj + 0.5 * f)
+    s2 = run2 + part * (jj * jj + jj * f + f * f / 3)
+    d0, d1, d2 = (torch.diff(t, dim=1) for t in (s0, s1, s2))
     return (d2 - 2.0 * values * d1 + values.square() * d0).sum(dim=1) * (width * width)
 
 
@@ -237,12 +285,12 @@ class IFMRCalibrator:
     ``BUFFER_CAP`` values, whatever the number of batches."""
 
     #: histogram bins for the candidate MSE, exact out-of-range values kept
-    BINS = 8192
+    BINS = 1 << 14
     TAIL_CAP = 4096
     #: up to this many values in all (never flushed), keep them and score exactly
     EXACT_LIMIT = 1 << 16
     #: values buffered between flushes; a batch of more than half of it is processed alone
-    BUFFER_CAP = 1 << 20
+    BUFFER_CAP = 1 << 18
 
     def __init__(self, params: IFMRParams, *, num_batches: int = 1) -> None:
         self.params = params
@@ -279,9 +327,10 @@ class IFMRCalibrator:
         self.n += nb
         if 2 * nb > self.BUFFER_CAP:
             top, bottom = _extremes(x, min(self._cap, nb))
-            if not _finite(top[0], bottom[0]):
+            ends = _ends(top, bottom)
+            if not ends.finite:
                 raise NonFiniteError(observation)
-            self._add(x, top, bottom)
+            self._add(x, top, bottom, ends)
             return
         self._hold(x, observation)
 
@@ -304,37 +353,48 @@ class IFMRCalibrator:
                 return observation
         return None
 
-    def _check_held(self, top: torch.Tensor, bottom: torch.Tensor) -> None:
-        """Raise for the first buffered observation with nan or inf values unless the extremes of
-        the buffer (``top[0]``, ``bottom[0]``) are finite."""
-        if not _finite(top[0], bottom[0]):
-            raise NonFiniteError(self.first_nonfinite())
-
     def _flush(self) -> None:
         if self._filled == 0:
             return
         data = self._buffer[:self._filled]
         top, bottom = _extremes(data, min(self._cap, data.numel()))
-        self._check_held(top, bottom)
+        ends = _ends(top, bottom)
+        if not ends.finite:
+            raise NonFiniteError(self.first_nonfinite())
         self._filled = 0
         self._held.clear()
-        self._add(data, top, bottom)
+        self._add(data, top, bottom, ends, scratch=True)
 
     def _exact(self) -> bool:
         """Everything observed is still in the buffer and small enough to score exactly."""
         return self._hist is None and self.n <= self.EXACT_LIMIT
 
-    def _add(self, x: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor) -> None:
-        """Add one flush (or one large batch) to the top-K/bottom-K, the histogram and the tails."""
+    def _add(self, x: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor, ends: _Ends, *,
+             scratch: bool = False) -> None:
+        """Add one flush (or one large batch) to the top-K/bottom-K, the histogram and the tails;
+        ``scratch``: ``x`` is the buffer, free to overwrite."""
         self._merge(top, bottom)
         if self._hist is None:
             self._init_range(top, bottom, x.numel())
-        index = _bin_index(x, self._lo, self._hi, self.BINS)
-        counts = torch.bincount(index, minlength=self.BINS + 2)
+        # The histogram leaves out the values below lo and from hi up. The bin index is monotone, so
+        # they are the first of the sorted kept extremes, all of them unless the least extreme kept
+        # value is near the range's end or beyond: then (rarely) they come from x itself.
+        margin = 2.0 * (self._hi - self._lo) / self.BINS
+        rare = top.numel() < x.numel() and (ends.top_last >= self._hi - margin or
+                                            ends.bottom_last <= self._lo + margin)
+        if rare:
+            index = _bin_index(x, self._lo, self._hi, self.BINS)
+            counts = torch.bincount(index, minlength=self.BINS + 2)
+        elif ends.top_first <= self._hi and ends.bottom_first >= self._lo:
+            counts = self._counter.counts(x, in_place=scratch)
+        else:  # a few values out of range: clamp them onto the end bins
+            counts = torch.bincount(_bin_index(x, self._lo, self._hi, self.BINS), minlength=self.BINS + 2)
         self._hist += counts[1:-1]
         below, above = counts[[0, -1]].tolist()
-        self._collect_tail(x, index, top, above, self.BINS + 1, self._tail_hi, self._moments_hi)
-        self._collect_tail(x, index, bottom, below, 0, self._tail_lo, self._moments_lo)
+        if above:
+            self._keep_tail(x[index == self.BINS + 1] if rare else top[:above], self._tail_hi, self._moments_hi)
+        if below:
+            self._keep_tail(x[index == 0] if rare else bottom[:below], self._tail_lo, self._moments_lo)
 
     def _init_range(self, top: torch.Tensor, bottom: torch.Tensor, nb: int) -> None:
         k_hi = min(percentile_index(nb, self.params.max_percentile), top.numel())
@@ -348,8 +408,12 @@ class IFMRCalibrator:
             lo = -hi
         if not hi - lo > 0.0:
             lo, hi = lo - 1.0, hi + 1.0
-        self._lo, self._hi = lo, hi
+        # a few bins of room, so that data starting at the range's end (a ReLU's zeros at min0 = 0)
+        # does not look like more values out of range than kept (see _add)
+        pad = 4.0 * (hi - lo) / self.BINS
+        self._lo, self._hi = lo - pad, hi + pad
         self._hist = torch.zeros(self.BINS, dtype=torch.float64, device=top.device)
+        self._counter = _Counter(self._lo, self._hi, self.BINS, top.device)
 
     def _merge(self, top: torch.Tensor, bottom: torch.Tensor) -> None:
         if self._top is None:
@@ -360,13 +424,9 @@ class IFMRCalibrator:
         both = torch.cat((self._bottom, bottom))
         self._bottom = torch.topk(both, min(self._cap, both.numel()), largest=False, sorted=True).values
 
-    def _collect_tail(self, x: torch.Tensor, index: torch.Tensor, kept: torch.Tensor, count: int, code: int,
-                      tails: list[torch.Tensor], moments: list[float]) -> None:
-        """Keep the ``count`` values the histogram left out on one side (bin index ``code``): the first
-        ``count`` of the sorted ``kept`` extremes when they suffice, else a pass over the values."""
-        if count == 0:
-            return
-        tails.append(kept[:count].clone() if count <= kept.numel() else x[index == code])
+    def _keep_tail(self, values: torch.Tensor, tails: list[torch.Tensor], moments: list[float]) -> None:
+        """Keep out-of-range values exactly, or past ``TAIL_CAP`` their count, sum and sum of squares."""
+        tails.append(values)
         if sum(t.numel() for t in tails) > self.TAIL_CAP:
             spilled = torch.cat(tails).to(torch.float64)
             moments[0] += spilled.numel()
@@ -383,8 +443,10 @@ class IFMRCalibrator:
         if self._exact():
             data = self._buffer[:self._filled]
             top, bottom = torch.topk(data, k_hi).values, torch.topk(data, k_lo, largest=False).values
-            self._check_held(top, bottom)
-            return top[-1].item(), bottom[-1].item()
+            ends = _ends(top, bottom)
+            if not ends.finite:
+                raise NonFiniteError(self.first_nonfinite())
+            return ends.top_last, ends.bottom_last
         self._flush()
         if k_hi <= self._top.numel() and k_lo <= self._bottom.numel():
             return self._top[k_hi - 1].item(), self._bottom[k_lo - 1].item()

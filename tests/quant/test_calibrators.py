@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from quant import qmath
-from quant.calibrators import (HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams, NonFiniteError,
+from quant.calibrators import (HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams, NonFiniteError, _Counter,
                                greedy_ranges, ifmr_ratios, percentile_index, rebin)
 
 
@@ -170,6 +170,31 @@ def test_non_finite_values_are_refused(cls, bad):
     assert info.value.observation == 1
 
 
+@pytest.mark.parametrize("kind", ["normal", "relu", "shifted"])
+@pytest.mark.parametrize("n", [1000, 5 * 1024 + 7])
+def test_interleaved_counts_are_a_histogram(kind, n):
+    x = _data(kind, n, 3)
+    lo, hi = x.min().item(), x.max().item()
+    counts = _Counter(lo, hi, 256, x.device).counts(x.clone(), in_place=True)
+    ref = np.histogram(x.numpy(), bins=256, range=(lo, hi))[0]
+    ends = counts[0].item() + counts[-1].item()  # lo and hi themselves may round out of [lo, hi)
+    assert counts.sum().item() == n and ends <= 2
+    # values at a bin edge may round into the next bin (a shift of one each side of the difference)
+    assert np.abs(counts[1:-1].numpy() - ref).sum() <= 2 * ends + n // 250
+
+
+@pytest.mark.parametrize("kind", ["relu", "laplace"])
+def test_ifmr_histogram_is_the_data_over_its_range(kind):
+    batches = [_data(kind, 20_000, s) for s in range(8)]
+    cal = IFMRCalibrator(IFMRParams(), num_batches=8)
+    run(cal, batches)
+    x = torch.cat(batches).numpy()
+    ref = np.histogram(x, bins=cal.BINS, range=(cal._lo, cal._hi))[0]
+    tails = sum(t.numel() for t in (*cal._tail_hi, *cal._tail_lo))
+    assert cal._hist.sum().item() + tails == x.size
+    assert np.abs(cal._hist.numpy() - ref).sum() <= 2 * tails + x.size // 500
+
+
 class UnbufferedIFMR(IFMRCalibrator):
     BUFFER_CAP = 0  # every batch is processed alone
 
@@ -221,6 +246,20 @@ def test_buffer_never_holds_more_than_its_cap():
     assert cal.n == 200 * 7_000
     cal.compute()
     assert sum(t.numel() for t in (*cal._tail_hi, *cal._tail_lo)) <= cal.TAIL_CAP
+
+
+@pytest.mark.parametrize("cls", [SmallBufferIFMR, UnbufferedIFMR])
+@pytest.mark.parametrize("growth", [1.0, 1.7, 40.0])
+def test_every_value_is_counted_once(cls, growth):
+    # later batches reach past the range fixed at the first flush: a few values (from the kept
+    # extremes) or, with growth 40, more than the kept extremes (a pass over the data)
+    cal = cls(IFMRParams(max_percentile=0.999, min_percentile=0.999), num_batches=12)
+    batches = [_data("laplace", 10_000, s) * (growth if s >= 5 else 1.0) for s in range(12)]
+    run(cal, batches)
+    tails = sum(t.numel() for t in (*cal._tail_hi, *cal._tail_lo))
+    assert cal._hist.sum().item() + tails + cal._moments_hi[0] + cal._moments_lo[0] == cal.n == 120_000
+    if growth == 40.0:
+        assert cal._moments_hi[0] > 0 and cal._moments_lo[0] > 0  # past TAIL_CAP: spilled to moments
 
 
 @pytest.mark.parametrize("cls", [IFMRCalibrator, SmallBufferIFMR, UnbufferedIFMR])
