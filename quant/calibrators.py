@@ -143,7 +143,9 @@ def _extremes(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     for largest in (True, False):
         extreme = body.amax(dim=1) if largest else body.amin(dim=1)  # aminmax(dim=1) is far slower
         rows = torch.topk(extreme, k, largest=largest, sorted=False).indices
-        candidates = torch.cat((body[rows].reshape(-1), x[whole:]))
+        candidates = body.index_select(0, rows).reshape(-1)
+        if whole < n:
+            candidates = torch.cat((candidates, x[whole:]))
         ends.append(torch.topk(candidates, k, largest=largest, sorted=True).values)
     return ends[0], ends[1]
 
@@ -209,7 +211,8 @@ class _Counter:
         whole = x.numel() // self.WIDTH * self.WIDTH
         rows = t[:whole].view(-1, self.WIDTH)
         torch.add(self.pattern, x[:whole].view(-1, self.WIDTH), alpha=self.step, out=rows)
-        t[whole:] = x[whole:] * self.step + self.shift
+        if whole < x.numel():
+            t[whole:] = x[whole:] * self.step + self.shift
         index = t.view(torch.int32)
         index.copy_(t)  # elementwise at the same addresses
         return torch.bincount(index, minlength=2 * self.size).view(2, self.size).sum(0)
@@ -246,9 +249,9 @@ def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset
     width = (hi - lo) / bins
     j = torch.arange(bins, dtype=torch.float64)
     zero = h.new_zeros(1)
-    # running S0, S1, S2 at each bin's left edge (and the end), and the bin's count, in one table
-    table = torch.stack([torch.cat((zero, torch.cumsum(m, 0))) for m in (h, h * (j + 0.5), h * (j * j + j + 1 / 3))]
-                        + [torch.cat((h, zero))], dim=1)
+    # running S0, S1, S2 at each bin's left edge (and the end), and the bin's count
+    table = [torch.cat((zero, torch.cumsum(m, 0))) for m in (h, h * (j + 0.5), h * (j * j + j + 1 / 3))]
+    table.append(torch.cat((h, zero)))
 
     qmin, qmax = qmath.qrange(bits)
     col = (lambda t: t.reshape(-1, 1))
@@ -265,7 +268,7 @@ def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset
     pos = torch.cat((ends, pos, ends + bins), dim=1)
 
     index = pos.to(torch.int64).clamp_(max=bins - 1)
-    run0, run1, run2, count = table.index_select(0, index.reshape(-1)).T.reshape(4, *index.shape)
+    run0, run1, run2, count = (t.index_select(0, index.reshape(-1)).reshape(index.shape) for t in table)
     jj = index.to(torch.float64)
     f = pos - jj  # the part of bin j below the boundary
     part = count * f
