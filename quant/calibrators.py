@@ -20,6 +20,7 @@ the plan's activation dict and the batch count).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -247,11 +248,8 @@ def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset
     h = hist.to(torch.float64)
     bins = h.numel()
     width = (hi - lo) / bins
-    j = torch.arange(bins, dtype=torch.float64)
-    zero = h.new_zeros(1)
-    # running S0, S1, S2 at each bin's left edge (and the end), and the bin's count
-    table = [torch.cat((zero, torch.cumsum(m, 0))) for m in (h, h * (j + 0.5), h * (j * j + j + 1 / 3))]
-    table.append(torch.cat((h, zero)))
+    # running S0, S1, S2 up to the right edge of each bin; one allocation, as large ones are costly
+    running = (h * _unit_moments(bins)).cumsum_(dim=1)
 
     qmin, qmax = qmath.qrange(bits)
     col = (lambda t: t.reshape(-1, 1))
@@ -268,31 +266,41 @@ def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset
     pos = torch.cat((ends, pos, ends + bins), dim=1)
 
     index = pos.to(torch.int64).clamp_(max=bins - 1)
-    run0, run1, run2, count = (t.index_select(0, index.reshape(-1)).reshape(index.shape) for t in table)
-    jj = index.to(torch.float64)
-    f = pos - jj  # the part of bin j below the boundary
-    part = count * f
-    s0 = run0 + part
-    s1 = run1 + part * (jj + 0.5 * f)
-    s2 = run2 + part * (jj * jj + jj * f + f * f / 3)
+    flat = index.reshape(-1)
+    run0, run1, run2 = (running[m].index_select(0, flat).reshape(index.shape) for m in range(3))
+    count = h.index_select(0, flat).reshape(index.shape)
+    j = index.to(torch.float64)
+    f = pos.sub_(j)  # the part of bin j below the boundary; the running sums include all of bin j
+    g = 1.0 - f  # ... so take away the part above it
+    s0 = run0.sub_(count * g)
+    s1 = run1.sub_(count * g * (j + 0.5 * (1.0 + f)))
+    s2 = run2.sub_(count * g * (j * j + j * (1.0 + f) + (1.0 + f + f * f) / 3))
     d0, d1, d2 = (torch.diff(t, dim=1) for t in (s0, s1, s2))
     return (d2 - 2.0 * values * d1 + values.square() * d0).sum(dim=1) * (width * width)
+
+
+@functools.lru_cache(maxsize=4)
+def _unit_moments(bins: int) -> torch.Tensor:
+    """``[3, bins]``: the mass, sum and sum of squares of a unit of uniform mass over each bin ``[j, j + 1)``."""
+    j = torch.arange(bins, dtype=torch.float64)
+    return torch.stack((torch.ones_like(j), j + 0.5, j * j + j + 1 / 3))
 
 
 class IFMRCalibrator:
     """Streaming IFMR; ``num_batches`` (the plan's batch_num) sizes the kept top-K/bottom-K.
 
-    Batches smaller than half of ``BUFFER_CAP`` values are copied into a buffer and processed together
-    (one top-K, one histogram per flush): on a small model the fixed cost per operation, not the data,
-    dominates. The histogram range is fixed at the first flush; the buffer never holds more than
-    ``BUFFER_CAP`` values, whatever the number of batches."""
+    Batches of up to ``BUFFER_CAP`` values are copied into a buffer and processed together (one top-K,
+    one histogram per flush): on a small model the fixed cost per operation, not the data, dominates.
+    A larger batch is processed alone, through a scratch copy reused from batch to batch. The
+    histogram range is fixed at the first flush; the buffer never holds more than ``BUFFER_CAP``
+    values, whatever the number of batches."""
 
     #: histogram bins for the candidate MSE, exact out-of-range values kept
     BINS = 1 << 14
     TAIL_CAP = 4096
     #: up to this many values in all (never flushed), keep them and score exactly
     EXACT_LIMIT = 1 << 16
-    #: values buffered between flushes; a batch of more than half of it is processed alone
+    #: values buffered between flushes; a larger batch is processed alone
     BUFFER_CAP = 1 << 18
 
     def __init__(self, params: IFMRParams, *, num_batches: int = 1) -> None:
@@ -303,6 +311,7 @@ class IFMRCalibrator:
         self._cap = 0  # top-K/bottom-K values kept
         self._planned = 0  # values announced (first batch size times num_batches)
         self._buffer: torch.Tensor | None = None
+        self._scratch: torch.Tensor | None = None
         self._filled = 0
         self._held: list[tuple[int, int, int]] = []  # (observation, start, end) in the buffer
         self._top = self._bottom = None
@@ -328,12 +337,16 @@ class IFMRCalibrator:
         if self._filled + nb > self.BUFFER_CAP:
             self._flush()
         self.n += nb
-        if 2 * nb > self.BUFFER_CAP:
+        if nb > self.BUFFER_CAP:
             top, bottom = _extremes(x, min(self._cap, nb))
             ends = _ends(top, bottom)
             if not ends.finite:
                 raise NonFiniteError(observation)
-            self._add(x, top, bottom, ends)
+            if self._scratch is None or self._scratch.numel() < nb:
+                self._scratch = torch.empty(nb, dtype=torch.float32, device=x.device)
+            scratch = self._scratch[:nb]
+            scratch.copy_(x)  # fresh temporaries of a batch's size each time cost more than the copy
+            self._add(scratch, top, bottom, ends, scratch=True)
             return
         self._hold(x, observation)
 

@@ -192,18 +192,37 @@ def _bar(iterable, total: int, desc: str, progress: bool):
     return tqdm(iterable, total=total, desc=desc, leave=False)
 
 
-def _layer_outputs(model: nn.Module, names: Sequence[str], batch: Any) -> dict[str, torch.Tensor]:
-    outputs: dict[str, torch.Tensor] = {}
+def _on_outputs(model: nn.Module, names: Sequence[str], batch: Any,
+                fn: Callable[[str, torch.Tensor], None]) -> None:
+    """Run ``batch`` and call ``fn(name, output)`` on the first tensor output of each named layer."""
+    seen: set[str] = set()
 
     def make(name: str):
         def hook(_m, _args, out):
-            if isinstance(out, torch.Tensor) and name not in outputs:
-                outputs[name] = out.detach().to(torch.float64).reshape(-1).cpu()
+            if isinstance(out, torch.Tensor) and name not in seen:
+                seen.add(name)
+                fn(name, out.detach().reshape(-1))
         return hook
 
     with torch.no_grad(), _hooks(model, {n: make(n) for n in names}, pre=False):
         run_batch(model, batch)
+
+
+def _layer_outputs(model: nn.Module, names: Sequence[str], batch: Any) -> dict[str, torch.Tensor]:
+    """Each layer's output on ``batch``, flattened; copies, as later in-place operations may change it."""
+    outputs: dict[str, torch.Tensor] = {}
+    _on_outputs(model, names, batch, lambda name, out: outputs.__setitem__(name, out.clone()))
     return outputs
+
+
+def _output_cosines(model: nn.Module, reference: Mapping[str, torch.Tensor], batch: Any) -> dict[str, float | None]:
+    """Per layer of ``reference``, the cosine between its output on ``batch`` and the reference output."""
+    cosines: dict[str, float | None] = {}
+    def record(name: str, out: torch.Tensor) -> None:
+        cosines[name] = _cosine(reference[name], out)
+
+    _on_outputs(model, list(reference), batch, record)
+    return cosines
 
 
 def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[Any],
@@ -287,12 +306,14 @@ def build_fake_quant_model(model: nn.Module, specs: Sequence[LayerSpec],
 
 
 def _cosine(a: torch.Tensor | None, b: torch.Tensor | None) -> float | None:
+    """Cosine of two flat tensors, the products summed in float64 (no float64 copies of the outputs)."""
     if a is None or b is None or a.shape != b.shape:
         return None
-    denom = a.norm() * b.norm()
+    b = b.to(a.dtype)
+    denom = (torch.sum(a * a, dtype=torch.float64) * torch.sum(b * b, dtype=torch.float64)).sqrt()
     if denom == 0:
         return 1.0 if torch.equal(a, b) else 0.0
-    return float((a @ b) / denom)
+    return float(torch.sum(a * b, dtype=torch.float64) / denom)
 
 
 def quantize(model: nn.Module, plan: Any, batches: Iterable[Any], *, progress: bool = True):
@@ -359,7 +380,7 @@ def quantize(model: nn.Module, plan: Any, batches: Iterable[Any], *, progress: b
             wrapper.set_weight(weights[spec.name].codes, weights[spec.name].scale)
         if spec.name in factors:
             wrapper.balance.copy_(factors[spec.name].reshape(-1))
-    quant_out = _layer_outputs(work, [s.name for s in specs], taken[0])
+    cosines = _output_cosines(work, float_out, taken[0])
 
     layers, records = [], []
     for spec in specs:
@@ -376,8 +397,7 @@ def quantize(model: nn.Module, plan: Any, batches: Iterable[Any], *, progress: b
             weight_bits=w.bits if w else None, channel_wise=w.channel_wise if w else None,
             activation_algo=spec.activation["algo"], asymmetric=bool(spec.activation.get("asymmetric", True)),
             scale_d=q.scale, offset_d=q.offset, clip_min=q.clip_min, clip_max=q.clip_max, scale_w=scale_w,
-            weight_sqnr_db=sqnr.get(spec.name), output_cosine=_cosine(float_out.get(spec.name),
-                                                                      quant_out.get(spec.name)),
+            weight_sqnr_db=sqnr.get(spec.name), output_cosine=cosines.get(spec.name),
         ))
     work.eval()
     return QuantResult(model=work, record=record_text(records), layers=tuple(layers), plan=data,

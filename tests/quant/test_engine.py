@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from quant import QuantizeError, load_fake_quant_model, quantize
+from quant.fold import fold_pairs
 from quant.onnx_export import onnx_session, run_onnx
 from quant.record import parse_record
 from quant.result import OutputDirError
@@ -52,6 +53,22 @@ def test_result_layers_and_record(cnn_result):
     assert record["conv"].scale_d == pytest.approx(conv.scale_d) and record["conv"].offset_d == conv.offset_d
     assert list(record["conv"].offset_w) == [0] * 8 and len(record["fc"].scale_w) == 1
     assert record["conv"].wts_type == "INT8" and record["conv"].act_type == "INT8"
+
+
+def test_output_cosine_is_the_float64_cosine_of_the_layer_outputs(cnn_result):
+    model, result = cnn_result
+    folded = copy.deepcopy(model)
+    fold_pairs(folded, [{"conv": "conv", "bn": "bn"}])
+    outputs: dict[str, list[torch.Tensor]] = {"float": [], "quant": []}
+    for key, net in (("float", folded), ("quant", result.model)):
+        for name in ("conv", "pool", "fc"):
+            net.get_submodule(name).register_forward_hook(
+                lambda _m, _a, out, key=key: outputs[key].append(out.detach().double().reshape(-1)))
+        with torch.no_grad():
+            net(batches()[0])
+    for layer, a, b in zip(result.layers, outputs["float"], outputs["quant"], strict=True):
+        # products are rounded to float32 before the float64 sums
+        assert layer.output_cosine == pytest.approx(float(a @ b / (a.norm() * b.norm())), abs=1e-7)
 
 
 def test_fake_quant_model_uses_integer_grid(cnn_result):
