@@ -242,14 +242,19 @@ def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset
     the rounding boundaries ``(k - 1/2 - offset) * scale`` and ``(k + 1/2 - offset) * scale``, where the
     levels of ``low_i`` and ``c_i`` extend to the ends of the histogram and the levels beyond them are
     empty. Over each level's interval the error is ``S2 - 2 v S1 + v^2 S0`` from the running count
-    ``S0``, sum ``S1`` and sum of squares ``S2`` read at its boundaries: 256 reads per candidate instead
-    of a pass over sub-bin points. Positions are in bin units (``y = (x - lo) / width``), where bin
-    ``j`` holds ``y`` in ``[j, j + 1)``; the sums scale back by ``width^2``."""
+    ``S0``, sum ``S1`` and sum of squares ``S2``; summed over the levels by parts, it needs ``S0`` and
+    ``S1`` at the 255 boundaries and the totals: reads per candidate instead of a pass over sub-bin
+    points. Positions are in bin units (``y = (x - lo) / width``), where bin ``j`` holds ``y`` in
+    ``[j, j + 1)``; the sums scale back by ``width^2``. All in float64: the totals are large next to
+    the errors (about 6 of the 16 digits cancel on data far from zero)."""
     h = hist.to(torch.float64)
     bins = h.numel()
     width = (hi - lo) / bins
-    # running S0, S1, S2 up to the right edge of each bin; one allocation, as large ones are costly
-    running = (h * _unit_moments(bins)).cumsum_(dim=1)
+    # running S0, S1 up to the right edge of each bin (one allocation: large ones are costly), totals
+    unit = _unit_moments(bins)
+    running = (h * unit[:2]).cumsum_(dim=1)
+    total0, total1 = running[:, -1].tolist()
+    total2 = float(h @ unit[2])
 
     qmin, qmax = qmath.qrange(bits)
     col = (lambda t: t.reshape(-1, 1))
@@ -262,21 +267,22 @@ def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset
     s64, o64 = s32.to(torch.float64), o32.to(torch.float64)
     pos = ((k.to(torch.float64) + 0.5 - o64) * s64).sub_(lo).div_(width).clamp_(0.0, float(bins))
     pos = torch.where(k < first, 0.0, torch.where(k >= last, float(bins), pos))
-    ends = torch.zeros_like(pos[:, :1])
-    pos = torch.cat((ends, pos, ends + bins), dim=1)
 
     index = pos.to(torch.int64).clamp_(max=bins - 1)
     flat = index.reshape(-1)
-    run0, run1, run2 = (running[m].index_select(0, flat).reshape(index.shape) for m in range(3))
+    run0, run1 = (running[m].index_select(0, flat).reshape(index.shape) for m in range(2))
     count = h.index_select(0, flat).reshape(index.shape)
     j = index.to(torch.float64)
-    f = pos.sub_(j)  # the part of bin j below the boundary; the running sums include all of bin j
-    g = 1.0 - f  # ... so take away the part above it
+    g = 1.0 - pos.sub_(j)  # the part of bin j above the boundary: the running sums include all of bin j
     s0 = run0.sub_(count * g)
-    s1 = run1.sub_(count * g * (j + 0.5 * (1.0 + f)))
-    s2 = run2.sub_(count * g * (j * j + j * (1.0 + f) + (1.0 + f + f * f) / 3))
-    d0, d1, d2 = (torch.diff(t, dim=1) for t in (s0, s1, s2))
-    return (d2 - 2.0 * values * d1 + values.square() * d0).sum(dim=1) * (width * width)
+    s1 = run1.sub_(count * g * (j + 0.5 * (2.0 - g)))
+    # sum over levels k of S2 - 2 v_k S1 + v_k^2 S0 between boundaries k-1 and k, summed by parts:
+    # sum_k v_k (S(b_k) - S(b_k-1)) = v_last S(end) - sum_k S(b_k) (v_k+1 - v_k)
+    top = values[:, -1]
+    step1 = torch.diff(values, dim=1)
+    step2 = torch.diff(values.square(), dim=1)
+    inner = s1.mul_(step1).sum(dim=1).mul_(2.0).sub_(s0.mul_(step2).sum(dim=1))
+    return (total2 - 2.0 * top * total1 + top.square() * total0 + inner) * (width * width)
 
 
 @functools.lru_cache(maxsize=4)
@@ -302,6 +308,8 @@ class IFMRCalibrator:
     EXACT_LIMIT = 1 << 16
     #: values buffered between flushes; a larger batch is processed alone
     BUFFER_CAP = 1 << 18
+    #: flushes whose extremes are merged into the top-K/bottom-K at once
+    MERGE_EVERY = 32
 
     def __init__(self, params: IFMRParams, *, num_batches: int = 1) -> None:
         self.params = params
@@ -315,6 +323,7 @@ class IFMRCalibrator:
         self._filled = 0
         self._held: list[tuple[int, int, int]] = []  # (observation, start, end) in the buffer
         self._top = self._bottom = None
+        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []  # extremes of flushes not merged yet
         self._hist: torch.Tensor | None = None
         self._lo = self._hi = 0.0
         self._tail_hi: list[torch.Tensor] = []
@@ -432,13 +441,22 @@ class IFMRCalibrator:
         self._counter = _Counter(self._lo, self._hi, self.BINS, top.device)
 
     def _merge(self, top: torch.Tensor, bottom: torch.Tensor) -> None:
-        if self._top is None:
-            self._top, self._bottom = top, bottom
-            return
-        both = torch.cat((self._top, top))
-        self._top = torch.topk(both, min(self._cap, both.numel()), sorted=True).values
-        both = torch.cat((self._bottom, bottom))
-        self._bottom = torch.topk(both, min(self._cap, both.numel()), largest=False, sorted=True).values
+        """Collect a flush's extremes; they are merged into the top-K/bottom-K in groups."""
+        self._pending.append((top, bottom))
+        if len(self._pending) >= self.MERGE_EVERY:
+            self._merged()
+
+    def _merged(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The running top-K and bottom-K, sorted, with the pending extremes merged in."""
+        if self._pending:
+            tops = [t for t, _ in self._pending] + ([self._top] if self._top is not None else [])
+            bottoms = [b for _, b in self._pending] + ([self._bottom] if self._bottom is not None else [])
+            both = torch.cat(tops)
+            self._top = torch.topk(both, min(self._cap, both.numel()), sorted=True).values
+            both = torch.cat(bottoms)
+            self._bottom = torch.topk(both, min(self._cap, both.numel()), largest=False, sorted=True).values
+            self._pending.clear()
+        return self._top, self._bottom
 
     def _keep_tail(self, values: torch.Tensor, tails: list[torch.Tensor], moments: list[float]) -> None:
         """Keep out-of-range values exactly, or past ``TAIL_CAP`` their count, sum and sum of squares."""
@@ -464,8 +482,9 @@ class IFMRCalibrator:
                 raise NonFiniteError(self.first_nonfinite())
             return ends.top_last, ends.bottom_last
         self._flush()
-        if k_hi <= self._top.numel() and k_lo <= self._bottom.numel():
-            return self._top[k_hi - 1].item(), self._bottom[k_lo - 1].item()
+        top, bottom = self._merged()
+        if k_hi <= top.numel() and k_lo <= bottom.numel():
+            return top[k_hi - 1].item(), bottom[k_lo - 1].item()
         return self._hist_quantile(self.n - k_hi + 1), self._hist_quantile(k_lo)
 
     def _hist_quantile(self, rank: int) -> float:

@@ -10,6 +10,7 @@ import torch
 
 from quant import qmath
 from quant.calibrators import (HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams, NonFiniteError, _Counter,
+                               _candidate_qparams, _histogram_losses,
                                greedy_ranges, ifmr_ratios, percentile_index, rebin)
 
 
@@ -193,6 +194,28 @@ def test_ifmr_histogram_is_the_data_over_its_range(kind):
     tails = sum(t.numel() for t in (*cal._tail_hi, *cal._tail_lo))
     assert cal._hist.sum().item() + tails == x.size
     assert np.abs(cal._hist.numpy() - ref).sum() <= 2 * tails + x.size // 500
+
+
+@pytest.mark.parametrize("asymmetric", [True, False])
+@pytest.mark.parametrize("bits", [8, 6])
+def test_histogram_losses_integrate_the_uniform_density(asymmetric, bits):
+    # reference: 64 points per bin, fake-quantized by the formulas of SPEC section 8
+    g = torch.Generator().manual_seed(bits)
+    bins, lo, hi = 512, -1.3, 4.1
+    hist = torch.rand(bins, generator=g, dtype=torch.float64) * 100
+    hist[:60] = 0
+    p = IFMRParams(asymmetric=asymmetric, bits=bits)
+    c, scale, offset, low = _candidate_qparams(p, 3.0, -1.0 if asymmetric else -3.0)
+    got = _histogram_losses(hist, lo, hi, c, scale, offset, low, bits)
+    sub = 64
+    x = (lo + (torch.arange(bins * sub, dtype=torch.float64) + 0.5) / sub * (hi - lo) / bins).float()
+    weight = hist.repeat_interleave(sub) / sub
+    qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    for i in range(len(c)):
+        clipped = torch.minimum(torch.maximum(x, low[i]), c[i])
+        q = torch.clamp(torch.round(clipped / scale[i]) + offset[i], qmin, qmax)
+        ref = float((((x - (q - offset[i]) * scale[i]).double() ** 2) * weight).sum())
+        assert got[i].item() == pytest.approx(ref, rel=2e-5)
 
 
 class UnbufferedIFMR(IFMRCalibrator):
