@@ -142,6 +142,37 @@ async def test_model_aware_diagnostics_from_a_header_comment(client: LanguageCli
     assert ranges(diagnostics)[0][1:] == (1, 13, 1, 25)
 
 
+async def test_edits_of_a_model_aware_file_follow_the_text(client: LanguageClient, tmp_path: Path) -> None:
+    """Edits deep inside a file with an inventory: each version's diagnostics are what `amct lint` says."""
+    from cfglang.inventory import Inventory
+
+    (tmp_path / "layers.json").write_text(json.dumps(INVENTORY), encoding="utf-8")
+    path = tmp_path / "edited.cfg"
+    entries = "".join(f'override_layer_configs {{\n  layer_name: "{n}"\n  calibration_config {{ }}\n}}\n'
+                      for n in ("features.0", "fc", "features.0"))
+    text = "# amct: layers=layers.json\nbatch_num: 1\n" + entries
+    uri, diagnostics = await open_document(client, path, text)
+    inventory = Inventory.load(tmp_path / "layers.json")
+    assert found(diagnostics) == expected(text, path, inventory)
+    line = text.splitlines().index('  layer_name: "fc"')
+    for version, name in enumerate(("fx", "fc", "features.0"), 2):  # unknown, known again, a duplicate
+        since = len(client.published)  # type: ignore[attr-defined]
+        old = text.splitlines()[line]
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangePartial(
+                range=types.Range(start=types.Position(line=line, character=15),
+                                  end=types.Position(line=line, character=len(old) - 1)),
+                text=name)],
+        ))
+        text = text.replace(old, f'  layer_name: "{name}"', 1)
+        diagnostics = await wait_diagnostics(client, uri, version, since)
+        assert found(diagnostics) == expected(text, path, inventory), name
+        codes = [code for code, *_ in ranges(diagnostics)]
+        assert ("M001" in codes) == (name == "fx")  # `fx` is not a layer of the model
+    assert "F013" in codes  # `features.0` three times now
+
+
 async def test_model_aware_diagnostics_from_the_project_settings(client: LanguageClient, tmp_path: Path) -> None:
     from cfglang.inventory import Inventory
     from cfglang.settings import load_settings_file
