@@ -307,7 +307,7 @@ class IFMRCalibrator:
     #: up to this many values in all (never flushed), keep them and score exactly
     EXACT_LIMIT = 1 << 16
     #: values buffered between flushes; a larger batch is processed alone
-    BUFFER_CAP = 1 << 18
+    BUFFER_CAP = 5 << 16  # 1.25 MiB of float32
     #: flushes whose extremes are merged into the top-K/bottom-K at once
     MERGE_EVERY = 32
 

@@ -204,7 +204,7 @@ def _on_outputs(model: nn.Module, names: Sequence[str], batch: Any,
                 fn(name, out.detach().reshape(-1))
         return hook
 
-    with torch.no_grad(), _hooks(model, {n: make(n) for n in names}, pre=False):
+    with torch.inference_mode(), _hooks(model, {n: make(n) for n in names}, pre=False):
         run_batch(model, batch)
 
 
