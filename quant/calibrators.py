@@ -198,24 +198,22 @@ class _Counter:
     WIDTH = 1024  # the pattern's length: the values are processed as rows of this many
 
     def __init__(self, lo: float, hi: float, bins: int, device: torch.device) -> None:
-        self.bins = bins
         self.size = bins + 2
         self.step = bins / (hi - lo)
         self.shift = 1.0 - lo * self.step
         copy = torch.arange(self.WIDTH, device=device) % 2
         self.pattern = (self.shift + copy * float(self.size)).to(torch.float32)
 
-    def counts(self, x: torch.Tensor, *, in_place: bool) -> torch.Tensor:
-        """int64 counts, ``bins + 2`` of them. ``in_place`` overwrites ``x``, whose memory then holds
-        the int32 indices: no temporaries, hence no fresh pages to fault in for each flush."""
-        t = x if in_place else torch.empty_like(x)
+    def counts(self, x: torch.Tensor) -> torch.Tensor:
+        """int64 counts, ``bins + 2`` of them. Overwrites ``x`` (float32), whose memory then holds the
+        int32 indices: no temporaries, hence no fresh pages to fault in for each flush."""
         whole = x.numel() // self.WIDTH * self.WIDTH
-        rows = t[:whole].view(-1, self.WIDTH)
-        torch.add(self.pattern, x[:whole].view(-1, self.WIDTH), alpha=self.step, out=rows)
+        rows = x[:whole].view(-1, self.WIDTH)
+        torch.add(self.pattern, rows, alpha=self.step, out=rows)
         if whole < x.numel():
-            t[whole:] = x[whole:] * self.step + self.shift
-        index = t.view(torch.int32)
-        index.copy_(t)  # elementwise at the same addresses
+            x[whole:].mul_(self.step).add_(self.shift)
+        index = x.view(torch.int32)
+        index.copy_(x)  # elementwise at the same addresses
         return torch.bincount(index, minlength=2 * self.size).view(2, self.size).sum(0)
 
 
@@ -355,7 +353,7 @@ class IFMRCalibrator:
                 self._scratch = torch.empty(nb, dtype=torch.float32, device=x.device)
             scratch = self._scratch[:nb]
             scratch.copy_(x)  # fresh temporaries of a batch's size each time cost more than the copy
-            self._add(scratch, top, bottom, ends, scratch=True)
+            self._add(scratch, top, bottom, ends)
             return
         self._hold(x, observation)
 
@@ -388,22 +386,22 @@ class IFMRCalibrator:
             raise NonFiniteError(self.first_nonfinite())
         self._filled = 0
         self._held.clear()
-        self._add(data, top, bottom, ends, scratch=True)
+        self._add(data, top, bottom, ends)
 
     def _exact(self) -> bool:
         """Everything observed is still in the buffer and small enough to score exactly."""
         return self._hist is None and self.n <= self.EXACT_LIMIT
 
-    def _add(self, x: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor, ends: _Ends, *,
-             scratch: bool = False) -> None:
+    def _add(self, x: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor, ends: _Ends) -> None:
         """Add one flush (or one large batch) to the top-K/bottom-K, the histogram and the tails;
-        ``scratch``: ``x`` is the buffer, free to overwrite."""
+        ``x`` is the calibrator's own copy (the buffer or the scratch), free to overwrite."""
         self._merge(top, bottom)
         if self._hist is None:
             self._init_range(top, bottom, x.numel())
-        # The histogram leaves out the values below lo and from hi up. The bin index is monotone, so
-        # they are the first of the sorted kept extremes, all of them unless the least extreme kept
-        # value is near the range's end or beyond: then (rarely) they come from x itself.
+        # The histogram leaves out the values below lo and from hi up. The bin index grows with the
+        # value (up to rounding at an edge), so they are the first of the sorted kept extremes, all of
+        # them unless the least extreme kept value is near the range's end or beyond: then (rarely)
+        # they come from x itself. Without values out of range, the fast counter applies.
         margin = 2.0 * (self._hi - self._lo) / self.BINS
         rare = top.numel() < x.numel() and (ends.top_last >= self._hi - margin or
                                             ends.bottom_last <= self._lo + margin)
@@ -411,7 +409,7 @@ class IFMRCalibrator:
             index = _bin_index(x, self._lo, self._hi, self.BINS)
             counts = torch.bincount(index, minlength=self.BINS + 2)
         elif ends.top_first <= self._hi and ends.bottom_first >= self._lo:
-            counts = self._counter.counts(x, in_place=scratch)
+            counts = self._counter.counts(x)
         else:  # a few values out of range: clamp them onto the end bins
             counts = torch.bincount(_bin_index(x, self._lo, self._hi, self.BINS), minlength=self.BINS + 2)
         self._hist += counts[1:-1]
