@@ -11,7 +11,7 @@ import torch
 from quant import qmath
 from quant.calibrators import (HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams, NonFiniteError, _Counter,
                                _candidate_qparams, _histogram_losses,
-                               greedy_ranges, ifmr_ratios, percentile_index, rebin)
+                               greedy_ranges, histc_counts, ifmr_ratios, percentile_index, rebin)
 
 
 # ------------------------------------------------------------------ IFMR reference (AMCT style)
@@ -343,6 +343,69 @@ def test_hfmg_merge_matches_reference():
         ref += np.histogram(b.numpy(), bins=bins, range=(lo, hi))[0]
     assert (cal.min, cal.max) == (lo, hi)
     assert np.abs(cal.hist.numpy() - ref).sum() <= 1e-3 * ref.sum()
+
+
+def _edge_values(lo: float, hi: float, bins: int) -> torch.Tensor:
+    """Every bin edge of histc's range and the float32 values just either side of it."""
+    edges = torch.linspace(lo, hi, bins + 1)
+    near = [torch.nextafter(edges, torch.full_like(edges, d)) for d in (-math.inf, math.inf)]
+    return torch.cat((edges, *near)).clamp(lo, hi)
+
+
+HISTC_CASES = {
+    "normal": lambda: _data("normal", 50_000, 3),
+    "relu": lambda: _data("relu", 81_920, 4),
+    "odd_size": lambda: _data("laplace", 4_097, 5),
+    "narrow": lambda: torch.rand(20_000, generator=torch.Generator().manual_seed(6)) * 1e-3 + 1000.0,
+    "wide": lambda: _data("normal", 20_000, 7) * 1e6,
+    "constant": lambda: torch.full((3000,), 2.5),
+    "max_values": lambda: torch.cat((_data("normal", 1000, 8), torch.full((4000,), 9.0))),
+    "edges": lambda: _edge_values(-0.1234567, 7.654321, 4096),
+    "edges_coarse": lambda: _edge_values(-1.0, 3.0, 64),
+    "one": lambda: torch.tensor([0.75]),
+}
+
+
+@pytest.mark.parametrize("bins", [64, 1000, 4096])
+@pytest.mark.parametrize("case", sorted(HISTC_CASES))
+def test_histc_counts_are_torch_histc(case, bins):
+    x = HISTC_CASES[case]()
+    lo, hi = x.min().item(), x.max().item()
+    ranges = [(lo, hi), (lo - 0.5, hi), (lo, hi * 1.5 + 1.0), (lo - abs(lo) * 2 - 1.0, hi + 2.25)]
+    for a, b in ((float(np.float32(a)), float(np.float32(b))) for a, b in ranges):
+        if a > lo or b < hi or not b > a:  # HFMG's range always holds the batch
+            continue
+        expected = torch.histc(x, bins, a, b).to(torch.int64)
+        assert torch.equal(histc_counts(x, bins, a, b), expected), (a, b)
+
+
+def ref_dense_l2(hist: torch.Tensor, lo_edge: float, width: float, scale: float, offset: int, bits: int,
+                 sub: int = 512) -> float:
+    """L2 of fake-quantizing the histogram (uniform density in each bin), in float64 at ``sub``
+    points per bin: integer-domain clamp only, as HFMG's fake-quant."""
+    x = lo_edge + (torch.arange(hist.numel() * sub, dtype=torch.float64) + 0.5) / sub * width
+    q = torch.clamp(torch.round(x / scale) + offset, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    return float((((x - (q - offset) * scale) ** 2) * hist.repeat_interleave(sub) / sub).sum())
+
+
+@pytest.mark.parametrize("bits", [8, 6])
+@pytest.mark.parametrize("asymmetric", [True, False])
+@pytest.mark.parametrize("kind", ["normal", "relu", "laplace", "shifted"])
+def test_hfmg_scores_are_the_dense_integral(kind, asymmetric, bits):
+    cal = HFMGCalibrator(HFMGParams(num_of_bins=256, asymmetric=asymmetric, bits=bits))
+    for b in [_data(kind, 20_000, s) * (1 + 0.3 * s) for s in range(3)]:
+        cal.observe(b)
+    width = (cal.max - cal.min) / cal.hist.numel()
+    ranges = greedy_ranges(cal.hist)[::7]
+    got = cal._scores(ranges, width)
+    for (left, right), score in zip(ranges.tolist(), got.tolist()):
+        lo, hi = cal.min + left * width, cal.min + (right + 1) * width
+        if asymmetric:
+            scale, offset = qmath.asymmetric_scale_offset(hi, lo, bits)
+        else:
+            scale, offset = qmath.symmetric_scale(hi, lo, bits), torch.tensor(0)
+        ref = ref_dense_l2(cal.hist, cal.min, width, scale.item(), int(offset), bits)
+        assert score == pytest.approx(ref, rel=2e-5)
 
 
 def ref_greedy(hist: list[float]) -> list[tuple[int, int]]:
