@@ -230,14 +230,14 @@ class IncrementalLinter:
         if inventory is not None:
             found.extend(model_diagnostics(_whole(head, entries, tuple(found)), inventory))
         comments.sort(key=lambda c: c.start)
-        return finish(body, len(body) != len(text), found, comments, index, settings,
-                      *_later(text, self.path, settings.max_file_size))
+        full, document = _later(text, self.path, settings.max_file_size)
+        return finish(body, len(body) != len(text), found, comments, index, settings, full, True, document)
 
 
-def _later(text: str, path: str | None, limit: int | None) -> tuple[Callable[[], CheckResult], bool,
+def _later(text: str, path: str | None, limit: int | None) -> tuple[Callable[[], CheckResult],
                                                                    Callable[[], Document]]:
-    """What ``finish`` takes for a text without syntax diagnostics: functions computing its check
-    result and its tree, once (the check result reuses the tree when that was asked for first)."""
+    """Functions computing the text's check result and its tree, each once (the check result reuses
+    the tree when that was asked for first)."""
     tree: list[Document] = []
 
     def document() -> Document:
@@ -245,7 +245,7 @@ def _later(text: str, path: str | None, limit: int | None) -> tuple[Callable[[],
             tree.append(parse(text, path, max_size=limit or DEFAULT_MAX_SIZE))
         return tree[0]
 
-    return (lambda: check(document())), True, document
+    return (lambda: check(document())), document
 
 
 def _cut(result: CheckResult) -> list[_Segment] | None:
