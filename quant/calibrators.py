@@ -20,7 +20,6 @@ the plan's activation dict and the batch count).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -235,60 +234,88 @@ def _losses(points, weights, c, scale, offset, low, bits: int) -> torch.Tensor:
 
 def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset, low, bits: int) -> torch.Tensor:
     """Per candidate ``i``, the sum of ``(x - fq_i(clamp(x, low_i, c_i)))^2`` over a histogram of
-    ``[lo, hi]`` with uniform density within each bin, in closed form.
-
-    ``fq_i(clamp(x))`` is a step function of ``x``: level ``k`` (value ``(k - offset) * scale``) between
-    the rounding boundaries ``(k - 1/2 - offset) * scale`` and ``(k + 1/2 - offset) * scale``, where the
-    levels of ``low_i`` and ``c_i`` extend to the ends of the histogram and the levels beyond them are
-    empty. Over each level's interval the error is ``S2 - 2 v S1 + v^2 S0`` from the running count
-    ``S0``, sum ``S1`` and sum of squares ``S2``; summed over the levels by parts, it needs ``S0`` and
-    ``S1`` at the 255 boundaries and the totals: reads per candidate instead of a pass over sub-bin
-    points. Positions are in bin units (``y = (x - lo) / width``), where bin ``j`` holds ``y`` in
-    ``[j, j + 1)``; the sums scale back by ``width^2``. All in float64: the totals are large next to
-    the errors (about 6 of the 16 digits cancel on data far from zero)."""
-    h = hist.to(torch.float64)
-    bins = h.numel()
-    width = (hi - lo) / bins
-    # running S0, S1 up to the right edge of each bin (one allocation: large ones are costly), totals
-    unit = _unit_moments(bins)
-    running = (h * unit[:2]).cumsum_(dim=1)
-    total0, total1 = running[:, -1].tolist()
-    total2 = float(h @ unit[2])
-
-    qmin, qmax = qmath.qrange(bits)
-    col = (lambda t: t.reshape(-1, 1))
-    s32, o32 = col(scale).to(torch.float32), col(offset).to(torch.float32)
-    levels = torch.arange(qmin, qmax + 1, dtype=torch.float32).reshape(1, -1)
-    first = qmath.quantize(col(low).to(torch.float32), s32, o32, bits)
-    last = qmath.quantize(col(c).to(torch.float32), s32, o32, bits)
-    values = ((levels - o32) * s32).to(torch.float64).sub_(lo).div_(width)  # qmath.dequantize, in bin units
-    k = levels[:, :-1]
-    s64, o64 = s32.to(torch.float64), o32.to(torch.float64)
-    pos = ((k.to(torch.float64) + 0.5 - o64) * s64).sub_(lo).div_(width).clamp_(0.0, float(bins))
-    pos = torch.where(k < first, 0.0, torch.where(k >= last, float(bins), pos))
-
-    index = pos.to(torch.int64).clamp_(max=bins - 1)
-    flat = index.reshape(-1)
-    run0, run1 = (running[m].index_select(0, flat).reshape(index.shape) for m in range(2))
-    count = h.index_select(0, flat).reshape(index.shape)
-    j = index.to(torch.float64)
-    g = 1.0 - pos.sub_(j)  # the part of bin j above the boundary: the running sums include all of bin j
-    s0 = run0.sub_(count * g)
-    s1 = run1.sub_(count * g * (j + 0.5 * (2.0 - g)))
-    # sum over levels k of S2 - 2 v_k S1 + v_k^2 S0 between boundaries k-1 and k, summed by parts:
-    # sum_k v_k (S(b_k) - S(b_k-1)) = v_last S(end) - sum_k S(b_k) (v_k+1 - v_k)
-    top = values[:, -1]
-    step1 = torch.diff(values, dim=1)
-    step2 = torch.diff(values.square(), dim=1)
-    inner = s1.mul_(step1).sum(dim=1).mul_(2.0).sub_(s0.mul_(step2).sum(dim=1))
-    return (total2 - 2.0 * top * total1 + top.square() * total0 + inner) * (width * width)
+    ``[lo, hi]`` with uniform density within each bin, in closed form (see ``_HistogramMoments``)."""
+    moments = _HistogramMoments(hist.cpu().numpy(), lo, hi)
+    return torch.from_numpy(moments.losses(*(t.cpu().numpy() for t in (c, scale, offset, low)), bits))
 
 
-@functools.lru_cache(maxsize=4)
-def _unit_moments(bins: int) -> torch.Tensor:
-    """``[3, bins]``: the mass, sum and sum of squares of a unit of uniform mass over each bin ``[j, j + 1)``."""
-    j = torch.arange(bins, dtype=torch.float64)
-    return torch.stack((torch.ones_like(j), j + 0.5, j * j + j + 1 / 3))
+class _HistogramMoments:
+    """A histogram of ``[lo, hi]`` with uniform density within each bin, ready to score quantizers.
+
+    ``fq_i(clamp(x))`` is a step function of ``x``: level ``k`` (value ``v_k = (k - offset) * scale``)
+    between the rounding boundaries ``u_k-1`` and ``u_k = v_k + scale / 2``, where the levels of
+    ``low_i`` and ``c_i`` extend to the ends of the histogram and the levels beyond them are empty. Over
+    each level's interval the error is ``S2 - 2 v S1 + v^2 S0`` from the running count ``S0``, sum
+    ``S1`` and sum of squares ``S2``. Summed over the levels by parts, with ``v_k+1 - v_k = d`` and
+    ``v_k+1^2 - v_k^2 = 2 d u_k``, the loss is
+    ``T2 - 2 v_top T1 + v_top^2 T0 + 2 d sum_k (S1(b_k) - u_k S0(b_k))`` over the boundaries ``b_k``
+    (``u_k`` clamped to the histogram, or moved to its ends by the clip bounds), from the totals
+    ``T`` and reads at the 255 boundaries: no pass over sub-bin points.
+
+    Positions are in bin units (``y = (x - lo) / width``), where bin ``j`` holds ``y`` in
+    ``[j, j + 1)``: at ``y = j + t``, ``S0 = A0[j] + h[j] t`` and ``S1 = A1[j] + h[j] t (j + t / 2)``
+    from the mass ``A0`` and sum ``A1`` left of bin ``j``; the sums scale back by ``width^2``. All in
+    float64, with exact levels (float32 levels differ by at most ``2^-16`` of a step, a change of the
+    loss far below 1e-9): the totals are large next to the errors (about 6 of the 16 digits cancel
+    on data far from zero). numpy, as these are many small operations."""
+
+    #: quantizers scored at once: the [rows, 255] float64 temporaries stay under 128 KiB, below the
+    #: allocator's threshold for fresh (page-faulted) memory
+    ROWS = 64
+
+    def __init__(self, hist: np.ndarray, lo: float, hi: float) -> None:
+        h = np.asarray(hist, dtype=np.float64)
+        self.bins = h.size
+        self.lo, self.width = lo, (hi - lo) / self.bins
+        j = np.arange(self.bins, dtype=np.float64)
+        first = h * (j + 0.5)
+        self.total0, self.total1 = float(h.sum()), float(first.sum())
+        self.total2 = float((h * (j * (j + 1.0) + 1.0 / 3.0)).sum())  # not `@`: BLAS threads would spin after it
+        self.left0 = np.cumsum(h) - h
+        self.left1 = np.cumsum(first) - first
+        self.mass = h
+
+    def losses(self, c: np.ndarray, scale: np.ndarray, offset: np.ndarray, low: np.ndarray, bits: int) -> np.ndarray:
+        """float64 losses of the quantizers ``(scale_i, offset_i)`` clipping at ``[low_i, c_i]``
+        (float32 values; ``-inf``/``inf`` for none, the integer-domain clamp only)."""
+        col = (lambda a: np.asarray(a, dtype=np.float32).reshape(-1, 1))
+        c, scale, offset, low = col(c), col(scale), col(offset), col(low)
+        return np.concatenate([self._losses(c[i:i + self.ROWS], scale[i:i + self.ROWS], offset[i:i + self.ROWS],
+                                            low[i:i + self.ROWS], bits) for i in range(0, len(scale), self.ROWS)])
+
+    def _losses(self, c, s32, o32, low, bits: int) -> np.ndarray:
+        qmin, qmax = qmath.qrange(bits)
+        first = np.clip(np.round(low / s32) + o32, qmin, qmax)  # qmath.quantize, in float32
+        last = np.clip(np.round(c / s32) + o32, qmin, qmax)
+        d = s32.astype(np.float64) / self.width  # the level spacing, in bin units
+        shift = (0.5 - o32.astype(np.float64)) * d - self.lo / self.width
+        k = np.arange(qmin, qmax, dtype=np.float64)  # boundary k lies between levels k and k + 1
+        u = k * d
+        u += shift
+        pos = np.maximum(u, 0.0)
+        np.minimum(pos, float(self.bins), out=pos)  # faster than np.clip
+        if (first > qmin).any():
+            pos[k < first] = 0.0
+        if (last < qmax).any():
+            pos[k >= last] = float(self.bins)
+        j = pos.astype(np.int64)
+        np.minimum(j, self.bins - 1, out=j)
+        t = pos
+        t -= j
+        ht = np.take(self.mass, j)
+        ht *= t
+        s0 = np.take(self.left0, j)
+        s0 += ht
+        t *= 0.5
+        t += j
+        t *= ht
+        s1 = np.take(self.left1, j)
+        s1 += t
+        s0 *= u
+        s1 -= s0
+        top = (shift + (qmax - 0.5) * d).reshape(-1)
+        inner = 2.0 * d.reshape(-1) * s1.sum(axis=1)
+        return (self.total2 - 2.0 * top * self.total1 + top * top * self.total0 + inner) * (self.width * self.width)
 
 
 class IFMRCalibrator:
@@ -532,7 +559,7 @@ def rebin(hist: torch.Tensor, old_min: float, old_max: float, new_min: float, ne
     assuming uniform density within each old bin (a zero-width old range is a point mass)."""
     bins = hist.numel()
     hist = hist.to(torch.float64)
-    new_edges = new_min + torch.arange(bins + 1, dtype=torch.float64) * ((new_max - new_min) / bins)
+    new_edges = new_min + torch.arange(bins + 1, dtype=torch.float64, device=hist.device) * ((new_max - new_min) / bins)
     if old_max <= old_min:
         cdf = torch.where(new_edges >= old_min, hist.sum(), torch.zeros((), dtype=torch.float64))
         cdf[-1] = hist.sum()
@@ -544,33 +571,60 @@ def rebin(hist: torch.Tensor, old_min: float, old_max: float, new_min: float, ne
     return torch.diff(cdf).clamp(min=0.0)
 
 
+_F32_MAX, _F32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
+
+
 def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
     """``torch.histc(x, bins, lo, hi)`` as int64 counts, for float32 ``x`` within ``[lo, hi]`` (float32
     values, ``lo < hi``): the same bin per value as histc's kernel, ``int((x - lo) * bins / (hi - lo))``
     in float32 with the top edge in the last bin, then one ``bincount`` (several times faster than
-    histc on CPU, most of all on runs of equal values such as a ReLU's zeros)."""
+    histc on CPU, most of all on runs of equal values such as a ReLU's zeros).
+
+    Fewer passes over the data, each giving the same values: for a power-of-two ``bins`` (scaling by it
+    is exact, barring overflow and subnormals), multiplying by ``bins`` and dividing by ``hi - lo`` is
+    one division by ``(hi - lo) / bins``;
+    the int32 bins overwrite the positions in place; the top edge (bin ``bins``, only ``x == hi``) is
+    folded into the last bin after counting instead of clamping every value. Where histc's order
+    overflows float32 (``(x - lo) * bins`` past its largest value, and histc's bins are garbage), the
+    positions are divided first."""
     lo32 = np.float32(lo)
-    pos = torch.sub(x, float(lo32)).mul_(float(bins)).div_(float(np.float32(hi) - lo32))
-    return torch.bincount(pos.to(torch.int32).clamp_(max=bins - 1), minlength=bins)
+    width = np.float32(hi) - lo32
+    fits = float(width) * bins <= _F32_MAX  # (hi - lo) * bins is a finite float32
+    pos = torch.sub(x, float(lo32))
+    if fits and bins & (bins - 1) == 0 and float(width) / bins >= _F32_TINY:
+        pos.div_(float(width) / bins)  # t * 2^k / w == t / (w / 2^k), both exact
+    else:
+        pos.mul_(float(bins))
+        if not fits and bool(torch.isinf(pos).any()):
+            # histc's order overflows float32 (and histc's bins are then garbage): divide first
+            pos = torch.sub(x, float(lo32)).div_(float(width)).mul_(float(bins)).clamp_(max=float(bins))
+        else:
+            pos.div_(float(width))
+    index = pos.view(torch.int32)
+    index.copy_(pos)  # truncation toward zero (the positions are >= 0), elementwise at the same addresses
+    counts = torch.bincount(index, minlength=bins + 1)
+    counts[bins - 1] += counts[bins]
+    return counts[:bins]
 
 
-def greedy_ranges(hist: torch.Tensor) -> torch.Tensor:
+def greedy_ranges(hist: np.ndarray | torch.Tensor) -> np.ndarray:
     """Bin ranges ``[left, right]`` (inclusive, one row per step) from the full range down to a
     quarter of the bins, each step dropping the end bin with less mass (the left one on a tie).
 
     Comparing the two current end bins is a merge of the left-to-right and right-to-left sequences
     by their heads, and such a merge orders elements exactly as a stable merge of the two sequences'
     running maxima would; so the whole walk is one stable sort instead of a Python loop."""
-    bins = hist.numel()
+    hist = np.asarray(hist)
+    bins = hist.size
     steps = bins - max(1, bins // 4)
     if steps <= 0:
-        return torch.tensor([[0, bins - 1]])
-    from_left = torch.cummax(hist[:steps], 0).values
-    from_right = torch.cummax(hist.flip(0)[:steps], 0).values
-    order = torch.sort(torch.cat((from_left, from_right)), stable=True).indices[:steps]
-    lefts = torch.cat((torch.zeros(1, dtype=torch.long), torch.cumsum(order < steps, 0)))
-    rights = (bins - 1) - (torch.arange(steps + 1) - lefts)
-    return torch.stack((lefts, rights), dim=1)
+        return np.array([[0, bins - 1]])
+    from_left = np.maximum.accumulate(hist[:steps])
+    from_right = np.maximum.accumulate(hist[::-1][:steps])
+    order = np.argsort(np.concatenate((from_left, from_right)), kind="stable")[:steps]
+    lefts = np.concatenate(([0], np.cumsum(order < steps)))
+    rights = (bins - 1) - (np.arange(steps + 1) - lefts)
+    return np.stack((lefts, rights), axis=1)
 
 
 class HFMGCalibrator:
@@ -599,7 +653,7 @@ class HFMGCalibrator:
         bins = self.params.num_of_bins
         if self.hist is None:
             self.min, self.max = mn, mx
-            self.hist = torch.zeros(bins, dtype=torch.float64)
+            self.hist = torch.zeros(bins, dtype=torch.float64, device=x.device)
         elif mn < self.min or mx > self.max:
             new_min, new_max = min(mn, self.min), max(mx, self.max)
             self.hist = rebin(self.hist, self.min, self.max, new_min, new_max)
@@ -616,40 +670,37 @@ class HFMGCalibrator:
             return scale.item(), int(offset)
         return qmath.symmetric_scale(hi, lo, bits).item(), 0
 
-    def _prefilter(self, ranges: torch.Tensor, width: float) -> torch.Tensor:
+    def _prefilter(self, hist: np.ndarray, ranges: np.ndarray, width: float) -> np.ndarray:
         """Closed-form L2 estimate per range: exact clipping error of bin centers plus ``delta^2 / 12``."""
-        h = self.hist
-        centers = self.min + (torch.arange(h.numel(), dtype=torch.float64) + 0.5) * width
-        p0, p1, p2 = (torch.cat((h.new_zeros(1), torch.cumsum(h * centers ** e, 0))) for e in (0, 1, 2))
-        idx = ranges.to(torch.float64)
-        lo = self.min + idx[:, 0] * width
-        hi = self.min + (idx[:, 1] + 1) * width
+        centers = self.min + (np.arange(hist.size, dtype=np.float64) + 0.5) * width
+        p0, p1, p2 = (np.concatenate(([0.0], np.cumsum(hist * centers ** e))) for e in (0, 1, 2))
+        lo = self.min + ranges[:, 0] * width
+        hi = self.min + (ranges[:, 1] + 1) * width
         levels = float((1 << self.params.bits) - 1)
         if self.params.asymmetric:
-            lo, hi = lo.clamp(max=0.0), hi.clamp(min=0.0)
+            lo, hi = np.minimum(lo, 0.0), np.maximum(hi, 0.0)
         else:
-            hi = torch.maximum(lo.abs(), hi.abs())
+            hi = np.maximum(np.abs(lo), np.abs(hi))
             lo = -hi
-        a = torch.searchsorted(centers, lo)
-        b = torch.searchsorted(centers, hi, right=True)
-        left = p2[a] - 2 * lo * p1[a] + lo.square() * p0[a]
-        right = (p2[-1] - p2[b]) - 2 * hi * (p1[-1] - p1[b]) + hi.square() * (p0[-1] - p0[b])
-        inside = (p0[b] - p0[a]) * ((hi - lo) / levels).square() / 12.0
+        a = np.searchsorted(centers, lo)
+        b = np.searchsorted(centers, hi, side="right")
+        left = p2[a] - 2 * lo * p1[a] + lo * lo * p0[a]
+        right = (p2[-1] - p2[b]) - 2 * hi * (p1[-1] - p1[b]) + hi * hi * (p0[-1] - p0[b])
+        inside = (p0[b] - p0[a]) * ((hi - lo) / levels) ** 2 / 12.0
         return left + right + inside
 
-    def _scores(self, ranges: torch.Tensor, width: float) -> torch.Tensor:
+    def _scores(self, moments: _HistogramMoments, ranges: np.ndarray) -> np.ndarray:
         """L2 error of quantizing the histogram (uniform density in each bin) with the parameters of
         each range ``[left, right]``, in closed form. The fake-quant clamps in the integer domain,
         which is clipping to the end levels first: no clip bounds of its own (``-inf``, ``inf``)."""
-        lo = self.min + ranges[:, 0].to(torch.float64) * width
-        hi = self.min + (ranges[:, 1].to(torch.float64) + 1) * width
-        lo32, hi32 = lo.to(torch.float32), hi.to(torch.float32)
+        lo = torch.from_numpy(self.min + ranges[:, 0] * moments.width).to(torch.float32)
+        hi = torch.from_numpy(self.min + (ranges[:, 1] + 1) * moments.width).to(torch.float32)
         if self.params.asymmetric:
-            scale, offset = qmath.asymmetric_scale_offset(hi32, lo32, self.params.bits)
+            scale, offset = qmath.asymmetric_scale_offset(hi, lo, self.params.bits)
         else:
-            scale, offset = qmath.symmetric_scale(hi32, lo32, self.params.bits), torch.zeros_like(hi32)
-        inf = torch.full_like(scale, float("inf"))
-        return _histogram_losses(self.hist, self.min, self.max, inf, scale, offset, -inf, self.params.bits)
+            scale, offset = qmath.symmetric_scale(hi, lo, self.params.bits), torch.zeros_like(hi)
+        inf = np.full(len(ranges), np.inf, dtype=np.float32)
+        return moments.losses(inf, scale.numpy(), offset.numpy(), -inf, self.params.bits)
 
     def compute(self) -> ActivationQParams:
         if self.hist is None:
@@ -657,20 +708,23 @@ class HFMGCalibrator:
         if not self.max > self.min:
             scale, offset = self._qparams(self.min, self.max)
             return ActivationQParams(scale, offset, min(self.min, 0.0), max(self.max, 0.0), self.params.bits)
-        width = (self.max - self.min) / self.hist.numel()
-        ranges = greedy_ranges(self.hist)
+        hist = self.hist.cpu().numpy()
+        moments = _HistogramMoments(hist, self.min, self.max)
+        width = moments.width
+        ranges = greedy_ranges(hist)
         # Scoring every range exactly is O(bins^2); score the prefilter's best, a stride through
         # the walk, then every range around the best of those.
-        n = ranges.shape[0]
+        n = len(ranges)
         stride = max(1, n // self.COARSE)
-        picked = set(torch.argsort(self._prefilter(ranges, width))[: self.RESCORE].tolist())
+        prefilter = self._prefilter(hist, ranges, width)
+        picked = set(np.argpartition(prefilter, self.RESCORE)[:self.RESCORE].tolist()) if n > self.RESCORE else set()
         picked.update(range(0, n, stride))
-        first = torch.tensor(sorted(picked))
-        scores = self._scores(ranges[first], width)
-        best = int(first[int(torch.argmin(scores))])
-        window = torch.arange(max(0, best - stride), min(n, best + stride + 1))
-        fine = self._scores(ranges[window], width)
-        index = int(window[int(torch.argmin(fine))])
+        first = np.array(sorted(picked))
+        scores = self._scores(moments, ranges[first])
+        best = int(first[int(np.argmin(scores))])
+        window = np.arange(max(0, best - stride), min(n, best + stride + 1))
+        fine = self._scores(moments, ranges[window])
+        index = int(window[int(np.argmin(fine))])
         if float(scores.min()) < float(fine.min()):
             index = best
         left, right = ranges[index].tolist()
