@@ -555,20 +555,22 @@ class IFMRCalibrator:
 
 
 def rebin(hist: torch.Tensor, old_min: float, old_max: float, new_min: float, new_max: float) -> torch.Tensor:
-    """Counts of ``hist`` over [old_min, old_max] re-binned onto as many bins over [new_min, new_max],
-    assuming uniform density within each old bin (a zero-width old range is a point mass)."""
-    bins = hist.numel()
-    hist = hist.to(torch.float64)
-    new_edges = new_min + torch.arange(bins + 1, dtype=torch.float64, device=hist.device) * ((new_max - new_min) / bins)
+    """Counts of ``hist`` (on the CPU) over [old_min, old_max] re-binned onto as many bins over
+    [new_min, new_max], assuming uniform density within each old bin (a zero-width old range is a
+    point mass). In numpy: a few operations on a few thousand values."""
+    h = hist.numpy().astype(np.float64, copy=False)
+    bins = h.size
+    new_edges = new_min + np.arange(bins + 1, dtype=np.float64) * ((new_max - new_min) / bins)
     if old_max <= old_min:
-        cdf = torch.where(new_edges >= old_min, hist.sum(), torch.zeros((), dtype=torch.float64))
-        cdf[-1] = hist.sum()
+        cdf = np.where(new_edges >= old_min, h.sum(), 0.0)
+        cdf[-1] = h.sum()
     else:
-        pos = ((new_edges - old_min) / ((old_max - old_min) / bins)).clamp(0.0, float(bins))
-        idx = pos.floor().clamp(max=bins - 1).long()
-        prefix = torch.cat((hist.new_zeros(1), torch.cumsum(hist, 0)))
-        cdf = prefix[idx] + (pos - idx) * hist[idx]
-    return torch.diff(cdf).clamp(min=0.0)
+        pos = (new_edges - old_min) / ((old_max - old_min) / bins)
+        np.minimum(np.maximum(pos, 0.0, out=pos), float(bins), out=pos)
+        idx = np.minimum(pos.astype(np.int64), bins - 1)  # floor: pos >= 0
+        prefix = np.concatenate(([0.0], np.cumsum(h)))
+        cdf = prefix[idx] + (pos - idx) * h[idx]
+    return torch.from_numpy(np.maximum(np.diff(cdf), 0.0))
 
 
 _F32_MAX, _F32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
@@ -653,13 +655,13 @@ class HFMGCalibrator:
         bins = self.params.num_of_bins
         if self.hist is None:
             self.min, self.max = mn, mx
-            self.hist = torch.zeros(bins, dtype=torch.float64, device=x.device)
+            self.hist = torch.zeros(bins, dtype=torch.float64)  # on the CPU, whatever the batch's device
         elif mn < self.min or mx > self.max:
             new_min, new_max = min(mn, self.min), max(mx, self.max)
             self.hist = rebin(self.hist, self.min, self.max, new_min, new_max)
             self.min, self.max = new_min, new_max
         if self.max > self.min:
-            self.hist += histc_counts(x, bins, self.min, self.max)
+            self.hist += histc_counts(x, bins, self.min, self.max).cpu()
         else:
             self.hist[0] += x.numel()
 
@@ -708,12 +710,12 @@ class HFMGCalibrator:
         if not self.max > self.min:
             scale, offset = self._qparams(self.min, self.max)
             return ActivationQParams(scale, offset, min(self.min, 0.0), max(self.max, 0.0), self.params.bits)
-        hist = self.hist.cpu().numpy()
+        hist = self.hist.numpy()
         moments = _HistogramMoments(hist, self.min, self.max)
         width = moments.width
         ranges = greedy_ranges(hist)
         # Scoring every range exactly is O(bins^2); score the prefilter's best, a stride through
-        # the walk, then every range around the best of those.
+        # the walk, then the ranges between the best of those and its neighbours on the stride.
         n = len(ranges)
         stride = max(1, n // self.COARSE)
         prefilter = self._prefilter(hist, ranges, width)
@@ -722,11 +724,13 @@ class HFMGCalibrator:
         first = np.array(sorted(picked))
         scores = self._scores(moments, ranges[first])
         best = int(first[int(np.argmin(scores))])
-        window = np.arange(max(0, best - stride), min(n, best + stride + 1))
-        fine = self._scores(moments, ranges[window])
-        index = int(window[int(np.argmin(fine))])
-        if float(scores.min()) < float(fine.min()):
-            index = best
+        window = np.array([i for i in range(max(0, best - stride + 1), min(n, best + stride)) if i not in picked],
+                          dtype=np.int64)
+        index = best
+        if window.size:
+            fine = self._scores(moments, ranges[window])
+            if float(fine.min()) < float(scores.min()):
+                index = int(window[int(np.argmin(fine))])
         left, right = ranges[index].tolist()
         lo, hi = self.min + left * width, self.min + (right + 1) * width
         scale, offset = self._qparams(lo, hi)

@@ -58,8 +58,15 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tenso
 
 
 def fake_quantize(x: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tensor | int, bits: int) -> torch.Tensor:
-    """``dequantize(quantize(x))``: the value ``x`` takes on the integer grid."""
-    return dequantize(quantize(x, scale, offset, bits), scale, offset)
+    """``dequantize(quantize(x))``: the value ``x`` takes on the integer grid. The same operations in
+    the same order, in place on one fresh tensor where autograd does not need the intermediates."""
+    lo, hi = qrange(bits)
+    scale = _f32(scale).to(x.device)
+    offset = _f32(offset).to(x.device)
+    q = x / scale
+    if q.requires_grad or torch.broadcast_shapes(q.shape, offset.shape) != q.shape:
+        return (torch.clamp(torch.round(q) + offset, lo, hi) - offset) * scale
+    return q.round_().add_(offset).clamp_(lo, hi).sub_(offset).mul_(scale)
 
 
 def apply_epsilon(scale: torch.Tensor) -> torch.Tensor:

@@ -99,3 +99,23 @@ def test_fp16_rounding():
     s = qmath.round_to_fp16(0.0123456789)
     assert s.dtype == torch.float32
     assert s.item() == float(np.float32(np.float16(0.0123456789)))
+
+
+@pytest.mark.parametrize("case", ["tensor", "channels", "grad", "wider_offset"])
+def test_fake_quantize_is_dequantize_of_quantize(case):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 6, 5, generator=g) * 3
+    scale, offset = torch.tensor(0.037), torch.tensor(-7)
+    if case == "channels":
+        scale = torch.rand(4, 1, 1, generator=g) * 0.05 + 0.01
+        offset = torch.randint(-20, 20, (4, 1, 1), generator=g)
+    if case == "wider_offset":  # the offset broadcasts past x / scale: no in-place update
+        x, offset = x[0, 0], torch.randint(-20, 20, (3, 1), generator=g)
+    if case == "grad":
+        x.requires_grad_(True)
+    got = qmath.fake_quantize(x, scale, offset, 8)
+    expected = qmath.dequantize(qmath.quantize(x, scale, offset, 8), scale, offset)
+    assert torch.equal(got.detach(), expected.detach())
+    if case == "grad":
+        got.sum().backward()  # round has a zero gradient, so only the graph has to be intact
+        assert x.grad is not None
