@@ -20,7 +20,10 @@ the plan's activation dict and the batch count).
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,6 +47,8 @@ __all__ = [
     "ifmr_ratios",
     "rebin",
     "histc_counts",
+    "histc_bins",
+    "count_bins",
     "greedy_ranges",
 ]
 
@@ -578,9 +583,14 @@ _F32_MAX, _F32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32
 
 def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
     """``torch.histc(x, bins, lo, hi)`` as int64 counts, for float32 ``x`` within ``[lo, hi]`` (float32
-    values, ``lo < hi``): the same bin per value as histc's kernel, ``int((x - lo) * bins / (hi - lo))``
-    in float32 with the top edge in the last bin, then one ``bincount`` (several times faster than
-    histc on CPU, most of all on runs of equal values such as a ReLU's zeros).
+    values, ``lo < hi``): ``count_bins(histc_bins(x, bins, lo, hi), bins)``."""
+    return count_bins(histc_bins(x, bins, lo, hi), bins)
+
+
+def histc_bins(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
+    """Per value of ``x`` its bin as torch.histc's kernel finds it, ``int((x - lo) * bins / (hi - lo))``
+    in float32, as int32 (``bins`` for the top edge): counted by ``count_bins``, a ``bincount``
+    (several times faster than histc on CPU, most of all on runs of equal values such as a ReLU's zeros).
 
     Fewer passes over the data, each giving the same values: for a power-of-two ``bins`` (scaling by it
     is exact, barring overflow and subnormals), multiplying by ``bins`` and dividing by ``hi - lo`` is
@@ -604,6 +614,11 @@ def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tens
             pos.div_(float(width))
     index = pos.view(torch.int32)
     index.copy_(pos)  # truncation toward zero (the positions are >= 0), elementwise at the same addresses
+    return index
+
+
+def count_bins(index: torch.Tensor, bins: int) -> torch.Tensor:
+    """int64 counts of ``histc_bins``' output, the top edge in the last bin."""
     counts = torch.bincount(index, minlength=bins + 1)
     counts[bins - 1] += counts[bins]
     return counts[:bins]
@@ -629,19 +644,39 @@ def greedy_ranges(hist: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.stack((lefts, rights), axis=1)
 
 
+@functools.cache
+def _counting_thread() -> ThreadPoolExecutor:
+    """The thread that counts HFMG's bins: torch releases the GIL inside ``bincount``, so a batch's
+    counting runs beside the model's next layers instead of in front of them."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfmg-count")
+
+
 class HFMGCalibrator:
-    """HFMG: a merged histogram over the running [min, max], then a greedy search of the clip range."""
+    """HFMG: a merged histogram over the running [min, max], then a greedy search of the clip range.
+
+    Each batch's bins are found at once and counted on ``_counting_thread``; the counts are added
+    (in any order: they are integers) before the range next widens, before ``compute`` and when
+    ``hist`` is read, and at most ``PENDING`` batches wait to be counted."""
 
     #: ranges scored exactly: the closed-form prefilter's best, about COARSE along the walk, and
     #: the neighbourhood of the best of those
     RESCORE = 8
     COARSE = 96
+    PENDING = 4
 
     def __init__(self, params: HFMGParams, *, num_batches: int = 1) -> None:
         self.params = params
-        self.hist: torch.Tensor | None = None
+        self._hist: torch.Tensor | None = None
+        self._pending: collections.deque[Future] = collections.deque()
         self.min = self.max = 0.0
         self.observations = 0
+
+    @property
+    def hist(self) -> torch.Tensor | None:
+        """The merged histogram (float64, on the CPU), every observed batch counted."""
+        while self._pending:
+            self._hist += self._pending.popleft().result().cpu()
+        return self._hist
 
     def observe(self, x: torch.Tensor) -> None:
         x = x.detach().reshape(-1).to(torch.float32)
@@ -653,17 +688,20 @@ class HFMGCalibrator:
         if not (math.isfinite(mn) and math.isfinite(mx)):
             raise NonFiniteError(observation)
         bins = self.params.num_of_bins
-        if self.hist is None:
+        if self._hist is None:
             self.min, self.max = mn, mx
-            self.hist = torch.zeros(bins, dtype=torch.float64)  # on the CPU, whatever the batch's device
+            self._hist = torch.zeros(bins, dtype=torch.float64)  # on the CPU, whatever the batch's device
         elif mn < self.min or mx > self.max:
             new_min, new_max = min(mn, self.min), max(mx, self.max)
-            self.hist = rebin(self.hist, self.min, self.max, new_min, new_max)
+            self._hist = rebin(self.hist, self.min, self.max, new_min, new_max)
             self.min, self.max = new_min, new_max
         if self.max > self.min:
-            self.hist += histc_counts(x, bins, self.min, self.max).cpu()
+            if len(self._pending) >= self.PENDING:
+                self._hist += self._pending.popleft().result().cpu()
+            index = histc_bins(x, bins, self.min, self.max)  # a fresh tensor: nothing else writes to it
+            self._pending.append(_counting_thread().submit(count_bins, index, bins))
         else:
-            self.hist[0] += x.numel()
+            self._hist[0] += x.numel()
 
     def _qparams(self, lo: float, hi: float) -> tuple[float, int]:
         bits = self.params.bits

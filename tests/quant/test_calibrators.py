@@ -347,6 +347,27 @@ def test_hfmg_merge_matches_reference():
     assert np.abs(cal.hist.numpy() - ref).sum() <= 1e-3 * ref.sum()
 
 
+def test_hfmg_counted_in_the_background_is_the_batch_by_batch_merge():
+    # more batches than may wait to be counted, the range widening now and then: the histogram is
+    # exactly the one made batch by batch with torch.histc, whenever it is read
+    bins = 512
+    batches = [_data("relu", 3000 + 17 * i, i) * (1.0 + 0.05 * (i % 5)) for i in range(3 * HFMGCalibrator.PENDING + 2)]
+    cal = HFMGCalibrator(HFMGParams(num_of_bins=bins))
+    hist, lo, hi = None, 0.0, 0.0
+    for i, b in enumerate(batches):
+        cal.observe(b)
+        if hist is None:
+            hist, lo, hi = torch.zeros(bins, dtype=torch.float64), b.min().item(), b.max().item()
+        elif b.min().item() < lo or b.max().item() > hi:
+            nlo, nhi = min(lo, b.min().item()), max(hi, b.max().item())
+            hist, lo, hi = rebin(hist, lo, hi, nlo, nhi), nlo, nhi
+        hist += torch.histc(b, bins, lo, hi).double()
+        if i % 5 == 4:
+            assert torch.equal(cal.hist, hist), i
+    assert torch.equal(cal.hist, hist)
+    assert cal.compute() == cal.compute()
+
+
 def _edge_values(lo: float, hi: float, bins: int) -> torch.Tensor:
     """Every bin edge of histc's range and the float32 values just either side of it."""
     edges = torch.linspace(lo, hi, bins + 1)
