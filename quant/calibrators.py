@@ -191,6 +191,44 @@ def _bin_index(x: torch.Tensor, lo: float, hi: float, bins: int) -> torch.Tensor
     return x.mul(step).add_(1.0 - lo * step).clamp_(0.0, bins + 1.0).to(torch.int32)
 
 
+@functools.cache
+def _counting_thread() -> ThreadPoolExecutor:
+    """The thread that counts HFMG's bins: torch releases the GIL inside ``bincount``, so a batch's
+    counting runs beside the model's next layers instead of in front of them."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfmg-count")
+
+
+class _Counting:
+    """Counting started on ``_counting_thread``, finished in the order it was started: ``finish``
+    gets each result on the caller's thread. Each job reads a tensor (``reads``) that must not be
+    written until the job is done: ``wait_for`` it first."""
+
+    def __init__(self) -> None:
+        self._jobs: collections.deque[tuple[int, Future, Callable[[torch.Tensor], None]]] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def start(self, fn: Callable[..., torch.Tensor], *args: Any, reads: torch.Tensor,
+              finish: Callable[[torch.Tensor], None]) -> None:
+        self._jobs.append((reads.untyped_storage().data_ptr(), _counting_thread().submit(fn, *args), finish))
+
+    def finish(self, *, leave: int = 0) -> None:
+        """Finish the jobs in order until at most ``leave`` are left."""
+        while len(self._jobs) > leave:
+            _, future, finish = self._jobs.popleft()
+            finish(future.result())
+
+    def wait_for(self, memory: torch.Tensor | None) -> None:
+        """Finish the jobs in order until none reads ``memory`` (any view of the same storage)."""
+        if memory is None or not self._jobs:
+            return
+        ptr = memory.untyped_storage().data_ptr()
+        while any(reads == ptr for reads, _, _ in self._jobs):
+            _, future, finish = self._jobs.popleft()
+            finish(future.result())
+
+
 class _Counter:
     """Counts of values in ``bins`` equal bins over ``[lo, hi)`` plus one bin below and one from
     ``hi`` up (indices 0 and ``bins + 1``), for values known to lie within ``[lo, hi]``.
@@ -212,6 +250,10 @@ class _Counter:
     def counts(self, x: torch.Tensor) -> torch.Tensor:
         """int64 counts, ``bins + 2`` of them. Overwrites ``x`` (float32), whose memory then holds the
         int32 indices: no temporaries, hence no fresh pages to fault in for each flush."""
+        return self.total(self.bins(x))
+
+    def bins(self, x: torch.Tensor) -> torch.Tensor:
+        """What ``counts`` counts: the interleaved int32 indices, in ``x``'s memory."""
         whole = x.numel() // self.WIDTH * self.WIDTH
         rows = x[:whole].view(-1, self.WIDTH)
         torch.add(self.pattern, rows, alpha=self.step, out=rows)
@@ -219,6 +261,10 @@ class _Counter:
             x[whole:].mul_(self.step).add_(self.shift)
         index = x.view(torch.int32)
         index.copy_(x)  # elementwise at the same addresses
+        return index
+
+    def total(self, index: torch.Tensor) -> torch.Tensor:
+        """int64 counts of ``bins``' indices, ``bins + 2`` of them."""
         return torch.bincount(index, minlength=2 * self.size).view(2, self.size).sum(0)
 
 
@@ -351,6 +397,10 @@ class IFMRCalibrator:
         self._planned = 0  # values announced (first batch size times num_batches)
         self._buffer: torch.Tensor | None = None
         self._scratch: torch.Tensor | None = None
+        # the other buffer and scratch: each flush is counted on _counting_thread while the next fills
+        self._spare: torch.Tensor | None = None
+        self._spare_scratch: torch.Tensor | None = None
+        self._counting = _Counting()
         self._filled = 0
         self._held: list[tuple[int, int, int]] = []  # (observation, start, end) in the buffer
         self._top = self._bottom = None
@@ -382,16 +432,19 @@ class IFMRCalibrator:
             ends = _ends(top, bottom)
             if not ends.finite:
                 raise NonFiniteError(observation)
+            self._counting.wait_for(self._scratch)
             if self._scratch is None or self._scratch.numel() < nb:
                 self._scratch = torch.empty(nb, dtype=torch.float32, device=x.device)
             scratch = self._scratch[:nb]
             scratch.copy_(x)  # fresh temporaries of a batch's size each time cost more than the copy
             self._add(scratch, top, bottom, ends)
+            self._scratch, self._spare_scratch = self._spare_scratch, self._scratch
             return
         self._hold(x, observation)
 
     def _hold(self, x: torch.Tensor, observation: int) -> None:
         """Copy ``x`` into the buffer; its finiteness is checked when the buffer is used."""
+        self._counting.wait_for(self._buffer)
         end = self._filled + x.numel()
         if self._buffer is None or end > self._buffer.numel():
             grown = torch.empty(min(self.BUFFER_CAP, max(end, self._planned)), dtype=torch.float32, device=x.device)
@@ -420,6 +473,7 @@ class IFMRCalibrator:
         self._filled = 0
         self._held.clear()
         self._add(data, top, bottom, ends)
+        self._buffer, self._spare = self._spare, self._buffer
 
     def _exact(self) -> bool:
         """Everything observed is still in the buffer and small enough to score exactly."""
@@ -438,19 +492,30 @@ class IFMRCalibrator:
         margin = 2.0 * (self._hi - self._lo) / self.BINS
         rare = top.numel() < x.numel() and (ends.top_last >= self._hi - margin or
                                             ends.bottom_last <= self._lo + margin)
-        if rare:
+        if rare:  # the tails come from x: counted here, after the flushes before it
+            self._counting.finish()
             index = _bin_index(x, self._lo, self._hi, self.BINS)
             counts = torch.bincount(index, minlength=self.BINS + 2)
-        elif ends.top_first <= self._hi and ends.bottom_first >= self._lo:
-            counts = self._counter.counts(x)
+            self._finish(counts, lambda k: x[index == self.BINS + 1], lambda k: x[index == 0])
+            return
+        if ends.top_first <= self._hi and ends.bottom_first >= self._lo:
+            index, count = self._counter.bins(x), self._counter.total  # in x's memory
         else:  # a few values out of range: clamp them onto the end bins
-            counts = torch.bincount(_bin_index(x, self._lo, self._hi, self.BINS), minlength=self.BINS + 2)
+            index = _bin_index(x, self._lo, self._hi, self.BINS)
+            count = functools.partial(torch.bincount, minlength=self.BINS + 2)
+        self._counting.start(count, index, reads=index,
+                             finish=lambda counts: self._finish(counts, lambda k: top[:k], lambda k: bottom[:k]))
+
+    def _finish(self, counts: torch.Tensor, above: Callable[[int], torch.Tensor],
+                below: Callable[[int], torch.Tensor]) -> None:
+        """Add a flush's counts to the histogram and its out-of-range values (``above(k)``, ``below(k)``:
+        the ``k`` values from ``hi`` up, below ``lo``) to the tails."""
         self._hist += counts[1:-1]
-        below, above = counts[[0, -1]].tolist()
-        if above:
-            self._keep_tail(x[index == self.BINS + 1] if rare else top[:above], self._tail_hi, self._moments_hi)
-        if below:
-            self._keep_tail(x[index == 0] if rare else bottom[:below], self._tail_lo, self._moments_lo)
+        n_below, n_above = counts[[0, -1]].tolist()
+        if n_above:
+            self._keep_tail(above(n_above), self._tail_hi, self._moments_hi)
+        if n_below:
+            self._keep_tail(below(n_below), self._tail_lo, self._moments_lo)
 
     def _init_range(self, top: torch.Tensor, bottom: torch.Tensor, nb: int) -> None:
         k_hi = min(percentile_index(nb, self.params.max_percentile), top.numel())
@@ -513,6 +578,7 @@ class IFMRCalibrator:
                 raise NonFiniteError(self.first_nonfinite())
             return ends.top_last, ends.bottom_last
         self._flush()
+        self._counting.finish()
         top, bottom = self._merged()
         if k_hi <= top.numel() and k_lo <= bottom.numel():
             return top[k_hi - 1].item(), bottom[k_lo - 1].item()
@@ -644,13 +710,6 @@ def greedy_ranges(hist: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.stack((lefts, rights), axis=1)
 
 
-@functools.cache
-def _counting_thread() -> ThreadPoolExecutor:
-    """The thread that counts HFMG's bins: torch releases the GIL inside ``bincount``, so a batch's
-    counting runs beside the model's next layers instead of in front of them."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfmg-count")
-
-
 class HFMGCalibrator:
     """HFMG: a merged histogram over the running [min, max], then a greedy search of the clip range.
 
@@ -667,16 +726,18 @@ class HFMGCalibrator:
     def __init__(self, params: HFMGParams, *, num_batches: int = 1) -> None:
         self.params = params
         self._hist: torch.Tensor | None = None
-        self._pending: collections.deque[Future] = collections.deque()
+        self._counting = _Counting()
         self.min = self.max = 0.0
         self.observations = 0
 
     @property
     def hist(self) -> torch.Tensor | None:
         """The merged histogram (float64, on the CPU), every observed batch counted."""
-        while self._pending:
-            self._hist += self._pending.popleft().result().cpu()
+        self._counting.finish()
         return self._hist
+
+    def _add(self, counts: torch.Tensor) -> None:
+        self._hist += counts.cpu()
 
     def observe(self, x: torch.Tensor) -> None:
         x = x.detach().reshape(-1).to(torch.float32)
@@ -696,10 +757,9 @@ class HFMGCalibrator:
             self._hist = rebin(self.hist, self.min, self.max, new_min, new_max)
             self.min, self.max = new_min, new_max
         if self.max > self.min:
-            if len(self._pending) >= self.PENDING:
-                self._hist += self._pending.popleft().result().cpu()
+            self._counting.finish(leave=self.PENDING - 1)
             index = histc_bins(x, bins, self.min, self.max)  # a fresh tensor: nothing else writes to it
-            self._pending.append(_counting_thread().submit(count_bins, index, bins))
+            self._counting.start(count_bins, index, bins, reads=index, finish=self._add)
         else:
             self._hist[0] += x.numel()
 
