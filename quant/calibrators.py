@@ -20,10 +20,7 @@ the plan's activation dict and the batch count).
 
 from __future__ import annotations
 
-import collections
-import functools
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,8 +44,6 @@ __all__ = [
     "ifmr_ratios",
     "rebin",
     "histc_counts",
-    "histc_bins",
-    "count_bins",
     "greedy_ranges",
 ]
 
@@ -191,44 +186,6 @@ def _bin_index(x: torch.Tensor, lo: float, hi: float, bins: int) -> torch.Tensor
     return x.mul(step).add_(1.0 - lo * step).clamp_(0.0, bins + 1.0).to(torch.int32)
 
 
-@functools.cache
-def _counting_thread() -> ThreadPoolExecutor:
-    """The thread that counts HFMG's bins: torch releases the GIL inside ``bincount``, so a batch's
-    counting runs beside the model's next layers instead of in front of them."""
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfmg-count")
-
-
-class _Counting:
-    """Counting started on ``_counting_thread``, finished in the order it was started: ``finish``
-    gets each result on the caller's thread. Each job reads a tensor (``reads``) that must not be
-    written until the job is done: ``wait_for`` it first."""
-
-    def __init__(self) -> None:
-        self._jobs: collections.deque[tuple[int, Future, Callable[[torch.Tensor], None]]] = collections.deque()
-
-    def __len__(self) -> int:
-        return len(self._jobs)
-
-    def start(self, fn: Callable[..., torch.Tensor], *args: Any, reads: torch.Tensor,
-              finish: Callable[[torch.Tensor], None]) -> None:
-        self._jobs.append((reads.untyped_storage().data_ptr(), _counting_thread().submit(fn, *args), finish))
-
-    def finish(self, *, leave: int = 0) -> None:
-        """Finish the jobs in order until at most ``leave`` are left."""
-        while len(self._jobs) > leave:
-            _, future, finish = self._jobs.popleft()
-            finish(future.result())
-
-    def wait_for(self, memory: torch.Tensor | None) -> None:
-        """Finish the jobs in order until none reads ``memory`` (any view of the same storage)."""
-        if memory is None or not self._jobs:
-            return
-        ptr = memory.untyped_storage().data_ptr()
-        while any(reads == ptr for reads, _, _ in self._jobs):
-            _, future, finish = self._jobs.popleft()
-            finish(future.result())
-
-
 class _Counter:
     """Counts of values in ``bins`` equal bins over ``[lo, hi)`` plus one bin below and one from
     ``hi`` up (indices 0 and ``bins + 1``), for values known to lie within ``[lo, hi]``.
@@ -250,10 +207,6 @@ class _Counter:
     def counts(self, x: torch.Tensor) -> torch.Tensor:
         """int64 counts, ``bins + 2`` of them. Overwrites ``x`` (float32), whose memory then holds the
         int32 indices: no temporaries, hence no fresh pages to fault in for each flush."""
-        return self.total(self.bins(x))
-
-    def bins(self, x: torch.Tensor) -> torch.Tensor:
-        """What ``counts`` counts: the interleaved int32 indices, in ``x``'s memory."""
         whole = x.numel() // self.WIDTH * self.WIDTH
         rows = x[:whole].view(-1, self.WIDTH)
         torch.add(self.pattern, rows, alpha=self.step, out=rows)
@@ -261,10 +214,6 @@ class _Counter:
             x[whole:].mul_(self.step).add_(self.shift)
         index = x.view(torch.int32)
         index.copy_(x)  # elementwise at the same addresses
-        return index
-
-    def total(self, index: torch.Tensor) -> torch.Tensor:
-        """int64 counts of ``bins``' indices, ``bins + 2`` of them."""
         return torch.bincount(index, minlength=2 * self.size).view(2, self.size).sum(0)
 
 
@@ -397,10 +346,6 @@ class IFMRCalibrator:
         self._planned = 0  # values announced (first batch size times num_batches)
         self._buffer: torch.Tensor | None = None
         self._scratch: torch.Tensor | None = None
-        # the other buffer and scratch: each flush is counted on _counting_thread while the next fills
-        self._spare: torch.Tensor | None = None
-        self._spare_scratch: torch.Tensor | None = None
-        self._counting = _Counting()
         self._filled = 0
         self._held: list[tuple[int, int, int]] = []  # (observation, start, end) in the buffer
         self._top = self._bottom = None
@@ -432,19 +377,16 @@ class IFMRCalibrator:
             ends = _ends(top, bottom)
             if not ends.finite:
                 raise NonFiniteError(observation)
-            self._counting.wait_for(self._scratch)
             if self._scratch is None or self._scratch.numel() < nb:
                 self._scratch = torch.empty(nb, dtype=torch.float32, device=x.device)
             scratch = self._scratch[:nb]
             scratch.copy_(x)  # fresh temporaries of a batch's size each time cost more than the copy
             self._add(scratch, top, bottom, ends)
-            self._scratch, self._spare_scratch = self._spare_scratch, self._scratch
             return
         self._hold(x, observation)
 
     def _hold(self, x: torch.Tensor, observation: int) -> None:
         """Copy ``x`` into the buffer; its finiteness is checked when the buffer is used."""
-        self._counting.wait_for(self._buffer)
         end = self._filled + x.numel()
         if self._buffer is None or end > self._buffer.numel():
             grown = torch.empty(min(self.BUFFER_CAP, max(end, self._planned)), dtype=torch.float32, device=x.device)
@@ -473,7 +415,6 @@ class IFMRCalibrator:
         self._filled = 0
         self._held.clear()
         self._add(data, top, bottom, ends)
-        self._buffer, self._spare = self._spare, self._buffer
 
     def _exact(self) -> bool:
         """Everything observed is still in the buffer and small enough to score exactly."""
@@ -492,30 +433,19 @@ class IFMRCalibrator:
         margin = 2.0 * (self._hi - self._lo) / self.BINS
         rare = top.numel() < x.numel() and (ends.top_last >= self._hi - margin or
                                             ends.bottom_last <= self._lo + margin)
-        if rare:  # the tails come from x: counted here, after the flushes before it
-            self._counting.finish()
+        if rare:
             index = _bin_index(x, self._lo, self._hi, self.BINS)
             counts = torch.bincount(index, minlength=self.BINS + 2)
-            self._finish(counts, lambda k: x[index == self.BINS + 1], lambda k: x[index == 0])
-            return
-        if ends.top_first <= self._hi and ends.bottom_first >= self._lo:
-            index, count = self._counter.bins(x), self._counter.total  # in x's memory
+        elif ends.top_first <= self._hi and ends.bottom_first >= self._lo:
+            counts = self._counter.counts(x)
         else:  # a few values out of range: clamp them onto the end bins
-            index = _bin_index(x, self._lo, self._hi, self.BINS)
-            count = functools.partial(torch.bincount, minlength=self.BINS + 2)
-        self._counting.start(count, index, reads=index,
-                             finish=lambda counts: self._finish(counts, lambda k: top[:k], lambda k: bottom[:k]))
-
-    def _finish(self, counts: torch.Tensor, above: Callable[[int], torch.Tensor],
-                below: Callable[[int], torch.Tensor]) -> None:
-        """Add a flush's counts to the histogram and its out-of-range values (``above(k)``, ``below(k)``:
-        the ``k`` values from ``hi`` up, below ``lo``) to the tails."""
+            counts = torch.bincount(_bin_index(x, self._lo, self._hi, self.BINS), minlength=self.BINS + 2)
         self._hist += counts[1:-1]
-        n_below, n_above = counts[[0, -1]].tolist()
-        if n_above:
-            self._keep_tail(above(n_above), self._tail_hi, self._moments_hi)
-        if n_below:
-            self._keep_tail(below(n_below), self._tail_lo, self._moments_lo)
+        below, above = counts[[0, -1]].tolist()
+        if above:
+            self._keep_tail(x[index == self.BINS + 1] if rare else top[:above], self._tail_hi, self._moments_hi)
+        if below:
+            self._keep_tail(x[index == 0] if rare else bottom[:below], self._tail_lo, self._moments_lo)
 
     def _init_range(self, top: torch.Tensor, bottom: torch.Tensor, nb: int) -> None:
         k_hi = min(percentile_index(nb, self.params.max_percentile), top.numel())
@@ -578,7 +508,6 @@ class IFMRCalibrator:
                 raise NonFiniteError(self.first_nonfinite())
             return ends.top_last, ends.bottom_last
         self._flush()
-        self._counting.finish()
         top, bottom = self._merged()
         if k_hi <= top.numel() and k_lo <= bottom.numel():
             return top[k_hi - 1].item(), bottom[k_lo - 1].item()
@@ -649,14 +578,9 @@ _F32_MAX, _F32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32
 
 def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
     """``torch.histc(x, bins, lo, hi)`` as int64 counts, for float32 ``x`` within ``[lo, hi]`` (float32
-    values, ``lo < hi``): ``count_bins(histc_bins(x, bins, lo, hi), bins)``."""
-    return count_bins(histc_bins(x, bins, lo, hi), bins)
-
-
-def histc_bins(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
-    """Per value of ``x`` its bin as torch.histc's kernel finds it, ``int((x - lo) * bins / (hi - lo))``
-    in float32, as int32 (``bins`` for the top edge): counted by ``count_bins``, a ``bincount``
-    (several times faster than histc on CPU, most of all on runs of equal values such as a ReLU's zeros).
+    values, ``lo < hi``): the same bin per value as histc's kernel, ``int((x - lo) * bins / (hi - lo))``
+    in float32 with the top edge in the last bin, then one ``bincount`` (several times faster than
+    histc on CPU, most of all on runs of equal values such as a ReLU's zeros).
 
     Fewer passes over the data, each giving the same values: for a power-of-two ``bins`` (scaling by it
     is exact, barring overflow and subnormals), multiplying by ``bins`` and dividing by ``hi - lo`` is
@@ -680,11 +604,6 @@ def histc_bins(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor
             pos.div_(float(width))
     index = pos.view(torch.int32)
     index.copy_(pos)  # truncation toward zero (the positions are >= 0), elementwise at the same addresses
-    return index
-
-
-def count_bins(index: torch.Tensor, bins: int) -> torch.Tensor:
-    """int64 counts of ``histc_bins``' output, the top edge in the last bin."""
     counts = torch.bincount(index, minlength=bins + 1)
     counts[bins - 1] += counts[bins]
     return counts[:bins]
@@ -711,33 +630,18 @@ def greedy_ranges(hist: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 class HFMGCalibrator:
-    """HFMG: a merged histogram over the running [min, max], then a greedy search of the clip range.
-
-    Each batch's bins are found at once and counted on ``_counting_thread``; the counts are added
-    (in any order: they are integers) before the range next widens, before ``compute`` and when
-    ``hist`` is read, and at most ``PENDING`` batches wait to be counted."""
+    """HFMG: a merged histogram over the running [min, max], then a greedy search of the clip range."""
 
     #: ranges scored exactly: the closed-form prefilter's best, about COARSE along the walk, and
     #: the neighbourhood of the best of those
     RESCORE = 8
     COARSE = 96
-    PENDING = 4
 
     def __init__(self, params: HFMGParams, *, num_batches: int = 1) -> None:
         self.params = params
-        self._hist: torch.Tensor | None = None
-        self._counting = _Counting()
+        self.hist: torch.Tensor | None = None
         self.min = self.max = 0.0
         self.observations = 0
-
-    @property
-    def hist(self) -> torch.Tensor | None:
-        """The merged histogram (float64, on the CPU), every observed batch counted."""
-        self._counting.finish()
-        return self._hist
-
-    def _add(self, counts: torch.Tensor) -> None:
-        self._hist += counts.cpu()
 
     def observe(self, x: torch.Tensor) -> None:
         x = x.detach().reshape(-1).to(torch.float32)
@@ -749,19 +653,17 @@ class HFMGCalibrator:
         if not (math.isfinite(mn) and math.isfinite(mx)):
             raise NonFiniteError(observation)
         bins = self.params.num_of_bins
-        if self._hist is None:
+        if self.hist is None:
             self.min, self.max = mn, mx
-            self._hist = torch.zeros(bins, dtype=torch.float64)  # on the CPU, whatever the batch's device
+            self.hist = torch.zeros(bins, dtype=torch.float64)  # on the CPU, whatever the batch's device
         elif mn < self.min or mx > self.max:
             new_min, new_max = min(mn, self.min), max(mx, self.max)
-            self._hist = rebin(self.hist, self.min, self.max, new_min, new_max)
+            self.hist = rebin(self.hist, self.min, self.max, new_min, new_max)
             self.min, self.max = new_min, new_max
         if self.max > self.min:
-            self._counting.finish(leave=self.PENDING - 1)
-            index = histc_bins(x, bins, self.min, self.max)  # a fresh tensor: nothing else writes to it
-            self._counting.start(count_bins, index, bins, reads=index, finish=self._add)
+            self.hist += histc_counts(x, bins, self.min, self.max).cpu()
         else:
-            self._hist[0] += x.numel()
+            self.hist[0] += x.numel()
 
     def _qparams(self, lo: float, hi: float) -> tuple[float, int]:
         bits = self.params.bits
