@@ -604,9 +604,10 @@ def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tens
             pos.div_(float(width))
     index = pos.view(torch.int32)
     index.copy_(pos)  # truncation toward zero (the positions are >= 0), elementwise at the same addresses
-    counts = torch.bincount(index, minlength=bins + 1)
-    counts[bins - 1] += counts[bins]
-    return counts[:bins]
+    counts = torch.bincount(index, minlength=bins)
+    if counts.numel() > bins:  # values at the top edge
+        counts = counts[:bins].index_add_(0, torch.tensor([bins - 1]), counts[bins:])
+    return counts
 
 
 def greedy_ranges(hist: np.ndarray | torch.Tensor) -> np.ndarray:
