@@ -650,7 +650,7 @@ class HFMGCalibrator:
         self.observations += 1
         if x.numel() == 0:
             return
-        mn, mx = x.amin().item(), x.amax().item()  # nan and inf reach them; faster than aminmax on CPU
+        mn, mx = (t.item() for t in torch.aminmax(x))  # nan and inf reach them
         if not (math.isfinite(mn) and math.isfinite(mx)):
             raise NonFiniteError(observation)
         bins = self.params.num_of_bins
