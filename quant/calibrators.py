@@ -255,9 +255,12 @@ class _HistogramMoments:
     Positions are in bin units (``y = (x - lo) / width``), where bin ``j`` holds ``y`` in
     ``[j, j + 1)``: at ``y = j + t``, ``S0 = A0[j] + h[j] t`` and ``S1 = A1[j] + h[j] t (j + t / 2)``
     from the mass ``A0`` and sum ``A1`` left of bin ``j``; the sums scale back by ``width^2``. All in
-    float64, with exact levels (float32 levels differ by at most ``2^-16`` of a step, a change of the
-    loss far below 1e-9): the totals are large next to the errors (about 6 of the 16 digits cancel
-    on data far from zero). numpy, as these are many small operations."""
+    float64 (the totals are large next to the errors: about 6 of the 16 digits cancel on data far from
+    zero), with exact levels: the fake-quant's float32 levels differ from them by at most ``2^-16`` of
+    a step, which moves a loss by up to about 3e-5 of itself on spiky histograms (the demo's ReLU
+    inputs; measured against float32 levels), so a pick can change only between ranges whose losses
+    are that close; float32 levels cost a third more time. numpy, as these are many small operations,
+    and no BLAS call (its threads spin after one and slow the model's next forwards)."""
 
     #: quantizers scored at once: the [rows, 255] float64 temporaries stay under 128 KiB, below the
     #: allocator's threshold for fresh (page-faulted) memory
@@ -270,7 +273,7 @@ class _HistogramMoments:
         j = np.arange(self.bins, dtype=np.float64)
         first = h * (j + 0.5)
         self.total0, self.total1 = float(h.sum()), float(first.sum())
-        self.total2 = float((h * (j * (j + 1.0) + 1.0 / 3.0)).sum())  # not `@`: BLAS threads would spin after it
+        self.total2 = float((h * (j * (j + 1.0) + 1.0 / 3.0)).sum())  # not `@` (BLAS)
         self.left0 = np.cumsum(h) - h
         self.left1 = np.cumsum(first) - first
         self.mass = h
