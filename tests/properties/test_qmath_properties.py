@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
@@ -75,3 +75,33 @@ def test_all_zero_tensor_gets_scale_one(n: int, b: int, asymmetric: bool) -> Non
         scale, offset = qmath.symmetric_scale(x.max(), x.min(), b), torch.tensor(0)
     assert float(scale) == 1.0
     assert bool((qmath.fake_quantize(x, scale, offset, b) == 0).all())
+
+
+@given(st.lists(st.floats(-1e30, 1e30, allow_nan=False, allow_subnormal=True), min_size=1, max_size=300),
+       st.sampled_from([64, 1000, 1024, 4096, 8192]), st.floats(0.0, 4.0), st.floats(0.0, 4.0),
+       st.integers(-30, 30))
+def test_histc_counts_are_torch_histc(values, bins, below, above, exponent) -> None:
+    # HFMG's counts, for any float32 data inside any float32 range around it: the bins of torch.histc
+    from quant.calibrators import histc_counts
+
+    x = torch.tensor(values, dtype=torch.float32) * (2.0 ** exponent)
+    lo, hi = x.min().item(), x.max().item()
+    span = max(hi - lo, abs(hi), abs(lo), 1e-30)
+    a, b = (float(torch.tensor(v, dtype=torch.float32)) for v in (lo - below * span, hi + above * span))
+    a, b = min(a, lo), max(b, hi)  # float32 rounding of the padded ends must still hold the data
+    if not b > a or torch.isinf((x - a) * bins).any() or not torch.isfinite(torch.tensor([a, b])).all():
+        event("overflow or empty range: skipped")
+        return  # histc itself is garbage where (x - lo) * bins overflows (tested apart)
+    assert torch.equal(histc_counts(x, bins, a, b), torch.histc(x, bins, a, b).to(torch.int64))
+
+
+@given(st.integers(1, 4), st.integers(1, 5), st.booleans(), st.booleans(), st.integers(0, 2**31 - 1))
+def test_fake_quantize_is_dequantize_of_quantize(rows, cols, per_row, grad, seed) -> None:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(rows, cols, generator=g) * 4
+    shape = (rows, 1) if per_row else ()
+    scale = torch.rand(shape, generator=g) * 0.1 + 1e-3
+    offset = torch.randint(-20, 20, shape, generator=g).to(torch.float32)
+    x.requires_grad_(grad)
+    got = qmath.fake_quantize(x, scale, offset, 8)
+    assert torch.equal(got.detach(), qmath.dequantize(qmath.quantize(x, scale, offset, 8), scale, offset).detach())
