@@ -1,6 +1,7 @@
 """Calibration benchmark (issue 6): IFMR and HFMG against torch's observers, and end to end.
 
-    python bench/calib.py [--batches 16] [--numel 1000000] [--threads N] [--skip-exact] [--e2e-only] [--profile]
+    python bench/calib.py [--batches 16] [--numel 1000000] [--threads N] [--skip-exact] [--e2e-only] [--rounds 7]
+                          [--profile]
 
 Every figure of one run is measured in that run, on the same batches; ratios are against the peers
 named. Peak memory is the growth of the process's peak RSS in a fresh subprocess per method (batches
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -135,8 +137,8 @@ E2E_KINDS = ("ifmr", "hfmg")
 
 
 def end_to_end(batch_count: int = 16, batch_size: int = 80, rounds: int = 7,
-               profile: bool = False) -> tuple[float, dict[str, float]]:
-    """Best of ``rounds`` of the FP32 forward passes and of ``quantize()`` with each of the demo's
+               profile: bool = False) -> tuple[list[float], dict[str, list[float]]]:
+    """``rounds`` timings of the FP32 forward passes and of ``quantize()`` with each of the demo's
     configs (``E2E_KINDS``) on the demo CNN, taken in turns after one warm-up of each (the first
     calls pay for caches, the allocator and oneDNN's kernels), so that all see the same state of a
     shared machine."""
@@ -162,12 +164,12 @@ def end_to_end(batch_count: int = 16, batch_size: int = 80, rounds: int = 7,
     forward()
     for fn in runs.values():
         fn()
-    fp32 = float("inf")
-    calib = dict.fromkeys(runs, float("inf"))
+    fp32: list[float] = []
+    calib: dict[str, list[float]] = {kind: [] for kind in runs}
     for _ in range(rounds):
-        fp32 = min(fp32, best_of(forward, 1))
+        fp32.append(best_of(forward, 1))
         for kind, fn in runs.items():
-            calib[kind] = min(calib[kind], best_of(fn, 1))
+            calib[kind].append(best_of(fn, 1))
     if profile:
         for kind, fn in runs.items():
             print(f"profile of quantize() with the demo's {kind} config")
@@ -199,12 +201,13 @@ def main() -> None:
     ap.add_argument("--skip-exact", action="store_true", help="skip the slow AMCT-style exact IFMR")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--e2e-only", action="store_true", help="only the end-to-end demo CNN figure")
+    ap.add_argument("--rounds", type=int, default=7, help="end-to-end rounds (best and median reported)")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of one end-to-end quantize()")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.e2e_only:
-        report_end_to_end(args.profile)
+        report_end_to_end(args.rounds, args.profile)
         return
     batches = [make_batch(i, args.numel) for i in range(args.batches)]
     print(f"{args.batches} batches of {args.numel:,} floats; torch {torch.__version__}, "
@@ -242,14 +245,18 @@ def main() -> None:
         print(f"peak extra memory {label:24s} {small:3d} batches {peaks[(m, small)]:7.1f} MiB, "
               f"{args.batches:3d} batches {peaks[(m, args.batches)]:7.1f} MiB")
 
-    report_end_to_end(args.profile)
+    report_end_to_end(args.rounds, args.profile)
 
 
-def report_end_to_end(profile: bool) -> None:
-    fp32, calib = end_to_end(profile=profile)
-    print(f"end to end, demo CNN, 16 batches of 80: FP32 forward {fp32 * 1e3:.1f} ms")
-    for kind, seconds in calib.items():
-        print(f"  quantize() with the {kind} config {seconds * 1e3:6.1f} ms: {seconds / fp32:.2f}x FP32")
+def report_end_to_end(rounds: int, profile: bool) -> None:
+    """Best of the rounds against the FP32 best, and median against the FP32 median."""
+    fp32, calib = end_to_end(rounds=rounds, profile=profile)
+    best, median = min(fp32), statistics.median(fp32)
+    print(f"end to end, demo CNN, 16 batches of 80, {rounds} rounds: FP32 forward {best * 1e3:.1f} ms "
+          f"(median {median * 1e3:.1f} ms)")
+    for kind, times in calib.items():
+        print(f"  quantize() with the {kind} config {min(times) * 1e3:6.1f} ms: {min(times) / best:.2f}x FP32 "
+              f"(median {statistics.median(times) * 1e3:.1f} ms: {statistics.median(times) / median:.2f}x)")
 
 
 if __name__ == "__main__":
