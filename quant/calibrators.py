@@ -587,11 +587,10 @@ def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tens
 
     Fewer passes over the data, each giving the same values: for a power-of-two ``bins`` (scaling by it
     is exact, barring overflow and subnormals), multiplying by ``bins`` and dividing by ``hi - lo`` is
-    one division by ``(hi - lo) / bins``;
-    the int32 bins overwrite the positions in place; the top edge (bin ``bins``, only ``x == hi``) is
-    folded into the last bin after counting instead of clamping every value. Where histc's order
-    overflows float32 (``(x - lo) * bins`` past its largest value, and histc's bins are garbage), the
-    positions are divided first."""
+    one division by ``(hi - lo) / bins``; the int32 bins overwrite the positions in place; the top edge
+    (bin ``bins``, only ``x == hi``) is folded into the last bin after counting instead of clamping
+    every value. Where histc's order overflows float32 (``(x - lo) * bins`` past its largest value,
+    and histc's bins are garbage), the positions are divided first."""
     lo32 = np.float32(lo)
     width = np.float32(hi) - lo32
     fits = float(width) * bins <= _F32_MAX  # (hi - lo) * bins is a finite float32
@@ -609,7 +608,7 @@ def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tens
     index.copy_(pos)  # truncation toward zero (the positions are >= 0), elementwise at the same addresses
     counts = torch.bincount(index, minlength=bins)
     if counts.numel() > bins:  # values at the top edge
-        counts = counts[:bins].index_add_(0, torch.tensor([bins - 1]), counts[bins:])
+        counts = counts[:bins].index_add_(0, torch.tensor([bins - 1], device=counts.device), counts[bins:])
     return counts
 
 

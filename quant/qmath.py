@@ -60,12 +60,12 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tenso
 def fake_quantize(x: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tensor | int, bits: int) -> torch.Tensor:
     """``dequantize(quantize(x))``: the value ``x`` takes on the integer grid. The same operations in
     the same order, in place on one fresh tensor where autograd does not need the intermediates."""
-    lo, hi = qrange(bits)
     scale = _f32(scale).to(x.device)
     offset = _f32(offset).to(x.device)
     q = x / scale
     if q.requires_grad or not _broadcasts_to(offset.shape, q.shape):
-        return (torch.clamp(torch.round(q) + offset, lo, hi) - offset) * scale
+        return dequantize(quantize(x, scale, offset, bits), scale, offset)
+    lo, hi = qrange(bits)
     return q.round_().add_(offset).clamp_(lo, hi).sub_(offset).mul_(scale)
 
 
