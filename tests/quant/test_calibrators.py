@@ -114,7 +114,8 @@ ADVERSARIAL = {
     "zeros": lambda: [torch.zeros(5000), torch.zeros(5000)],
     "constant": lambda: [torch.full((5000,), 2.5), torch.full((5000,), 2.5)],
     "outlier": lambda: [torch.cat([_data("normal", 4999, 0), torch.tensor([1e6])]), _data("normal", 5000, 1)],
-    "float32_edge": lambda: [torch.cat([_data("normal", 4999, 0), torch.tensor([1e37])]),  # (max - min) * 4096 overflows float32
+    # (max - min) * 4096 overflows float32
+    "float32_edge": lambda: [torch.cat([_data("normal", 4999, 0), torch.tensor([1e37])]),
                              torch.cat([_data("normal", 4999, 1), torch.tensor([-1e37])])],
     "negative": lambda: [-_data("relu", 5000, 0) - 0.1, -_data("relu", 5000, 1) - 0.1],
     "clip_bound": lambda: [torch.tensor([1.0, -1.0] * 2500), torch.tensor([0.999999, -0.999999] * 2500)],
