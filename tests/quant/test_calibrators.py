@@ -385,6 +385,7 @@ HISTC_CASES = {
     "max_values": lambda: torch.cat((_data("normal", 1000, 8), torch.full((4000,), 9.0))),
     "edges": lambda: _edge_values(-0.1234567, 7.654321, 4096),
     "edges_coarse": lambda: _edge_values(-1.0, 3.0, 64),
+    "edges_large": lambda: _edge_values(-0.5, 2.5, 4096).repeat(6),
     "one": lambda: torch.tensor([0.75]),
 }
 
