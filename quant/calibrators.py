@@ -543,7 +543,7 @@ class IFMRCalibrator:
         if self._exact():
             points = self._buffer[:self._filled].cpu()
             return _losses(points, None, c, scale, offset, low, bits) / points.numel()
-        loss = _histogram_losses(self._hist.cpu(), self._lo, self._hi, c, scale, offset, low, bits)
+        loss = _histogram_losses(self._hist, self._lo, self._hi, c, scale, offset, low, bits)
         tails = [t.cpu() for t in (*self._tail_hi, *self._tail_lo)]
         if tails:
             loss += _losses(torch.cat(tails), None, c, scale, offset, low, bits)

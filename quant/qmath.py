@@ -62,11 +62,11 @@ def fake_quantize(x: torch.Tensor, scale: torch.Tensor | float, offset: torch.Te
     the same order, in place on one fresh tensor where autograd does not need the intermediates."""
     scale = _f32(scale).to(x.device)
     offset = _f32(offset).to(x.device)
-    q = x / scale
-    if q.requires_grad or not _broadcasts_to(offset.shape, q.shape):
+    tracked = torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad)
+    if tracked or not (_broadcasts_to(scale.shape, x.shape) and _broadcasts_to(offset.shape, x.shape)):
         return dequantize(quantize(x, scale, offset, bits), scale, offset)
     lo, hi = qrange(bits)
-    return q.round_().add_(offset).clamp_(lo, hi).sub_(offset).mul_(scale)
+    return (x / scale).round_().add_(offset).clamp_(lo, hi).sub_(offset).mul_(scale)
 
 
 def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
