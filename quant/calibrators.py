@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from quant import qmath
+from quant.counting import bin_index, clamped_counts, histc_counts
 
 __all__ = [
     "ActivationQParams",
@@ -43,7 +44,6 @@ __all__ = [
     "percentile_index",
     "ifmr_ratios",
     "rebin",
-    "histc_counts",
     "greedy_ranges",
 ]
 
@@ -179,44 +179,6 @@ def _ends(top: torch.Tensor, bottom: torch.Tensor) -> _Ends:
     return _Ends(*torch.stack((top[0], bottom[0], top[-1], bottom[-1])).tolist())
 
 
-def _bin_index(x: torch.Tensor, lo: float, hi: float, bins: int) -> torch.Tensor:
-    """Per value, 1 + its bin among ``bins`` equal bins over ``[lo, hi)``; 0 below ``lo``, ``bins + 1``
-    from ``hi`` up."""
-    step = bins / (hi - lo)
-    return x.mul(step).add_(1.0 - lo * step).clamp_(0.0, bins + 1.0).to(torch.int32)
-
-
-class _Counter:
-    """Counts of values in ``bins`` equal bins over ``[lo, hi)`` plus one bin below and one from
-    ``hi`` up (indices 0 and ``bins + 1``), for values known to lie within ``[lo, hi]``.
-
-    ``bincount`` of the bin indices is about twice as fast as ``histc``; consecutive values go to two
-    interleaved copies of the counters (a run of equal values, such as a ReLU's zeros, would
-    otherwise make each count wait on the previous one), and the bin index and the copy offset come
-    from one fused multiply-add against a pattern of offsets."""
-
-    WIDTH = 1024  # the pattern's length: the values are processed as rows of this many
-
-    def __init__(self, lo: float, hi: float, bins: int, device: torch.device) -> None:
-        self.size = bins + 2
-        self.step = bins / (hi - lo)
-        self.shift = 1.0 - lo * self.step
-        copy = torch.arange(self.WIDTH, device=device) % 2
-        self.pattern = (self.shift + copy * float(self.size)).to(torch.float32)
-
-    def counts(self, x: torch.Tensor) -> torch.Tensor:
-        """int64 counts, ``bins + 2`` of them. Overwrites ``x`` (float32), whose memory then holds the
-        int32 indices: no temporaries, hence no fresh pages to fault in for each flush."""
-        whole = x.numel() // self.WIDTH * self.WIDTH
-        rows = x[:whole].view(-1, self.WIDTH)
-        torch.add(self.pattern, rows, alpha=self.step, out=rows)
-        if whole < x.numel():
-            x[whole:].mul_(self.step).add_(self.shift)
-        index = x.view(torch.int32)
-        index.copy_(x)  # elementwise at the same addresses
-        return torch.bincount(index, minlength=2 * self.size).view(2, self.size).sum(0)
-
-
 def _losses(points, weights, c, scale, offset, low, bits: int) -> torch.Tensor:
     """Sum of squared errors ``(x - fq_i(clamp(x, low_i, c_i)))^2`` per candidate ``i``."""
     col = (lambda t: t.reshape(-1, 1).to(torch.float32))
@@ -326,9 +288,9 @@ class IFMRCalibrator:
 
     Batches of up to ``BUFFER_CAP`` values are copied into a buffer and processed together (one top-K,
     one histogram per flush): on a small model the fixed cost per operation, not the data, dominates.
-    A larger batch is processed alone, through a scratch copy reused from batch to batch. The
-    histogram range is fixed at the first flush; the buffer never holds more than ``BUFFER_CAP``
-    values, whatever the number of batches."""
+    A larger batch is processed alone. The histogram range is fixed at the first flush; the buffer
+    never holds more than ``BUFFER_CAP`` values, whatever the number of batches. The counts come from
+    ``quant.counting``."""
 
     #: histogram bins for the candidate MSE, exact out-of-range values kept
     BINS = 1 << 14
@@ -348,7 +310,6 @@ class IFMRCalibrator:
         self._cap = 0  # top-K/bottom-K values kept
         self._planned = 0  # values announced (first batch size times num_batches)
         self._buffer: torch.Tensor | None = None
-        self._scratch: torch.Tensor | None = None
         self._filled = 0
         self._held: list[tuple[int, int, int]] = []  # (observation, start, end) in the buffer
         self._top = self._bottom = None
@@ -380,11 +341,7 @@ class IFMRCalibrator:
             ends = _ends(top, bottom)
             if not ends.finite:
                 raise NonFiniteError(observation)
-            if self._scratch is None or self._scratch.numel() < nb:
-                self._scratch = torch.empty(nb, dtype=torch.float32, device=x.device)
-            scratch = self._scratch[:nb]
-            scratch.copy_(x)  # fresh temporaries of a batch's size each time cost more than the copy
-            self._add(scratch, top, bottom, ends)
+            self._add(x, top, bottom, ends)
             return
         self._hold(x, observation)
 
@@ -425,24 +382,22 @@ class IFMRCalibrator:
 
     def _add(self, x: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor, ends: _Ends) -> None:
         """Add one flush (or one large batch) to the top-K/bottom-K, the histogram and the tails;
-        ``x`` is the calibrator's own copy (the buffer or the scratch), free to overwrite."""
+        ``x`` is left as it is."""
         self._merge(top, bottom)
         if self._hist is None:
             self._init_range(top, bottom, x.numel())
         # The histogram leaves out the values below lo and from hi up. The bin index grows with the
         # value (up to rounding at an edge), so they are the first of the sorted kept extremes, all of
         # them unless the least extreme kept value is near the range's end or beyond: then (rarely)
-        # they come from x itself. Without values out of range, the fast counter applies.
+        # they come from x itself.
         margin = 2.0 * (self._hi - self._lo) / self.BINS
         rare = top.numel() < x.numel() and (ends.top_last >= self._hi - margin or
                                             ends.bottom_last <= self._lo + margin)
         if rare:
-            index = _bin_index(x, self._lo, self._hi, self.BINS)
+            index = bin_index(x, self._lo, self._hi, self.BINS)
             counts = torch.bincount(index, minlength=self.BINS + 2)
-        elif ends.top_first <= self._hi and ends.bottom_first >= self._lo:
-            counts = self._counter.counts(x)
-        else:  # a few values out of range: clamp them onto the end bins
-            counts = torch.bincount(_bin_index(x, self._lo, self._hi, self.BINS), minlength=self.BINS + 2)
+        else:
+            counts = clamped_counts(x, self._lo, self._hi, self.BINS)
         self._hist += counts[1:-1]
         below, above = counts[[0, -1]].tolist()
         if above:
@@ -467,7 +422,6 @@ class IFMRCalibrator:
         pad = 4.0 * (hi - lo) / self.BINS
         self._lo, self._hi = lo - pad, hi + pad
         self._hist = torch.zeros(self.BINS, dtype=torch.float64, device=top.device)
-        self._counter = _Counter(self._lo, self._hi, self.BINS, top.device)
 
     def _merge(self, top: torch.Tensor, bottom: torch.Tensor) -> None:
         """Collect a flush's extremes; they are merged into the top-K/bottom-K in groups."""
@@ -574,42 +528,6 @@ def rebin(hist: torch.Tensor, old_min: float, old_max: float, new_min: float, ne
         prefix = np.concatenate(([0.0], np.cumsum(h)))
         cdf = prefix[idx] + (pos - idx) * h[idx]
     return torch.from_numpy(np.maximum(np.diff(cdf), 0.0))
-
-
-_F32_MAX, _F32_TINY = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
-
-
-def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
-    """``torch.histc(x, bins, lo, hi)`` as int64 counts, for float32 ``x`` within ``[lo, hi]`` (float32
-    values, ``lo < hi``): the same bin per value as histc's kernel, ``int((x - lo) * bins / (hi - lo))``
-    in float32 with the top edge in the last bin, then one ``bincount`` (several times faster than
-    histc on CPU, most of all on runs of equal values such as a ReLU's zeros).
-
-    Fewer passes over the data, each giving the same values: for a power-of-two ``bins`` (scaling by it
-    is exact, barring overflow and subnormals), multiplying by ``bins`` and dividing by ``hi - lo`` is
-    one division by ``(hi - lo) / bins``; the int32 bins overwrite the positions in place; the top edge
-    (bin ``bins``, only ``x == hi``) is folded into the last bin after counting instead of clamping
-    every value. Where histc's order overflows float32 (``(x - lo) * bins`` past its largest value,
-    and histc's bins are garbage), the positions are divided first."""
-    lo32 = np.float32(lo)
-    width = np.float32(hi) - lo32
-    fits = float(width) * bins <= _F32_MAX  # (hi - lo) * bins is a finite float32
-    pos = torch.sub(x, float(lo32))
-    if fits and bins & (bins - 1) == 0 and float(width) / bins >= _F32_TINY:
-        pos.div_(float(width) / bins)  # t * 2^k / w == t / (w / 2^k), both exact
-    else:
-        pos.mul_(float(bins))
-        if not fits and bool(torch.isinf(pos).any()):
-            # histc's order overflows float32 (and histc's bins are then garbage): divide first
-            pos = torch.sub(x, float(lo32)).div_(float(width)).mul_(float(bins)).clamp_(max=float(bins))
-        else:
-            pos.div_(float(width))
-    index = pos.view(torch.int32)
-    index.copy_(pos)  # truncation toward zero (the positions are >= 0), elementwise at the same addresses
-    counts = torch.bincount(index, minlength=bins)
-    if counts.numel() > bins:  # values at the top edge
-        counts = counts[:bins].index_add_(0, torch.tensor([bins - 1], device=counts.device), counts[bins:])
-    return counts
 
 
 def greedy_ranges(hist: np.ndarray | torch.Tensor) -> np.ndarray:

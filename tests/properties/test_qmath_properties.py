@@ -4,10 +4,13 @@
   output channel) lie on the grid ``scale * k`` with ``k`` in the bit range;
 - inside the clip range the dequantization error is at most ``scale / 2``
   (symmetric and asymmetric);
-- an all-zero tensor gets scale 1.0 and quantizes to zero.
+- an all-zero tensor gets scale 1.0 and quantizes to zero;
+- HFMG's counts are torch.histc's, with the compiled loop and without.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 from hypothesis import event, given
@@ -16,6 +19,19 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 from quant import qmath  # noqa: E402
+
+
+@contextlib.contextmanager
+def _torch_counting():
+    """quant.counting with its torch expressions instead of the compiled loop."""
+    from quant import counting
+
+    native, counting._counting = counting._counting, None
+    try:
+        yield
+    finally:
+        counting._counting = native
+
 
 finite = st.floats(-1e4, 1e4, allow_nan=False, width=32)
 bits = st.sampled_from([6, 7, 8])
@@ -81,8 +97,9 @@ def test_all_zero_tensor_gets_scale_one(n: int, b: int, asymmetric: bool) -> Non
        st.sampled_from([64, 1000, 1024, 4096, 8192]), st.floats(0.0, 4.0), st.floats(0.0, 4.0),
        st.integers(-30, 30))
 def test_histc_counts_are_torch_histc(values, bins, below, above, exponent) -> None:
-    # HFMG's counts, for any float32 data inside any float32 range around it: the bins of torch.histc
-    from quant.calibrators import histc_counts
+    # HFMG's counts, for any float32 data inside any float32 range around it: the bins of torch.histc,
+    # from the compiled loop and from the torch expressions
+    from quant import counting
 
     x = torch.tensor(values, dtype=torch.float32) * (2.0 ** exponent)
     lo, hi = x.min().item(), x.max().item()
@@ -92,7 +109,10 @@ def test_histc_counts_are_torch_histc(values, bins, below, above, exponent) -> N
     if not b > a or torch.isinf((x - a) * bins).any() or not torch.isfinite(torch.tensor([a, b])).all():
         event("overflow or empty range: skipped")
         return  # histc itself is garbage where (x - lo) * bins overflows (tested apart)
-    assert torch.equal(histc_counts(x, bins, a, b), torch.histc(x, bins, a, b).to(torch.int64))
+    expected = torch.histc(x, bins, a, b).to(torch.int64)
+    assert torch.equal(counting.histc_counts(x, bins, a, b), expected)
+    with _torch_counting():
+        assert torch.equal(counting.histc_counts(x, bins, a, b), expected)
 
 
 @given(st.integers(1, 4), st.integers(1, 5), st.booleans(), st.booleans(), st.integers(0, 2**31 - 1))

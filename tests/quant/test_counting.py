@@ -1,0 +1,147 @@
+"""quant.counting: the compiled loop and the torch expressions give the same counts, those of
+torch.histc (HFMG's rule) and of an independent float32 reference (IFMR's clamped rule)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from quant import counting
+from quant.counting import bin_index, clamped_counts, histc_counts
+
+
+@pytest.fixture(params=["native", "torch"])
+def path(request, monkeypatch):
+    """Run a test with the compiled loop, then with the torch expressions."""
+    if request.param == "native":
+        assert counting.NATIVE, "quant._counting was not built (no C compiler at install?)"
+    else:
+        monkeypatch.setattr(counting, "_counting", None)
+    return request.param
+
+
+def test_the_compiled_loop_is_built():
+    # the performance figures of docs/benchmarks.md depend on it; an install without a C compiler
+    # falls back to the torch expressions (same counts) and fails only this test
+    assert counting.NATIVE
+
+
+def _data(kind: str, n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=g)
+    return {"normal": x, "relu": torch.relu(x) * 2, "laplace": torch.sign(x) * x.abs() ** 2}[kind]
+
+
+def _edge_values(lo: float, hi: float, bins: int) -> torch.Tensor:
+    """Every bin edge of histc's range and the float32 values just either side of it."""
+    edges = torch.linspace(lo, hi, bins + 1)
+    near = [torch.nextafter(edges, torch.full_like(edges, d)) for d in (-math.inf, math.inf)]
+    return torch.cat((edges, *near)).clamp(lo, hi)
+
+
+HISTC_CASES = {
+    "normal": lambda: _data("normal", 50_000, 3),
+    "relu": lambda: _data("relu", 81_920, 4),
+    "odd_size": lambda: _data("laplace", 4_097, 5),
+    "narrow": lambda: torch.rand(20_000, generator=torch.Generator().manual_seed(6)) * 1e-3 + 1000.0,
+    "wide": lambda: _data("normal", 20_000, 7) * 1e6,
+    "huge": lambda: _data("normal", 5_000, 9) * 1e34,  # (x - lo) * bins overflows past float32's max
+    "subnormal_step": lambda: torch.rand(5_000, generator=torch.Generator().manual_seed(10)) * 1e-36,
+    "constant": lambda: torch.full((3000,), 2.5),
+    "max_values": lambda: torch.cat((_data("normal", 1000, 8), torch.full((4000,), 9.0))),
+    "edges": lambda: _edge_values(-0.1234567, 7.654321, 4096),
+    "edges_coarse": lambda: _edge_values(-1.0, 3.0, 64),
+    "edges_large": lambda: _edge_values(-0.5, 2.5, 4096).repeat(6),
+    "one": lambda: torch.tensor([0.75]),
+}
+
+
+@pytest.mark.parametrize("bins", [64, 1000, 4096])
+@pytest.mark.parametrize("case", sorted(HISTC_CASES))
+def test_histc_counts_are_torch_histc(case, bins, path):
+    x = HISTC_CASES[case]()
+    lo, hi = x.min().item(), x.max().item()
+    ranges = [(lo, hi), (lo - 0.5, hi), (lo, hi * 1.5 + 1.0), (lo - abs(lo) * 2 - 1.0, hi + 2.25)]
+    for a, b in ((float(np.float32(a)), float(np.float32(b))) for a, b in ranges):
+        if a > lo or b < hi or not b > a:  # HFMG's range always holds the batch
+            continue
+        got = histc_counts(x, bins, a, b)
+        assert got.dtype == torch.int64 and got.shape == (bins,)
+        if torch.isinf((x - a) * bins).any():  # histc overflows float32 and bins garbage: the true histogram
+            expected = np.histogram(x.double().numpy(), bins, (a, b))[0]
+            assert got.sum() == x.numel() and np.abs(got.numpy() - expected).sum() <= x.numel() // 500, (a, b)
+            continue
+        assert torch.equal(got, torch.histc(x, bins, a, b).to(torch.int64)), (a, b)
+
+
+def ref_clamped(x: torch.Tensor, lo: float, hi: float, bins: int) -> np.ndarray:
+    """The clamped rule in numpy float32, each operation rounded on its own."""
+    step = bins / (hi - lo)
+    with np.errstate(over="ignore", invalid="ignore"):  # the infinities case
+        p = x.numpy() * np.float32(step)
+        p = p + np.float32(1.0 - lo * step)
+    return np.bincount(np.clip(p, 0, bins + 1).astype(np.int32), minlength=bins + 2)
+
+
+CLAMPED_CASES = {
+    "inside": (lambda: _data("normal", 30_000, 1), -5.0, 5.0),
+    "both_ends_out": (lambda: _data("laplace", 30_001, 2), -0.7, 1.9),
+    "relu_zeros_at_lo": (lambda: _data("relu", 65_536, 3), 0.0, 9.0),
+    "edges": (lambda: _edge_values(-0.25, 3.0, 1024), -0.25, 3.0),
+    "infinities": (lambda: torch.tensor([-math.inf, -1e38, 0.5, 1e38, math.inf] * 7), -1.0, 1.0),
+    "tiny": (lambda: torch.tensor([0.1]), 0.0, 1.0),
+}
+
+
+@pytest.mark.parametrize("bins", [256, 1 << 14])
+@pytest.mark.parametrize("case", sorted(CLAMPED_CASES))
+def test_clamped_counts_are_the_float32_rule(case, bins, path):
+    make, lo, hi = CLAMPED_CASES[case]
+    x = make()
+    got = clamped_counts(x, lo, hi, bins)
+    assert got.dtype == torch.int64 and got.shape == (bins + 2,)
+    np.testing.assert_array_equal(got.numpy(), ref_clamped(x, lo, hi, bins))
+    np.testing.assert_array_equal(got.numpy(), np.bincount(bin_index(x, lo, hi, bins).numpy(), minlength=bins + 2))
+
+
+def test_views_and_inference_tensors(path):
+    base = _data("relu", 40_000, 5)
+    with torch.inference_mode():
+        x = base * 1.0
+        strided = x[::3]
+        assert torch.equal(histc_counts(strided, 4096, 0.0, float(x.max())),
+                           torch.histc(strided, 4096, 0.0, float(x.max())).to(torch.int64))
+        assert clamped_counts(strided, 0.0, 1.0, 100).sum() == strided.numel()
+
+
+def test_native_loop_stays_inside_its_counters_on_any_data():
+    # nan never reaches the calibrators' counts (they check first); the loop must still not write
+    # outside its counters: nan goes to an end bin
+    x = torch.tensor([math.nan, 0.5, -math.nan, math.inf, -math.inf] * 101)
+    counts = histc_counts(x, 16, 0.0, 1.0)
+    assert counts.sum() == x.numel()
+    assert clamped_counts(x, 0.0, 1.0, 16).sum() == x.numel()
+
+
+def test_native_loop_checks_its_buffers():
+    native = counting._counting
+    x = np.zeros(10, dtype=np.float32)
+    with pytest.raises(TypeError, match="values: expected a contiguous buffer of float32"):
+        native.histc(np.zeros(10), np.zeros(4, dtype=np.int64), 0.0, 1.0, 0.0, 0)
+    with pytest.raises(TypeError, match="counts: expected a contiguous buffer of int64"):
+        native.histc(x, np.zeros(4, dtype=np.int32), 0.0, 1.0, 0.0, 0)
+    with pytest.raises(TypeError, match="counts"):
+        native.histc(x, np.zeros(4, dtype=np.uint64), 0.0, 1.0, 0.0, 0)
+    with pytest.raises(ValueError, match="rule 7"):
+        native.histc(x, np.zeros(4, dtype=np.int64), 0.0, 1.0, 0.0, 7)
+    with pytest.raises(ValueError, match="counts: 0 bins"):
+        native.clamped(x, np.zeros(2, dtype=np.int64), 1.0, 0.0)
+    readonly = np.zeros(4, dtype=np.int64)
+    readonly.flags.writeable = False
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        native.histc(x, readonly, 0.0, 1.0, 0.0, 0)
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        native.histc(np.zeros((4, 4), dtype=np.float32)[:, 0], np.zeros(4, dtype=np.int64), 0.0, 1.0, 0.0, 0)
