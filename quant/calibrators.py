@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from quant import qmath
-from quant.counting import bin_index, clamped_counts, histc_counts
+from quant.histogram import HistogramMoments, bin_index, clamped_counts, histc_counts, histogram_losses, rebin
 
 __all__ = [
     "ActivationQParams",
@@ -43,7 +43,6 @@ __all__ = [
     "make_calibrator",
     "percentile_index",
     "ifmr_ratios",
-    "rebin",
     "greedy_ranges",
 ]
 
@@ -194,95 +193,6 @@ def _losses(points, weights, c, scale, offset, low, bits: int) -> torch.Tensor:
     return (error @ weights.to(torch.float32)).to(torch.float64)
 
 
-def _histogram_losses(hist: torch.Tensor, lo: float, hi: float, c, scale, offset, low, bits: int) -> torch.Tensor:
-    """Per candidate ``i``, the sum of ``(x - fq_i(clamp(x, low_i, c_i)))^2`` over a histogram of
-    ``[lo, hi]`` with uniform density within each bin, in closed form (see ``_HistogramMoments``)."""
-    moments = _HistogramMoments(hist.cpu().numpy(), lo, hi)
-    return torch.from_numpy(moments.losses(*(t.cpu().numpy() for t in (c, scale, offset, low)), bits))
-
-
-class _HistogramMoments:
-    """A histogram of ``[lo, hi]`` with uniform density within each bin, ready to score quantizers.
-
-    ``fq_i(clamp(x))`` is a step function of ``x``: level ``k`` (value ``v_k = (k - offset) * scale``)
-    between the rounding boundaries ``u_k-1`` and ``u_k = v_k + scale / 2``, where the levels of
-    ``low_i`` and ``c_i`` extend to the ends of the histogram and the levels beyond them are empty. Over
-    each level's interval the error is ``S2 - 2 v S1 + v^2 S0`` from the running count ``S0``, sum
-    ``S1`` and sum of squares ``S2``. Summed over the levels by parts, with ``v_k+1 - v_k = d`` and
-    ``v_k+1^2 - v_k^2 = 2 d u_k``, the loss is
-    ``T2 - 2 v_top T1 + v_top^2 T0 + 2 d sum_k (S1(b_k) - u_k S0(b_k))`` over the boundaries ``b_k``
-    (``u_k`` clamped to the histogram, or moved to its ends by the clip bounds), from the totals
-    ``T`` and reads at the 255 boundaries: no pass over sub-bin points.
-
-    Positions are in bin units (``y = (x - lo) / width``), where bin ``j`` holds ``y`` in
-    ``[j, j + 1)``: at ``y = j + t``, ``S0 = A0[j] + h[j] t`` and ``S1 = A1[j] + h[j] t (j + t / 2)``
-    from the mass ``A0`` and sum ``A1`` left of bin ``j``; the sums scale back by ``width^2``. All in
-    float64 (the totals are large next to the errors: about 6 of the 16 digits cancel on data far from
-    zero), with exact levels: the fake-quant's float32 levels differ from them by at most ``2^-16`` of
-    a step, which moves a loss by up to about 3e-5 of itself on spiky histograms (the demo's ReLU
-    inputs; measured against float32 levels), so a pick can change only between ranges whose losses
-    are that close; float32 levels cost a third more time. numpy, as these are many small operations,
-    and no BLAS call (its threads spin after one and slow the model's next forwards)."""
-
-    #: quantizers scored at once: the [rows, 255] float64 temporaries stay under 128 KiB, below the
-    #: allocator's threshold for fresh (page-faulted) memory
-    ROWS = 64
-
-    def __init__(self, hist: np.ndarray, lo: float, hi: float) -> None:
-        h = np.asarray(hist, dtype=np.float64)
-        self.bins = h.size
-        self.lo, self.width = lo, (hi - lo) / self.bins
-        j = np.arange(self.bins, dtype=np.float64)
-        first = h * (j + 0.5)
-        self.total0, self.total1 = float(h.sum()), float(first.sum())
-        self.total2 = float((h * (j * (j + 1.0) + 1.0 / 3.0)).sum())  # not `@` (BLAS)
-        self.left0 = np.cumsum(h) - h
-        self.left1 = np.cumsum(first) - first
-        self.mass = h
-
-    def losses(self, c: np.ndarray, scale: np.ndarray, offset: np.ndarray, low: np.ndarray, bits: int) -> np.ndarray:
-        """float64 losses of the quantizers ``(scale_i, offset_i)`` clipping at ``[low_i, c_i]``
-        (float32 values; ``-inf``/``inf`` for none, the integer-domain clamp only)."""
-        col = (lambda a: np.asarray(a, dtype=np.float32).reshape(-1, 1))
-        c, scale, offset, low = col(c), col(scale), col(offset), col(low)
-        return np.concatenate([self._losses(c[i:i + self.ROWS], scale[i:i + self.ROWS], offset[i:i + self.ROWS],
-                                            low[i:i + self.ROWS], bits) for i in range(0, len(scale), self.ROWS)])
-
-    def _losses(self, c, s32, o32, low, bits: int) -> np.ndarray:
-        qmin, qmax = qmath.qrange(bits)
-        first = np.clip(np.round(low / s32) + o32, qmin, qmax)  # qmath.quantize, in float32
-        last = np.clip(np.round(c / s32) + o32, qmin, qmax)
-        d = s32.astype(np.float64) / self.width  # the level spacing, in bin units
-        shift = (0.5 - o32.astype(np.float64)) * d - self.lo / self.width
-        k = np.arange(qmin, qmax, dtype=np.float64)  # boundary k lies between levels k and k + 1
-        u = k * d
-        u += shift
-        pos = np.maximum(u, 0.0)
-        np.minimum(pos, float(self.bins), out=pos)  # faster than np.clip
-        if (first > qmin).any():
-            pos[k < first] = 0.0
-        if (last < qmax).any():
-            pos[k >= last] = float(self.bins)
-        j = pos.astype(np.int64)
-        np.minimum(j, self.bins - 1, out=j)
-        t = pos
-        t -= j
-        ht = np.take(self.mass, j)
-        ht *= t
-        s0 = np.take(self.left0, j)
-        s0 += ht
-        t *= 0.5
-        t += j
-        t *= ht
-        s1 = np.take(self.left1, j)
-        s1 += t
-        s0 *= u
-        s1 -= s0
-        top = (shift + (qmax - 0.5) * d).reshape(-1)
-        inner = 2.0 * d.reshape(-1) * s1.sum(axis=1)
-        return (self.total2 - 2.0 * top * self.total1 + top * top * self.total0 + inner) * (self.width * self.width)
-
-
 class IFMRCalibrator:
     """Streaming IFMR; ``num_batches`` (the plan's batch_num) sizes the kept top-K/bottom-K.
 
@@ -290,7 +200,7 @@ class IFMRCalibrator:
     one histogram per flush): on a small model the fixed cost per operation, not the data, dominates.
     A larger batch is processed alone. The histogram range is fixed at the first flush; the buffer
     never holds more than ``BUFFER_CAP`` values, whatever the number of batches. The counts come from
-    ``quant.counting``."""
+    ``quant.histogram``."""
 
     #: histogram bins for the candidate MSE, exact out-of-range values kept
     BINS = 1 << 14
@@ -497,7 +407,7 @@ class IFMRCalibrator:
         if self._exact():
             points = self._buffer[:self._filled].cpu()
             return _losses(points, None, c, scale, offset, low, bits) / points.numel()
-        loss = _histogram_losses(self._hist, self._lo, self._hi, c, scale, offset, low, bits)
+        loss = histogram_losses(self._hist, self._lo, self._hi, c, scale, offset, low, bits)
         tails = [t.cpu() for t in (*self._tail_hi, *self._tail_lo)]
         if tails:
             loss += _losses(torch.cat(tails), None, c, scale, offset, low, bits)
@@ -509,25 +419,6 @@ class IFMRCalibrator:
 
 
 # ---------------------------------------------------------------------------------------------- HFMG
-
-
-def rebin(hist: torch.Tensor, old_min: float, old_max: float, new_min: float, new_max: float) -> torch.Tensor:
-    """Counts of ``hist`` (on the CPU) over [old_min, old_max] re-binned onto as many bins over
-    [new_min, new_max], assuming uniform density within each old bin (a zero-width old range is a
-    point mass). In numpy: a few operations on a few thousand values."""
-    h = hist.numpy().astype(np.float64, copy=False)
-    bins = h.size
-    new_edges = new_min + np.arange(bins + 1, dtype=np.float64) * ((new_max - new_min) / bins)
-    if old_max <= old_min:
-        cdf = np.where(new_edges >= old_min, h.sum(), 0.0)
-        cdf[-1] = h.sum()
-    else:
-        pos = (new_edges - old_min) / ((old_max - old_min) / bins)
-        np.minimum(np.maximum(pos, 0.0, out=pos), float(bins), out=pos)
-        idx = np.minimum(pos.astype(np.int64), bins - 1)  # floor: pos >= 0
-        prefix = np.concatenate(([0.0], np.cumsum(h)))
-        cdf = prefix[idx] + (pos - idx) * h[idx]
-    return torch.from_numpy(np.maximum(np.diff(cdf), 0.0))
 
 
 def greedy_ranges(hist: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -593,7 +484,7 @@ class HFMGCalibrator:
             return scale.item(), int(offset)
         return qmath.symmetric_scale(hi, lo, bits).item(), 0
 
-    def _scores(self, moments: _HistogramMoments, ranges: np.ndarray) -> np.ndarray:
+    def _scores(self, moments: HistogramMoments, ranges: np.ndarray) -> np.ndarray:
         """L2 error of quantizing the histogram (uniform density in each bin) with the parameters of
         each range ``[left, right]``, in closed form. The fake-quant clamps in the integer domain,
         which is clipping to the end levels first: no clip bounds of its own (``-inf``, ``inf``)."""
@@ -613,7 +504,7 @@ class HFMGCalibrator:
             scale, offset = self._qparams(self.min, self.max)
             return ActivationQParams(scale, offset, min(self.min, 0.0), max(self.max, 0.0), self.params.bits)
         hist = self.hist.numpy()
-        moments = _HistogramMoments(hist, self.min, self.max)
+        moments = HistogramMoments(hist, self.min, self.max)
         width = moments.width
         ranges = greedy_ranges(hist)
         # Scoring every range exactly is O(bins^2); score a stride through the walk, then the ranges

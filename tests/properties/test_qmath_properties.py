@@ -22,15 +22,15 @@ from quant import qmath  # noqa: E402
 
 
 @contextlib.contextmanager
-def _torch_counting():
-    """quant.counting with its torch expressions instead of the compiled loop."""
-    from quant import counting
+def _without_native():
+    """quant.histogram with its torch and numpy code instead of the compiled loops."""
+    from quant import histogram
 
-    native, counting._counting = counting._counting, None
+    native, histogram._native = histogram._native, None
     try:
         yield
     finally:
-        counting._counting = native
+        histogram._native = native
 
 
 finite = st.floats(-1e4, 1e4, allow_nan=False, width=32)
@@ -99,7 +99,7 @@ def test_all_zero_tensor_gets_scale_one(n: int, b: int, asymmetric: bool) -> Non
 def test_histc_counts_are_torch_histc(values, bins, below, above, exponent) -> None:
     # HFMG's counts, for any float32 data inside any float32 range around it: the bins of torch.histc,
     # from the compiled loop and from the torch expressions
-    from quant import counting
+    from quant import histogram
 
     x = torch.tensor(values, dtype=torch.float32) * (2.0 ** exponent)
     lo, hi = x.min().item(), x.max().item()
@@ -110,9 +110,9 @@ def test_histc_counts_are_torch_histc(values, bins, below, above, exponent) -> N
         event("overflow or empty range: skipped")
         return  # histc itself is garbage where (x - lo) * bins overflows (tested apart)
     expected = torch.histc(x, bins, a, b).to(torch.int64)
-    assert torch.equal(counting.histc_counts(x, bins, a, b), expected)
-    with _torch_counting():
-        assert torch.equal(counting.histc_counts(x, bins, a, b), expected)
+    assert torch.equal(histogram.histc_counts(x, bins, a, b), expected)
+    with _without_native():
+        assert torch.equal(histogram.histc_counts(x, bins, a, b), expected)
 
 
 @given(st.integers(1, 4), st.integers(1, 5), st.booleans(), st.booleans(), st.integers(0, 2**31 - 1))

@@ -10,8 +10,8 @@ import torch
 
 from quant import qmath
 from quant.calibrators import (HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams, NonFiniteError,
-                               _candidate_qparams, _histogram_losses, _HistogramMoments,
-                               greedy_ranges, ifmr_ratios, percentile_index, rebin)
+                               _candidate_qparams, greedy_ranges, ifmr_ratios, percentile_index)
+from quant.histogram import HistogramMoments, histogram_losses, rebin
 
 
 # ------------------------------------------------------------------ IFMR reference (AMCT style)
@@ -188,7 +188,7 @@ def test_ifmr_histogram_is_the_data_over_its_range(kind):
 
 @pytest.mark.parametrize("asymmetric", [True, False])
 @pytest.mark.parametrize("bits", [8, 6])
-def test_histogram_losses_integrate_the_uniform_density(asymmetric, bits):
+def test_histogram_losses_integrate_the_uniform_density(asymmetric, bits, histogram_path):
     # reference: 64 points per bin, fake-quantized by the formulas of SPEC section 8
     g = torch.Generator().manual_seed(bits)
     bins, lo, hi = 512, -1.3, 4.1
@@ -196,7 +196,7 @@ def test_histogram_losses_integrate_the_uniform_density(asymmetric, bits):
     hist[:60] = 0
     p = IFMRParams(asymmetric=asymmetric, bits=bits)
     c, scale, offset, low = _candidate_qparams(p, 3.0, -1.0 if asymmetric else -3.0)
-    got = _histogram_losses(hist, lo, hi, c, scale, offset, low, bits)
+    got = histogram_losses(hist, lo, hi, c, scale, offset, low, bits)
     sub = 64
     x = (lo + (torch.arange(bins * sub, dtype=torch.float64) + 0.5) / sub * (hi - lo) / bins).float()
     weight = hist.repeat_interleave(sub) / sub
@@ -365,13 +365,13 @@ def ref_dense_l2(hist: torch.Tensor, lo_edge: float, width: float, scale: float,
 @pytest.mark.parametrize("bits", [8, 6])
 @pytest.mark.parametrize("asymmetric", [True, False])
 @pytest.mark.parametrize("kind", ["normal", "relu", "laplace", "shifted"])
-def test_hfmg_scores_are_the_dense_integral(kind, asymmetric, bits):
+def test_hfmg_scores_are_the_dense_integral(kind, asymmetric, bits, histogram_path):
     cal = HFMGCalibrator(HFMGParams(num_of_bins=256, asymmetric=asymmetric, bits=bits))
     for b in [_data(kind, 20_000, s) * (1 + 0.3 * s) for s in range(3)]:
         cal.observe(b)
     width = (cal.max - cal.min) / cal.hist.numel()
     ranges = greedy_ranges(cal.hist)[::7]
-    got = cal._scores(_HistogramMoments(cal.hist.numpy(), cal.min, cal.max), ranges)
+    got = cal._scores(HistogramMoments(cal.hist.numpy(), cal.min, cal.max), ranges)
     for (left, right), score in zip(ranges.tolist(), got.tolist()):
         lo, hi = cal.min + left * width, cal.min + (right + 1) * width
         if asymmetric:

@@ -1,5 +1,6 @@
-"""quant.counting: the compiled loop and the torch expressions give the same counts, those of
-torch.histc (HFMG's rule) and of an independent float32 reference (IFMR's clamped rule)."""
+"""quant.histogram: the compiled loops and the torch / numpy code give the same counts, those of
+torch.histc (HFMG's rule) and of an independent float32 reference (IFMR's clamped rule), and the same
+closed-form losses."""
 
 from __future__ import annotations
 
@@ -9,24 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from quant import counting
-from quant.counting import bin_index, clamped_counts, histc_counts
+from quant import histogram
+from quant.histogram import bin_index, clamped_counts, histc_counts
 
 
-@pytest.fixture(params=["native", "torch"])
-def path(request, monkeypatch):
-    """Run a test with the compiled loop, then with the torch expressions."""
-    if request.param == "native":
-        assert counting.NATIVE, "quant._counting was not built (no C compiler at install?)"
-    else:
-        monkeypatch.setattr(counting, "_counting", None)
-    return request.param
-
-
-def test_the_compiled_loop_is_built():
-    # the performance figures of docs/benchmarks.md depend on it; an install without a C compiler
-    # falls back to the torch expressions (same counts) and fails only this test
-    assert counting.NATIVE
+def test_the_compiled_loops_are_built():
+    # the performance figures of docs/benchmarks.md depend on them; an install without a C compiler
+    # falls back to the torch and numpy code (same results) and fails only this test
+    assert histogram.NATIVE
 
 
 def _data(kind: str, n: int, seed: int) -> torch.Tensor:
@@ -61,7 +52,7 @@ HISTC_CASES = {
 
 @pytest.mark.parametrize("bins", [64, 1000, 4096])
 @pytest.mark.parametrize("case", sorted(HISTC_CASES))
-def test_histc_counts_are_torch_histc(case, bins, path):
+def test_histc_counts_are_torch_histc(case, bins, histogram_path):
     x = HISTC_CASES[case]()
     lo, hi = x.min().item(), x.max().item()
     ranges = [(lo, hi), (lo - 0.5, hi), (lo, hi * 1.5 + 1.0), (lo - abs(lo) * 2 - 1.0, hi + 2.25)]
@@ -98,7 +89,7 @@ CLAMPED_CASES = {
 
 @pytest.mark.parametrize("bins", [256, 1 << 14])
 @pytest.mark.parametrize("case", sorted(CLAMPED_CASES))
-def test_clamped_counts_are_the_float32_rule(case, bins, path):
+def test_clamped_counts_are_the_float32_rule(case, bins, histogram_path):
     make, lo, hi = CLAMPED_CASES[case]
     x = make()
     got = clamped_counts(x, lo, hi, bins)
@@ -107,7 +98,7 @@ def test_clamped_counts_are_the_float32_rule(case, bins, path):
     np.testing.assert_array_equal(got.numpy(), np.bincount(bin_index(x, lo, hi, bins).numpy(), minlength=bins + 2))
 
 
-def test_views_and_inference_tensors(path):
+def test_views_and_inference_tensors(histogram_path):
     base = _data("relu", 40_000, 5)
     with torch.inference_mode():
         x = base * 1.0
@@ -127,7 +118,7 @@ def test_native_loop_stays_inside_its_counters_on_any_data():
 
 
 def test_native_loop_checks_its_buffers():
-    native = counting._counting
+    native = histogram._native
     x = np.zeros(10, dtype=np.float32)
     with pytest.raises(TypeError, match="values: expected a contiguous buffer of float32"):
         native.histc(np.zeros(10), np.zeros(4, dtype=np.int64), 0.0, 1.0, 0.0, 0)
@@ -145,3 +136,59 @@ def test_native_loop_checks_its_buffers():
         native.histc(x, readonly, 0.0, 1.0, 0.0, 0)
     with pytest.raises((TypeError, ValueError, BufferError)):
         native.histc(np.zeros((4, 4), dtype=np.float32)[:, 0], np.zeros(4, dtype=np.int64), 0.0, 1.0, 0.0, 0)
+
+
+def _random_quantizers(rows: int, seed: int, lo: float, hi: float, bits: int):
+    """Asymmetric and symmetric quantizers over parts of and beyond ``[lo, hi]``, some with clip bounds
+    inside the histogram (IFMR's candidates), some without (HFMG's)."""
+    from quant import qmath
+
+    g = torch.Generator().manual_seed(seed)
+    a = lo + (hi - lo) * (torch.rand(rows, generator=g) * 1.4 - 0.2)
+    b = a + (hi - lo) * (torch.rand(rows, generator=g) * 1.2 + 0.01)
+    scale, offset = qmath.asymmetric_scale_offset(b, a, bits)
+    sym = torch.arange(rows) % 3 == 0
+    scale = torch.where(sym, qmath.symmetric_scale(b, -b, bits), scale)
+    offset = torch.where(sym, torch.zeros_like(offset), offset)
+    clipped = torch.arange(rows) % 2 == 0
+    inf = torch.full((rows,), math.inf)
+    c = torch.where(clipped, b, inf)
+    low = torch.where(clipped, torch.minimum(a, torch.zeros(rows)), -inf)
+    return [t.to(torch.float32).numpy() for t in (c, scale, offset.float(), low)]
+
+
+@pytest.mark.parametrize("bits", [8, 6])
+@pytest.mark.parametrize("bins", [64, 4096, 1 << 14])
+def test_compiled_losses_are_the_numpy_losses(bins, bits, monkeypatch):
+    from quant.histogram import HistogramMoments
+
+    g = torch.Generator().manual_seed(bins + bits)
+    hist = torch.rand(bins, generator=g, dtype=torch.float64) * 50
+    hist[: bins // 8] = 0
+    hist[bins // 3] = 1e5  # a spike, like a ReLU's zeros
+    lo, hi = -0.75, 3.5
+    moments = HistogramMoments(hist.numpy(), lo, hi)
+    quantizers = _random_quantizers(150, bins, lo, hi, bits)
+    native = moments.losses(*quantizers, bits)
+    monkeypatch.setattr(histogram, "_native", None)
+    reference = moments.losses(*quantizers, bits)
+    assert native.shape == reference.shape == (150,)
+    # the same operations; only the order of one sum differs (numpy's is pairwise)
+    np.testing.assert_allclose(native, reference, rtol=1e-9, atol=1e-12 * float(np.abs(reference).max()))
+    assert int(np.argmin(native)) == int(np.argmin(reference))
+
+
+def test_compiled_losses_check_their_buffers():
+    native = histogram._native
+    tables = np.zeros((3, 8))
+    quantizers = np.ones((4, 2), dtype=np.float32)
+    out = np.zeros(2)
+    native.losses(tables, quantizers, out, 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
+    with pytest.raises(ValueError, match="tables of 3 x bins and quantizers of 4 x rows"):
+        native.losses(tables, quantizers, np.zeros(3), 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
+    with pytest.raises(ValueError, match="tables of 3 x bins"):
+        native.losses(np.zeros(7), quantizers, out, 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
+    with pytest.raises(TypeError, match="quantizers: expected a contiguous buffer of float32"):
+        native.losses(tables, quantizers.astype(np.float64), out, 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
+    with pytest.raises(ValueError, match="levels 5 to 5"):
+        native.losses(tables, quantizers, out, 0.0, 1.0, 0.0, 0.0, 0.0, 5, 5)
