@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from quant import qmath
-from quant.histogram import HistogramMoments, bin_index, clamped_counts, histc_counts, histogram_losses, rebin
+from quant.histogram import HistcCounts, HistogramMoments, bin_index, clamped_counts, histogram_losses, rebin
 
 __all__ = [
     "ActivationQParams",
@@ -451,9 +451,18 @@ class HFMGCalibrator:
 
     def __init__(self, params: HFMGParams, *, num_batches: int = 1) -> None:
         self.params = params
-        self.hist: torch.Tensor | None = None
+        self._hist: torch.Tensor | None = None  # float64, on the CPU, whatever the batches' device
+        self._counter: HistcCounts | None = None  # counts over the current range, not in _hist yet
         self.min = self.max = 0.0
         self.observations = 0
+
+    @property
+    def hist(self) -> torch.Tensor | None:
+        """The merged histogram (float64, on the CPU) of what was observed, over ``[min, max]``."""
+        if self._counter is not None:
+            self._hist += self._counter.counts
+            self._counter.counts.zero_()
+        return self._hist
 
     def observe(self, x: torch.Tensor) -> None:
         x = x.detach().reshape(-1).to(torch.float32)
@@ -461,21 +470,25 @@ class HFMGCalibrator:
         self.observations += 1
         if x.numel() == 0:
             return
-        mn, mx = (t.item() for t in torch.aminmax(x))  # nan and inf reach them
+        mn, mx = torch.aminmax(x)  # nan and inf reach them
+        mn, mx = mn.item(), mx.item()
         if not (math.isfinite(mn) and math.isfinite(mx)):
             raise NonFiniteError(observation)
         bins = self.params.num_of_bins
-        if self.hist is None:
+        if self._hist is None:
             self.min, self.max = mn, mx
-            self.hist = torch.zeros(bins, dtype=torch.float64)  # on the CPU, whatever the batch's device
+            self._hist = torch.zeros(bins, dtype=torch.float64)
         elif mn < self.min or mx > self.max:
             new_min, new_max = min(mn, self.min), max(mx, self.max)
-            self.hist = rebin(self.hist, self.min, self.max, new_min, new_max)
+            self._hist = rebin(self.hist, self.min, self.max, new_min, new_max)
             self.min, self.max = new_min, new_max
-        if self.max > self.min:
-            self.hist += histc_counts(x, bins, self.min, self.max).cpu()
-        else:
-            self.hist[0] += x.numel()
+            self._counter = None
+        if not self.max > self.min:
+            self._hist[0] += x.numel()
+            return
+        if self._counter is None:
+            self._counter = HistcCounts(bins, self.min, self.max)
+        self._counter.add(x)
 
     def _qparams(self, lo: float, hi: float) -> tuple[float, int]:
         bits = self.params.bits

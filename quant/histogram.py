@@ -4,7 +4,8 @@ of every batch (counts) and for every candidate quantizer of every layer (errors
 
 Counts, two bin rules, each defined by a torch expression below:
 
-- ``histc_counts(x, bins, lo, hi)``: ``torch.histc``'s bins (HFMG), for data within ``[lo, hi]``;
+- ``HistcCounts`` / ``histc_counts(x, bins, lo, hi)``: ``torch.histc``'s bins (HFMG), for data within
+  ``[lo, hi]``;
 - ``clamped_counts(x, lo, hi, bins)``: ``bins`` bins over ``[lo, hi)`` plus one below and one from ``hi``
   up (IFMR's histogram, whose range is fixed while the data may leave it).
 
@@ -31,7 +32,7 @@ try:
 except ImportError:  # installed without a C compiler
     _native = None
 
-__all__ = ["NATIVE", "histc_counts", "clamped_counts", "bin_index", "rebin", "HistogramMoments", "histogram_losses"]
+__all__ = ["NATIVE", "HistcCounts", "histc_counts", "clamped_counts", "bin_index", "rebin", "HistogramMoments", "histogram_losses"]
 
 #: whether the compiled loops are available (CPU data then uses them)
 NATIVE = _native is not None
@@ -49,42 +50,58 @@ def _numpy(x: torch.Tensor) -> np.ndarray:
     return x.contiguous().numpy()
 
 
-def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
-    """``torch.histc(x, bins, lo, hi)`` as int64 counts, for 1-d float32 ``x`` within ``[lo, hi]`` (float32
-    values, ``lo < hi``): the bin of a value is ``int((x - lo) * bins / (hi - lo))`` in float32, as in
-    histc's kernel, with the top edge in the last bin.
+class HistcCounts:
+    """Running ``torch.histc`` counts (int64, on the CPU) over ``bins`` bins of ``[lo, hi]`` (float32
+    values, ``lo < hi``), added batch by batch for 1-d float32 data within the range: the bin of a value
+    is ``int((x - lo) * bins / (hi - lo))`` in float32, as in histc's kernel, with the top edge in the
+    last bin. The arithmetic is chosen once per range, so adding a batch is one call.
 
     For a power-of-two ``bins`` (scaling by it is exact, barring overflow and subnormals) multiplying by
     ``bins`` and dividing by ``hi - lo`` is one division by ``(hi - lo) / bins``. Where histc's order
     overflows float32 (``(x - lo) * bins`` past its largest value, and histc's bins are garbage), the
     positions are divided first."""
-    lo32 = np.float32(lo)
-    width = float(np.float32(hi) - lo32)
-    lo32 = float(lo32)
-    fits = width * bins <= _F32_MAX  # (hi - lo) * bins is a finite float32
-    if fits and bins & (bins - 1) == 0 and width / bins >= _F32_TINY:
-        rule, a, b = _DIV_STEP, width / bins, 0.0
-    elif fits or not bool(torch.isinf(torch.sub(x, lo32).mul_(float(bins))).any()):
-        rule, a, b = _MUL_DIV, float(bins), width
-    else:
-        rule, a, b = _DIV_MUL, float(bins), width
-    if _on_native(x):
-        counts = torch.zeros(bins, dtype=torch.int64)
-        _native.histc(_numpy(x), counts.numpy(), lo32, a, b, rule)
-        return counts
-    pos = torch.sub(x, lo32)
-    if rule == _DIV_STEP:
-        pos.div_(a)
-    elif rule == _MUL_DIV:
-        pos.mul_(a).div_(b)
-    else:
-        pos.div_(b).mul_(a).clamp_(max=a)
-    index = pos.view(torch.int32)
-    index.copy_(pos)  # truncation toward zero (the positions are >= 0), elementwise at the same addresses
-    counts = torch.bincount(index, minlength=bins)
-    if counts.numel() > bins:  # values at the top edge
-        counts = counts[:bins].index_add_(0, torch.tensor([bins - 1], device=counts.device), counts[bins:])
-    return counts
+
+    def __init__(self, bins: int, lo: float, hi: float) -> None:
+        self.bins = bins
+        self.lo = float(np.float32(lo))
+        self.width = float(np.float32(hi) - np.float32(lo))
+        self.fits = self.width * bins <= _F32_MAX  # (hi - lo) * bins is a finite float32
+        if self.fits and bins & (bins - 1) == 0 and self.width / bins >= _F32_TINY:
+            self.rule, self.a, self.b = _DIV_STEP, self.width / bins, 0.0
+        else:
+            self.rule, self.a, self.b = _MUL_DIV, float(bins), self.width
+        self.counts = torch.zeros(bins, dtype=torch.int64)
+        self._out = self.counts.numpy()
+
+    def add(self, x: torch.Tensor) -> None:
+        rule = self.rule
+        if not self.fits and bool(torch.isinf(torch.sub(x, self.lo).mul_(float(self.bins))).any()):
+            rule = _DIV_MUL
+        if _on_native(x):
+            _native.histc(_numpy(x), self._out, self.lo, self.a, self.b, rule)
+            return
+        pos = torch.sub(x, self.lo)
+        if rule == _DIV_STEP:
+            pos.div_(self.a)
+        elif rule == _MUL_DIV:
+            pos.mul_(self.a).div_(self.b)
+        else:
+            pos.div_(self.b).mul_(self.a).clamp_(max=self.a)
+        index = pos.view(torch.int32)
+        index.copy_(pos)  # truncation toward zero (the positions are >= 0), elementwise at the same addresses
+        counts = torch.bincount(index, minlength=self.bins)
+        if counts.numel() > self.bins:  # values at the top edge
+            counts = counts[:self.bins].index_add_(0, torch.tensor([self.bins - 1], device=counts.device),
+                                                   counts[self.bins:])
+        self.counts += counts.cpu()
+
+
+def histc_counts(x: torch.Tensor, bins: int, lo: float, hi: float) -> torch.Tensor:
+    """``torch.histc(x, bins, lo, hi)`` as int64 counts, for 1-d float32 ``x`` within ``[lo, hi]`` (see
+    ``HistcCounts``)."""
+    counter = HistcCounts(bins, lo, hi)
+    counter.add(x)
+    return counter.counts
 
 
 def _step_shift(lo: float, hi: float, bins: int) -> tuple[float, float]:

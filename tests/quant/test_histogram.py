@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from quant import histogram
-from quant.histogram import bin_index, clamped_counts, histc_counts
+from quant.histogram import HistcCounts, bin_index, clamped_counts, histc_counts
 
 
 def test_the_compiled_loops_are_built():
@@ -66,6 +66,19 @@ def test_histc_counts_are_torch_histc(case, bins, histogram_path):
             assert got.sum() == x.numel() and np.abs(got.numpy() - expected).sum() <= x.numel() // 500, (a, b)
             continue
         assert torch.equal(got, torch.histc(x, bins, a, b).to(torch.int64)), (a, b)
+
+
+def test_histc_counts_add_up_batch_by_batch(histogram_path):
+    batches = [_data("relu", 5000 + 999 * i, 20 + i) for i in range(4)] + [HISTC_CASES["huge"]()]
+    lo = min(float(b.min()) for b in batches)
+    hi = max(float(b.max()) for b in batches)
+    lo, hi = float(np.float32(lo)), float(np.float32(hi))
+    counter = HistcCounts(4096, lo, hi)
+    expected = torch.zeros(4096, dtype=torch.int64)
+    for b in batches:
+        counter.add(b)
+        expected += histc_counts(b, 4096, lo, hi)
+    assert torch.equal(counter.counts, expected) and counter.counts.sum() == sum(b.numel() for b in batches)
 
 
 def ref_clamped(x: torch.Tensor, lo: float, hi: float, bins: int) -> np.ndarray:
