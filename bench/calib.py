@@ -108,7 +108,24 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
+def _fixed_mmap_threshold() -> None:
+    """glibc: serve every allocation of 256 KiB or more by its own mapping, returned when freed. By
+    default the threshold follows the largest block freed so far, so the batches' 4 MB temporaries end
+    up in the heap, which does not shrink: the peak would then measure the allocator's history, not
+    what a method keeps."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_mmap_threshold, m_trim_threshold = -3, -1
+    libc.mallopt(m_mmap_threshold, 256 << 10)
+    libc.mallopt(m_trim_threshold, 256 << 10)
+
+
 def _peak_worker(method: str, count: int, numel: int, queue) -> None:
+    _fixed_mmap_threshold()
     make_batch(0, numel)  # warm up the allocator and the generator
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM) to the current RSS
     base = _status_kib("VmRSS")
