@@ -1,5 +1,5 @@
-/* The inner loops of activation calibration (quant.histogram): exact bin counts of float32 values, and
-   the closed-form error of quantizing a histogram.
+/* The inner loops of activation calibration (quant.histogram): exact bin counts of float32 values, the
+   extreme values of a batch, and the closed-form error of quantizing a histogram.
 
    Each rule below is a torch or numpy expression in quant/histogram.py, computed here with the same float32
    operations in the same order (the build turns off the contraction of a multiply and an add into
@@ -17,6 +17,10 @@
      with the top edge (bin == bins) in the last bin, as torch.histc.
    clamped(x, out, step, shift)    out (int64, bins + 2) += counts, bin = trunc(clamp(x * step + shift,
      0, bins + 1)).
+   extremes(x, top, bottom[, counts, step, shift])   the sorted k largest and k smallest values
+     (torch.topk's values), with the clamped counts from the same pass: each block's largest and
+     smallest value (vectorized, four running extremes per side), then two small heaps pick the k blocks
+     with the most extreme ones and, from those, the values; returns whether x holds nan.
 
    losses(tables, quantizers, out, lo, width, total0, total1, total2, qmin, qmax)
      out[i] = HistogramMoments' loss of quantizer i (quantizers: float32 rows c, scale, offset, low;
@@ -30,11 +34,15 @@
 #include <Python.h>
 
 #include <math.h>
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK 512
+#define BLOCK 1024  /* values per block; also the extremes' unit */
+#define MAX_EXTREMES 64
 /* counts per copy stay below 2^32: at most this many values between two flushes into `out` */
 #define CHUNK ((Py_ssize_t)1 << 30)
 
@@ -83,23 +91,141 @@ static void indices(const float *v, Py_ssize_t m, const struct params *p, int32_
     }
 }
 
-/* out[0:bins] += counts of x; returns -1 (memory) or 0 */
-static int count(const float *x, Py_ssize_t n, const struct params *p, Py_ssize_t bins, int64_t *out)
+/* a min-heap of the k largest (value, block) pairs offered; `filled` of them so far */
+struct heap {
+    float v[MAX_EXTREMES];
+    Py_ssize_t block[MAX_EXTREMES];
+    Py_ssize_t k, filled;
+};
+
+static void heap_offer(struct heap *h, float v, Py_ssize_t block)
+{
+    Py_ssize_t i, child;
+    if (h->filled < h->k) {
+        for (i = h->filled++; i > 0 && h->v[(i - 1) / 2] > v; i = (i - 1) / 2) {
+            h->v[i] = h->v[(i - 1) / 2];
+            h->block[i] = h->block[(i - 1) / 2];
+        }
+    } else {
+        if (!(v > h->v[0]))
+            return;
+        for (i = 0; (child = 2 * i + 1) < h->k; i = child) {
+            if (child + 1 < h->k && h->v[child + 1] < h->v[child])
+                child++;
+            if (!(h->v[child] < v))
+                break;
+            h->v[i] = h->v[child];
+            h->block[i] = h->block[child];
+        }
+    }
+    h->v[i] = v;
+    h->block[i] = block;
+}
+
+/* the k largest values of x (`sign` 1) or, negated, the k smallest (`sign` -1), sorted, into out:
+   only the k blocks with the most extreme block values (`block_ext`, times `sign`) can hold them, and
+   only their values from the k-th of those on; x holds no nan */
+static void select_extremes(const float *x, Py_ssize_t n, const float *block_ext, Py_ssize_t k, float sign,
+                            float *out)
+{
+    struct heap blocks, values;
+    Py_ssize_t nblocks = (n + BLOCK - 1) / BLOCK, b, i, j;
+    float least;
+    blocks.k = values.k = k;
+    blocks.filled = values.filled = 0;
+    for (b = 0; b < nblocks; b++)
+        heap_offer(&blocks, sign * block_ext[b], b);
+    least = blocks.filled == k ? blocks.v[0] : -INFINITY;
+    for (b = 0; b < blocks.filled; b++) {
+        Py_ssize_t start = blocks.block[b] * BLOCK, end = n - start < BLOCK ? n : start + BLOCK;
+        for (i = start; i < end; i++) {
+            float v = sign * x[i];
+            if (v >= least)
+                heap_offer(&values, v, 0);
+        }
+    }
+    for (i = 1; i < values.filled; i++) {  /* largest first */
+        float v = values.v[i];
+        for (j = i; j > 0 && values.v[j - 1] < v; j--)
+            values.v[j] = values.v[j - 1];
+        values.v[j] = v;
+    }
+    for (i = 0; i < values.filled; i++)
+        out[i] = sign * values.v[i];
+}
+
+/* the largest and smallest value of a block, nan left out, and whether it holds nan */
+static int block_extremes(const float *v, Py_ssize_t m, float *high, float *low)
+{
+    Py_ssize_t j = 0;
+    float hi = -INFINITY, lo = INFINITY;
+    int seen = 0;
+#if defined(__SSE2__) || defined(_M_X64)
+    /* maxps / minps return the second operand where either is nan: the running extremes, so nan is
+       left out, as the comparisons below do; -0.0 and 0.0 may come out either way, equal as values */
+    /* four running extremes each, so that consecutive maxps do not wait on each other */
+    __m128 h[4], l[4], bad = _mm_setzero_ps();
+    float hs[4], ls[4];
+    int r;
+    for (r = 0; r < 4; r++) {
+        h[r] = _mm_set1_ps(-INFINITY);
+        l[r] = _mm_set1_ps(INFINITY);
+    }
+    for (; j + 16 <= m; j += 16)
+        for (r = 0; r < 4; r++) {
+            __m128 q = _mm_loadu_ps(v + j + 4 * r);
+            h[r] = _mm_max_ps(q, h[r]);
+            l[r] = _mm_min_ps(q, l[r]);
+            bad = _mm_or_ps(bad, _mm_cmpunord_ps(q, q));
+        }
+    for (r = 1; r < 4; r++) {
+        h[0] = _mm_max_ps(h[r], h[0]);
+        l[0] = _mm_min_ps(l[r], l[0]);
+    }
+    _mm_storeu_ps(hs, h[0]);
+    _mm_storeu_ps(ls, l[0]);
+    seen = _mm_movemask_ps(bad) != 0;
+    for (r = 0; r < 4; r++) {
+        hi = hs[r] > hi ? hs[r] : hi;
+        lo = ls[r] < lo ? ls[r] : lo;
+    }
+#endif
+    for (; j < m; j++) {
+        hi = v[j] > hi ? v[j] : hi;
+        lo = v[j] < lo ? v[j] : lo;
+        seen |= v[j] != v[j];
+    }
+    *high = hi;
+    *low = lo;
+    return seen;
+}
+
+/* out[0:bins] += counts of x when `p` is given; the largest and smallest value of each block into
+   `highs` and `lows` when given; returns -1 (memory), 1 (x holds nan) or 0 */
+static int count(const float *x, Py_ssize_t n, const struct params *p, Py_ssize_t bins, int64_t *out,
+                 float *highs, float *lows)
 {
     /* the second copy pays for its zeroing and summing only on enough data */
-    const Py_ssize_t copies = n >= 4 * bins ? 2 : 1;
-    uint32_t *c = malloc(sizeof(uint32_t) * (size_t)(copies * bins));
+    const Py_ssize_t copies = p != NULL && n >= 4 * bins ? 2 : 1;
+    uint32_t *c = p != NULL ? malloc(sizeof(uint32_t) * (size_t)(copies * bins)) : NULL;
     uint32_t *c1 = c + (copies - 1) * bins;
     int32_t idx[BLOCK];
     Py_ssize_t start, i, j;
-    if (c == NULL)
+    int nan = 0;
+    if (p != NULL && c == NULL)
         return -1;
     for (start = 0; start < n; start += CHUNK) {
         Py_ssize_t end = n - start < CHUNK ? n : start + CHUNK;
-        memset(c, 0, sizeof(uint32_t) * (size_t)(copies * bins));
+        if (c != NULL)
+            memset(c, 0, sizeof(uint32_t) * (size_t)(copies * bins));
         for (i = start; i < end; i += BLOCK) {
             Py_ssize_t m = end - i < BLOCK ? end - i : BLOCK;
-            indices(x + i, m, p, idx);
+            const float *v = x + i;
+            if (highs != NULL)
+                nan |= block_extremes(v, m, highs + i / BLOCK, lows + i / BLOCK);
+            if (c == NULL)
+                continue;
+            indices(v, m, p, idx);
             for (j = 0; j + 2 <= m; j += 2) {
                 c[idx[j]]++;
                 c1[idx[j + 1]]++;
@@ -107,6 +233,8 @@ static int count(const float *x, Py_ssize_t n, const struct params *p, Py_ssize_
             if (j < m)
                 c[idx[j]]++;
         }
+        if (c == NULL)
+            continue;
         if (copies == 2)
             for (j = 0; j < bins; j++)
                 out[j] += (int64_t)c[j] + c1[j];
@@ -115,7 +243,7 @@ static int count(const float *x, Py_ssize_t n, const struct params *p, Py_ssize_
                 out[j] += c[j];
     }
     free(c);
-    return 0;
+    return nan;
 }
 
 /* a C-contiguous buffer of `itemsize`-byte items of one of the struct `codes` */
@@ -157,7 +285,7 @@ static PyObject *run(PyObject *xobj, PyObject *outobj, struct params *p, Py_ssiz
     }
     p->last = (float)(bins - 1);
     Py_BEGIN_ALLOW_THREADS
-    status = count((const float *)x.buf, x.len / 4, p, bins, (int64_t *)out.buf);
+    status = count((const float *)x.buf, x.len / 4, p, bins, (int64_t *)out.buf, NULL, NULL);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&out);
     PyBuffer_Release(&x);
@@ -199,6 +327,70 @@ static PyObject *clamped(PyObject *self, PyObject *args)
     p.a = (float)step;
     p.b = (float)shift;
     return run(x, out, &p, 2);
+}
+
+/* extremes(x, top, bottom, counts=None, step=0.0, shift=0.0) -> bool: the sorted top-k and bottom-k of
+   x into top and bottom (float32, k each, 1 <= k <= min(len(x), MAX_EXTREMES)), with the clamped counts
+   when counts is given; True when x holds nan (then top and bottom are not set) */
+static PyObject *extremes(PyObject *self, PyObject *args)
+{
+    PyObject *xobj, *tobj, *bobj, *cobj = Py_None, *result = NULL;
+    Py_buffer x, tb, bb, cb;
+    double step = 0.0, shift = 0.0;
+    struct params p;
+    float *ext = NULL;
+    Py_ssize_t n, k, bins = 0, nblocks;
+    int status = -1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOO|Odd:extremes", &xobj, &tobj, &bobj, &cobj, &step, &shift))
+        return NULL;
+    if (get_buffer(xobj, &x, 0, 4, "f", "values") < 0)
+        return NULL;
+    tb.obj = bb.obj = cb.obj = NULL;
+    if (get_buffer(tobj, &tb, 1, 4, "f", "top") < 0 || get_buffer(bobj, &bb, 1, 4, "f", "bottom") < 0 ||
+        (cobj != Py_None && get_buffer(cobj, &cb, 1, 8, "ql", "counts") < 0))
+        goto done;
+    n = x.len / 4;
+    k = tb.len / 4;
+    bins = cb.obj != NULL ? cb.len / 8 : 0;
+    if (tb.len != bb.len || k < 1 || k > n || k > MAX_EXTREMES || (cb.obj != NULL && (bins <= 2 || bins > INT32_MAX))) {
+        PyErr_Format(PyExc_ValueError, "extremes: expected top and bottom of 1 to min(len(x), %d) values, and "
+                                       "counts of more than 2 bins", MAX_EXTREMES);
+        goto done;
+    }
+    nblocks = (n + BLOCK - 1) / BLOCK;
+    ext = malloc(sizeof(float) * 2 * (size_t)nblocks);
+    if (ext == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    p.rule = CLAMPED;
+    p.lo = 0.0f;
+    p.a = (float)step;
+    p.b = (float)shift;
+    p.last = (float)(bins - 1);
+    Py_BEGIN_ALLOW_THREADS
+    status = count((const float *)x.buf, n, cb.obj != NULL ? &p : NULL, bins, cb.obj != NULL ? (int64_t *)cb.buf : NULL,
+                   ext, ext + nblocks);
+    if (status == 0) {
+        select_extremes((const float *)x.buf, n, ext, k, 1.0f, (float *)tb.buf);
+        select_extremes((const float *)x.buf, n, ext + nblocks, k, -1.0f, (float *)bb.buf);
+    }
+    Py_END_ALLOW_THREADS
+    if (status < 0)
+        PyErr_NoMemory();
+    else
+        result = PyBool_FromLong(status);
+done:
+    free(ext);
+    if (cb.obj != NULL)
+        PyBuffer_Release(&cb);
+    if (bb.obj != NULL)
+        PyBuffer_Release(&bb);
+    if (tb.obj != NULL)
+        PyBuffer_Release(&tb);
+    PyBuffer_Release(&x);
+    return result;
 }
 
 /* HistogramMoments._losses for one quantizer: see quant/histogram.py for the derivation */
@@ -290,6 +482,8 @@ static PyObject *losses(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"histc", histc, METH_VARARGS, "histc(x, out, lo, a, b, rule): add torch.histc-rule bin counts of x to out"},
     {"clamped", clamped, METH_VARARGS, "clamped(x, out, step, shift): add clamped bin counts of x to out"},
+    {"extremes", extremes, METH_VARARGS,
+     "extremes(x, top, bottom, counts=None, step=0.0, shift=0.0) -> bool: sorted top-k and bottom-k (and counts)"},
     {"losses", losses, METH_VARARGS,
      "losses(tables, quantizers, out, lo, width, total0, total1, total2, qmin, qmax): closed-form histogram losses"},
     {NULL, NULL, 0, NULL},

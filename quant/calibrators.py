@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from quant import qmath
-from quant.histogram import HistcCounts, HistogramMoments, bin_index, clamped_counts, histogram_losses, rebin
+from quant.histogram import (HistcCounts, HistogramMoments, bin_index, clamped_counts, extremes, histogram_losses,
+                             rebin)
 
 __all__ = [
     "ActivationQParams",
@@ -126,28 +127,6 @@ def _candidate_qparams(params: IFMRParams, max0: float, min0: float) -> tuple[to
         offset = torch.zeros_like(c, dtype=torch.int32)
         low = -c
     return c, scale, offset, low
-
-
-def _extremes(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sorted top-k (descending) and bottom-k (ascending) of a 1-d tensor. For a small k only the
-    k chunks with the most extreme maxima (minima) can hold them, so topk runs on those alone; one
-    amax (amin) per chunk picks them, and carries a nan into the top."""
-    chunk = 1024
-    n = x.numel()
-    if k * chunk * 4 > n:
-        return (torch.topk(x, k, largest=True, sorted=True).values,
-                torch.topk(x, k, largest=False, sorted=True).values)
-    whole = n // chunk * chunk
-    body = x[:whole].view(-1, chunk)
-    ends = []
-    for largest in (True, False):
-        extreme = body.amax(dim=1) if largest else body.amin(dim=1)  # aminmax(dim=1) is far slower
-        rows = torch.topk(extreme, k, largest=largest, sorted=False).indices
-        candidates = body.index_select(0, rows).reshape(-1)
-        if whole < n:
-            candidates = torch.cat((candidates, x[whole:]))
-        ends.append(torch.topk(candidates, k, largest=largest, sorted=True).values)
-    return ends[0], ends[1]
 
 
 class NonFiniteError(ValueError):
@@ -247,11 +226,11 @@ class IFMRCalibrator:
             self._flush()
         self.n += nb
         if nb > self.BUFFER_CAP:
-            top, bottom = _extremes(x, min(self._cap, nb))
+            top, bottom, counts = extremes(x, min(self._cap, nb), self._counted())
             ends = _ends(top, bottom)
             if not ends.finite:
                 raise NonFiniteError(observation)
-            self._add(x, top, bottom, ends)
+            self._add(x, top, bottom, ends, counts)
             return
         self._hold(x, observation)
 
@@ -278,24 +257,36 @@ class IFMRCalibrator:
         if self._filled == 0:
             return
         data = self._buffer[:self._filled]
-        top, bottom = _extremes(data, min(self._cap, data.numel()))
+        top, bottom, counts = extremes(data, min(self._cap, data.numel()), self._counted())
         ends = _ends(top, bottom)
         if not ends.finite:
             raise NonFiniteError(self.first_nonfinite())
         self._filled = 0
         self._held.clear()
-        self._add(data, top, bottom, ends)
+        self._add(data, top, bottom, ends, counts)
+
+    def _counted(self) -> tuple[float, float, int] | None:
+        """The histogram's range and bins, to count with the extremes, once the range is fixed."""
+        return None if self._hist is None else (self._lo, self._hi, self.BINS)
 
     def _exact(self) -> bool:
         """Everything observed is still in the buffer and small enough to score exactly."""
         return self._hist is None and self.n <= self.EXACT_LIMIT
 
-    def _add(self, x: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor, ends: _Ends) -> None:
+    def _add(self, x: torch.Tensor, top: torch.Tensor, bottom: torch.Tensor, ends: _Ends,
+             counts: torch.Tensor | None) -> None:
         """Add one flush (or one large batch) to the top-K/bottom-K, the histogram and the tails;
-        ``x`` is left as it is."""
+        ``counts`` are its clamped counts if the range was fixed before (else None); ``x`` is left as
+        it is."""
         self._merge(top, bottom)
         if self._hist is None:
             self._init_range(top, bottom, x.numel())
+        if counts is None:
+            counts = clamped_counts(x, self._lo, self._hi, self.BINS)
+        self._hist += counts[1:-1]
+        below, above = counts[[0, -1]].tolist()
+        if not (below or above):
+            return
         # The histogram leaves out the values below lo and from hi up. The bin index grows with the
         # value (up to rounding at an edge), so they are the first of the sorted kept extremes, all of
         # them unless the least extreme kept value is near the range's end or beyond: then (rarely)
@@ -303,13 +294,7 @@ class IFMRCalibrator:
         margin = 2.0 * (self._hi - self._lo) / self.BINS
         rare = top.numel() < x.numel() and (ends.top_last >= self._hi - margin or
                                             ends.bottom_last <= self._lo + margin)
-        if rare:
-            index = bin_index(x, self._lo, self._hi, self.BINS)
-            counts = torch.bincount(index, minlength=self.BINS + 2)
-        else:
-            counts = clamped_counts(x, self._lo, self._hi, self.BINS)
-        self._hist += counts[1:-1]
-        below, above = counts[[0, -1]].tolist()
+        index = bin_index(x, self._lo, self._hi, self.BINS) if rare else None
         if above:
             self._keep_tail(x[index == self.BINS + 1] if rare else top[:above], self._tail_hi, self._moments_hi)
         if below:

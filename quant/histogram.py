@@ -9,6 +9,9 @@ Counts, two bin rules, each defined by a torch expression below:
 - ``clamped_counts(x, lo, hi, bins)``: ``bins`` bins over ``[lo, hi)`` plus one below and one from ``hi``
   up (IFMR's histogram, whose range is fixed while the data may leave it).
 
+``extremes(x, k)``: the sorted top-k and bottom-k values (IFMR's percentiles), with the clamped counts
+from the same pass.
+
 ``HistogramMoments.losses`` scores quantizers on a histogram in closed form (numpy).
 
 On a CPU both come from ``quant._histogram``, compiled loops (built at install; optional) that compute
@@ -22,6 +25,8 @@ install) or for data on a GPU, the torch and numpy code runs: the same results, 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -32,10 +37,13 @@ try:
 except ImportError:  # installed without a C compiler
     _native = None
 
-__all__ = ["NATIVE", "HistcCounts", "histc_counts", "clamped_counts", "bin_index", "rebin", "HistogramMoments", "histogram_losses"]
+__all__ = ["NATIVE", "HistcCounts", "histc_counts", "clamped_counts", "bin_index", "extremes", "rebin",
+           "HistogramMoments", "histogram_losses"]
 
 #: whether the compiled loops are available (CPU data then uses them)
 NATIVE = _native is not None
+#: the most extremes per side the compiled selection keeps (MAX_EXTREMES in the C code); more: torch.topk
+NATIVE_EXTREMES = 64
 
 # histc_counts' arithmetic: p = (x - lo) / a; ((x - lo) * a) / b; min(((x - lo) / b) * a, a)
 _DIV_STEP, _MUL_DIV, _DIV_MUL = 0, 1, 2
@@ -124,6 +132,55 @@ def clamped_counts(x: torch.Tensor, lo: float, hi: float, bins: int) -> torch.Te
         _native.clamped(_numpy(x), counts.numpy(), *_step_shift(lo, hi, bins))
         return counts
     return torch.bincount(bin_index(x, lo, hi, bins), minlength=bins + 2)
+
+
+def extremes(x: torch.Tensor, k: int, counts: tuple[float, float, int] | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The sorted top-k (descending) and bottom-k (ascending) values of 1-d float32 ``x`` (``1 <= k <=
+    len(x)``), as ``torch.topk(sorted=True)`` gives them, and, with ``counts = (lo, hi, bins)``,
+    ``clamped_counts(x, lo, hi, bins)`` (else None). A nan in ``x`` comes out as ``top[0]``, with no
+    counts.
+
+    For a small k only the k chunks (of 1024 values) with the most extreme maxima (minima) can hold
+    them, so the selection runs on those alone. The compiled loop finds each chunk's extremes in the
+    counting pass (and no nan), then selects with two small heaps; the torch code takes one amax (amin)
+    per chunk, which carries a nan into the top, and runs topk on the chosen chunks."""
+    if _on_native(x) and k <= NATIVE_EXTREMES:
+        top, bottom = torch.empty(k), torch.empty(k)
+        out = None
+        if counts is not None:
+            lo, hi, bins = counts
+            out = torch.zeros(bins + 2, dtype=torch.int64)
+            nan = _native.extremes(_numpy(x), top.numpy(), bottom.numpy(), out.numpy(), *_step_shift(lo, hi, bins))
+        else:
+            nan = _native.extremes(_numpy(x), top.numpy(), bottom.numpy())
+        if nan:
+            top[0] = math.nan
+            return top, bottom, None
+        return top, bottom, out
+    top, bottom = _topk_extremes(x, k)
+    if counts is None or math.isnan(top[0].item()):
+        return top, bottom, None
+    return top, bottom, clamped_counts(x, *counts)
+
+
+def _topk_extremes(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    chunk = 1024
+    n = x.numel()
+    if k * chunk * 4 > n:
+        return (torch.topk(x, k, largest=True, sorted=True).values,
+                torch.topk(x, k, largest=False, sorted=True).values)
+    whole = n // chunk * chunk
+    body = x[:whole].view(-1, chunk)
+    ends = []
+    for largest in (True, False):
+        extreme = body.amax(dim=1) if largest else body.amin(dim=1)  # aminmax(dim=1) is far slower
+        rows = torch.topk(extreme, k, largest=largest, sorted=False).indices
+        candidates = body.index_select(0, rows).reshape(-1)
+        if whole < n:
+            candidates = torch.cat((candidates, x[whole:]))
+        ends.append(torch.topk(candidates, k, largest=largest, sorted=True).values)
+    return ends[0], ends[1]
 
 
 def rebin(hist: torch.Tensor, old_min: float, old_max: float, new_min: float, new_max: float) -> torch.Tensor:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from quant import histogram
-from quant.histogram import HistcCounts, bin_index, clamped_counts, histc_counts
+from quant.histogram import HistcCounts, bin_index, clamped_counts, extremes, histc_counts
 
 
 def test_the_compiled_loops_are_built():
@@ -205,3 +205,64 @@ def test_compiled_losses_check_their_buffers():
         native.losses(tables, quantizers.astype(np.float64), out, 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
     with pytest.raises(ValueError, match="levels 5 to 5"):
         native.losses(tables, quantizers, out, 0.0, 1.0, 0.0, 0.0, 0.0, 5, 5)
+
+
+EXTREMES_CASES = {
+    "relu": lambda: _data("relu", 300_000, 11),  # the chunked torch path, runs of zeros
+    "normal_small": lambda: _data("normal", 3000, 12),  # topk on everything
+    "odd_size": lambda: _data("laplace", 300_001, 16),  # a partial last chunk
+    "ties": lambda: torch.randint(-3, 4, (50_000,), generator=torch.Generator().manual_seed(13)).float(),
+    "infinities": lambda: torch.cat((_data("normal", 9000, 14), torch.tensor([math.inf, -math.inf] * 3))),
+    "ascending": lambda: torch.arange(200_000, dtype=torch.float32),  # every chunk beats the last
+    "descending": lambda: torch.arange(200_000, 0, -1, dtype=torch.float32),
+    "constant": lambda: torch.full((20_000,), -1.5),
+    "tiny_and_huge": lambda: torch.tensor([1e-45, -1e-45, 3.4e38, -3.4e38, 1e-38] * 999),
+}
+
+
+@pytest.mark.parametrize("k", [1, 14, 64, 65])
+@pytest.mark.parametrize("case", sorted(EXTREMES_CASES))
+def test_extremes_are_topk(case, k, histogram_path):
+    x = EXTREMES_CASES[case]()
+    top, bottom, counts = extremes(x, k)
+    assert counts is None
+    assert torch.equal(top, torch.topk(x, k, sorted=True).values)
+    assert torch.equal(bottom, torch.topk(x, k, largest=False, sorted=True).values)
+    finite = x[x.isfinite()]
+    lo, hi = float(finite.min()) / 2 - 0.5, float(finite.max()) / 2
+    top2, bottom2, counts = extremes(x, k, (lo, hi, 1000))
+    assert torch.equal(top2, top) and torch.equal(bottom2, bottom)
+    assert torch.equal(counts, clamped_counts(x, lo, hi, 1000))
+
+
+def test_extremes_of_signed_zeros(histogram_path):
+    # -0.0 and 0.0 are equal to topk, which may return either; the compiled selection orders -0.0 first
+    x = torch.tensor([0.0, -0.0, 1.0, -1.0] * 3000)
+    top, bottom, _ = extremes(x, 10)
+    assert torch.equal(top, torch.topk(x, 10).values) and torch.equal(bottom, torch.topk(x, 10, largest=False).values)
+
+
+@pytest.mark.parametrize("where", [0, 77_777, 299_999])
+def test_extremes_carry_a_nan_into_the_top(where, histogram_path):
+    x = _data("relu", 300_000, 15)
+    x[where] = math.nan
+    for counts in (None, (0.0, 5.0, 64)):
+        top, bottom, got = extremes(x, 14, counts)
+        assert math.isnan(top[0].item()) and got is None
+
+
+def test_compiled_extremes_check_their_buffers():
+    native = histogram._native
+    x = np.zeros(10, dtype=np.float32)
+    four = np.zeros(4, dtype=np.float32)
+    with pytest.raises(ValueError, match="top and bottom of 1 to min"):
+        native.extremes(x, four, np.zeros(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="top and bottom of 1 to min"):
+        native.extremes(x[:3], four, four.copy())
+    with pytest.raises(ValueError, match="top and bottom of 1 to min"):
+        native.extremes(np.zeros(100, dtype=np.float32), np.zeros(65, dtype=np.float32), np.zeros(65, dtype=np.float32))
+    with pytest.raises(ValueError, match="counts of more than 2 bins"):
+        native.extremes(x, four, four.copy(), np.zeros(2, dtype=np.int64), 1.0, 0.0)
+    with pytest.raises(TypeError, match="top: expected a contiguous buffer of float32"):
+        native.extremes(x, np.zeros(4), four)
+    assert native.extremes(np.array([1.0, math.nan, 2.0, 3.0], dtype=np.float32), four[:2], four[2:].copy()) is True
