@@ -22,6 +22,7 @@
      smallest value (vectorized, four running extremes per side), then two small heaps pick the k blocks
      with the most extreme ones and, from those, the values; returns whether x holds nan.
 
+   moments(hist, tables) -> totals, and
    losses(tables, quantizers, out, lo, width, total0, total1, total2, qmin, qmax)
      out[i] = HistogramMoments' loss of quantizer i (quantizers: float32 rows c, scale, offset, low;
      tables: float64 rows mass, left0, left1), the same float64 operations as its numpy code, the sum
@@ -393,6 +394,50 @@ done:
     return result;
 }
 
+/* moments(hist, tables) -> (total0, total1, total2): HistogramMoments' tables (float64 rows mass,
+   left0, left1) and totals of a float64 histogram, the same operations as its numpy code (the running
+   sums in order, as np.cumsum; numpy's totals are pairwise sums: the two differ in the last bits) */
+static PyObject *moments(PyObject *self, PyObject *args)
+{
+    PyObject *hobj, *tobj;
+    Py_buffer hist, tables;
+    double *mass, *left0, *left1, run0 = 0.0, run1 = 0.0, total2 = 0.0;
+    const double *h;
+    Py_ssize_t bins, j;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OO:moments", &hobj, &tobj))
+        return NULL;
+    if (get_buffer(hobj, &hist, 0, 8, "d", "hist") < 0)
+        return NULL;
+    if (get_buffer(tobj, &tables, 1, 8, "d", "tables") < 0) {
+        PyBuffer_Release(&hist);
+        return NULL;
+    }
+    bins = hist.len / 8;
+    if (bins < 1 || tables.len != 3 * hist.len) {
+        PyErr_SetString(PyExc_ValueError, "moments: expected tables of 3 x len(hist)");
+        PyBuffer_Release(&tables);
+        PyBuffer_Release(&hist);
+        return NULL;
+    }
+    h = (const double *)hist.buf;
+    mass = (double *)tables.buf;
+    left0 = mass + bins;
+    left1 = mass + 2 * bins;
+    for (j = 0; j < bins; j++) {
+        const double jj = (double)j, first = h[j] * (jj + 0.5);
+        mass[j] = h[j];
+        run0 += h[j];
+        left0[j] = run0 - h[j];
+        run1 += first;
+        left1[j] = run1 - first;
+        total2 += h[j] * (jj * (jj + 1.0) + 1.0 / 3.0);
+    }
+    PyBuffer_Release(&tables);
+    PyBuffer_Release(&hist);
+    return Py_BuildValue("ddd", run0, run1, total2);
+}
+
 /* HistogramMoments._losses for one quantizer: see quant/histogram.py for the derivation */
 static double loss(const double *mass, const double *left0, const double *left1, Py_ssize_t bins, double lo,
                    double width, const double totals[3], float c, float s32, float o32, float low, int qmin, int qmax)
@@ -484,6 +529,7 @@ static PyMethodDef methods[] = {
     {"clamped", clamped, METH_VARARGS, "clamped(x, out, step, shift): add clamped bin counts of x to out"},
     {"extremes", extremes, METH_VARARGS,
      "extremes(x, top, bottom, counts=None, step=0.0, shift=0.0) -> bool: sorted top-k and bottom-k (and counts)"},
+    {"moments", moments, METH_VARARGS, "moments(hist, tables) -> (total0, total1, total2): closed-form tables"},
     {"losses", losses, METH_VARARGS,
      "losses(tables, quantizers, out, lo, width, total0, total1, total2, qmin, qmax): closed-form histogram losses"},
     {NULL, NULL, 0, NULL},

@@ -238,15 +238,18 @@ class HistogramMoments:
     ROWS = 64
 
     def __init__(self, hist: np.ndarray, lo: float, hi: float) -> None:
-        h = np.asarray(hist, dtype=np.float64)
+        h = np.ascontiguousarray(hist, dtype=np.float64)
         self.bins = h.size
         self.lo, self.width = lo, (hi - lo) / self.bins
+        self.tables = np.empty((3, self.bins))  # mass, left0, left1: one buffer for the compiled loop
+        self.mass, self.left0, self.left1 = self.tables
+        if _native is not None:
+            self.total0, self.total1, self.total2 = _native.moments(h, self.tables)
+            return
         j = np.arange(self.bins, dtype=np.float64)
         first = h * (j + 0.5)
         self.total0, self.total1 = float(h.sum()), float(first.sum())
         self.total2 = float((h * (j * (j + 1.0) + 1.0 / 3.0)).sum())  # not `@` (BLAS)
-        self.tables = np.empty((3, self.bins))  # mass, left0, left1: one buffer for the compiled loop
-        self.mass, self.left0, self.left1 = self.tables
         self.mass[:] = h
         np.cumsum(h, out=self.left0)
         self.left0 -= h

@@ -180,11 +180,15 @@ def test_compiled_losses_are_the_numpy_losses(bins, bits, monkeypatch):
     hist[: bins // 8] = 0
     hist[bins // 3] = 1e5  # a spike, like a ReLU's zeros
     lo, hi = -0.75, 3.5
-    moments = HistogramMoments(hist.numpy(), lo, hi)
     quantizers = _random_quantizers(150, bins, lo, hi, bits)
+    moments = HistogramMoments(hist.numpy(), lo, hi)
     native = moments.losses(*quantizers, bits)
     monkeypatch.setattr(histogram, "_native", None)
-    reference = moments.losses(*quantizers, bits)
+    numpy_moments = HistogramMoments(hist.numpy(), lo, hi)
+    reference = numpy_moments.losses(*quantizers, bits)
+    np.testing.assert_array_equal(moments.tables, numpy_moments.tables)  # running sums in the same order
+    for total in ("total0", "total1", "total2"):
+        assert getattr(moments, total) == pytest.approx(getattr(numpy_moments, total), rel=1e-13)
     assert native.shape == reference.shape == (150,)
     # the same operations; only the order of one sum differs (numpy's is pairwise)
     np.testing.assert_allclose(native, reference, rtol=1e-9, atol=1e-12 * float(np.abs(reference).max()))
@@ -205,6 +209,8 @@ def test_compiled_losses_check_their_buffers():
         native.losses(tables, quantizers.astype(np.float64), out, 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
     with pytest.raises(ValueError, match="levels 5 to 5"):
         native.losses(tables, quantizers, out, 0.0, 1.0, 0.0, 0.0, 0.0, 5, 5)
+    with pytest.raises(ValueError, match="tables of 3 x len"):
+        native.moments(np.zeros(8), np.zeros((2, 8)))
 
 
 EXTREMES_CASES = {
