@@ -4,7 +4,7 @@
                           [--profile]
 
 Every figure of one run is measured in that run, on the same batches; ratios are against the peers
-named. Peak memory is the growth of the process's peak RSS in a fresh subprocess per method (batches
+named (end to end: best against best, median against median, and the median of each round's ratio). Peak memory is the growth of the process's peak RSS in a fresh subprocess per method (batches
 generated one at a time, so only what a method keeps counts).
 """
 
@@ -266,14 +266,18 @@ def main() -> None:
 
 
 def report_end_to_end(rounds: int, profile: bool) -> None:
-    """Best of the rounds against the FP32 best, and median against the FP32 median."""
+    """Best of the rounds against the FP32 best, median against the FP32 median, and the median of each
+    round's own ratio (a round's timings are taken one after the other, so they share the host's state
+    of the moment: the paired ratio moves least when the host's speed drifts)."""
     fp32, calib = end_to_end(rounds=rounds, profile=profile)
     best, median = min(fp32), statistics.median(fp32)
     print(f"end to end, demo CNN, 16 batches of 80, {rounds} rounds: FP32 forward {best * 1e3:.1f} ms "
           f"(median {median * 1e3:.1f} ms)")
     for kind, times in calib.items():
+        paired = statistics.median(t / f for t, f in zip(times, fp32))
         print(f"  quantize() with the {kind} config {min(times) * 1e3:6.1f} ms: {min(times) / best:.2f}x FP32 "
-              f"(median {statistics.median(times) * 1e3:.1f} ms: {statistics.median(times) / median:.2f}x)")
+              f"(median {statistics.median(times) * 1e3:.1f} ms: {statistics.median(times) / median:.2f}x; "
+              f"paired {paired:.2f}x)")
 
 
 if __name__ == "__main__":
