@@ -96,7 +96,7 @@ def test_ifmr_small_data_is_exactly_amct(kind, asymmetric):
 
 @pytest.mark.parametrize("asymmetric", [True, False])
 @pytest.mark.parametrize("kind", ["normal", "relu", "laplace"])
-def test_ifmr_streaming_candidate_within_0p1_percent(kind, asymmetric):
+def test_ifmr_streaming_candidate_within_0p1_percent(kind, asymmetric, histogram_path):
     p = IFMRParams(asymmetric=asymmetric)
     batches = [_data(kind, 60_000, s) for s in range(2)]
     assert_within_0p1_percent(run(StreamingIFMR(p, num_batches=2), batches), batches, p)
@@ -125,7 +125,7 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("streaming", [False, True])
 @pytest.mark.parametrize("asymmetric", [True, False])
 @pytest.mark.parametrize("case", sorted(ADVERSARIAL))
-def test_ifmr_adversarial(case, asymmetric, streaming):
+def test_ifmr_adversarial(case, asymmetric, streaming, histogram_path):
     p = IFMRParams(asymmetric=asymmetric)
     batches = ADVERSARIAL[case]()
     cls = StreamingIFMR if streaming else IFMRCalibrator
@@ -163,7 +163,7 @@ def test_ifmr_unequal_batches_keep_exact_percentiles():
 
 @pytest.mark.parametrize("cls", [IFMRCalibrator, StreamingIFMR, HFMGCalibrator])
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
-def test_non_finite_values_are_refused(cls, bad):
+def test_non_finite_values_are_refused(cls, bad, histogram_path):
     x = _data("normal", 20_000, 0)
     x[1234] = bad
     cal = cls(IFMRParams() if cls is not HFMGCalibrator else HFMGParams(), num_batches=2)
@@ -175,7 +175,7 @@ def test_non_finite_values_are_refused(cls, bad):
 
 
 @pytest.mark.parametrize("kind", ["relu", "laplace"])
-def test_ifmr_histogram_is_the_data_over_its_range(kind):
+def test_ifmr_histogram_is_the_data_over_its_range(kind, histogram_path):
     batches = [_data(kind, 20_000, s) for s in range(8)]
     cal = IFMRCalibrator(IFMRParams(), num_batches=8)
     run(cal, batches)
@@ -263,7 +263,7 @@ def test_buffer_never_holds_more_than_its_cap():
 
 @pytest.mark.parametrize("cls", [SmallBufferIFMR, UnbufferedIFMR])
 @pytest.mark.parametrize("growth", [1.0, 1.7, 40.0])
-def test_every_value_is_counted_once(cls, growth):
+def test_every_value_is_counted_once(cls, growth, histogram_path):
     # later batches reach past the range fixed at the first flush: a few values (from the kept
     # extremes) or, with growth 40, more than the kept extremes (a pass over the data)
     cal = cls(IFMRParams(max_percentile=0.999, min_percentile=0.999), num_batches=12)
@@ -276,7 +276,7 @@ def test_every_value_is_counted_once(cls, growth):
 
 
 @pytest.mark.parametrize("cls", [IFMRCalibrator, SmallBufferIFMR, UnbufferedIFMR])
-def test_non_finite_buffered_batch_is_named(cls):
+def test_non_finite_buffered_batch_is_named(cls, histogram_path):
     cal = cls(IFMRParams(), num_batches=10)
     batches = [_data("normal", 7_000, s) for s in range(10)]
     batches[6][100] = float("nan")
@@ -335,7 +335,7 @@ def test_hfmg_merge_matches_reference():
     assert np.abs(cal.hist.numpy() - ref).sum() <= 1e-3 * ref.sum()
 
 
-def test_hfmg_histogram_is_the_batch_by_batch_merge():
+def test_hfmg_histogram_is_the_batch_by_batch_merge(histogram_path):
     # the range widening now and then: the histogram is exactly the one made batch by batch with
     # torch.histc and the re-binning of SPEC section 8
     bins = 512
@@ -428,7 +428,7 @@ def test_hfmg_search_finds_the_reference_optimum(kind, asymmetric):
 
 
 @pytest.mark.parametrize("case", sorted(ADVERSARIAL))
-def test_hfmg_adversarial(case):
+def test_hfmg_adversarial(case, histogram_path):
     got = run(HFMGCalibrator(HFMGParams(num_of_bins=1024)), ADVERSARIAL[case]())
     assert math.isfinite(got.scale) and got.scale > 0
     assert -128 <= got.offset <= 127
