@@ -209,7 +209,7 @@ static int count(const float *x, Py_ssize_t n, const struct params *p, Py_ssize_
     /* the second copy pays for its zeroing and summing only on enough data */
     const Py_ssize_t copies = p != NULL && n >= 4 * bins ? 2 : 1;
     uint32_t *c = p != NULL ? malloc(sizeof(uint32_t) * (size_t)(copies * bins)) : NULL;
-    uint32_t *c1 = c + (copies - 1) * bins;
+    uint32_t *c1 = c != NULL ? c + (copies - 1) * bins : NULL;
     int32_t idx[BLOCK];
     Py_ssize_t start, i, j;
     int nan = 0;
