@@ -247,49 +247,70 @@ static int count(const float *x, Py_ssize_t n, const struct params *p, Py_ssize_
     return nan;
 }
 
-/* a C-contiguous buffer of `itemsize`-byte items of one of the struct `codes` */
-static int get_buffer(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t itemsize, const char *codes,
-                      const char *what)
+/* what an entry point expects of one buffer argument: its name (for messages), its item type
+   ("float32", "float64" or "int64"), and whether it is written */
+struct want {
+    const char *what, *type;
+    int writable;
+};
+
+/* a C-contiguous buffer of the wanted item type */
+static int get_buffer(PyObject *obj, Py_buffer *view, const struct want *w)
 {
-    const char *format;
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
+    const int f32 = strcmp(w->type, "float32") == 0, f64 = strcmp(w->type, "float64") == 0;
+    const char *format, *codes = f32 ? "f" : (f64 ? "d" : "ql");
+    const Py_ssize_t itemsize = f32 ? 4 : 8;
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (w->writable ? PyBUF_WRITABLE : 0)) < 0)
         return -1;
     format = view->format ? view->format : "B";
     if (*format == '<' || *format == '=' || *format == '@')
         format++;
     if (view->itemsize != itemsize || strlen(format) != 1 || strchr(codes, *format) == NULL) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a contiguous buffer of %s", what,
-                     itemsize == 4 ? "float32" : "int64");
+        PyErr_Format(PyExc_TypeError, "%s: expected a contiguous buffer of %s", w->what, w->type);
         PyBuffer_Release(view);
         return -1;
     }
     return 0;
 }
 
+static void release_buffers(Py_buffer *views, int n)
+{
+    while (n-- > 0)
+        PyBuffer_Release(&views[n]);
+}
+
+/* views[i] of objs[i] as wants[i] says; on failure none is held */
+static int get_buffers(PyObject *const *objs, const struct want *wants, int n, Py_buffer *views)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        if (get_buffer(objs[i], &views[i], &wants[i]) < 0) {
+            release_buffers(views, i);
+            return -1;
+        }
+    return 0;
+}
+
 static PyObject *run(PyObject *xobj, PyObject *outobj, struct params *p, Py_ssize_t extra)
 {
-    Py_buffer x, out;
+    static const struct want wants[2] = {{"values", "float32", 0}, {"counts", "int64", 1}};
+    PyObject *objs[2] = {xobj, outobj};
+    Py_buffer v[2];
     Py_ssize_t bins;
     int status;
-    if (get_buffer(xobj, &x, 0, 4, "f", "values") < 0)
+    if (get_buffers(objs, wants, 2, v) < 0)
         return NULL;
-    if (get_buffer(outobj, &out, 1, 8, "ql", "counts") < 0) {
-        PyBuffer_Release(&x);
-        return NULL;
-    }
-    bins = out.len / 8;
+    bins = v[1].len / 8;
     if (bins <= extra || bins > INT32_MAX) {
         PyErr_Format(PyExc_ValueError, "counts: %zd bins", bins - extra);
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&x);
+        release_buffers(v, 2);
         return NULL;
     }
     p->last = (float)(bins - 1);
     Py_BEGIN_ALLOW_THREADS
-    status = count((const float *)x.buf, x.len / 4, p, bins, (int64_t *)out.buf, NULL, NULL);
+    status = count((const float *)v[0].buf, v[0].len / 4, p, bins, (int64_t *)v[1].buf, NULL, NULL);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&x);
+    release_buffers(v, 2);
     if (status < 0)
         return PyErr_NoMemory();
     Py_RETURN_NONE;
@@ -335,26 +356,25 @@ static PyObject *clamped(PyObject *self, PyObject *args)
    when counts is given; True when x holds nan (then top and bottom are not set) */
 static PyObject *extremes(PyObject *self, PyObject *args)
 {
-    PyObject *xobj, *tobj, *bobj, *cobj = Py_None, *result = NULL;
-    Py_buffer x, tb, bb, cb;
+    static const struct want wants[4] = {{"values", "float32", 0}, {"top", "float32", 1}, {"bottom", "float32", 1},
+                                         {"counts", "int64", 1}};
+    PyObject *objs[4] = {NULL, NULL, NULL, Py_None}, *result = NULL;
+    Py_buffer v[4];
     double step = 0.0, shift = 0.0;
     struct params p;
     float *ext = NULL;
-    Py_ssize_t n, k, bins = 0, nblocks;
-    int status = -1;
+    Py_ssize_t n, k, bins, nblocks;
+    int held, status;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOO|Odd:extremes", &xobj, &tobj, &bobj, &cobj, &step, &shift))
+    if (!PyArg_ParseTuple(args, "OOO|Odd:extremes", &objs[0], &objs[1], &objs[2], &objs[3], &step, &shift))
         return NULL;
-    if (get_buffer(xobj, &x, 0, 4, "f", "values") < 0)
+    held = objs[3] != Py_None ? 4 : 3;
+    if (get_buffers(objs, wants, held, v) < 0)
         return NULL;
-    tb.obj = bb.obj = cb.obj = NULL;
-    if (get_buffer(tobj, &tb, 1, 4, "f", "top") < 0 || get_buffer(bobj, &bb, 1, 4, "f", "bottom") < 0 ||
-        (cobj != Py_None && get_buffer(cobj, &cb, 1, 8, "ql", "counts") < 0))
-        goto done;
-    n = x.len / 4;
-    k = tb.len / 4;
-    bins = cb.obj != NULL ? cb.len / 8 : 0;
-    if (tb.len != bb.len || k < 1 || k > n || k > MAX_EXTREMES || (cb.obj != NULL && (bins <= 2 || bins > INT32_MAX))) {
+    n = v[0].len / 4;
+    k = v[1].len / 4;
+    bins = held == 4 ? v[3].len / 8 : 0;
+    if (v[1].len != v[2].len || k < 1 || k > n || k > MAX_EXTREMES || (held == 4 && (bins <= 2 || bins > INT32_MAX))) {
         PyErr_Format(PyExc_ValueError, "extremes: expected top and bottom of 1 to min(len(x), %d) values, and "
                                        "counts of more than 2 bins", MAX_EXTREMES);
         goto done;
@@ -371,11 +391,11 @@ static PyObject *extremes(PyObject *self, PyObject *args)
     p.b = (float)shift;
     p.last = (float)(bins - 1);
     Py_BEGIN_ALLOW_THREADS
-    status = count((const float *)x.buf, n, cb.obj != NULL ? &p : NULL, bins, cb.obj != NULL ? (int64_t *)cb.buf : NULL,
+    status = count((const float *)v[0].buf, n, held == 4 ? &p : NULL, bins, held == 4 ? (int64_t *)v[3].buf : NULL,
                    ext, ext + nblocks);
     if (status == 0) {
-        select_extremes((const float *)x.buf, n, ext, k, 1.0f, (float *)tb.buf);
-        select_extremes((const float *)x.buf, n, ext + nblocks, k, -1.0f, (float *)bb.buf);
+        select_extremes((const float *)v[0].buf, n, ext, k, 1.0f, (float *)v[1].buf);
+        select_extremes((const float *)v[0].buf, n, ext + nblocks, k, -1.0f, (float *)v[2].buf);
     }
     Py_END_ALLOW_THREADS
     if (status < 0)
@@ -384,13 +404,7 @@ static PyObject *extremes(PyObject *self, PyObject *args)
         result = PyBool_FromLong(status);
 done:
     free(ext);
-    if (cb.obj != NULL)
-        PyBuffer_Release(&cb);
-    if (bb.obj != NULL)
-        PyBuffer_Release(&bb);
-    if (tb.obj != NULL)
-        PyBuffer_Release(&tb);
-    PyBuffer_Release(&x);
+    release_buffers(v, held);
     return result;
 }
 
@@ -399,29 +413,23 @@ done:
    sums in order, as np.cumsum; numpy's totals are pairwise sums: the two differ in the last bits) */
 static PyObject *moments(PyObject *self, PyObject *args)
 {
-    PyObject *hobj, *tobj;
-    Py_buffer hist, tables;
+    static const struct want wants[2] = {{"hist", "float64", 0}, {"tables", "float64", 1}};
+    PyObject *objs[2];
+    Py_buffer v[2];
     double *mass, *left0, *left1, run0 = 0.0, run1 = 0.0, total2 = 0.0;
     const double *h;
     Py_ssize_t bins, j;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OO:moments", &hobj, &tobj))
+    if (!PyArg_ParseTuple(args, "OO:moments", &objs[0], &objs[1]) || get_buffers(objs, wants, 2, v) < 0)
         return NULL;
-    if (get_buffer(hobj, &hist, 0, 8, "d", "hist") < 0)
-        return NULL;
-    if (get_buffer(tobj, &tables, 1, 8, "d", "tables") < 0) {
-        PyBuffer_Release(&hist);
-        return NULL;
-    }
-    bins = hist.len / 8;
-    if (bins < 1 || tables.len != 3 * hist.len) {
+    bins = v[0].len / 8;
+    if (bins < 1 || v[1].len != 3 * v[0].len) {
         PyErr_SetString(PyExc_ValueError, "moments: expected tables of 3 x len(hist)");
-        PyBuffer_Release(&tables);
-        PyBuffer_Release(&hist);
+        release_buffers(v, 2);
         return NULL;
     }
-    h = (const double *)hist.buf;
-    mass = (double *)tables.buf;
+    h = (const double *)v[0].buf;
+    mass = (double *)v[1].buf;
     left0 = mass + bins;
     left1 = mass + 2 * bins;
     for (j = 0; j < bins; j++) {
@@ -433,8 +441,7 @@ static PyObject *moments(PyObject *self, PyObject *args)
         left1[j] = run1 - first;
         total2 += h[j] * (jj * (jj + 1.0) + 1.0 / 3.0);
     }
-    PyBuffer_Release(&tables);
-    PyBuffer_Release(&hist);
+    release_buffers(v, 2);
     return Py_BuildValue("ddd", run0, run1, total2);
 }
 
@@ -476,51 +483,40 @@ static double loss(const double *mass, const double *left0, const double *left1,
 
 static PyObject *losses(PyObject *self, PyObject *args)
 {
-    PyObject *tobj, *qobj, *oobj;
-    Py_buffer tables, quantizers, out;
+    static const struct want wants[3] = {{"tables", "float64", 0}, {"quantizers", "float32", 0},
+                                         {"losses", "float64", 1}};
+    PyObject *objs[3];
+    Py_buffer v[3];
     double lo, width, totals[3];
     int qmin, qmax;
     Py_ssize_t bins, rows, i;
+    const double *t;
     const float *q;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOOdddddii:losses", &tobj, &qobj, &oobj, &lo, &width, &totals[0], &totals[1],
-                          &totals[2], &qmin, &qmax))
+    if (!PyArg_ParseTuple(args, "OOOdddddii:losses", &objs[0], &objs[1], &objs[2], &lo, &width, &totals[0],
+                          &totals[1], &totals[2], &qmin, &qmax))
         return NULL;
     if (qmin >= qmax || qmax - qmin > 1 << 16) {
         PyErr_Format(PyExc_ValueError, "losses: levels %d to %d", qmin, qmax);
         return NULL;
     }
-    if (get_buffer(tobj, &tables, 0, 8, "d", "tables") < 0)
+    if (get_buffers(objs, wants, 3, v) < 0)
         return NULL;
-    if (get_buffer(qobj, &quantizers, 0, 4, "f", "quantizers") < 0) {
-        PyBuffer_Release(&tables);
-        return NULL;
-    }
-    if (get_buffer(oobj, &out, 1, 8, "d", "losses") < 0) {
-        PyBuffer_Release(&quantizers);
-        PyBuffer_Release(&tables);
-        return NULL;
-    }
-    bins = tables.len / 8 / 3;
-    rows = out.len / 8;
-    if (bins < 1 || tables.len != bins * 3 * 8 || quantizers.len != rows * 4 * 4) {
+    bins = v[0].len / 8 / 3;
+    rows = v[2].len / 8;
+    if (bins < 1 || v[0].len != bins * 3 * 8 || v[1].len != rows * 4 * 4) {
         PyErr_SetString(PyExc_ValueError, "losses: expected tables of 3 x bins and quantizers of 4 x rows");
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&quantizers);
-        PyBuffer_Release(&tables);
+        release_buffers(v, 3);
         return NULL;
     }
-    q = (const float *)quantizers.buf;
+    t = (const double *)v[0].buf;
+    q = (const float *)v[1].buf;
     Py_BEGIN_ALLOW_THREADS
-    for (i = 0; i < rows; i++) {
-        const double *t = (const double *)tables.buf;
-        ((double *)out.buf)[i] = loss(t, t + bins, t + 2 * bins, bins, lo, width, totals, q[i], q[rows + i],
-                                      q[2 * rows + i], q[3 * rows + i], qmin, qmax);
-    }
+    for (i = 0; i < rows; i++)
+        ((double *)v[2].buf)[i] = loss(t, t + bins, t + 2 * bins, bins, lo, width, totals, q[i], q[rows + i],
+                                       q[2 * rows + i], q[3 * rows + i], qmin, qmax);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&quantizers);
-    PyBuffer_Release(&tables);
+    release_buffers(v, 3);
     Py_RETURN_NONE;
 }
 

@@ -205,6 +205,8 @@ def test_compiled_losses_check_their_buffers():
         native.losses(tables, quantizers, np.zeros(3), 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
     with pytest.raises(ValueError, match="tables of 3 x bins"):
         native.losses(np.zeros(7), quantizers, out, 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
+    with pytest.raises(TypeError, match="tables: expected a contiguous buffer of float64"):
+        native.losses(tables.astype(np.float32), quantizers, out, 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
     with pytest.raises(TypeError, match="quantizers: expected a contiguous buffer of float32"):
         native.losses(tables, quantizers.astype(np.float64), out, 0.0, 1.0, 0.0, 0.0, 0.0, -128, 127)
     with pytest.raises(ValueError, match="levels 5 to 5"):
