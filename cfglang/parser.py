@@ -34,15 +34,15 @@ import gc
 from collections.abc import Callable
 
 from cfglang.diagnostics import LineIndex, Severity
+from cfglang.fsutil import DEFAULT_MAX_SIZE  # the one limit of every read (16 MiB)
 from cfglang.lexer import BAD, DEEP, JOINED, MISSING, SYNTHETIC, Reporter, Scanner, Tok, string_value
 from cfglang.resources import data_file
 from cfglang.rules import syntax as S
 from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
 
-__all__ = ["parse", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE"]
+__all__ = ["parse", "too_large", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE"]
 
 DEFAULT_MAX_DEPTH = 100
-DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 
 _VALUES = frozenset(("IDENT", "INTEGER", "FLOAT", "STRING"))
 _FIELD_STARTS = frozenset(("FIELD_NAME", "SCALAR_FIELD", "OPEN_FIELD", "FLAT_MESSAGE_FIELD"))
@@ -155,10 +155,17 @@ def _parse(text: str | bytes, path: str | None, max_depth: int, max_size: int, f
     return Document(text, fields, comments, diagnostics, index, path, has_bom)
 
 
-def _too_large(size: int, limit: int, path: str | None) -> Document:
+def too_large(size: int | None, limit: int, path: str | None) -> Document:
+    """The document of an input refused unread for its size (S015); ``size`` None: a stream known only to be
+    larger (see :class:`cfglang.fsutil.FileTooLarge`)."""
+    return _too_large(size, limit, path)
+
+
+def _too_large(size: int | None, limit: int, path: str | None) -> Document:
     index = LineIndex("")
     reporter = Reporter(index)
-    reporter.add(S.FILE_TOO_LARGE, 0, 0, f"the input is {size} bytes, more than the limit of {limit}: not read")
+    amount = f"{size} bytes, more than" if size is not None else "more than"
+    reporter.add(S.FILE_TOO_LARGE, 0, 0, f"the input is {amount} the limit of {limit}: not read")
     return Document("", [], [], reporter.diagnostics, index, path)
 
 
