@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -125,61 +124,296 @@ def inside_root(path: str | os.PathLike, root: str | os.PathLike) -> bool:
     return resolved == top or top in resolved.parents
 
 
-def _walk(folder: Path) -> list[Path]:
+# folders never searched when a folder is given (a file named explicitly is always linted)
+_SKIPPED_FOLDERS = {"__pycache__", "node_modules", "build", "dist", "site-packages"}
+
+
+def _walk(folder: Path, problems: list[str]) -> list[Path]:
     found = []
-    for root, dirs, files in os.walk(folder):
+
+    def unreadable(exc: OSError) -> None:
+        problems.append(f"cannot search `{exc.filename}`: {_reason(exc)}")
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_FOLDERS)
         found.extend(Path(root, name) for name in sorted(files) if name.lower().endswith(SUFFIXES))
     return found
 
 
-def discover(paths: Iterable[str | Path]) -> list[Path]:
+def discover(paths: Iterable[str | Path], problems: list[str] | None = None) -> list[Path]:
     """Every file named, and every file with one of :data:`SUFFIXES` below every folder named.
 
     Order follows the arguments (folders sorted inside); duplicates are dropped.
-    Raises :class:`FileNotFoundError` for a path that does not exist.
+    A folder under a named one that cannot be searched is added to ``problems``
+    (one line each; with ``problems`` None it raises :class:`ReadError`).
+    Raises :class:`FileNotFoundError` for a path that does not exist and
+    :class:`ReadError` for one that cannot be reached or is empty.
     """
     seen: set[Path] = set()
     out: list[Path] = []
+    found_problems: list[str] = []
     for raw in paths:
+        if not os.fspath(raw):
+            raise ReadError(raw, "an empty path, expected a file or a folder")
         path = Path(raw)
-        if path.is_dir():
-            candidates = _walk(path)
-        elif path.exists():
-            candidates = [path]
-        else:
-            raise FileNotFoundError(f"no such file or folder: {raw}")
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            if not os.path.lexists(path):
+                raise FileNotFoundError(f"no such file or folder: {raw}") from None
+            info = None  # a dangling link or a link loop: named, so reported when it is read
+        except OSError as exc:  # a folder on the way cannot be searched, a loop of links
+            raise ReadError(raw, _reason(exc)) from None
+        candidates = _walk(path, found_problems) if info is not None and stat.S_ISDIR(info.st_mode) else [path]
         for candidate in candidates:
-            key = candidate.resolve()
+            try:
+                key = candidate.resolve()
+            except (OSError, RuntimeError):  # a loop of links: reported when it is read
+                key = candidate.absolute()
             if key not in seen:
                 seen.add(key)
                 out.append(candidate)
+    if found_problems and problems is None:
+        raise ReadError(found_problems[0].split("`")[1], found_problems[0].split(": ", 1)[1])
+    if problems is not None:
+        problems.extend(found_problems)
     return out
 
 
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new file, never a part.
+# ---------------------------------------------------------------- writing
 
-    The temporary file lives in the same folder (a rename is atomic only within
-    one file system) and takes the original's permission bits.
+
+class WriteError(OSError):
+    """A file that was not written (and is as it was): ``str()`` is one line naming the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        super().__init__(f"cannot write `{os.fspath(path)}`: {reason}")
+        self.path = os.fspath(path)
+        self.reason = reason
+
+
+class WriteConflict(WriteError):
+    """The file changed on disk since it was read: writing would lose that change."""
+
+
+_TEMP_TAG = ".amct-"
+
+
+def _temp_name(target: Path) -> str:
+    """``.NAME.amct-PID-XXXX.tmp``: a later run knows from the process id whether its writer is gone."""
+    return f".{target.name}{_TEMP_TAG}{os.getpid()}-"
+
+
+def remove_strays(folder: Path, name: str | None = None) -> list[Path]:
+    """Remove temporary files that a killed writer left in ``folder`` (all, or those for the file ``name``).
+
+    Only files whose writing process no longer runs are removed; returns them.
     """
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
+    pattern = f".{name}{_TEMP_TAG}*.tmp" if name is not None else f".*{_TEMP_TAG}*.tmp"
+    removed = []
+    for candidate in folder.glob(pattern):
+        pid_text = candidate.name.rsplit(_TEMP_TAG, 1)[1].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
         try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
+            candidate.unlink()
+            removed.append(candidate)
+        except OSError:
+            pass  # not ours to remove after all (permissions): leave it
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _SignalsRaise:
+    """While writing: SIGTERM and SIGHUP raise (SystemExit 128+n) so that ``finally`` removes the temporary
+    file; SIGINT already raises KeyboardInterrupt. Only in the main thread (elsewhere signals cannot be set)."""
+
+    _SIGNALS = ("SIGTERM", "SIGHUP")
+
+    def __enter__(self) -> _SignalsRaise:
+        import signal
+        import threading
+
+        self._saved: dict[int, object] = {}
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for name in self._SIGNALS:
+            number = getattr(signal, name, None)
+            if number is None:
+                continue
+            previous = signal.getsignal(number)
+            if previous in (signal.SIG_IGN, None):
+                continue  # nohup and the like: keep ignoring
+            self._saved[number] = previous
+            signal.signal(number, _raise_exit)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for number, previous in self._saved.items():
+            signal.signal(number, previous)  # type: ignore[arg-type]
+
+
+def _raise_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def signals_raise() -> _SignalsRaise:
+    """A context in which SIGTERM/SIGHUP raise ``SystemExit`` (so cleanup code runs), as SIGINT raises."""
+    return _SignalsRaise()
+
+
+def atomic_write(path: str | os.PathLike, data: bytes, *, expected: bytes | None = None) -> None:
+    """Write ``data`` to ``path`` so that no edit is lost and readers see the old or the new file.
+
+    * ``expected``: the bytes read from ``path`` before; when the file no longer
+      holds them (another program changed it), nothing is written and
+      :class:`WriteConflict` is raised (compared just before the rename);
+    * a symbolic link is followed: its target is rewritten, the link stays;
+    * a FIFO or a device (``/dev/null``) is written through, never replaced; a
+      FIFO without a reader, a socket or a folder is refused;
+    * an existing regular file keeps its mode, owner and group: the temporary
+      file gets them; a file with several hard links, or whose owner cannot be
+      given to a new file, is rewritten in place (every link sees the change);
+    * a read-only file (no write permission, or as root no write bit at all) is refused;
+    * a new file gets ``0666`` less the umask (``0644`` under umask ``022``);
+    * the temporary file (``.NAME.amct-PID-XXXX.tmp``, same folder) is removed on
+      any failure and on SIGINT/SIGTERM/SIGHUP; strays of killed runs are removed.
+
+    Raises :class:`WriteError` (an ``OSError``); the file is then as it was.
+    """
+    target = Path(path)
+    try:
+        target = Path(os.path.realpath(target)) if target.is_symlink() else target
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except (OSError, RuntimeError) as exc:
+        raise WriteError(path, _reason(exc) if isinstance(exc, OSError) else "a loop of symbolic links") from None
+    with signals_raise():
+        if info is None:
+            _replace(path, target, data, None, expected)
+        elif stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode):
+            _write_through(path, target, data)
+        elif not stat.S_ISREG(info.st_mode):
+            raise WriteError(path, f"it is {_kind(info.st_mode)}, expected a regular file")
+        else:
+            if not os.access(target, os.W_OK) or (os.geteuid() == 0 and not info.st_mode & 0o222):
+                raise WriteError(path, f"it is read-only (mode {info.st_mode & 0o7777:04o}); nothing written")
+            if info.st_nlink > 1:
+                _write_in_place(path, target, data, expected)
+            else:
+                _replace(path, target, data, info, expected)
+
+
+def _check_unchanged(path: str | os.PathLike, target: Path, expected: bytes | None) -> None:
+    if expected is None:
+        return
+    try:
+        current = read_file(target, limit=len(expected))
+    except FileTooLarge:
+        current = None
+    except ReadError as exc:
+        raise WriteConflict(path, f"it changed since it was read ({exc.reason}); nothing written") from None
+    if current != expected:
+        raise WriteConflict(path, "it changed since it was read; nothing written (run again to use the new "
+                                  "content)")
+
+
+def _write_through(path: str | os.PathLike, target: Path, data: bytes) -> None:
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a FIFO nobody reads: writing would wait for ever
+            raise WriteError(path, "it is a FIFO with no reader") from None
+        raise WriteError(path, _reason(exc)) from None
+    try:
+        os.set_blocking(fd, True)
+        _write_all(fd, data)
+    except OSError as exc:
+        raise WriteError(path, _reason(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _write_in_place(path: str | os.PathLike, target: Path, data: bytes, expected: bytes | None) -> None:
+    """Rewrite the file itself (hard links, an owner we cannot give): not atomic, but the inode stays."""
+    try:
+        fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise WriteError(path, _reason(exc)) from None
+    try:
+        _check_unchanged(path, target, expected)
+        _write_all(fd, data)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    except WriteError:
         raise
+    except OSError as exc:
+        raise WriteError(path, _reason(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _replace(path: str | os.PathLike, target: Path, data: bytes, info: os.stat_result | None,
+             expected: bytes | None) -> None:
+    folder = target.parent
+    remove_strays(folder, target.name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    temp: Path | None = None
+    while temp is None:
+        candidate = folder / f"{_temp_name(target)}{os.urandom(4).hex()}.tmp"
+        try:
+            fd = os.open(candidate, flags, 0o666)  # the umask applies, as for any new file
+        except FileExistsError:
+            continue
+        except PermissionError:
+            if info is not None:  # the folder is not writable but the file is: rewrite the file itself
+                _write_in_place(path, target, data, expected)
+                return
+            raise WriteError(path, f"its folder `{folder}` is not writable") from None
+        except OSError as exc:
+            raise WriteError(path, _reason(exc)) from None
+        temp = candidate
+    try:
+        try:
+            if info is not None:
+                os.fchmod(fd, info.st_mode & 0o7777)
+                if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+                    os.fchown(fd, info.st_uid, info.st_gid)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _check_unchanged(path, target, expected)
+        os.replace(temp, target)
+    except PermissionError as exc:
+        os.unlink(temp)
+        temp = None
+        if info is not None and exc.filename is None:  # fchown refused: keep the owner by writing in place
+            _write_in_place(path, target, data, expected)
+            return
+        raise WriteError(path, _reason(exc)) from None
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(path, _reason(exc)) from None
+    finally:
+        if temp is not None and temp.exists():
+            temp.unlink()
