@@ -9,7 +9,7 @@ writes one), so that model-aware checks run without torch.
 
 from __future__ import annotations
 
-import json
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,10 +123,13 @@ class Inventory:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "inventory") -> Inventory:
-        """Read the inventory JSON; a bad one raises :class:`InventoryError` naming ``source`` and the key."""
-        from cfglang.jsonschemas import validation_errors
+        """Read the inventory JSON; a bad one raises :class:`InventoryError` naming ``source`` and the place.
 
-        problems = validation_errors(data, "inventory")
+        The message gives the shape only (where, which kind of value), never a key
+        or a value of the file: an inventory named by a repository's file may be
+        any JSON file, secrets included.
+        """
+        problems = _shape_problems(data)
         if problems:
             raise InventoryError(f"{source}: not a valid layer inventory: " + "; ".join(problems))
         layers = tuple(Layer(item["name"], item["type"]) for item in data["layers"])
@@ -143,19 +146,29 @@ class Inventory:
         return inventory
 
     @classmethod
-    def load(cls, path: str | Path) -> Inventory:
-        """Read a ``layers.json`` file written by ``amct layers`` (or by hand)."""
+    def load(cls, path: str | Path, *, root: str | Path | None = None, limit: int | None = None,
+             special: bool = False) -> Inventory:
+        """Read a ``layers.json`` file written by ``amct layers`` (or by hand).
+
+        ``root``: the folder the file must be in (symbolic links resolved), for a
+        path named by a document or a settings file; None for one the user named.
+        ``limit``: the size limit in bytes (default :data:`cfglang.fsutil.DEFAULT_MAX_SIZE`).
+        ``special``: read a FIFO or device too (only for a path from the command line).
+        Every failure is an :class:`InventoryError` naming the file.
+        """
+        from cfglang.fsutil import ReadError, inside_root, read_file
+        from cfglang.jsonlimits import JSONLimitError, loads
+
         path = Path(path)
+        if root is not None and not inside_root(path, root):
+            raise InventoryError(f"`{path}` is outside the project folder `{root}`: name a file inside it, or pass "
+                                 f"the inventory on the command line (`--layers`)")
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InventoryError(f"cannot read layer inventory `{path}`: {exc.strerror or exc}") from None
-        except UnicodeDecodeError as exc:
-            raise InventoryError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InventoryError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+            data = loads(read_file(path, limit=limit, special=special), str(path))
+        except ReadError as exc:
+            raise InventoryError(f"cannot read layer inventory `{path}`: {exc.reason}") from None
+        except JSONLimitError as exc:
+            raise InventoryError(str(exc)) from None
         return cls.from_dict(data, str(path))
 
     def _consistency(self) -> list[str]:
@@ -163,14 +176,80 @@ class Inventory:
         seen: set[str] = set()
         for i, layer in enumerate(self.layers):
             if layer.name in seen:
-                problems.append(f"`layers[{i}].name`: layer `{layer.name}` is listed twice")
+                problems.append(f"`layers[{i}].name`: a layer listed twice")
             seen.add(layer.name)
         for i, pair in enumerate(self.foldable):
             for key in ("conv", "bn"):
                 if getattr(pair, key) not in self._by_name:
-                    problems.append(f"`foldable[{i}].{key}`: `{getattr(pair, key)}` is not in `layers`")
+                    problems.append(f"`foldable[{i}].{key}`: names no layer of `layers`")
         for i, act in enumerate(self.activations):
             for key in ("layer", "activation"):
                 if getattr(act, key) not in self._by_name:
-                    problems.append(f"`activations[{i}].{key}`: `{getattr(act, key)}` is not in `layers`")
+                    problems.append(f"`activations[{i}].{key}`: names no layer of `layers`")
         return problems
+
+
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer",
+               float: "a number", type(None): "null"}
+
+
+def _shape_problems(data: Any, limit: int = 5) -> list[str]:
+    """Schema violations of ``data`` described by place and kind of value, never by a key or value it holds."""
+    import jsonschema
+
+    from cfglang.jsonschemas import schema
+
+    validator = jsonschema.Draft202012Validator(schema("inventory"))
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    messages = [f"`{_place(error)}`: {_shape(error)}" for error in errors[:limit]]
+    if len(errors) > limit:
+        messages.append(f"and {len(errors) - limit} more")
+    return messages
+
+
+def _place(error: Any) -> str:
+    """``layers[2].name``; a key that is not in the schema is not shown (it is the file's content)."""
+    known = _schema_keys()
+    out = ""
+    for part in error.absolute_path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = part if part in known else "(an unknown key)"
+            out += f".{name}" if out else name
+    return out or "(top level)"
+
+
+def _shape(error: Any) -> str:
+    kind = _JSON_TYPES.get(type(error.instance), "a value")
+    keyword = error.validator
+    if keyword == "required":
+        missing = [p for p in error.validator_value if isinstance(error.instance, dict) and p not in error.instance]
+        return "missing " + ", ".join(f"`{p}`" for p in missing)
+    if keyword == "additionalProperties":
+        extra = len(set(error.instance) - set(error.schema.get("properties", {})))
+        return "an unknown key" if extra == 1 else f"{extra} unknown keys"
+    if keyword == "type":
+        return f"found {kind}, expected a value of type {error.validator_value}"
+    if keyword == "const":
+        return f"found {kind} other than {error.validator_value!r}, expected {error.validator_value!r}"
+    if keyword == "minLength":
+        return "found an empty string, expected a name"
+    return f"found {kind} that breaks the schema's `{keyword}`"
+
+
+@functools.cache
+def _schema_keys() -> frozenset[str]:
+    """Every key the inventory schema defines (the keys a message may name)."""
+    from cfglang.jsonschemas import schema
+
+    keys: list[str] = []
+    pending = [schema("inventory")]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            keys.extend(node.get("properties", {}))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return frozenset(keys)

@@ -12,6 +12,7 @@ path and ``--isolated`` ignores them all.
     ignore = ["V012"]
     strict = false              # warnings fail the run too
     layers = "layers.json"      # layer inventory (`amct layers`) for model-aware checks, relative to this file
+                                # and inside its folder
     max-file-size = 16777216    # bytes; a larger file is refused with S015 (default 16 MiB)
 
     [format]                    # [tool.amct.format] in pyproject.toml
@@ -19,7 +20,8 @@ path and ``--isolated`` ignores them all.
     line-ending = "auto"        # auto (follow the file) | lf | crlf
 
 A file can name its own inventory in a header comment, ``# amct: layers=PATH``
-(relative to the file's folder), which wins over ``layers``
+(relative to the file's folder, inside the settings file's folder, or without
+one the file's own folder), which wins over ``layers``
 (:func:`inventory_source`; ``amct lint``, ``amct plan`` and ``amct lsp`` share it).
 """
 
@@ -126,20 +128,37 @@ def is_enabled(code: str, select: tuple[str, ...], ignore: tuple[str, ...]) -> b
 def _read_toml(path: Path) -> dict[str, Any]:
     import tomllib  # only when a settings file exists
 
+    from cfglang.fsutil import ReadError, read_file
+
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise SettingsError(f"cannot read settings file {path}: {exc.strerror or exc}") from None
+        text = read_file(path).decode("utf-8")
+        return tomllib.loads(text)
+    except ReadError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.reason}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"cannot read settings file {path}: not UTF-8 text ({exc.reason} at byte "
+                            f"{exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"invalid TOML in {path}: {exc}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise SettingsError(f"invalid TOML in {path}: nested too deep to read") from None
+
+
+_TOML_TYPES = {dict: "a table", list: "an array", str: "a string", bool: "a boolean", int: "an integer",
+               float: "a float"}
 
 
 def _table_of(path: Path, data: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    if path.name == "pyproject.toml":
-        tool = data.get("tool", {})
-        return (tool.get("amct") if isinstance(tool, dict) else None), "[tool.amct]"
-    return data, "the top level"
+    if path.name != "pyproject.toml":
+        return data, "the top level"
+    tool = data.get("tool", {})
+    table = tool.get("amct") if isinstance(tool, dict) else None
+    if table is not None and not isinstance(table, dict):  # `tool = {amct = 5}`, `[[tool.amct]]`
+        found = _TOML_TYPES.get(type(table), "a value")
+        if isinstance(table, list) and table and all(isinstance(item, dict) for item in table):
+            found = "an array of tables (`[[tool.amct]]`)"
+        raise SettingsError(f"found {found} for `tool.amct` in {path}, expected a table (`[tool.amct]`)")
+    return table, "[tool.amct]"
 
 
 def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -307,6 +326,9 @@ class InventorySource:
     path: Path  # relative to the working folder when the file's (or the settings file's) path is
     header: LayersHeader | None = None  # the header comment that names it; None: the settings
     settings_file: Path | None = None
+    # the folder the inventory must be in (symbolic links resolved): a repository's file may not name
+    # `/dev/zero`, `~/.aws/credentials` or `../../secrets.json`; see `Inventory.load(root=)`
+    root: Path | None = None
 
     def unusable(self, name: str, problem: str) -> str:
         """A one-line message: the inventory cannot be used, at the place that names it (file ``name``)."""
@@ -316,19 +338,25 @@ class InventorySource:
         return f"{self.settings_file or 'the settings'}: cannot use the layer inventory of `layers`: {problem}"
 
 
-def inventory_source(text: str | bytes, path: str | Path | None, settings: Settings) -> InventorySource | None:
+def inventory_source(text: str | bytes, path: str | Path | None, settings: Settings,
+                     workspace: str | Path | None = None) -> InventorySource | None:
     """The file's inventory: its header comment first, then the project settings; None when neither names one.
 
     The header's path is relative to the file's folder (the working folder for
     ``path`` None, as for stdin without a name); the settings' to the settings file's folder.
+    The inventory must stay inside the project (``root``): the settings file's
+    folder; for a header without a settings file, ``workspace`` (the editor's
+    workspace folder) or else the file's own folder.
     """
+    project = settings.source.parent if settings.source is not None else None
     header = layers_header(text)
     if header is not None:
         base = Path(path).parent if path else Path(".")
-        return InventorySource(base / header.path, header=header)
+        root = project or (Path(workspace) if workspace is not None else base)
+        return InventorySource(base / header.path, header=header, root=root)
     if settings.layers is not None:
-        base = settings.source.parent if settings.source is not None else Path(".")
-        return InventorySource(base / settings.layers, settings_file=settings.source)
+        base = project or Path(".")
+        return InventorySource(base / settings.layers, settings_file=settings.source, root=base)
     return None
 
 

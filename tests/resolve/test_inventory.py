@@ -37,13 +37,13 @@ def test_the_shipped_schema_is_a_valid_draft_2020_12_schema() -> None:
 @pytest.mark.parametrize("data, message", [
     ({"layers": []}, "`(top level)`: missing `version`"),
     ({"version": 1, "layers": [{"name": "a"}]}, "`layers[0]`: missing `type`"),
-    ({"version": 1, "layers": [{"name": "a", "type": 3}]}, "`layers[0].type`: found 3, expected a value of type string"),
-    ({"version": 1, "layers": [], "extra": 1}, "unknown key `extra`"),
-    ({"version": 2, "layers": []}, "`version`: found 2, expected one of 1"),
+    ({"version": 1, "layers": [{"name": "a", "type": 3}]}, "`layers[0].type`: found an integer, expected a value of type string"),
+    ({"version": 1, "layers": [], "extra": 1}, "`(top level)`: an unknown key"),
+    ({"version": 2, "layers": []}, "`version`: found an integer other than 1, expected 1"),
     ({"version": 1, "layers": [{"name": "a", "type": "Conv2d"}, {"name": "a", "type": "Linear"}]},
-     "`layers[1].name`: layer `a` is listed twice"),
+     "`layers[1].name`: a layer listed twice"),
     ({"version": 1, "layers": [{"name": "a", "type": "Conv2d"}], "foldable": [{"conv": "a", "bn": "b"}]},
-     "`foldable[0].bn`: `b` is not in `layers`"),
+     "`foldable[0].bn`: names no layer of `layers`"),
 ])
 def test_bad_inventories_say_where_and_what(data: dict, message: str) -> None:
     with pytest.raises(InventoryError) as info:
