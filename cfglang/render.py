@@ -8,6 +8,7 @@ what to report.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "render_diagnostic",
     "render_statistics",
     "summary",
+    "printable",
 ]
 
 FORMATS = ("full", "concise", "json", "github", "sarif")
@@ -50,6 +52,32 @@ class FileReport:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index", LineIndex(self.text))
+
+
+# ---------------------------------------------------------------- control characters
+
+# C0 controls but tab and line feed (ESC, BEL, CR, backspace), DEL, C1 controls (U+009B is a CSI) and the
+# bidirectional controls (text that reads differently from what runs): shown as escapes, never sent as is,
+# so that a file, a file name or a message cannot write to the clipboard (OSC 52), erase lines or retitle
+# the terminal
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# what `json.dumps` leaves as is among them (it escapes C0 itself)
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with each control character as an escape (``\\x1b``, ``\\u202e``); tabs and line feeds kept."""
+    return _CONTROL.sub(lambda m: _escape(m.group()), text)
+
+
+def _json_safe(text: str) -> str:
+    """JSON text with DEL, C1 and bidirectional controls as ``\\u`` escapes (the same JSON value)."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 # ---------------------------------------------------------------- colour
@@ -76,6 +104,8 @@ class _Style:
 def _char_width(ch: str) -> int:
     if ch == "\t":
         return len(_TAB)
+    if _CONTROL.match(ch):
+        return len(_escape(ch))
     if unicodedata.combining(ch):
         return 0
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
@@ -113,7 +143,7 @@ def _snippet(index: LineIndex, span: Span, gutter: int, style: _Style) -> list[s
             continue
         line, first, last = piece
         text = index.line_text(line)
-        shown = text.replace("\t", _TAB)
+        shown = printable(text.replace("\t", _TAB))
         out.append(style("gutter", str(line).rjust(gutter) + " |") + (" " + shown if shown else ""))
         pad = _width(text[: first - 1])
         carets = max(1, _width(text[first - 1 : last - 1]))
@@ -130,15 +160,16 @@ def render_diagnostic(path: str, index: LineIndex, diagnostic: Diagnostic, color
     """One diagnostic in the full format (no trailing newline)."""
     style = _Style(color)
     span, severity = diagnostic.span, diagnostic.severity.label
+    path = printable(path)
     head = (f"{style('bold', f'{path}:{span.line}:{span.column}:')} "
-            f"{style(severity, f'{severity}[{diagnostic.code}]')}: {style('bold', diagnostic.message)}")
+            f"{style(severity, f'{severity}[{diagnostic.code}]')}: {style('bold', printable(diagnostic.message))}")
     gutter = _gutter(diagnostic)
     lines = [head, *_snippet(index, span, gutter, style)]
     for related, message in diagnostic.related:
-        lines.append(f"{style('note', 'note')}: {path}:{related.line}:{related.column}: {message}")
+        lines.append(f"{style('note', 'note')}: {path}:{related.line}:{related.column}: {printable(message)}")
         lines.extend(_snippet(index, related, gutter, style))
     if diagnostic.hint:
-        lines.append(f"{style('help', 'help')}: {diagnostic.hint}")
+        lines.append(f"{style('help', 'help')}: {printable(diagnostic.hint)}")
     return "\n".join(lines)
 
 
@@ -156,8 +187,8 @@ def render_concise(reports: Sequence[FileReport], color: bool = False) -> str:
     for report in reports:
         for d in report.diagnostics:
             label = d.severity.label
-            out.append(f"{report.path}:{d.span.line}:{d.span.column}: "
-                       f"{style(label, f'{label}[{d.code}]')} {d.message}\n")
+            out.append(f"{printable(report.path)}:{d.span.line}:{d.span.column}: "
+                       f"{style(label, f'{label}[{d.code}]')} {printable(d.message)}\n")
     return "".join(out)
 
 
@@ -196,7 +227,7 @@ def render_json(reports: Sequence[FileReport], color: bool = False) -> str:
     import json
 
     items = [_json_item(r, d) for r in reports for d in r.diagnostics]
-    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+    return _json_safe(json.dumps(items, indent=2, ensure_ascii=False)) + "\n"
 
 
 # ---------------------------------------------------------------- github
@@ -205,7 +236,7 @@ _GITHUB_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.
 
 
 def _gh_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _gh_property(text: str) -> str:
@@ -315,7 +346,7 @@ def render_sarif(reports: Sequence[FileReport], color: bool = False, rules: Sequ
             "results": results,
         }],
     }
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return _json_safe(json.dumps(log, indent=2, ensure_ascii=False)) + "\n"
 
 
 # ---------------------------------------------------------------- dispatch and summaries

@@ -11,7 +11,8 @@ from typing import Any, TextIO
 from cfglang.cli import CLIError
 from cfglang.settings import InventorySource, SettingsError, SettingsResolver
 
-__all__ = ["add_settings_arguments", "resolver_from", "input_paths", "read_bytes", "read_stdin", "write_bytes",
+__all__ = ["add_settings_arguments", "resolver_from", "input_paths", "read_config", "read_bytes", "read_stdin",
+           "write_bytes", "is_stdout",
            "color_enabled", "load_inventory_file", "load_named_inventory", "load_model_inventory"]
 
 
@@ -31,9 +32,13 @@ def resolver_from(args: argparse.Namespace, **overrides: Any) -> SettingsResolve
         raise CLIError(str(exc)) from None
 
 
-def input_paths(args: argparse.Namespace) -> tuple[list[Path], bool]:
-    """The files to process and whether stdin is one of the inputs (``-``)."""
-    from cfglang.fsutil import discover
+def input_paths(args: argparse.Namespace, problems: list[str] | None = None) -> tuple[list[Path], bool]:
+    """The files to process and whether stdin is one of the inputs (``-``).
+
+    A folder under a named one that cannot be searched goes to ``problems`` (one
+    line each; the caller reports them and fails the run) and the others are still processed.
+    """
+    from cfglang.fsutil import ReadError, discover
 
     raw = args.paths or ["."]
     use_stdin = "-" in raw
@@ -44,37 +49,85 @@ def input_paths(args: argparse.Namespace) -> tuple[list[Path], bool]:
     if use_stdin:
         return [], True
     try:
-        return discover(raw), False
-    except FileNotFoundError as exc:
+        return discover(raw, [] if problems is None else problems), False
+    except (FileNotFoundError, ReadError) as exc:
         raise CLIError(str(exc)) from None
 
 
-def read_bytes(path: Path) -> bytes:
+def read_config(path: Path | None, limit: int | None = None) -> Any:
+    """The bytes of a config input (``path`` None: stdin), or, when it has more than ``limit`` bytes (default
+    16 MiB), the S015 document saying so, read no further. A path from the command line may be a FIFO or a
+    device (``<(cmd)``, ``/dev/stdin``); the read is bounded all the same."""
+    from cfglang.fsutil import DEFAULT_MAX_SIZE, FileTooLarge, ReadError, read_file
+    from cfglang.parser import too_large
+
+    limit = limit or DEFAULT_MAX_SIZE
+    if path is None:
+        data = read_stdin(limit)
+        return too_large(None, limit, None) if len(data) > limit else data
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise CLIError(f"cannot read {path}: {exc.strerror or exc}") from None
+        return read_file(path, limit=limit, special=True)
+    except FileTooLarge as exc:
+        return too_large(exc.size, limit, str(path))
+    except ReadError as exc:
+        raise CLIError(str(exc)) from None
 
 
-def read_stdin() -> bytes:
+def read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a file the user named (bounded by ``limit``, default 16 MiB); a failure is one line."""
+    from cfglang.fsutil import ReadError, read_file
+
+    try:
+        return read_file(path, limit=limit, special=True)
+    except ReadError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def read_stdin(limit: int | None = None) -> bytes:
+    """Standard input, at most ``limit`` + 1 bytes (so that a caller sees it is too large without reading on)."""
+    from cfglang.fsutil import DEFAULT_MAX_SIZE
+
     stream = sys.stdin
     if stream is None:
         raise CLIError("stdin is closed")
+    size = (limit or DEFAULT_MAX_SIZE) + 1
     buffer = getattr(stream, "buffer", None)
     try:
-        return buffer.read() if buffer is not None else stream.read().encode("utf-8")
+        return buffer.read(size) if buffer is not None else stream.read(size).encode("utf-8")
     except OSError as exc:
         raise CLIError(f"cannot read stdin: {exc.strerror or exc}") from None
 
 
-def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write atomically (see :func:`cfglang.fsutil.atomic_write`); a failure is one line."""
+# `-o` names that mean standard output
+_STDOUT_NAMES = ("-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
+def is_stdout(path: str | os.PathLike | None) -> bool:
+    return path is not None and os.fspath(path) in _STDOUT_NAMES
+
+
+def write_bytes(path: str | Path, data: bytes, stdout: TextIO | None = None, expected: bytes | None = None) -> None:
+    """Write ``data`` to ``path`` (see :func:`cfglang.fsutil.atomic_write`: nothing lost, links and modes kept,
+    devices written through); ``-`` and ``/dev/stdout`` write to ``stdout``. A failure is one line.
+
+    ``expected``: the bytes read from ``path`` before; if it changed since, nothing is written.
+    """
     from cfglang.fsutil import atomic_write
 
+    if is_stdout(path):
+        out = stdout or sys.stdout
+        buffer = getattr(out, "buffer", None)
+        if buffer is not None:
+            out.flush()
+            buffer.write(data)
+            buffer.flush()
+        else:
+            out.write(data.decode("utf-8"))
+        return
     try:
-        atomic_write(path, data)
+        atomic_write(path, data, expected=expected)
     except OSError as exc:
-        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise CLIError(str(exc)) from None
 
 
 def color_enabled(choice: str, stream: TextIO) -> bool:
@@ -87,19 +140,23 @@ def color_enabled(choice: str, stream: TextIO) -> bool:
     return bool(isatty and isatty())
 
 
-def load_inventory_file(path: str) -> Any:
+def load_inventory_file(path: str, root: Path | None = None, special: bool = True, limit: int | None = None) -> Any:
+    """The inventory in ``path``: one the user named (``--layers``: any file, FIFOs and devices too), or with
+    ``root`` one a document or settings file named (a regular file inside ``root``). Bounded by ``limit``."""
     from cfglang.inventory import Inventory, InventoryError
 
     try:
-        return Inventory.load(path)
+        return Inventory.load(path, root=root, special=special, limit=limit)
     except InventoryError as exc:
         raise CLIError(str(exc)) from None
 
 
-def load_named_inventory(source: InventorySource, name: str) -> Any:
-    """The inventory a file's header or settings name; a failure is one line at the header (file ``name``)."""
+def load_named_inventory(source: InventorySource, name: str, limit: int | None = None) -> Any:
+    """The inventory a file's header or settings name; a failure is one line at the header (file ``name``).
+
+    Only a regular file inside the project (``source.root``) is read, bounded by ``limit``."""
     try:
-        return load_inventory_file(str(source.path))
+        return load_inventory_file(str(source.path), root=source.root, special=False, limit=limit)
     except CLIError as exc:
         raise CLIError(source.unusable(name, str(exc))) from None
 

@@ -2,7 +2,10 @@
 
 Exit status: 0 when every file is formatted (or was rewritten), 1 with
 ``--check``/``--diff`` when a file would change or when a file has syntax errors
-(it is then left as it is), 2 for usage errors and unreadable files.
+or is larger than ``max-file-size`` (it is then left as it is), 2 for usage
+errors and files that could not be read or written (each is reported; the
+others are still formatted). A file changed by another program while it was
+formatted is not overwritten (reported, status 2).
 """
 
 from __future__ import annotations
@@ -10,18 +13,17 @@ from __future__ import annotations
 import argparse
 import difflib
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from cfglang.cli import CLIError
 from cfglang.cli.common import (
     add_settings_arguments,
     color_enabled,
     input_paths,
-    read_bytes,
-    read_stdin,
+    read_config,
     resolver_from,
 )
-from cfglang.render import FileReport, render_full
+from cfglang.render import FileReport, printable, render_full
 
 HELP = "format .cfg files in the canonical layout"
 
@@ -40,12 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
 
 
-def _formatted(data: bytes, options) -> tuple[bytes | None, object]:
-    """The formatted bytes (None on syntax errors) and the parsed document."""
+def _formatted(data: Any, options: Any) -> tuple[bytes | None, Any]:
+    """The formatted bytes (None on syntax errors) and the parsed document (``data``: bytes, or the S015
+    document of a file refused for its size)."""
     from cfglang.formatter import format_document
     from cfglang.parser import parse
 
-    document = parse(data)
+    document = data if not isinstance(data, bytes) else parse(data)
     if document.diagnostics:
         return None, document
     text = format_document(document, options)
@@ -63,41 +66,50 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from cfglang.settings import SettingsError
 
     resolver = resolver_from(args)
-    paths, use_stdin = input_paths(args)
+    problems: list[str] = []
+    paths, use_stdin = input_paths(args, problems)
     inputs: list[tuple[str, Path | None]] = [(args.stdin_filename or "-", None)] if use_stdin else [
         (str(p), p) for p in paths]
-    changed = unchanged = broken = unreadable = 0
+    changed = unchanged = broken = 0
+    failed = len(problems)  # unsearchable folders, unreadable and unwritable files: reported, the rest done
+    for problem in problems:
+        print(f"amct fmt: {printable(problem)}", file=stderr)
     color = color_enabled(args.color, stderr)
     for name, path in inputs:
         try:
-            data = read_stdin() if path is None else read_bytes(path)
-            options = resolver.for_path(args.stdin_filename if path is None else path).format
+            settings = resolver.for_path(args.stdin_filename if path is None else path)
+            data = read_config(path, settings.max_file_size)
         except CLIError as exc:
-            print(f"amct fmt: {exc}", file=stderr)
-            unreadable += 1
+            print(f"amct fmt: {printable(str(exc))}", file=stderr)
+            failed += 1
             continue
         except SettingsError as exc:
             raise CLIError(str(exc)) from None
-        new, document = _formatted(data, options)
+        new, document = _formatted(data, settings.format)
         if new is None:
             broken += 1
             stderr.write(render_full([FileReport(name, document.text, tuple(document.diagnostics))], color))
-            print(f"amct fmt: {name}: not formatted: it has syntax errors", file=stderr)
+            print(f"amct fmt: {printable(name)}: not formatted: it has syntax errors", file=stderr)
             continue
         if new == data:
             unchanged += 1
             if path is None and not (args.check or args.diff):
                 stdout.write(new.decode("utf-8"))
             continue
-        changed += 1
         if args.diff:
             stdout.write(_diff(name, data, new))
         elif args.check:
-            print(f"would reformat {name}", file=stderr)
+            print(f"would reformat {printable(name)}", file=stderr)
         elif path is None:
             stdout.write(new.decode("utf-8"))
         else:
-            write_bytes(path, new)
+            try:  # `expected`: an edit made since the read is never overwritten
+                write_bytes(path, new, expected=data)
+            except CLIError as exc:
+                print(f"amct fmt: {printable(str(exc))}", file=stderr)
+                failed += 1
+                continue
+        changed += 1
     if not use_stdin:
         verb = "would be reformatted" if args.check or args.diff else "reformatted"
         parts = [f"{_files(changed)} {verb}"] if changed else []
@@ -105,9 +117,11 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             parts.append(f"{_files(unchanged)} left unchanged")
         if broken:
             parts.append(f"{_files(broken)} with syntax errors")
+        if failed:
+            parts.append(f"{_files(failed)} not read or not written")
         if parts:
             print(", ".join(parts), file=stderr)
-    if unreadable:
+    if failed:
         return 2
     return int(bool(broken) or (bool(changed) and (args.check or args.diff)))
 

@@ -20,13 +20,12 @@ from cfglang.cli.common import (
     color_enabled,
     input_paths,
     load_inventory_file,
-    read_bytes,
-    read_stdin,
+    read_config,
     resolver_from,
     write_bytes,
 )
 from cfglang.diagnostics import Severity
-from cfglang.render import FORMATS, FileReport, render, render_statistics, summary
+from cfglang.render import FORMATS, FileReport, printable, render, render_statistics, summary
 from cfglang.settings import Settings, SettingsError, inventory_source, parse_codes
 
 HELP = "check .cfg files and report diagnostics"
@@ -83,7 +82,7 @@ class _Run:
 
 def _inventory(args: argparse.Namespace, stderr: TextIO) -> Any:
     if args.layers:
-        return load_inventory_file(args.layers)
+        return load_inventory_file(args.layers, limit=args.max_file_size)
     if args.model:
         from cfglang.cli.common import load_model_inventory
 
@@ -97,26 +96,38 @@ class _Inventories:
 
     def __init__(self, fixed: Any) -> None:
         self._fixed = fixed
-        self._loaded: dict[Path, tuple[Any, str | None]] = {}
+        self._loaded: dict[tuple[Path, Path | None], tuple[Any, str | None]] = {}
 
-    def for_file(self, data: bytes, path: str | None, settings: Settings) -> tuple[Any, str | None]:
-        """(inventory or None, why the one the file names cannot be used); ``path`` None for unnamed stdin."""
+    def for_file(self, data: Any, path: str | None, settings: Settings) -> tuple[Any, str | None]:
+        """(inventory or None, why the one the file names cannot be used); ``path`` None for unnamed stdin.
+
+        A named inventory is a regular file inside the project, at most ``max-file-size`` bytes."""
         if self._fixed is not None:
             return self._fixed, None
+        if not isinstance(data, bytes):  # a file refused for its size: no header was read
+            return None, None
         source = inventory_source(data, path, settings)
         if source is None:
             return None, None
-        key = source.path.resolve()
+        key = (_resolved(source.path), source.root)
         if key not in self._loaded:
             try:
-                self._loaded[key] = (load_inventory_file(str(source.path)), None)
+                self._loaded[key] = (load_inventory_file(str(source.path), root=source.root, special=False,
+                                                         limit=settings.max_file_size), None)
             except CLIError as exc:
                 self._loaded[key] = (None, str(exc))
         inventory, problem = self._loaded[key]
         return inventory, None if problem is None else source.unusable(path or "-", problem)
 
 
-def _lint_one(run: _Run, name: str, data: bytes, settings: Settings, inventory: Any, stdin: bool) -> None:
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a loop of links: the load reports it
+        return path.absolute()
+
+
+def _lint_one(run: _Run, name: str, data: Any, settings: Settings, inventory: Any, stdin: bool) -> None:
     from cfglang.lint import fix_text, lint
 
     args = run.args
@@ -130,7 +141,12 @@ def _lint_one(run: _Run, name: str, data: bytes, settings: Settings, inventory: 
         elif stdin:
             run.stdout.write(("\ufeff" if result.has_bom else "") + outcome.text)
         elif outcome.text != outcome.original:
-            write_bytes(name, (("\ufeff" if result.has_bom else "") + outcome.text).encode("utf-8"))
+            try:  # `expected`: an edit made since the read is never overwritten
+                write_bytes(name, (("\ufeff" if result.has_bom else "") + outcome.text).encode("utf-8"),
+                            expected=data)
+            except CLIError as exc:  # reported; the other files are still fixed
+                print(f"amct lint: {printable(str(exc))}", file=run.stderr)
+                run.failed_inputs += 1
     else:
         result = lint(data, name, settings, inventory)
     run.reports.append(FileReport(name, result.text, result.diagnostics))
@@ -146,9 +162,10 @@ def _add_diff(run: _Run, name: str, before: str, after: str) -> None:
             before.splitlines(keepends=True), after.splitlines(keepends=True), fromfile=name, tofile=name)))
 
 
-def _inputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
-    """(name in messages, path) per input; the path is None for stdin."""
-    paths, use_stdin = input_paths(args)
+def _inputs(args: argparse.Namespace, problems: list[str]) -> list[tuple[str, Path | None]]:
+    """(name in messages, path) per input; the path is None for stdin. Folders that cannot be searched go to
+    ``problems``."""
+    paths, use_stdin = input_paths(args, problems)
     if use_stdin:
         return [(args.stdin_filename or "-", None)]
     return [(str(path), path) for path in paths]
@@ -164,23 +181,27 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise CLIError(str(exc)) from None
     resolver = resolver_from(args, select=select, ignore=ignore, strict=args.strict, max_file_size=args.max_file_size)
     inventories = _Inventories(_inventory(args, stderr))
-    inputs = _inputs(args)
+    problems: list[str] = []
+    inputs = _inputs(args, problems)
     run = _Run(args, stdout, stderr)
+    for problem in problems:  # an unsearchable folder: reported, the run fails, the rest is checked
+        print(f"amct lint: {printable(problem)}", file=stderr)
+        run.failed_inputs += 1
     for name, path in inputs:
-        try:
-            data = read_stdin() if path is None else read_bytes(path)
-        except CLIError as exc:
-            print(f"amct lint: {exc}", file=stderr)
-            run.failed_inputs += 1
-            continue
         where = args.stdin_filename if path is None else str(path)
         try:
-            settings = resolver.for_path(where)
+            settings = resolver.for_path(where)  # first: its `max-file-size` bounds the read
         except SettingsError as exc:
             raise CLIError(str(exc)) from None
+        try:
+            data = read_config(path, settings.max_file_size)
+        except CLIError as exc:
+            print(f"amct lint: {printable(str(exc))}", file=stderr)
+            run.failed_inputs += 1
+            continue
         inventory, problem = inventories.for_file(data, where, settings)
         if problem is not None:  # the file is still checked, without the model; the run fails (exit 2)
-            print(f"amct lint: {problem} (checked without the model)", file=stderr)
+            print(f"amct lint: {printable(problem)} (checked without the model)", file=stderr)
             run.failed_inputs += 1
         _lint_one(run, name, data, settings, inventory, stdin=path is None)
     if args.diff:

@@ -83,7 +83,8 @@ def test_writes_are_atomic(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(os, "replace", broken_replace)
     status, _, err = amct("fmt", "messy.cfg")
-    assert status == 2 and err == "amct fmt: cannot write messy.cfg: Input/output error\n"
+    assert status == 2 and err == ("amct fmt: cannot write `messy.cfg`: input/output error\n"
+                                   "1 file not read or not written\n")
     assert (work / "messy.cfg").read_text() == MESSY
     assert sorted(p.name for p in work.iterdir()) == ["amct.toml", "messy.cfg", "tidy.cfg"]
 

@@ -86,7 +86,7 @@ def test_a_missing_header_inventory_is_one_line_at_the_header(work: Path) -> Non
     status, out, err = amct("lint", "sub/quant.cfg", "--format", "concise")
     assert status == 2 and "Traceback" not in err and err.count("\n") == 1
     assert err == ("amct lint: sub/quant.cfg:2:16: cannot use the layer inventory named by the `# amct: layers=` "
-                   "header: cannot read layer inventory `sub/layers.json`: No such file or directory "
+                   "header: cannot read layer inventory `sub/layers.json`: no such file or directory "
                    "(checked without the model)\n")
     assert "M001" not in out  # the rest of the file is still checked
 

@@ -124,17 +124,19 @@ def test_a_bad_settings_file_exits_2(work: Path) -> None:
 
 def test_an_unreadable_file_is_reported_and_the_others_still_linted(work: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    real = Path.read_bytes
+    import cfglang.fsutil
 
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "warn.cfg":
+    real = os.open
+
+    def opener(path, flags, *args):  # root reads any file: refuse this one as if permissions did
+        if os.fspath(path).endswith("warn.cfg"):
             raise PermissionError(13, "Permission denied")
-        return real(self)
+        return real(path, flags, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(cfglang.fsutil.os, "open", opener)
     status, out, err = amct("lint", "warn.cfg", "bad.cfg", "--format", "concise")
     assert status == 2
-    assert err == "amct lint: cannot read warn.cfg: Permission denied\n"
+    assert err == "amct lint: cannot read `warn.cfg`: permission denied\n"
     assert "bad.cfg:5:5: error[F001]" in out
 
 
