@@ -1,39 +1,179 @@
-"""What AMCT PyTorch can do with each layer type (SPEC section 5), as data.
+"""What AMCT PyTorch can do with each layer type, per target, as data.
 
-A module is a layer of type T when ``type(module).__name__ == T``. Shared by
-the checker (type overrides, no model needed) and the resolver (per layer).
+A *target* names the AMCT behaviour a file is checked against (like ruff's
+``target-version``): ``documented`` is SPEC section 5 as the user documentation
+states it; ``amct-9.1`` and ``amct-9.2`` are what the open-source AMCT code reads
+at those releases (docs/amct-checks.md says how each was established). Each target
+is one :class:`Target` table; the checker, the model-aware checks, the resolver,
+the JSON Schemas and ``docs/rules.md`` read the table and never the target's name.
+
+A module is a layer of type T when ``type(module).__name__ == T``.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 __all__ = [
     "QUANTIZABLE",
     "WEIGHTED",
-    "CHANNEL_WISE",
-    "LOW_BITS",
-    "ADA",
-    "DMQ",
-    "ASYMMETRIC",
     "FOLDABLE_CONV",
     "BATCH_NORM",
     "ADA_FUSED_ACTIVATIONS",
+    "Target",
+    "TARGETS",
+    "DEFAULT_TARGET",
+    "TargetError",
+    "get_target",
+    "type_names",
     "suggest_type",
+    "FOREIGN_OP_TYPES",
 ]
 
+# the same in every target
 QUANTIZABLE: tuple[str, ...] = (
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Linear", "AvgPool2d", "LSTM", "GRU",
 )
 WEIGHTED = frozenset(QUANTIZABLE) - {"AvgPool2d"}
-CHANNEL_WISE = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "LSTM", "GRU"})
-LOW_BITS = frozenset({"Conv2d"})  # quant_bits 6 and 7
-ADA = frozenset({"Conv2d", "ConvTranspose2d", "Linear"})
-DMQ = frozenset({"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d"})
-ASYMMETRIC = frozenset(QUANTIZABLE) - {"Conv3d"}
-FOLDABLE_CONV = frozenset({"Conv1d", "Conv2d", "Conv3d"})
+FOLDABLE_CONV = frozenset({"Conv1d", "Conv2d", "Conv3d"})  # AMCT's FUSE_TYPES
 BATCH_NORM = frozenset({"BatchNorm1d", "BatchNorm2d", "BatchNorm3d"})
 ADA_FUSED_ACTIVATIONS = frozenset({"ReLU", "RReLU", "LeakyReLU", "PReLU", "GELU", "ReLU6", "Sigmoid", "Tanh"})
+
+# op types of AMCT's ONNX / Caffe / TensorFlow configs and the PyTorch class that plays their part
+# (AMCT's own QUANTIZABLE_ONNX_TYPES in capacity_config.csv; Caffe's layer types; TensorFlow's op names)
+FOREIGN_OP_TYPES: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "Gemm": ("Linear", "ONNX"), "MatMul": ("Linear", "ONNX / TensorFlow"), "Conv": ("Conv2d", "ONNX"),
+    "ConvTranspose": ("ConvTranspose2d", "ONNX"), "AveragePool": ("AvgPool2d", "ONNX"),
+    "InnerProduct": ("Linear", "Caffe"), "Convolution": ("Conv2d", "Caffe"),
+    "Deconvolution": ("ConvTranspose2d", "Caffe"), "Pooling": ("AvgPool2d", "Caffe"),
+    "AvgPool": ("AvgPool2d", "TensorFlow"), "Conv2DBackpropInput": ("ConvTranspose2d", "TensorFlow"),
+    "DepthwiseConv2dNative": ("Conv2d", "TensorFlow"), "BatchMatMul": ("Linear", "TensorFlow"),
+    "BatchMatMulV2": ("Linear", "TensorFlow"), "Dense": ("Linear", "Keras"),
+    "FullyConnected": ("Linear", "MindSpore / TFLite"),
+})
+
+_CHANNEL_WISE = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "LSTM", "GRU"})
+_ADA = frozenset({"Conv2d", "ConvTranspose2d", "Linear"})
+_DMQ = frozenset({"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d"})
+_ASYMMETRIC = frozenset(QUANTIZABLE) - {"Conv3d"}
+_CONV2D = frozenset({"Conv2d"})
+_INT16_9_1 = frozenset({"Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Linear"})
+
+
+class TargetError(ValueError):
+    """An unknown target name; the message lists the known ones."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One AMCT behaviour as a capability table.
+
+    ``weight_bits`` maps each ``quant_bits`` value the target accepts to the types
+    that take it; ``activation_bits`` maps each ``dst_type`` name it accepts to the
+    types that take it (and its bit width). Where a type cannot take a value,
+    AMCT falls back in ``common_config`` and refuses in a type override.
+    """
+
+    name: str
+    summary: str  # one line: which AMCT this is
+    source: str  # how the table was established
+    weight_bits: Mapping[int, frozenset[str]]
+    activation_bits: Mapping[str, tuple[int, frozenset[str]]]
+    channel_wise: frozenset[str] = _CHANNEL_WISE
+    ada: frozenset[str] = _ADA
+    dmq: frozenset[str] = _DMQ
+    asymmetric: frozenset[str] = _ASYMMETRIC
+
+    @property
+    def quantizable(self) -> tuple[str, ...]:
+        return QUANTIZABLE
+
+    @property
+    def weighted(self) -> frozenset[str]:
+        return WEIGHTED
+
+    def bits_values(self) -> tuple[int, ...]:
+        return tuple(sorted(self.weight_bits))
+
+    def bits_types(self, bits: int) -> frozenset[str]:
+        """The types that take ``quant_bits: bits`` (empty when the target refuses the value)."""
+        return self.weight_bits.get(bits, frozenset())
+
+    def dst_types(self) -> tuple[str, ...]:
+        return tuple(self.activation_bits)
+
+    def dst_type_bits(self, name: str) -> int:
+        return self.activation_bits[name][0] if name in self.activation_bits else 8
+
+    def dst_type_types(self, name: str) -> frozenset[str]:
+        return self.activation_bits[name][1] if name in self.activation_bits else frozenset()
+
+    def accepting(self, what: str, value: object) -> list[str]:
+        """Other targets that accept ``quant_bits`` / ``dst_type`` ``value`` (for messages)."""
+        out = []
+        for other in TARGETS.values():
+            if other is self:
+                continue
+            ok = value in other.weight_bits if what == "quant_bits" else value in other.activation_bits
+            if ok:
+                out.append(other.name)
+        return out
+
+
+def _bits(**by_value: frozenset[str]) -> Mapping[int, frozenset[str]]:
+    return MappingProxyType({int(key[1:]): types for key, types in by_value.items()})
+
+
+_EVERY_TYPE = frozenset(QUANTIZABLE)
+
+TARGETS: Mapping[str, Target] = MappingProxyType({
+    "documented": Target(
+        "documented",
+        "the AMCT user documentation (SPEC sections 4 and 5): INT8 activations; INT6/INT7 weights for Conv2d",
+        "SPEC sections 4 and 5",
+        _bits(b6=_CONV2D, b7=_CONV2D, b8=WEIGHTED),
+        MappingProxyType({"INT8": (8, _EVERY_TYPE)}),
+    ),
+    "amct-9.1": Target(
+        "amct-9.1",
+        "AMCT 9.1.0 (tag v9.1.0): adds INT4 weights (A8W4) and INT16 activations (A16W8) for "
+        "Conv1d/2d, ConvTranspose1d/2d and Linear",
+        "hicann/amct tag v9.1.0: common/config/field.py WTS_SUPPORT_NUM_BITS, capacity_config.csv "
+        "INT16_QUANTIZABLE_TYPES",
+        _bits(b4=WEIGHTED, b6=_CONV2D, b7=_CONV2D, b8=WEIGHTED),
+        MappingProxyType({"INT8": (8, _EVERY_TYPE), "INT16": (16, _INT16_9_1)}),
+    ),
+    "amct-9.2": Target(
+        "amct-9.2",
+        "AMCT after 9.2.0-beta.1 (the master branch from commit ddf58b1): INT16 activations for LSTM and GRU too",
+        "hicann/amct master after tag v9.2.0-beta.1, commit ddf58b1 (capacity_config.csv INT16_QUANTIZABLE_TYPES "
+        "gains GRU and LSTM)",
+        _bits(b4=WEIGHTED, b6=_CONV2D, b7=_CONV2D, b8=WEIGHTED),
+        MappingProxyType({"INT8": (8, _EVERY_TYPE), "INT16": (16, _INT16_9_1 | {"LSTM", "GRU"})}),
+    ),
+})
+
+DEFAULT_TARGET = "documented"
+
+
+def get_target(name: str | Target | None = None) -> Target:
+    """The target called ``name`` (None: the default); an unknown name raises :class:`TargetError`."""
+    if isinstance(name, Target):
+        return name
+    if name is None:
+        return TARGETS[DEFAULT_TARGET]
+    found = TARGETS.get(str(name).strip().lower())
+    if found is None:
+        raise TargetError(f"unknown target `{name}`, expected one of {', '.join(f'`{t}`' for t in TARGETS)}")
+    return found
+
+
+def type_names(types: frozenset[str]) -> str:
+    """``Conv2d``, ``Linear``: the types of a set in the usual order, quoted."""
+    return ", ".join(f"`{t}`" for t in QUANTIZABLE if t in types)
 
 
 def suggest_type(name: str) -> str | None:

@@ -15,12 +15,14 @@ import gc
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path as FilePath
 from typing import Any
 
 from google.protobuf.message import Message
 
 from cfglang import constraints, schema
+from cfglang.capabilities import Target, get_target
 from cfglang.diagnostics import Diagnostic, Edit, Fix, Severity, Span
 from cfglang.rules import REGISTRY
 from cfglang.rules import schema as F
@@ -97,6 +99,7 @@ class CheckResult:
     config: Any  # AMCTConfig: what Merge would give; best effort when there are errors
     spans: SpanTable
     diagnostics: tuple[Diagnostic, ...]
+    target: Target = dataclass_field(default_factory=get_target)  # what the file was checked against
 
     @property
     def has_errors(self) -> bool:
@@ -131,18 +134,20 @@ class ConfigError(Exception):
 
 
 def check(text_or_document: str | bytes | Document, path: str | None = None, *,
-          max_size: int | None = None) -> CheckResult:
+          max_size: int | None = None, target: str | Target | None = None) -> CheckResult:
     """Parse (unless given a :class:`Document`) and check; syntax diagnostics first, then semantic ones.
 
-    ``max_size`` is the parser's size limit in bytes (None: its default).
+    ``max_size`` is the parser's size limit in bytes (None: its default); ``target`` the AMCT
+    behaviour to check against (:mod:`cfglang.capabilities`; None: ``documented``).
     """
+    chosen = get_target(target)
     if isinstance(text_or_document, Document):
         document = text_or_document
     else:
         from cfglang.parser import DEFAULT_MAX_SIZE, parse
 
         document = parse(text_or_document, path, max_size=max_size or DEFAULT_MAX_SIZE)
-    builder = _Builder(document)
+    builder = _Builder(document, chosen)
     # the build allocates an object per value and frees none: the cyclic collector would
     # rescan the whole tree again and again (more than half the time on large files)
     collecting = gc.isenabled()
@@ -153,10 +158,10 @@ def check(text_or_document: str | bytes | Document, path: str | None = None, *,
         if collecting:
             gc.enable()
     semantic = sorted(builder.diagnostics, key=lambda d: (d.span.start, d.span.end, d.code))
-    return CheckResult(document, config, SpanTable(builder.locs), (*document.diagnostics, *semantic))
+    return CheckResult(document, config, SpanTable(builder.locs), (*document.diagnostics, *semantic), chosen)
 
 
-def load(text_or_path: str | bytes | os.PathLike[str]) -> Any:
+def load(text_or_path: str | bytes | os.PathLike[str], target: str | Target | None = None) -> Any:
     """The ``AMCTConfig`` message of a file or text; :class:`ConfigError` when there is any error.
 
     A ``PathLike``, or a one-line ``str`` naming an existing file, is read from
@@ -171,7 +176,7 @@ def load(text_or_path: str | bytes | os.PathLike[str]) -> Any:
         source = FilePath(path).read_bytes()
     else:
         source = text_or_path  # type: ignore[assignment]
-    result = check(source, path)
+    result = check(source, path, target=target)
     if result.has_errors:
         raise ConfigError(result.diagnostics, result)
     return result.config
@@ -192,8 +197,9 @@ def _block_name(path: FieldPath) -> str:
 
 
 class _Builder:
-    def __init__(self, document: Document) -> None:
+    def __init__(self, document: Document, target: Target) -> None:
         self.document = document
+        self.target = target
         self.locs: dict[FieldPath, Loc] = {}
         self.diagnostics: list[Diagnostic] = []
         # per message instance (its path) and oneof: the fields that set the current member
@@ -396,7 +402,7 @@ class _Builder:
                     self.report(F.MISSING_REQUIRED_FIELD, self._block_span(loc),
                                 f"{_block_name(path)} entry has no `{info.name}`, expected one (a required field)")
         for check_one in constraints.VALUE_CHECKS.get(type_name, ()):
-            for finding in check_one(message):
+            for finding in check_one(message, self.target):
                 self._finding(finding, path)
         for finding in constraints.non_finite(message, type_name):
             self._finding(finding, path)
@@ -424,8 +430,8 @@ class _Builder:
         if level == "override_layer_types":
             entry = self._root_entry(path)
             layer_type = entry.layer_type if entry is not None and entry.HasField("layer_type") else None
-            return constraints.Context("override_layer_types", layer_type)
-        return constraints.Context(level)  # type: ignore[arg-type]
+            return constraints.Context("override_layer_types", layer_type, self.target)
+        return constraints.Context(level, target=self.target)  # type: ignore[arg-type]
 
     def _root_entry(self, path: FieldPath) -> Any:
         if len(path) < 2 or not isinstance(path[1], int):

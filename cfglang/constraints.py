@@ -16,16 +16,17 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cfglang import capabilities as caps
+from cfglang.capabilities import Target
 from cfglang.rules import capability as C
 from cfglang.rules import schema as F
 from cfglang.rules import value as V
 from cfglang.schema import fields_of_kind, format_number
 
-__all__ = ["Finding", "Context", "VALUE_CHECKS", "CAPABILITY_CHECKS", "non_finite", "repeated_keys"]
+__all__ = ["Finding", "Context", "VALUE_CHECKS", "CAPABILITY_CHECKS", "non_finite", "repeated_keys", "type_hint"]
 
 PathPart = str | int
 
@@ -47,9 +48,10 @@ class Context:
 
     level: Literal["common_config", "override_layer_types", "override_layer_configs"]
     layer_type: str | None = None  # for override_layer_types
+    target: Target = field(default_factory=caps.get_target)
 
 
-Checker = Callable[[Any], Iterator[Finding]]
+Checker = Callable[[Any, Target], Iterator[Finding]]
 CapabilityChecker = Callable[[Any, Context], Iterator[Finding]]
 
 
@@ -87,28 +89,60 @@ def non_finite(message: Any, type_name: str) -> Iterator[Finding]:
 
 # --- AMCTConfig --------------------------------------------------------------
 
-def _batch_num(m: Any) -> Iterator[Finding]:
+def _batch_num(m: Any, target: Target) -> Iterator[Finding]:
     if m.HasField("batch_num") and m.batch_num == 0:
         yield Finding(V.BATCH_NUM_ZERO, "`batch_num` is 0, expected at least 1 calibration batch", ("batch_num",))
 
 
-def _type_hint(name: str) -> str:
+def type_hint(name: str, in_skip_list: bool = False) -> str:
+    """What a name that is not a quantizable type most likely means."""
+    foreign = caps.FOREIGN_OP_TYPES.get(name)
+    if foreign is not None:
+        return f"`{name}` is an op type of {foreign[1]} configs; the PyTorch class is `{foreign[0]}`"
     guess = caps.suggest_type(name)
+    if guess is not None and name.casefold() == guess.casefold():
+        return f"did you mean `{guess}`?"
+    if in_skip_list and ("." in name or "/" in name or name[:1].islower()):
+        return f"`{name}` looks like a layer name: layers are skipped by name in `skip_layers`"
     if guess is not None:
         return f"did you mean `{guess}`?"
     return "quantizable types: " + ", ".join(f"`{t}`" for t in caps.QUANTIZABLE)
 
 
-def _layer_types(m: Any) -> Iterator[Finding]:
+def _layer_types(m: Any, target: Target) -> Iterator[Finding]:
     for i, name in enumerate(m.skip_layer_types):
-        if name not in caps.QUANTIZABLE:
+        if name not in target.quantizable:
             yield Finding(C.NOT_QUANTIZABLE_TYPE, f"`skip_layer_types` names `{name}`, expected a quantizable layer type",
-                          ("skip_layer_types", i), _type_hint(name))
+                          ("skip_layer_types", i), type_hint(name, in_skip_list=True))
     for i, entry in enumerate(m.override_layer_types):
-        if entry.HasField("layer_type") and entry.layer_type not in caps.QUANTIZABLE:
+        if entry.HasField("layer_type") and entry.layer_type not in target.quantizable:
             yield Finding(C.NOT_QUANTIZABLE_TYPE,
                           f"`layer_type` is `{entry.layer_type}`, expected a quantizable layer type",
-                          ("override_layer_types", i, "layer_type"), _type_hint(entry.layer_type))
+                          ("override_layer_types", i, "layer_type"), type_hint(entry.layer_type))
+
+
+def _repeated_items(m: Any, target: Target) -> Iterator[Finding]:
+    """A name given twice in a skip list: AMCT's `check_no_repeated` raises "Please delete repeated items"."""
+    for list_name in ("skip_layers", "skip_layer_types", "skip_fusion_layers"):
+        first: dict[str, int] = {}
+        for i, name in enumerate(getattr(m, list_name)):
+            if name in first:
+                yield Finding(F.REPEATED_SKIP_ITEM, f"`\"{name}\"` appears again in `{list_name}`, expected each once",
+                              (list_name, i), "delete the repeat (AMCT: \"Please delete repeated items\")",
+                              (((list_name, first[name]), "first given here"),))
+            else:
+                first[name] = i
+
+
+def _skips_every_type(m: Any, target: Target) -> Iterator[Finding]:
+    """AMCT's `check_skip_types`: "Except skip_types, no type need to quantize." (even without a model)."""
+    skipped = set(m.skip_layer_types)
+    if len(m.skip_layer_types) and skipped >= set(target.quantizable):
+        yield Finding(C.SKIPS_EVERY_TYPE,
+                      f"`skip_layer_types` lists all {len(target.quantizable)} quantizable types, expected at least "
+                      f"one type left to quantize", ("skip_layer_types", len(m.skip_layer_types) - 1),
+                      "AMCT refuses such a file (\"Except skip_types, no type need to quantize\"); to quantize "
+                      "nothing, do not run calibration")
 
 
 def repeated_keys(m: Any) -> Iterator[Finding]:
@@ -128,24 +162,46 @@ def repeated_keys(m: Any) -> Iterator[Finding]:
                 first[value] = i
 
 
+def _repeated_override_keys(m: Any, target: Target) -> Iterator[Finding]:
+    return repeated_keys(m)
+
+
 # --- weight, activation and balancer blocks ----------------------------------
 
-def _quant_bits(m: Any) -> Iterator[Finding]:
-    if m.HasField("quant_bits") and m.quant_bits not in (6, 7, 8):
-        yield Finding(V.QUANT_BITS_VALUE, f"`quant_bits` is {m.quant_bits}, expected 6, 7 or 8", ("quant_bits",))
+def _or_list(values: list[str]) -> str:
+    return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
 
 
-def _num_of_bins(m: Any) -> Iterator[Finding]:
+def _accepted_by(target: Target, what: str, value: object) -> str | None:
+    """Which other targets accept the value, as a hint (None when none does)."""
+    others = target.accepting(what, value)
+    if not others:
+        return None
+    return f"target {_or_list([f'`{o}`' for o in others])} accepts it (`--target {others[-1]}`)"
+
+
+def _quant_bits(m: Any, target: Target) -> Iterator[Finding]:
+    if m.HasField("quant_bits") and m.quant_bits not in target.weight_bits:
+        expected = _or_list([str(b) for b in target.bits_values()])
+        yield Finding(V.QUANT_BITS_VALUE, f"`quant_bits` is {m.quant_bits}, expected {expected} under target "
+                                          f"`{target.name}`", ("quant_bits",),
+                      _accepted_by(target, "quant_bits", m.quant_bits))
+
+
+def _num_of_bins(m: Any, target: Target) -> Iterator[Finding]:
     if m.HasField("num_of_bins") and m.num_of_bins not in (1024, 2048, 4096, 8192):
         yield Finding(V.NUM_OF_BINS_VALUE, f"`num_of_bins` is {m.num_of_bins}, expected 1024, 2048, 4096 or 8192",
                       ("num_of_bins",))
 
 
-def _dst_type(m: Any) -> Iterator[Finding]:
-    if m.HasField("dst_type") and m.dst_type != type(m).CalibrationDataType.Value("INT8"):
-        name = type(m).CalibrationDataType.Name(m.dst_type)
-        yield Finding(V.DST_TYPE_INT16, f"`dst_type` is {name}, expected INT8 (the current AMCT supports INT8 only)",
-                      ("dst_type",), "remove `dst_type`; INT8 is the default")
+def _dst_type(m: Any, target: Target) -> Iterator[Finding]:
+    if not m.HasField("dst_type"):
+        return
+    name = type(m).CalibrationDataType.Name(m.dst_type)
+    if name not in target.activation_bits:
+        expected = _or_list(list(target.dst_types()))
+        yield Finding(V.DST_TYPE_INT16, f"`dst_type` is {name}, expected {expected} under target `{target.name}`",
+                      ("dst_type",), _accepted_by(target, "dst_type", name) or "remove `dst_type`; INT8 is the default")
 
 
 def _between(code: str, name: str, low: float, high: float, *, closed: bool) -> Checker:
@@ -153,7 +209,7 @@ def _between(code: str, name: str, low: float, high: float, *, closed: bool) -> 
     lo, hi = _f32(low), _f32(high)
     shown = f"[{format_number(low)}, {format_number(high)}]" if closed else f"({format_number(low)}, {format_number(high)})"
 
-    def check(m: Any) -> Iterator[Finding]:
+    def check(m: Any, target: Target) -> Iterator[Finding]:
         if not m.HasField(name) or not _finite(m, name):
             return
         value = getattr(m, name)
@@ -165,14 +221,14 @@ def _between(code: str, name: str, low: float, high: float, *, closed: bool) -> 
     return check
 
 
-def _percentiles(m: Any) -> Iterator[Finding]:
+def _percentiles(m: Any, target: Target) -> Iterator[Finding]:
     for name in ("max_percentile", "min_percentile"):
         if m.HasField(name) and _finite(m, name) and not _f32(0.5) < getattr(m, name) <= 1.0:
             yield Finding(V.PERCENTILE_RANGE,
                           f"`{name}` is {format_number(getattr(m, name))}, expected a value in (0.5, 1.0]", (name,))
 
 
-def _beta_range(m: Any) -> Iterator[Finding]:
+def _beta_range(m: Any, target: Target) -> Iterator[Finding]:
     if not _finite(m, "beta_range_start", "beta_range_end"):
         return
     start, end = m.beta_range_start, m.beta_range_end
@@ -190,13 +246,13 @@ def _beta_range(m: Any) -> Iterator[Finding]:
                           f"{format_number(start)}", related)
 
 
-def _num_iteration(m: Any) -> Iterator[Finding]:
+def _num_iteration(m: Any, target: Target) -> Iterator[Finding]:
     if m.HasField("num_iteration") and m.num_iteration == 0:
         yield Finding(V.NUM_ITERATION_ZERO, "`num_iteration` is 0, so AdaRound only rounds to nearest",
                       ("num_iteration",), "use `arq_quantize`, or a positive `num_iteration` (default 10000)")
 
 
-def _search(m: Any) -> Iterator[Finding]:
+def _search(m: Any, target: Target) -> Iterator[Finding]:
     if not _finite(m, "search_range_start", "search_range_end", "search_step"):
         return
     start, end, step = m.search_range_start, m.search_range_end, m.search_step
@@ -223,7 +279,7 @@ def _search(m: Any) -> Iterator[Finding]:
 
 
 VALUE_CHECKS: dict[str, tuple[Checker, ...]] = {
-    "AMCTConfig": (_batch_num, _layer_types, repeated_keys),
+    "AMCTConfig": (_batch_num, _layer_types, _repeated_items, _skips_every_type, _repeated_override_keys),
     "ARQuantize": (_quant_bits,),
     "ADAquantize": (
         _num_iteration,
@@ -239,75 +295,105 @@ VALUE_CHECKS: dict[str, tuple[Checker, ...]] = {
 
 # --- capabilities (CalibrationConfig in context) -------------------------------
 
-def _low_bits(cc: Any, ctx: Context) -> Iterator[Finding]:
-    if cc.WhichOneof("wts_quant_algo") != "arq_quantize" or cc.arq_quantize.quant_bits not in (6, 7):
+def _weight_bits(cc: Any, ctx: Context) -> Iterator[Finding]:
+    """A `quant_bits` the target takes for some types only: a fallback in `common_config`, an error in a
+    type override for another type (AMCT: `check_and_down_grade_winograd_num_bits` / "quant_bits {} not
+    support for {} type")."""
+    if cc.WhichOneof("wts_quant_algo") != "arq_quantize" or not cc.arq_quantize.HasField("quant_bits"):
         return
-    bits = cc.arq_quantize.quant_bits
+    target, bits = ctx.target, cc.arq_quantize.quant_bits
+    takers = target.bits_types(bits)
+    if not takers or takers >= target.weighted:
+        return  # refused everywhere (V002) or taken everywhere
     at = ("arq_quantize", "quant_bits")
     if ctx.level == "common_config":
         yield Finding(C.QUANT_BITS_FALLBACK,
-                      f"`quant_bits: {bits}` in `common_config` applies to `Conv2d` layers only; layers of other "
-                      f"types (`Linear`, ...) fall back to 8 bits", at,
-                      "to make this explicit, set `quant_bits` in an `override_layer_types` entry for `Conv2d`")
-    elif ctx.level == "override_layer_types" and ctx.layer_type in caps.WEIGHTED - caps.LOW_BITS:
+                      f"`quant_bits: {bits}` in `common_config` applies to {caps.type_names(takers)} layers only; "
+                      f"layers of other types fall back to 8 bits", at,
+                      f"to make this explicit, set `quant_bits` in `override_layer_types` entries for "
+                      f"{caps.type_names(takers)}")
+    elif ctx.level == "override_layer_types" and ctx.layer_type in target.weighted - takers:
         yield Finding(C.QUANT_BITS_UNSUPPORTED,
                       f"`quant_bits: {bits}` for `{ctx.layer_type}`, expected 8 (INT{bits} weights exist for "
-                      f"`Conv2d` only)", at)
+                      f"{caps.type_names(takers)} only)", at)
 
 
-def _type_override(check: Callable[[Any, str], Iterator[Finding]]) -> CapabilityChecker:
+def _activation_bits(cc: Any, ctx: Context) -> Iterator[Finding]:
+    """`dst_type` the target takes for some types only: AMCT's `check_int16_quantize_layers` falls back to
+    INT8 in `common_config`; `_get_override_layer_types` raises "int16_quantizable not support for {} type"."""
+    algo = cc.WhichOneof("acts_quant_algo")
+    if algo is None or not getattr(cc, algo).HasField("dst_type"):
+        return
+    block = getattr(cc, algo)
+    name = type(block).CalibrationDataType.Name(block.dst_type)
+    target = ctx.target
+    takers = target.dst_type_types(name)
+    if not takers or takers >= set(target.quantizable):
+        return
+    at = (algo, "dst_type")
+    if ctx.level == "common_config":
+        yield Finding(C.DST_TYPE_FALLBACK,
+                      f"`dst_type: {name}` in `common_config` applies to {caps.type_names(takers)} layers only; "
+                      f"layers of other types fall back to INT8", at,
+                      f"AMCT warns \"Layer ... does not support int16_quantizable, set int8\" for each of them")
+    elif ctx.level == "override_layer_types" and ctx.layer_type in set(target.quantizable) - takers:
+        yield Finding(C.DST_TYPE_UNSUPPORTED,
+                      f"`dst_type: {name}` for `{ctx.layer_type}`, expected INT8 ({name} activations exist for "
+                      f"{caps.type_names(takers)} only under target `{target.name}`)", at,
+                      "AMCT refuses the file: \"int16_quantizable not support for " + ctx.layer_type + " type\"")
+
+
+def _type_override(check: Callable[[Any, str, Target], Iterator[Finding]]) -> CapabilityChecker:
     """Run ``check`` only in an ``override_layer_types`` entry for a known quantizable type."""
 
     def run(cc: Any, ctx: Context) -> Iterator[Finding]:
-        if ctx.level == "override_layer_types" and ctx.layer_type in caps.QUANTIZABLE:
-            yield from check(cc, ctx.layer_type)
+        if ctx.level == "override_layer_types" and ctx.layer_type in ctx.target.quantizable:
+            yield from check(cc, ctx.layer_type, ctx.target)
 
     run.__name__ = check.__name__
     return run
 
 
-def _names(types: frozenset[str]) -> str:
-    return ", ".join(f"`{t}`" for t in caps.QUANTIZABLE if t in types)
-
-
 @_type_override
-def _ada(cc: Any, layer_type: str) -> Iterator[Finding]:
-    if cc.WhichOneof("wts_quant_algo") == "ada_quantize" and layer_type not in caps.ADA:
+def _ada(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
+    if cc.WhichOneof("wts_quant_algo") == "ada_quantize" and layer_type not in target.ada:
         yield Finding(C.ADA_UNSUPPORTED, f"`ada_quantize` for `{layer_type}`, expected a type AdaRound supports "
-                                         f"({_names(caps.ADA)})", ("ada_quantize",), "use `arq_quantize`")
+                                         f"({caps.type_names(target.ada)})", ("ada_quantize",), "use `arq_quantize`")
 
 
 @_type_override
-def _channel_wise(cc: Any, layer_type: str) -> Iterator[Finding]:
+def _channel_wise(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
     algo = cc.WhichOneof("wts_quant_algo")
-    if algo is not None and getattr(cc, algo).channel_wise and layer_type not in caps.CHANNEL_WISE:
+    if algo is not None and getattr(cc, algo).channel_wise and layer_type not in target.channel_wise:
         yield Finding(C.CHANNEL_WISE_UNSUPPORTED,
                       f"`channel_wise: true` for `{layer_type}`, expected `false` (AMCT: \"The channel_wise must be "
                       f"False for layer type {layer_type}\")", (algo, "channel_wise"))
 
 
 @_type_override
-def _dmq(cc: Any, layer_type: str) -> Iterator[Finding]:
-    if cc.HasField("dmq_balancer") and layer_type not in caps.DMQ:
+def _dmq(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
+    if cc.HasField("dmq_balancer") and layer_type not in target.dmq:
         yield Finding(C.DMQ_UNSUPPORTED, f"`dmq_balancer` for `{layer_type}`, expected a type the balancer supports "
-                                         f"({_names(caps.DMQ)})", ("dmq_balancer",), "remove the `dmq_balancer` block")
+                                         f"({caps.type_names(target.dmq)})", ("dmq_balancer",),
+                      "remove the `dmq_balancer` block")
 
 
 @_type_override
-def _asymmetric(cc: Any, layer_type: str) -> Iterator[Finding]:
+def _asymmetric(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
     algo = cc.WhichOneof("acts_quant_algo")
-    if algo is not None and getattr(cc, algo).asymmetric and layer_type not in caps.ASYMMETRIC:
+    if algo is not None and getattr(cc, algo).asymmetric and layer_type not in target.asymmetric:
         yield Finding(C.ASYMMETRIC_UNSUPPORTED,
                       f"`asymmetric: true` for `{layer_type}`, expected `false` ({layer_type} activations are always "
                       f"quantized symmetrically)", (algo, "asymmetric"))
 
 
 @_type_override
-def _weightless(cc: Any, layer_type: str) -> Iterator[Finding]:
-    if cc.WhichOneof("wts_quant_algo") == "arq_quantize" and layer_type not in caps.WEIGHTED:
+def _weightless(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
+    if cc.WhichOneof("wts_quant_algo") == "arq_quantize" and layer_type not in target.weighted:
         yield Finding(C.WEIGHTS_ON_WEIGHTLESS_TYPE,
                       f"`arq_quantize` for `{layer_type}`, which has no weights: the block has no effect",
                       ("arq_quantize",), "remove the `arq_quantize` block")
 
 
-CAPABILITY_CHECKS: tuple[CapabilityChecker, ...] = (_low_bits, _ada, _channel_wise, _dmq, _asymmetric, _weightless)
+CAPABILITY_CHECKS: tuple[CapabilityChecker, ...] = (_weight_bits, _activation_bits, _ada, _channel_wise, _dmq,
+                                                    _asymmetric, _weightless)

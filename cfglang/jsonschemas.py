@@ -11,7 +11,7 @@ from typing import Any
 
 from cfglang.resources import data_file
 
-__all__ = ["SCHEMAS", "schema", "validation_errors", "json_pointer"]
+__all__ = ["SCHEMAS", "schema", "validation_errors", "json_pointer", "with_targets"]
 
 # name -> shipped file; "config" is generated (cfglang.convert.config_schema)
 SCHEMAS = {"inventory": "inventory.schema.json", "plan": "plan.schema.json", "config": None}
@@ -26,7 +26,25 @@ def schema(name: str) -> dict[str, Any]:
         from cfglang.convert import config_schema
 
         return config_schema()
-    return json.loads(data_file("schemas", SCHEMAS[name]).read_text(encoding="utf-8"))
+    shipped = json.loads(data_file("schemas", SCHEMAS[name]).read_text(encoding="utf-8"))
+    return with_targets(shipped) if name == "plan" else shipped
+
+
+def with_targets(plan_schema: dict[str, Any]) -> dict[str, Any]:
+    """The plan schema with what the targets' capability tables allow: the target names, every ARQ
+    weight width and every activation width of some target (the shipped file says the same; a test
+    compares them)."""
+    from cfglang.capabilities import TARGETS
+
+    plan_schema["properties"]["target"]["enum"] = list(TARGETS)
+    arq_bits = sorted({bits for t in TARGETS.values() for bits in t.weight_bits})
+    act_bits = sorted({t.dst_type_bits(name) for t in TARGETS.values() for name in t.activation_bits})
+    for variant in plan_schema["$defs"]["weight"]["oneOf"]:
+        if variant["properties"]["algo"] == {"const": "arq"}:
+            variant["properties"]["bits"] = {"enum": arq_bits}
+    for variant in plan_schema["$defs"]["activation"]["oneOf"]:
+        variant["properties"]["bits"] = {"enum": act_bits}
+    return plan_schema
 
 
 @functools.cache

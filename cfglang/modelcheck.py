@@ -162,12 +162,20 @@ def _skipped_and_overridden(res: Resolution) -> Iterator[Diagnostic]:
 
 # capability events (SPEC 6.5) --------------------------------------------------
 
-_FALLBACK_TEXT = {
-    "quant_bits": ("6 and 7 bits are for Conv2d only", "8 bits instead"),
-    "ada_quantize": ("AdaRound supports Conv2d, ConvTranspose2d and Linear only", "`arq_quantize` defaults instead"),
-    "dmq_balancer": ("the balancer supports Linear and convolutions only", "no balancing instead"),
-    "asymmetric": ("Conv3d activations are always symmetric", "symmetric activations instead"),
-}
+def _fallback_text(event, target: cap.Target) -> tuple[str, str]:
+    """Why a value does not apply (from the target's table) and what the layer gets instead."""
+    if event.what == "quant_bits":
+        return (f"{event.value} bits are for {cap.type_names(target.bits_types(event.value))} only "
+                f"(target `{target.name}`)", "8 bits instead")
+    if event.what == "dst_type":
+        return (f"{event.value} activations are for {cap.type_names(target.dst_type_types(event.value))} only "
+                f"(target `{target.name}`)", "INT8 instead")
+    if event.what == "ada_quantize":
+        return f"AdaRound supports {cap.type_names(target.ada)} only", "`arq_quantize` defaults instead"
+    if event.what == "dmq_balancer":
+        return f"the balancer supports {cap.type_names(target.dmq)} only", "no balancing instead"
+    symmetric = frozenset(target.quantizable) - target.asymmetric
+    return f"{cap.type_names(symmetric)} activations are always symmetric", "symmetric activations instead"
 
 
 def _shown(what: str, value: Any) -> str:
@@ -185,7 +193,7 @@ def _capabilities(res: Resolution) -> Iterator[Diagnostic]:
         if event.what == "channel_wise":
             yield from _channel_wise(res, event, layer_type, names)
             continue
-        because, outcome = _FALLBACK_TEXT[event.what]
+        because, outcome = _fallback_text(event, res.target)
         is_block = event.what in ("ada_quantize", "dmq_balancer")
         span = res.where(event.path, is_block)
         if event.level in (_COMMON, "activation_offset"):
@@ -251,7 +259,7 @@ def _dropped(res: Resolution, source: Source, label: str, span: Span | None, lay
     common = res.common
     if common.level != _COMMON:
         return
-    if common.dmq is not None and source.dmq is None and any(layer.type in cap.DMQ for layer in layers):
+    if common.dmq is not None and source.dmq is None and any(layer.type in res.target.dmq for layer in layers):
         yield _diag(M.OVERRIDE_DROPS_BALANCER, span,
                     f"{label} has no `dmq_balancer`, so its layers are not balanced although `common_config` sets one",
                     "overrides replace `common_config`, they do not merge: repeat the `dmq_balancer` in the override",
@@ -260,7 +268,7 @@ def _dropped(res: Resolution, source: Source, label: str, span: Span | None, lay
     layer_type = layers[0].type
     for group in ("wts", "acts"):
         mine, theirs = getattr(source, group), getattr(common, group)
-        if theirs is None or (group == "wts" and layer_type not in cap.WEIGHTED):
+        if theirs is None or (group == "wts" and layer_type not in res.target.weighted):
             continue
         default_algo = "arq_quantize" if group == "wts" else "ifmr_quantize"
         if mine is None and theirs.name != default_algo:
@@ -271,7 +279,7 @@ def _dropped(res: Resolution, source: Source, label: str, span: Span | None, lay
         for name, value in theirs.fields.items():
             if name in ("asymmetric", "dst_type") or (mine is not None and name in mine.fields):
                 continue
-            if value != _default(theirs.name, name, layer_type):
+            if value != _default(theirs.name, name, layer_type, res.target):
                 dropped.append((name, common.path + (theirs.name, name)))
     if dropped:
         names = [name for name, _ in dropped]
@@ -282,11 +290,11 @@ def _dropped(res: Resolution, source: Source, label: str, span: Span | None, lay
                      for name, path in dropped])
 
 
-def _default(block: str, name: str, layer_type: str) -> Any:
+def _default(block: str, name: str, layer_type: str, target: cap.Target) -> Any:
     from cfglang.resolve import DEFAULTS
 
     if name == "channel_wise":
-        return layer_type in cap.CHANNEL_WISE
+        return layer_type in target.channel_wise
     return DEFAULTS.get(block, {}).get(name)
 
 

@@ -179,6 +179,7 @@ class Plan:
     skip_fusion_layers: tuple[str, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = field(default=(), compare=False)
     version: int = 1
+    target: str = "documented"  # the AMCT behaviour it was resolved for (cfglang.capabilities)
 
     @property
     def ok(self) -> bool:
@@ -195,6 +196,7 @@ class Plan:
         """The native plan JSON (``amct plan``), as the quantization engine reads it."""
         return {
             "version": self.version,
+            "target": self.target,
             "config": self.config,
             "batch_num": self.batch_num,
             "do_fusion": self.do_fusion,
@@ -223,6 +225,7 @@ class Plan:
             activation_offset=data.get("activation_offset", True),
             skip_fusion_layers=tuple(data.get("skip_fusion_layers", ())),
             version=data["version"],
+            target=data.get("target", "documented"),
         )
 
     def to_amct_json(self) -> dict[str, Any]:

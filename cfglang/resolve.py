@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cfglang import capabilities as cap
+from cfglang.capabilities import Target
 from cfglang.diagnostics import Span
 from cfglang.inventory import Inventory, Layer
 from cfglang.plan import ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip, WeightPlan
@@ -105,7 +106,7 @@ EMPTY = Source(DEFAULT, ())
 class Event:
     """A value impossible for a layer's type (SPEC 6.5), found while resolving one layer."""
 
-    what: str  # quant_bits | ada_quantize | dmq_balancer | asymmetric | channel_wise
+    what: str  # quant_bits | dst_type | ada_quantize | dmq_balancer | asymmetric | channel_wise
     level: str  # where the impossible value came from
     path: tuple  # the value (or block) in the span table
     value: Any = None
@@ -129,6 +130,7 @@ class _Values:
     """Collects provenance while taking values from a block or the defaults."""
 
     def __init__(self, locate: Resolution) -> None:
+        self.target: Target = locate.target
         self.where = locate.where
         self.at = locate.provenance
         self.provenance: dict[str, Provenance] = {}
@@ -160,11 +162,12 @@ def resolve_source(source: Source, common: Source, offset: tuple[bool, str, tupl
 
 def _weight(source: Source, layer_type: str, values: _Values) -> WeightPlan | None:
     block = source.wts
-    if layer_type not in cap.WEIGHTED:
+    target = values.target
+    if layer_type not in target.weighted:
         if block is not None and block.fields.get("channel_wise") is True:
             values.events.append(Event("channel_wise", source.level, source.path + (block.name, "channel_wise"), True))
         return None
-    if block is not None and block.name == "ada_quantize" and layer_type not in cap.ADA:
+    if block is not None and block.name == "ada_quantize" and layer_type not in target.ada:
         values.fall_back("weight.algo", Event("ada_quantize", source.level, source.path + (block.name,)), "arq", True)
         block = None
     elif block is None:
@@ -175,14 +178,15 @@ def _weight(source: Source, layer_type: str, values: _Values) -> WeightPlan | No
     extra: dict[str, Any] = {}
     if algo == "arq":
         bits = values.take("weight.bits", source, block, "quant_bits", 8)
-        if bits in (6, 7) and layer_type not in cap.LOW_BITS:
+        # a width the target refuses outright is the checker's error (V002): kept as written
+        if bits in target.weight_bits and layer_type not in target.bits_types(bits):
             bits = values.fall_back("weight.bits", Event("quant_bits", source.level,
                                                          source.path + (block.name, "quant_bits"), bits), 8)
     else:
         values.provenance["weight.bits"] = Provenance(DEFAULT)
         bits = 8
-    channel_wise = values.take("weight.channel_wise", source, block, "channel_wise", layer_type in cap.CHANNEL_WISE)
-    if channel_wise and layer_type not in cap.CHANNEL_WISE:
+    channel_wise = values.take("weight.channel_wise", source, block, "channel_wise", layer_type in target.channel_wise)
+    if channel_wise and layer_type not in target.channel_wise:
         channel_wise = values.fall_back("weight.channel_wise", Event(
             "channel_wise", source.level, source.path + (block.name, "channel_wise"), True), False)
     if algo == "ada":
@@ -200,7 +204,7 @@ def _activation(source: Source, common: Source, offset: tuple[bool, str, tuple],
         values.provenance["activation.algo"] = Provenance(DEFAULT)
     else:
         values.provenance["activation.algo"] = values.at(source.level, source.path + (name,), True)
-    values.provenance["activation.bits"] = Provenance(DEFAULT)
+    bits = _activation_bits(source, block, layer_type, values)
     # SPEC 6.4, as AMCT computes it
     if block is not None and "asymmetric" in block.fields:
         found = (block.fields["asymmetric"], source.level, source.path + (name, "asymmetric"))
@@ -209,7 +213,7 @@ def _activation(source: Source, common: Source, offset: tuple[bool, str, tuple],
     else:
         found = offset
     asymmetric, level, path = found
-    if asymmetric and layer_type not in cap.ASYMMETRIC:
+    if asymmetric and layer_type not in values.target.asymmetric:
         asymmetric = False
         if level == DEFAULT:
             values.provenance["activation.asymmetric"] = Provenance(FALLBACK)
@@ -219,7 +223,20 @@ def _activation(source: Source, common: Source, offset: tuple[bool, str, tuple],
         values.provenance["activation.asymmetric"] = values.at(level, path)
     defaults = DEFAULTS[name]
     extra = {key: values.take(f"activation.{key}", source, block, key, defaults[key]) for key in _ACT_KEYS[name]}
-    return ActivationPlan(_ALGO[name], 8, asymmetric, **extra), found
+    return ActivationPlan(_ALGO[name], bits, asymmetric, **extra), found
+
+
+def _activation_bits(source: Source, block: Block | None, layer_type: str, values: _Values) -> int:
+    """The activation width: `dst_type` where the target gives the type that width, else a fallback to 8."""
+    target = values.target
+    dst_type = values.take("activation.bits", source, block, "dst_type", "INT8")
+    if dst_type not in target.activation_bits:
+        return 8  # a type the target refuses outright is the checker's error (V013)
+    if layer_type not in target.dst_type_types(dst_type):
+        assert block is not None  # the default INT8 is taken by every type
+        return values.fall_back("activation.bits", Event(
+            "dst_type", source.level, source.path + (block.name, "dst_type"), dst_type), 8)
+    return target.dst_type_bits(dst_type)
 
 
 def _balancer(source: Source, layer_type: str, values: _Values) -> DMQPlan | None:
@@ -227,7 +244,7 @@ def _balancer(source: Source, layer_type: str, values: _Values) -> DMQPlan | Non
     if block is None:
         values.provenance["dmq_balancer"] = Provenance(DEFAULT)
         return None
-    if layer_type not in cap.DMQ:
+    if layer_type not in values.target.dmq:
         values.fall_back("dmq_balancer", Event("dmq_balancer", source.level, source.path + (block.name,)), None, True)
         return None
     strength = values.take("dmq_balancer.migration_strength", source, block, "migration_strength",
@@ -239,8 +256,9 @@ def _balancer(source: Source, layer_type: str, values: _Values) -> DMQPlan | Non
 class Resolution:
     """One resolution run: the sources, the per-layer results, and what the lints need."""
 
-    checked: Any  # CheckResult: .config, .spans, .document, .diagnostics
+    checked: Any  # CheckResult: .config, .spans, .document, .diagnostics, .target
     inventory: Inventory
+    target: Target = field(default=None)  # type: ignore[assignment]  # None: the check result's target
     common: Source = field(init=False)
     offset: tuple[bool, str, tuple] = field(init=False)
     layer_overrides: dict[str, Source] = field(init=False, default_factory=dict)
@@ -253,6 +271,8 @@ class Resolution:
     _cache: dict[tuple[int, str], Resolved] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.target is None:
+            self.target = getattr(self.checked, "target", None) or cap.get_target()
         config = self.checked.config
         self.common = Source.read(config.common_config, COMMON, ("common_config",)) \
             if config.HasField("common_config") else EMPTY
@@ -362,6 +382,7 @@ class Resolution:
             activation_offset=config.activation_offset,
             skip_fusion_layers=tuple(config.skip_fusion_layers),
             diagnostics=tuple(diagnostics(self)),
+            target=self.target.name,
         )
 
     def fusions(self) -> tuple[Fusion, ...]:
@@ -379,7 +400,7 @@ def _skip(reason: str, span: Span | None) -> Skip:
 # the public entry point -------------------------------------------------------
 
 
-def resolve(config: Any, inventory: Inventory | Mapping[str, Any]) -> Plan:
+def resolve(config: Any, inventory: Inventory | Mapping[str, Any], target: str | Target | None = None) -> Plan:
     """Resolve ``config`` against ``inventory`` into the per-layer :class:`Plan`.
 
     ``config`` is config text, a path (``str`` or ``Path``) or an already checked
@@ -387,14 +408,17 @@ def resolve(config: Any, inventory: Inventory | Mapping[str, Any]) -> Plan:
     ``cfglang.ConfigError`` (a ``CheckResult`` is resolved as it is: its own
     diagnostics are the caller's). ``plan.diagnostics`` holds the model-aware
     diagnostics only. ``inventory`` is an :class:`Inventory` or its JSON dict.
+    ``target`` is the AMCT behaviour (:mod:`cfglang.capabilities`); None: the check
+    result's own target, ``documented`` for text and paths.
     """
-    checked = _checked(config)
+    chosen = cap.get_target(target) if target is not None else None
+    checked = _checked(config, chosen)
     if not isinstance(inventory, Inventory):
         inventory = Inventory.from_dict(inventory)
-    return Resolution(checked, inventory).plan()
+    return Resolution(checked, inventory, chosen).plan()  # type: ignore[arg-type]
 
 
-def _checked(config: Any) -> Any:
+def _checked(config: Any, target: Target | None) -> Any:
     if hasattr(config, "config") and hasattr(config, "spans"):
         return config
     from cfglang.checker import ConfigError, check
@@ -402,9 +426,9 @@ def _checked(config: Any) -> Any:
     path = None
     if isinstance(config, Path) or (isinstance(config, str) and _looks_like_path(config)):
         path = str(config)
-        result = check(Path(config).read_bytes(), path)
+        result = check(Path(config).read_bytes(), path, target=target)
     elif isinstance(config, (str, bytes)):
-        result = check(config)
+        result = check(config, target=target)
     else:
         raise TypeError(f"config must be text, a path or a CheckResult, found `{type(config).__name__}`")
     if result.has_errors:
@@ -426,8 +450,9 @@ class _CallableModule(types.ModuleType):
     (``from cfglang.resolve import ...``) rebinds the package attribute to it, so the
     module itself forwards calls to :func:`resolve`."""
 
-    def __call__(self, config: Any, inventory: Inventory | Mapping[str, Any]) -> Plan:
-        return resolve(config, inventory)
+    def __call__(self, config: Any, inventory: Inventory | Mapping[str, Any],
+                 target: str | Target | None = None) -> Plan:
+        return resolve(config, inventory, target)
 
 
 sys.modules[__name__].__class__ = _CallableModule

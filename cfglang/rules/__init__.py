@@ -25,6 +25,7 @@ class Rule:
     bad: str  # example .cfg text that triggers it
     good: str  # the same example, fixed
     status: str = "stable"  # stable | preview | removed
+    target: str | None = None  # the target its examples assume (None: the default)
 
 
 # family name -> (code letter, title), in the order docs/rules.md lists them
@@ -51,6 +52,7 @@ def rule(
     *,
     family: str,
     status: str = "stable",
+    target: str | None = None,
 ) -> str:
     """Register a rule and return its code (modules keep it as a constant)."""
     letter = FAMILIES[family][0]
@@ -60,7 +62,7 @@ def rule(
         raise ValueError(f"code {code} registered twice")
     if any(r.name == name for r in REGISTRY.values()):
         raise ValueError(f"rule name {name} registered twice")
-    REGISTRY[code] = Rule(code, name, severity, family, summary, explanation, bad, good, status)
+    REGISTRY[code] = Rule(code, name, severity, family, summary, explanation, bad, good, status, target)
     return code
 
 

@@ -26,6 +26,7 @@ def render_rule(r: Rule, level: int = 3) -> str:
         "",
         r.explanation,
         "",
+        *([f"The examples are checked with `--target {r.target}`.", ""] if r.target else []),
         "Bad:",
         "",
         "```",

@@ -23,6 +23,7 @@ __all__ = [
     "DUPLICATE_LAYER_TYPE",
     "DUPLICATE_LAYER_NAME",
     "MISSING_COLON_BEFORE_LIST",
+    "REPEATED_SKIP_ITEM",
 ]
 
 _F = "schema"
@@ -182,5 +183,16 @@ MISSING_COLON_BEFORE_LIST = rule(
     "schema to tell which kind of field it is.)",
     "skip_layers []\n",
     "skip_layers: []\n",
+    family=_F,
+)
+
+REPEATED_SKIP_ITEM = rule(
+    "F015", "repeated-skip-item", Severity.ERROR,
+    "a name repeated in `skip_layers`, `skip_layer_types` or `skip_fusion_layers`",
+    "AMCT refuses a config that lists one name twice in a skip list (`check_no_repeated`: "
+    "\"Please delete repeated items\"). The diagnostic is at the repeat, with the first one as related "
+    "location.",
+    "skip_layers: \"fc\"\nskip_layers: \"fc\"\n",
+    "skip_layers: \"fc\"\n",
     family=_F,
 )

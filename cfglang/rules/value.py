@@ -6,6 +6,7 @@ Checked on the values AMCT would use, so defaults count: a lone
 
 from __future__ import annotations
 
+from cfglang.capabilities import TARGETS
 from cfglang.diagnostics import Severity
 from cfglang.rules import rule
 
@@ -28,6 +29,10 @@ __all__ = [
 
 _V = "value"
 
+
+def _by_target(values) -> str:
+    return " ".join(f"`{t.name}`: {', '.join(str(v) for v in values(t))}." for t in TARGETS.values())
+
 BATCH_NUM_ZERO = rule(
     "V001", "batch-num-zero", Severity.ERROR,
     "`batch_num` is 0",
@@ -39,10 +44,11 @@ BATCH_NUM_ZERO = rule(
 
 QUANT_BITS_VALUE = rule(
     "V002", "quant-bits-value", Severity.ERROR,
-    "`quant_bits` is not 6, 7 or 8",
-    "ARQ weight quantization supports INT6, INT7 and INT8 (`quant_bits` 6, 7 or 8; the default "
-    "is 8). AMCT's code also accepts 4, but the documentation does not, and we follow the "
-    "documentation.",
+    "`quant_bits` is not a width the target accepts",
+    "ARQ weight quantization takes `quant_bits` (default 8). The documentation (target `documented`, "
+    "the default) lists 6, 7 and 8; AMCT's code since 9.1 also accepts 4 (A8W4, `weight num_bits is not "
+    "in [4, 6, 7, 8]` otherwise). The message names the targets that accept the value. Accepted by "
+    "target: " + _by_target(lambda t: t.bits_values()),
     "common_config { arq_quantize { quant_bits: 4 } }\n",
     "common_config { arq_quantize { quant_bits: 8 } }\n",
     family=_V,
@@ -153,9 +159,12 @@ PERCENTILE_RANGE = rule(
 
 DST_TYPE_INT16 = rule(
     "V013", "dst-type-int16", Severity.ERROR,
-    "`dst_type: INT16`: the current AMCT supports INT8 only",
-    "`CalibrationDataType` declares INT16, so the file parses, but the documentation says the "
-    "current version supports INT8 only. Leave `dst_type` out or write INT8.",
+    "`dst_type` is not an activation type the target accepts",
+    "`CalibrationDataType` declares INT16, so the file parses, but the documentation (target "
+    "`documented`, the default) says the current version supports INT8 only. AMCT's code since 9.1 "
+    "quantizes activations with INT16 (A16W8) for the types of its INT16 table (see C010 and C011). The "
+    "message names the targets that accept the value. Accepted by target: "
+    + _by_target(lambda t: t.dst_types()),
     "common_config { ifmr_quantize { dst_type: INT16 } }\n",
     "common_config { ifmr_quantize { dst_type: INT8 } }\n",
     family=_V,

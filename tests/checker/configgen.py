@@ -117,7 +117,7 @@ class Generator:
     def arq(self, layer_type: str | None, depth: int) -> str:
         body = []
         if self.rng.random() < 0.6:
-            allowed = layer_type is None or layer_type in caps.CHANNEL_WISE
+            allowed = layer_type is None or layer_type in caps.get_target().channel_wise
             body.append(self.scalar("channel_wise", self.bool_(self.rng.random() < 0.5 and allowed)))
         if self.rng.random() < 0.6:
             bits = [8] if layer_type not in (None, "Conv2d") else [6, 7, 8]
@@ -138,7 +138,7 @@ class Generator:
         if pick() < 0.5:
             body.append(self.scalar("warm_start", self.num([0.2, 0.5, 0.1])))
         if pick() < 0.5:
-            allowed = layer_type is None or layer_type in caps.CHANNEL_WISE
+            allowed = layer_type is None or layer_type in caps.get_target().channel_wise
             body.append(self.scalar("channel_wise", self.bool_(pick() < 0.5 and allowed)))
         return self.block("ada_quantize", self.fields(body), depth)
 
@@ -183,11 +183,11 @@ class Generator:
         pick = self.rng.random
         weightless = layer_type == "AvgPool2d"
         if pick() < 0.8 and not weightless:
-            ada_ok = layer_type is None or layer_type in caps.ADA
+            ada_ok = layer_type is None or layer_type in caps.get_target().ada
             body.append(self.ada(layer_type, depth + 1) if ada_ok and pick() < 0.4 else self.arq(layer_type, depth + 1))
         if pick() < 0.8:
             body.append(self.hfmg(layer_type, depth + 1) if pick() < 0.4 else self.ifmr(layer_type, depth + 1))
-        if pick() < 0.4 and (layer_type is None or layer_type in caps.DMQ):
+        if pick() < 0.4 and (layer_type is None or layer_type in caps.get_target().dmq):
             body.append(self.dmq(depth + 1))
         if self.duplicates:
             body += self._conflicts(layer_type, depth + 1)
@@ -216,6 +216,11 @@ class Generator:
     def _as_list_item(self, body: list[str]) -> str:
         return "override_layer_types" + self.rng.choice([": ", " ", ":"]) + "[{" + " ".join(body) + "}]" + self.sep()
 
+    def names(self, count: int) -> list[str]:
+        """``count`` layer names; without repeats when valid (AMCT refuses a repeat in a skip list, F015)."""
+        names = [self.name() for _ in range(count)]
+        return list(dict.fromkeys(names)) if self.valid else names
+
     def repeated_strings(self, name: str, values: list[str]) -> list[str]:
         out, i = [], 0
         while i < len(values):
@@ -243,11 +248,11 @@ class Generator:
         if pick() < 0.3:
             items.append(self.scalar("fakequant_precision_mode", self.rng.choice(["FORCE_FP16_QUANT", "1"])))
         if pick() < 0.5:
-            items += self.repeated_strings("skip_layers", [self.name() for _ in range(self.rng.randint(1, 4))])
+            items += self.repeated_strings("skip_layers", self.names(self.rng.randint(1, 4)))
         if pick() < 0.4:
             items += self.repeated_strings("skip_layer_types", self.rng.sample(caps.QUANTIZABLE, self.rng.randint(1, 3)))
         if pick() < 0.4:
-            items += self.repeated_strings("skip_fusion_layers", [self.name() for _ in range(self.rng.randint(1, 3))])
+            items += self.repeated_strings("skip_fusion_layers", self.names(self.rng.randint(1, 3)))
         if pick() < 0.8:
             items.append(self.calibration("common_config", None, 0))
         for layer_type in self.rng.sample(caps.QUANTIZABLE, self.rng.randint(0, 4)):

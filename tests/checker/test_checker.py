@@ -10,8 +10,8 @@ from cfglang.diagnostics import Severity
 from cfglang.rules import all_rules
 
 
-def _codes(text: str) -> list[str]:
-    return [d.code for d in check(text).diagnostics]
+def _codes(text: str, target: str | None = None) -> list[str]:
+    return [d.code for d in check(text, target=target).diagnostics]
 
 
 def _one(text: str, code: str):
@@ -252,6 +252,6 @@ def test_check_never_raises_on_damaged_input() -> None:
                          ids=lambda r: r.code)
 def test_rule_examples(rule) -> None:
     """Each entry's bad example triggers it and its good example does not."""
-    assert rule.code in _codes(rule.bad)
-    assert rule.code not in _codes(rule.good)
-    assert not check(rule.good).has_errors
+    assert rule.code in _codes(rule.bad, rule.target)
+    assert rule.code not in _codes(rule.good, rule.target)
+    assert not check(rule.good, target=rule.target).has_errors
