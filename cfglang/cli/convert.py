@@ -8,7 +8,6 @@ so ``cfg -> json -> cfg`` keeps the meaning (comments and layout are not kept).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TextIO
 
@@ -39,14 +38,17 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         text = dumps(to_json(result.config))
     else:
         from cfglang.cli.common import read_bytes
+        from cfglang.jsonlimits import JSONLimitError, loads
+        from cfglang.settings import SettingsError, SettingsResolver
 
-        raw = read_bytes(Path(args.input))
         try:
-            data = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise CLIError(f"{args.input}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        except json.JSONDecodeError as exc:
-            raise CLIError(f"{args.input}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+            limit = SettingsResolver().for_path(args.input).max_file_size
+        except SettingsError as exc:
+            raise CLIError(str(exc)) from None
+        try:  # bounded read; deep nesting and huge integers are located errors too
+            data = loads(read_bytes(Path(args.input), limit), args.input)
+        except JSONLimitError as exc:
+            raise CLIError(str(exc)) from None
         try:
             text = to_cfg(from_json(data, args.input))
         except ConvertError as exc:

@@ -51,11 +51,17 @@ def inventory_from_args(args: argparse.Namespace, result: Any, stderr: TextIO) -
 
 
 def checked_file(path: str) -> Any:
-    """Read and check ``path``; a file that cannot be read is a one-line failure."""
+    """Read and check ``path`` (at most its settings' ``max-file-size``: S015 beyond); a file that cannot be
+    read is a one-line failure."""
     from cfglang.checker import check
-    from cfglang.cli.common import read_bytes
+    from cfglang.cli.common import read_config
+    from cfglang.settings import SettingsError, SettingsResolver
 
-    return check(read_bytes(Path(path)), path)
+    try:
+        limit = SettingsResolver().for_path(path).max_file_size
+    except SettingsError as exc:
+        raise CLIError(str(exc)) from None
+    return check(read_config(Path(path), limit), path, max_size=limit)
 
 
 def report(result: Any, diagnostics: Any, stderr: TextIO) -> None:
@@ -84,7 +90,22 @@ def resolve_file(path: str, args: argparse.Namespace, stderr: TextIO) -> tuple[A
 
 
 def refuse_overwrite(path: str | None, force: bool) -> None:
-    if path and Path(path).exists() and not force:
+    """Before any work: an existing output file needs ``--force``; a folder cannot be one (standard output,
+    ``/dev/null`` and FIFOs are written through, so they need nothing)."""
+    import os
+    import stat
+
+    from cfglang.cli.common import is_stdout
+
+    if not path or is_stdout(path):
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing (created), or a failure the write reports in one line
+    if stat.S_ISDIR(mode):
+        raise CLIError(f"`{path}` is a folder, expected a file name for the output")
+    if stat.S_ISREG(mode) and not force:
         raise CLIError(f"`{path}` exists; pass `--force` to overwrite it")
 
 

@@ -103,7 +103,7 @@ def test_plan_with_errors_writes_nothing(files: Path) -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["plan", "missing.cfg", "--layers", "layers.json"], "cannot read missing.cfg"),
+    (["plan", "missing.cfg", "--layers", "layers.json"], "cannot read `missing.cfg`"),
     (["plan", "quant.cfg", "--layers", "nope.json"], "cannot read layer inventory `nope.json`"),
     (["plan", "quant.cfg", "--model", "no_such_module:factory"], "cannot import `no_such_module`"),
 ])
