@@ -181,6 +181,13 @@ def render_full(reports: Sequence[FileReport], color: bool = False) -> str:
 # ---------------------------------------------------------------- concise
 
 
+def fix_mark(d: Diagnostic) -> str:
+    """``[*] `` before a finding `--fix` repairs, ``[~] `` before one only `--fix --unsafe-fixes` does."""
+    if d.fix is None:
+        return ""
+    return "[*] " if d.fix.safe else "[~] "
+
+
 def render_concise(reports: Sequence[FileReport], color: bool = False) -> str:
     style = _Style(color)
     out = []
@@ -188,7 +195,7 @@ def render_concise(reports: Sequence[FileReport], color: bool = False) -> str:
         for d in report.diagnostics:
             label = d.severity.label
             out.append(f"{printable(report.path)}:{d.span.line}:{d.span.column}: "
-                       f"{style(label, f'{label}[{d.code}]')} {printable(d.message)}\n")
+                       f"{style(label, f'{label}[{d.code}]')} {fix_mark(d)}{printable(d.message)}\n")
     return "".join(out)
 
 

@@ -17,9 +17,11 @@ import torch
 from torch import nn
 
 __all__ = ["DigitsCNN", "DigitsData", "load_digits_data", "train", "cache_dir", "trained_model", "digits_cnn",
-           "calibration_batches", "accuracy", "DemoRow", "config_path", "evaluate", "run_demo", "demo_table"]
+           "calibration_batches", "accuracy", "DemoRow", "config_path", "evaluate", "run_demo", "demo_table", "ALGOS"]
 
 _CACHE_NAME = "digits_cnn_v1.pt"
+#: the bundled configs ``amct demo`` runs, ``quant/data/demo_<algo>.cfg``
+ALGOS = ("ifmr", "hfmg")
 _SEED = 0
 
 
@@ -151,7 +153,7 @@ def evaluate(model: nn.Module, result, data: DigitsData, config: str, findings: 
 
 
 def run_demo(stdout, stderr, *, cache: Path | None = None, output: Path | None = None,
-             overwrite: bool = False, algos: tuple[str, ...] = ("ifmr", "hfmg")) -> int:
+             overwrite: bool = False, algos: tuple[str, ...] = ALGOS) -> int:
     """The ``amct demo`` flow; returns the exit status."""
     import cfglang
     from cfglang.cli.planning import report
@@ -179,7 +181,9 @@ def run_demo(stdout, stderr, *, cache: Path | None = None, output: Path | None =
             return 1
         result = quantize(model, plan, calibration_batches(data, plan.batch_num), progress=False)
         if output is not None:
-            result.save(output / algo, overwrite=overwrite)
+            from quant.cli import report_outputs
+
+            report_outputs(result.save(output / algo, overwrite=overwrite), stderr)
         rows.append(evaluate(model, result, data, path.name, len(diagnostics), fp32))
     stdout.write(demo_table(rows, len(data.train_y), len(data.test_y)))
     return 0

@@ -156,7 +156,8 @@ def _take_batches(batches: Iterable[Any], count: int) -> list[Any]:
         raise QuantizeError("batches is a single tensor, expected an iterable of batches (e.g. `[x]`)")
     taken = list(itertools.islice(iter(batches), count))
     if len(taken) < count:
-        raise QuantizeError(f"got {len(taken)} calibration batches, expected `batch_num` = {count} from the plan")
+        got = f"{len(taken)} calibration batch" + ("" if len(taken) == 1 else "es")
+        raise QuantizeError(f"got {got}, expected `batch_num` = {count} from the plan")
     return taken
 
 
@@ -272,7 +273,7 @@ def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[A
         missing = [name for name, seen in calls.items() if not seen]
         if missing:
             raise QuantizeError(f"layer `{missing[0]}` was not called by the model's forward in {len(batches)} "
-                                f"calibration batches")
+                                f"calibration batch{'' if len(batches) == 1 else 'es'}")
         qparams = {}
         for name, cal in calibrators.items():
             try:

@@ -6,16 +6,25 @@ imports torch or pygls.
 
 Each subcommand module exposes ``HELP`` (one line), ``add_arguments(parser)``
 and ``main(args, stdout, stderr) -> int``.
+
+Messages have one form for every command: ``amct NAME: MESSAGE`` for a failure,
+``amct NAME: warning: MESSAGE`` for a warning (Python ``warnings`` raised while a
+command runs, by torch or by tracing, are printed so, without source paths), and
+``wrote PATH: WHAT`` for each file a command writes (:func:`wrote`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+import warnings
+from collections.abc import Iterator
 from typing import TextIO
 
-__all__ = ["run", "main", "lint_main", "CLIError"]
+__all__ = ["run", "main", "lint_main", "CLIError", "UserDataError", "wrote", "plural", "warning_line"]
 
 # subcommand -> module; modules outside cfglang may import torch
 SUBCOMMANDS: dict[str, str] = {
@@ -25,6 +34,7 @@ SUBCOMMANDS: dict[str, str] = {
     "plan": "cfglang.cli.plan",
     "schema": "cfglang.cli.schema",
     "convert": "cfglang.cli.convert",
+    "rules": "cfglang.cli.rules",
     "layers": "quant.cli.layers",
     "quantize": "quant.cli.quantize",
     "demo": "quant.cli.demo",
@@ -39,6 +49,7 @@ HELP: dict[str, str] = {
     "plan": "resolve a config against a model into the per-layer plan",
     "schema": "print the JSON Schema of the config, the plan or the inventory",
     "convert": "convert a config between .cfg text and JSON",
+    "rules": "list every diagnostic rule: code, name, severity, summary",
     "layers": "write the layer inventory of a PyTorch model (needs torch)",
     "quantize": "calibrate and quantize a PyTorch model (needs torch)",
     "demo": "train, quantize and evaluate a small CNN on the digits dataset (needs torch)",
@@ -48,6 +59,44 @@ HELP: dict[str, str] = {
 
 class CLIError(Exception):
     """A user-facing failure: printed as one line on stderr, exit status 2."""
+
+
+class UserDataError(Exception):
+    """The user's model failed on the user's data: one line on stderr, exit status 1 (a finding, not a crash)."""
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 calibration batch``, ``2 calibration batches``."""
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {words or (word + 'es' if word.endswith(('s', 'sh', 'ch', 'x')) else word + 's')}"
+
+
+def wrote(stream: TextIO, path: str | os.PathLike, what: str) -> None:
+    """The one line each command prints for each file it wrote: ``wrote PATH: WHAT``.
+
+    Commands print it on stderr, so that stdout carries only data (a plan, a table)."""
+    print(f"wrote {os.fspath(path)}: {what}", file=stream)
+
+
+def warning_line(command: str, message: str) -> str:
+    """The one form of a warning: ``amct COMMAND: warning: MESSAGE``."""
+    return f"amct {command}: warning: {str(message).strip()}"
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(command: str, stderr: TextIO) -> Iterator[None]:
+    """Show every Python warning raised while a command runs in the CLI's own form.
+
+    The filters stay as they are (``-W``, ``PYTHONWARNINGS``): only how a shown warning is printed
+    changes, without the source path and line Python's default adds."""
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        print(warning_line(command, str(message)), file=stderr)
+
+    with warnings.catch_warnings():  # restores the previous `showwarning` on exit
+        warnings.showwarning = show
+        yield
 
 
 def _parser(prog: str = "amct") -> argparse.ArgumentParser:
@@ -118,7 +167,8 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
         print(str(exc), file=stderr)
         return 2
     try:
-        return module.main(args, stdout, stderr)
+        with _warnings_as_lines(name, stderr):
+            return module.main(args, stdout, stderr)
     except CLIError as exc:
         print(f"amct {name}: {exc}", file=stderr)
         return 2
@@ -131,6 +181,11 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
         print(f"amct {name}: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=stderr)
         return 2
+    except UserDataError as exc:
+        if debug:  # the traceback of the model's own failure (the error's cause)
+            raise
+        print(f"amct {name}: {exc}", file=stderr)
+        return 1
 
 
 _EXTRA = {"lsp": "lsp", "layers": "quant", "quantize": "quant", "demo": "quant"}

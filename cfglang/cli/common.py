@@ -161,12 +161,12 @@ def load_named_inventory(source: InventorySource, name: str, limit: int | None =
         raise CLIError(source.unusable(name, str(exc))) from None
 
 
-def load_model_inventory(ref: str, stderr: TextIO | None = None, prefix: str = "warning") -> Any:
+def load_model_inventory(ref: str) -> Any:
     """The inventory of the model ``ref`` names (``quant``: imports torch): ``package.module:factory``,
     or a ``torch.export`` program file (see ``quant.inventory.inventory_from_ref``).
 
-    A model that cannot be traced still gives names and types; the trace warning
-    saying what is missing goes to ``stderr`` as ``<prefix>: ...``.
+    A model that cannot be traced still gives names and types; the trace warning saying what is
+    missing is always shown (``cfglang.cli.run`` prints warnings in the CLI's one form).
     """
     import warnings
 
@@ -176,13 +176,9 @@ def load_model_inventory(ref: str, stderr: TextIO | None = None, prefix: str = "
     except ImportError as exc:
         raise CLIError(f"`--model` needs the quant extra with torch ({exc}); "
                        "or write the inventory with `amct layers` and pass `--layers`") from None
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings():
         warnings.simplefilter("always", TraceWarning)
         try:
-            found = inventory_from_ref(ref)
+            return inventory_from_ref(ref)
         except ModelRefError as exc:
             raise CLIError(f"`--model`: {exc}") from None
-    for warning in caught:
-        if issubclass(warning.category, TraceWarning) and stderr is not None:
-            print(f"{prefix}: {warning.message}", file=stderr)
-    return found

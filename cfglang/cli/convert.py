@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cfglang.cli import CLIError
-from cfglang.cli.planning import checked_file, refuse_overwrite, report
+from cfglang.cli.planning import checked_file, refuse_overwrite, report, write_output
 
 HELP = "convert a config between .cfg text and JSON"
 
@@ -53,10 +53,6 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             text = to_cfg(from_json(data, args.input))
         except ConvertError as exc:
             raise CLIError(str(exc)) from None
-    if args.output:
-        from cfglang.cli.common import write_bytes
-
-        write_bytes(args.output, text.encode("utf-8"))
-    else:
-        stdout.write(text)
+    write_output(text, args.output, "the config as JSON" if args.to == "json" else "the config as .cfg text",
+                 stdout, stderr)
     return 0

@@ -1,7 +1,7 @@
 """``amct explain CODE``: print a rule's registry entry (code or kebab-case name).
 
 ``main`` dispatches on the argument: a diagnostic code or rule name is
-explained from the registry; config files (an existing file, or a name with a
+explained from the registry (``ALL``: the list of every rule, as ``amct rules``); config files (an existing file, or a name with a
 config suffix) go to the file mode, which another module adds.
 """
 
@@ -46,6 +46,11 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def explain_code(code_or_name: str, stdout: TextIO) -> int:
     found = get(code_or_name)
+    if code_or_name.strip().upper() == "ALL":  # as `amct rules`: the list travels with the package
+        from cfglang.cli.rules import rules_table
+
+        stdout.write(rules_table(all_rules()))
+        return 0
     if found is None:
         raise CLIError(_unknown(code_or_name))
     stdout.write(format_rule(found))
@@ -56,7 +61,7 @@ def _unknown(target: str) -> str:
     keys = [r.code for r in all_rules()] + [r.name for r in all_rules()]
     close = difflib.get_close_matches(target.upper() if target[:1].isalpha() and target[1:].isdigit() else
                                       target.lower(), keys, n=1, cutoff=0.6)
-    hint = f"; did you mean `{close[0]}`?" if close else " (codes look like `F001`; see docs/rules.md)"
+    hint = f"; did you mean `{close[0]}`?" if close else " (codes look like `F001`; `amct rules` lists them all)"
     return f"unknown diagnostic code `{target}`{hint}"
 
 

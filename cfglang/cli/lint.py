@@ -86,7 +86,7 @@ def _inventory(args: argparse.Namespace, stderr: TextIO) -> Any:
     if args.model:
         from cfglang.cli.common import load_model_inventory
 
-        return load_model_inventory(args.model, stderr)
+        return load_model_inventory(args.model)
     return None
 
 
@@ -228,3 +228,23 @@ def _report(run: _Run, out: TextIO) -> None:
         line = summary(diagnostics, len(reports), run.fixed)
         if line:
             out.write(line + "\n")
+        hint = _fix_hint(diagnostics, args)
+        if hint:
+            out.write(hint + "\n")
+
+
+def _fix_hint(diagnostics: list[Any], args: argparse.Namespace) -> str | None:
+    """What fixes are left and the options that apply them (the marks of the concise format)."""
+    from cfglang.cli import plural
+
+    safe = sum(1 for d in diagnostics if d.fix is not None and d.fix.safe)
+    unsafe = sum(1 for d in diagnostics if d.fix is not None and not d.fix.safe) if not args.unsafe_fixes else 0
+    if args.fix:  # the safe ones were applied: what is left needs the other option
+        if not unsafe:
+            return None
+        return (f"[~] {plural(unsafe, 'unsafe fix')} left: apply {'it' if unsafe == 1 else 'them'} with "
+                f"`--fix --unsafe-fixes` (an unsafe fix may change what AMCT does)")
+    parts = [f"[*] {safe} fixable with `--fix`"] if safe else []
+    if unsafe:
+        parts.append(f"[~] {unsafe} {'more ' if safe else ''}with `--fix --unsafe-fixes` (may change what AMCT does)")
+    return "; ".join(parts) or None

@@ -5,8 +5,10 @@ Without ``--model``/``--layers`` the model is the inventory that the file's
 
 Resolves the config against the model into the per-layer plan: the native plan
 JSON (what ``amct quantize`` and ``quant.quantize`` read), AMCT's own
-``config.json`` layout, or a table. Diagnostics go to stderr; a config or a
-resolution with errors writes nothing and exits 1.
+``config.json`` layout, or a table. Diagnostics go to stderr, the config's and the
+model-aware ones of one run together; with errors nothing is written ("no plan
+written") and the status is 1. A plan whose AdaRound layers will take long gets a
+warning with an estimate.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ import argparse
 import json
 from typing import TextIO
 
-from cfglang.cli.planning import add_model_arguments, refuse_overwrite, report, resolve_file
+from cfglang.cli.planning import (
+    adaround_estimate,
+    add_model_arguments,
+    error_count,
+    refuse_overwrite,
+    resolve_file,
+    write_output,
+)
 
 HELP = "resolve a config against a model into the per-layer plan"
 
@@ -32,24 +41,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from cfglang.diagnostics import Severity
+    from cfglang.cli import plural, warning_line
 
     refuse_overwrite(args.output, args.force)
     resolved = resolve_file(args.config, args, stderr)
     if resolved is None:
+        print("amct plan: no plan written: the config has syntax errors", file=stderr)
         return 1
     result, _, plan = resolved
-    report(result, [*result.diagnostics, *plan.diagnostics], stderr)
-    if any(d.severity is Severity.ERROR for d in plan.diagnostics):
+    errors = error_count(result.diagnostics, plan.diagnostics)
+    if errors:
+        print(f"amct plan: no plan written: {plural(errors, 'error')} above", file=stderr)
         return 1
+    estimate = adaround_estimate(plan)
+    if estimate:
+        print(warning_line("plan", estimate), file=stderr)
     if args.format == "table":
         text = plan.to_table()
     else:
         text = json.dumps(plan.to_dict() if args.format == "native" else plan.to_amct_json(), indent=2) + "\n"
-    if args.output:
-        from cfglang.cli.common import write_bytes
-
-        write_bytes(args.output, text.encode("utf-8"))
-    else:
-        stdout.write(text)
+    what = {"native": "the plan (native JSON)", "amct-json": "the plan in AMCT's config.json layout",
+            "table": "the plan as a table"}[args.format]
+    write_output(text, args.output, what, stdout, stderr)
     return 0

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from cfglang.cli import CLIError
 
 __all__ = ["add_model_arguments", "inventory_from_args", "checked_file", "report", "resolve_file", "refuse_overwrite",
-           "add_layer_arguments", "explain_layer_main"]
+           "write_output", "error_count", "adaround_estimate", "add_layer_arguments", "explain_layer_main"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -36,7 +36,7 @@ def inventory_from_args(args: argparse.Namespace, result: Any, stderr: TextIO) -
     if args.layers:
         return common.load_inventory_file(args.layers)
     if args.model:
-        return common.load_model_inventory(args.model, stderr)
+        return common.load_model_inventory(args.model)
     from cfglang.settings import SettingsError, SettingsResolver, inventory_source
 
     path = result.document.path
@@ -76,17 +76,52 @@ def report(result: Any, diagnostics: Any, stderr: TextIO) -> None:
 def resolve_file(path: str, args: argparse.Namespace, stderr: TextIO) -> tuple[Any, Any, Any] | None:
     """``(checked config, inventory, plan)`` for a config file and ``--model``/``--layers``.
 
-    None when the config itself has errors (they are reported on ``stderr``); the
-    model is only loaded for a config that checks.
+    The config's and the model-aware diagnostics are reported on ``stderr`` together, so that one run
+    shows all that is to fix; a config with errors is still resolved (as ``amct lint`` does), unless
+    it has syntax diagnostics: then its tree is not what was meant, only those are reported and the
+    result is None.
     """
     from cfglang.resolve import resolve
 
     result = checked_file(path)
-    if result.has_errors:
+    if any(d.code.startswith("S") for d in result.diagnostics):
         report(result, result.diagnostics, stderr)
         return None
     inventory = inventory_from_args(args, result, stderr)
-    return result, inventory, resolve(result, inventory)
+    plan = resolve(result, inventory)
+    report(result, [*result.diagnostics, *plan.diagnostics], stderr)
+    return result, inventory, plan
+
+
+def error_count(*diagnostics: Any) -> int:
+    from cfglang.diagnostics import Severity
+
+    return sum(d.severity is Severity.ERROR for group in diagnostics for d in group)
+
+
+#: seconds per AdaRound iteration of a small layer on a CPU, the floor of the estimate below: a Linear(20, 16)
+#: took 1.9 ms per iteration on one core (docs/benchmarks.md, "AdaRound"); larger layers take longer
+ADAROUND_SECONDS_PER_ITERATION = 0.002
+#: from this estimate on, planning AdaRound is worth a warning
+ADAROUND_WARN_SECONDS = 60.0
+
+
+def adaround_estimate(plan: Any) -> str | None:
+    """A warning when the plan's AdaRound layers will take long: how many layers, iterations and about
+    how long at the least; None when the estimate is under a minute."""
+    from cfglang.cli import plural
+
+    ada = [layer for layer in plan.layers if layer.quantize and layer.weight is not None and layer.weight.algo == "ada"]
+    iterations = sum(layer.weight.num_iteration or 0 for layer in ada)
+    seconds = iterations * ADAROUND_SECONDS_PER_ITERATION
+    if seconds < ADAROUND_WARN_SECONDS:
+        return None
+    counts = sorted({layer.weight.num_iteration or 0 for layer in ada})
+    each = f"{counts[0]} iterations each" if len(counts) == 1 else f"{iterations} iterations in all"
+    took = f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} s"
+    return (f"AdaRound (`ada_quantize`) is planned for {plural(len(ada), 'layer')}, {each}: about {took} at the "
+            f"least on a CPU ({ADAROUND_SECONDS_PER_ITERATION * 1000:.0f} ms per iteration for a small layer; "
+            f"larger layers take longer); `num_iteration` sets the count, `arq_quantize` takes seconds")
 
 
 def refuse_overwrite(path: str | None, force: bool) -> None:
@@ -113,6 +148,18 @@ def add_layer_arguments(parser: argparse.ArgumentParser) -> None:
     """``amct explain quant.cfg --layer NAME [--model|--layers]``."""
     parser.add_argument("--layer", metavar="NAME", help="with a config file: the layer whose values to explain")
     add_model_arguments(parser, required=False)
+def write_output(text: str, output: str | None, what: str, stdout: TextIO, stderr: TextIO) -> None:
+    """``text`` into the file ``output`` (``-o``), said with a ``wrote PATH: WHAT`` line on stderr; else on stdout."""
+    if not output:
+        stdout.write(text)
+        return
+    from cfglang.cli import wrote
+    from cfglang.cli.common import write_bytes
+
+    write_bytes(output, text.encode("utf-8"))
+    wrote(stderr, output, what)
+
+
 
 
 def explain_layer_main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -123,7 +170,7 @@ def explain_layer_main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO)
         raise CLIError("with a config file, pass `--layer NAME` (and `--model` or `--layers`, unless the file's "
                        "header or settings name an inventory)")
     resolved = resolve_file(args.target, args, stderr)
-    if resolved is None:
+    if resolved is None or resolved[0].has_errors:
         return 1
     result, inventory, plan = resolved
     if plan.layer(args.layer) is None:

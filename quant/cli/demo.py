@@ -21,7 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from quant.demo import run_demo
+    from quant.cli import output_dir
+    from quant.demo import ALGOS, run_demo
 
-    return run_demo(stdout, stderr, cache=Path(args.cache_dir) if args.cache_dir else None,
-                    output=Path(args.output) if args.output else None, overwrite=args.force)
+    output = Path(args.output) if args.output else None
+    if output is not None:  # before training and calibrating: a folder that cannot take the outputs
+        for algo in ALGOS:
+            output_dir(output / algo, args.force)
+    status = run_demo(stdout, stderr, cache=Path(args.cache_dir) if args.cache_dir else None, output=output,
+                      overwrite=args.force)
+    if output is None and status == 0:
+        print("amct demo: nothing written; pass `-o DIR` to save each quantized model's outputs (record, AMCT "
+              "config, plan, fake-quant model, ONNX) under DIR/ifmr and DIR/hfmg", file=stderr)
+    return status

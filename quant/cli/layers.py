@@ -24,19 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from cfglang.cli import plural
     from cfglang.cli.common import load_model_inventory
-    from cfglang.cli.planning import refuse_overwrite
+    from cfglang.cli.planning import refuse_overwrite, write_output
 
     refuse_overwrite(args.output, args.force)
-    found = load_model_inventory(args.model, stderr, prefix="amct layers: warning")
+    found = load_model_inventory(args.model)
     text = json.dumps(found.to_dict(), indent=2) + "\n"
-    if args.output:
-        from cfglang.cli.common import write_bytes
-
-        write_bytes(args.output, text.encode("utf-8"))
-        quantizable = len(found.quantizable)
-        print(f"wrote {args.output}: {len(found.layers)} layers ({quantizable} quantizable), "
-              f"{len(found.foldable)} foldable pairs", file=stderr)
-    else:
-        stdout.write(text)
+    what = (f"layer inventory, {plural(len(found.layers), 'layer')} ({len(found.quantizable)} quantizable), "
+            f"{plural(len(found.foldable), 'foldable pair')}")
+    write_output(text, args.output, what, stdout, stderr)
     return 0

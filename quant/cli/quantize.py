@@ -1,9 +1,11 @@
 """``amct quantize quant.cfg --model package.module:factory --data calib.pt|calib.npz -o out/``.
 
 Checks and resolves the config against the model (diagnostics as ``amct lint`` shows them; errors
-stop here with status 1), calibrates with a progress bar over batches and layers, prints the
-per-layer table and writes the outputs of ``QuantResult.save`` into the output folder (existing
-files are kept unless ``--force``). The factory's model is put in eval mode. A ``torch.export``
+stop here with status 1), says how it read ``--data`` (``quant.batches``), calibrates with progress
+bars over batches, layers and AdaRound's iterations (on a terminal only), prints the per-layer table
+and writes the outputs of ``QuantResult.save`` into the output folder (existing files are kept unless
+``--force``), one ``wrote PATH: WHAT`` line each. A batch the model fails on is a user error (status
+1) naming the batch and the innermost layer that raised. The factory's model is put in eval mode. A ``torch.export``
 program file is refused (one line, status 2): the program keeps the graph but not the ``nn.Module``
 layers (``Conv2d``, ``Linear``, ...) that quantization folds, calibrates and replaces.
 """
@@ -11,9 +13,9 @@ layers (``Conv2d``, ``Linear``, ...) that quantization folds, calibrates and rep
 from __future__ import annotations
 
 import argparse
-from typing import TextIO
+from typing import Any, TextIO
 
-from cfglang.cli import CLIError
+from cfglang.cli import CLIError, UserDataError
 
 HELP = "calibrate and quantize a PyTorch model (needs torch)"
 
@@ -26,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a callable with no arguments returning the nn.Module (the current directory is "
                              "importable); a torch.export program file is not enough to quantize")
     parser.add_argument("--data", metavar="PATH", required=True,
-                        help="calibration batches: .pt (a list of batches) or .npz (batch_0, batch_1, ...)")
+                        help="calibration batches: .pt (a list of batches, each a tensor, a tuple or a dict of tensors) "
+                             "or .npz (arrays batch_0, batch_1, ...)")
     parser.add_argument("-o", "--output", metavar="DIR", required=True, help="folder for the outputs")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -36,35 +39,70 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from cfglang.cli.planning import checked_file, report
     from cfglang.diagnostics import Severity
     from cfglang.resolve import resolve
-    from quant.batches import BatchFileError, load_batches
-    from quant.engine import QuantizeError, quantize
+    from quant.batches import BatchFileError, describe_batch, describe_batches, read_batches
+    from quant.cli import output_dir, report_outputs
+    from quant.engine import QuantizeError
     from quant.inventory import inventory
     from quant.modelref import ModelRefError, load_model
-    from quant.result import OutputDirError, check_output_dir
+    from quant.result import OutputDirError
 
-    try:
-        out = check_output_dir(args.output, overwrite=args.force)
-    except OutputDirError as exc:
-        raise CLIError(str(exc)) from None
+    out = output_dir(args.output, args.force)
     checked = checked_file(args.config)
     if checked.has_errors:
         report(checked, checked.diagnostics, stderr)
+        print("amct quantize: the config has errors, nothing quantized", file=stderr)
         return 1
     try:
         model = load_model(args.model).eval()
-        batches = load_batches(args.data)
+        data = read_batches(args.data)
     except (ModelRefError, BatchFileError) as exc:
         raise CLIError(str(exc)) from None
+    how = ""
+    if data.split:  # the reading a newcomer may not expect: say it, and how to get the other one
+        first = data.batches[0]
+        how = (f" (the file holds one tensor, split along dim 0; for one batch of {len(data.batches)} samples "
+               f"of shape {describe_batch(first)}, save a list: `torch.save([tensor], path)`)")
+    print(f"amct quantize: read {describe_batches(data.batches)} from `{args.data}`{how}", file=stderr)
     plan = resolve(checked, inventory(model, args.model))
     report(checked, [*checked.diagnostics, *plan.diagnostics], stderr)
     if any(d.severity is Severity.ERROR for d in plan.diagnostics):
+        print("amct quantize: the config has errors for this model, nothing quantized", file=stderr)
         return 1
     try:
-        result = quantize(model, plan, batches, progress=not args.no_progress)
+        result = _quantize(model, plan, data.batches, progress=_progress(args.no_progress))
         paths = result.save(out, overwrite=args.force)
     except (QuantizeError, OutputDirError) as exc:
         raise CLIError(str(exc)) from None
     stdout.write(result.table())
-    for path in paths.values():
-        print(f"wrote {path}", file=stdout)
+    report_outputs(paths, stderr)
     return 0
+
+
+def _progress(disabled: bool) -> bool:
+    """Progress bars only on a terminal: redrawn bars (carriage returns, cursor moves for the nested
+    ones) would litter a log, a pipe or a pre-commit run."""
+    if disabled:
+        return False
+    import sys
+
+    stream = sys.stderr  # where tqdm draws
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool) -> Any:
+    """``quant.quantize``; a failure of the user's model on a batch is the user's (exit 1, named batch and layer)."""
+    from quant.batches import locate_failure
+    from quant.engine import QuantizeError, quantize
+
+    try:
+        return quantize(model, plan, batches, progress=progress)
+    except QuantizeError:
+        raise
+    except Exception as exc:
+        # the float model on the same batches: a batch it fails on is the data's or the model's problem;
+        # one it runs is the engine's, and the original failure stays an internal error
+        failure = locate_failure(model, batches[:plan.batch_num])
+        if failure is None:
+            raise
+        raise UserDataError(f"{failure}; check `--data` against the model's inputs") from exc

@@ -197,11 +197,12 @@ def test_unused_and_invalid_suppressions_are_reported(work: Path) -> None:
     status, out, _ = amct("lint", "s.cfg", "--format", "concise")
     assert status == 0
     assert out.splitlines() == [
-        "s.cfg:1:29: warning[L001] unused suppression of `F001`: no `F001` diagnostic on this line",
+        "s.cfg:1:29: warning[L001] [*] unused suppression of `F001`: no `F001` diagnostic on this line",
         "s.cfg:2:18: warning[L002] `# amct: noqa` names no code",
         "s.cfg:3:47: warning[L002] unknown code `X999` in a suppression",
-        "s.cfg:4:20: warning[L001] unused suppression of `F011`: no `F011` diagnostic in this file",
+        "s.cfg:4:20: warning[L001] [*] unused suppression of `F011`: no `F011` diagnostic in this file",
         "found 4 warnings in 1 file",
+        "[*] 2 fixable with `--fix`",
     ]
 
 
@@ -237,8 +238,8 @@ def test_folders_are_searched_and_stdin_uses_the_settings_of_its_name(work: Path
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     status, out, _ = amct("lint", ".", "--format", "concise")
     assert status == 1
-    assert {line.split(":")[0] for line in out.splitlines()[:-1]} == {"bad.cfg", "warn.cfg"}  # model.cfg is clean
-    assert out.splitlines()[-1] == "found 1 error and 3 warnings in 2 files"
+    assert {line.split(":")[0] for line in out.splitlines()[:-2]} == {"bad.cfg", "warn.cfg"}  # model.cfg is clean
+    assert out.splitlines()[-2] == "found 1 error and 3 warnings in 2 files"
     status, out, _ = amct("lint", "-", "--stdin-filename", "x/in.cfg", "--format", "concise",
                           stdin="quant_bitz: 1\n", monkeypatch=monkeypatch)
     assert status == 1 and out.startswith("x/in.cfg:1:1: error[F001]")
@@ -253,8 +254,10 @@ def test_fix_applies_safe_fixes_and_reports_the_rest(work: Path) -> None:
     assert "batch_num: 2" not in fixed and "ifmr_quantize" not in fixed  # earlier duplicate, dropped oneof
     assert "quant_bit: 8" in fixed  # a rename is unsafe
     assert status == 1
-    assert out.splitlines() == ["bad.cfg:4:5: error[F001] unknown field `quant_bit` in `arq_quantize`",
-                                "found 1 error in 1 file (2 fixed)"]
+    assert out.splitlines() == ["bad.cfg:4:5: error[F001] [~] unknown field `quant_bit` in `arq_quantize`",
+                                "found 1 error in 1 file (2 fixed)",
+                                "[~] 1 unsafe fix left: apply it with `--fix --unsafe-fixes` (an unsafe fix may "
+                                "change what AMCT does)"]
 
 
 def test_unsafe_fixes_rename_and_the_file_becomes_clean(work: Path) -> None:
@@ -329,7 +332,7 @@ def test_model_that_cannot_be_traced_is_said_on_stderr(work: Path) -> None:
         encoding="utf-8")
     status, out, err = amct("lint", "model.cfg", "--model", "untraceable:Net", "--format", "json")
     assert status == 0, out + err  # `conv9` and `fc` are modules: names and types still check
-    assert err.startswith("warning: cannot trace `untraceable:Net` with torch.fx") and "traced: false" in err
+    assert err.startswith("amct lint: warning: cannot trace `untraceable:Net` with torch.fx") and "traced: false" in err
 
 
 def test_amct_lint_script_is_amct_lint(work: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -85,7 +85,7 @@ def test_quantize_cli_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
     status = run(["quantize", "quant.cfg", "--model", "quant.demo:DigitsCNN", "--data", "calib.pt", "-o", "o",
                   "--no-progress"], io.StringIO(), err)
-    assert status == 2 and "got 1 calibration batches, expected `batch_num` = 4" in err.getvalue()
+    assert status == 2 and "got 1 calibration batch, expected `batch_num` = 4" in err.getvalue()
     (tmp_path / "bad.npz").write_bytes(b"nope")
     err = io.StringIO()
     status = run(["quantize", "quant.cfg", "--model", "quant.demo:DigitsCNN", "--data", "bad.npz", "-o", "o"],

@@ -191,7 +191,7 @@ def sequential_like() -> nn.Module:
 def test_layers_from_a_program_match_the_factory(project: Path) -> None:
     status, _, err = amct("layers", "--model", "prog.pt2", "-o", "layers.json")
     assert status == 0, err
-    assert "wrote layers.json: 7 layers (3 quantizable), 1 foldable pairs" in err
+    assert "wrote layers.json: layer inventory, 7 layers (3 quantizable), 1 foldable pair" in err
     status, factory_json, _ = amct("layers", "--model", "cnn_models:cnn")
     assert status == 0
     from_program = json.loads((project / "layers.json").read_text())
