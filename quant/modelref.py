@@ -1,20 +1,30 @@
 """How the command line names a model: ``package.module:factory`` or a program file.
 
 The factory is a callable taking no arguments and returning an ``nn.Module``.
-The current directory is importable, as with ``python -m``. A reference that
-names an existing file, or ends in ``.pt2``, is a ``torch.export`` program
-(written by ``torch.export.save``): it gives the graph, so a layer inventory,
-but not the ``nn.Module`` that quantization works on. Every failure is a
-:class:`ModelRefError` with a one-line message that says what to fix.
+What runs: the named module is imported (its top-level code runs) and the
+factory is called, so a reference is code the user chose to run. The current
+directory is importable, but last on ``sys.path``: a stray ``onnx.py`` or
+``torch.py`` there cannot shadow an installed package.
+
+A reference that names an existing file, or ends in ``.pt2``, is a
+``torch.export`` program (written by ``torch.export.save``): it gives the
+graph, so a layer inventory, but not the ``nn.Module`` that quantization works
+on. ``torch.export.load`` unpickles parts of the file; :func:`load_program`
+loads it with every ``torch.load`` forced to ``weights_only`` and refuses
+archives with parts that would run code (pickled objects, compiled AOTInductor
+models), so a doctored program cannot run code, as far as torch allows.
+Every failure is a :class:`ModelRefError` with a one-line message that says what to fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import pickle
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = ["ModelRefError", "import_factory", "load_model", "is_program_file", "load_program"]
@@ -35,7 +45,7 @@ def import_factory(ref: str) -> Callable[[], Any]:
                             f"or a `torch.export` program file ({found})")
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
+        sys.path.append(cwd)  # last: installed packages win over same-named files in the current folder
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -100,14 +110,24 @@ def load_program(path: str) -> Any:
             if "version" not in names and not any(n.rpartition("/")[2] == "archive_format" for n in names):
                 raise ModelRefError(f"`{path}` is a zip archive without a torch.export program in it "
                                     f"(`torch.save` writes such files); {expected}")
+            running = [n for n in names if any(part in "/" + n for part in _CODE_PARTS)]
+            if running:
+                raise ModelRefError(f"`{path}` holds parts that would run code when loaded (`{running[0]}`: "
+                                    f"pickled objects or a compiled model), which are not loaded; write the "
+                                    f"inventory with `amct layers --model package.module:factory` instead")
             stream.seek(0)
-            program = _quiet_load(torch, stream)
+            with _weights_only():
+                program = _quiet_load(torch, stream)
     except OSError as exc:
         raise ModelRefError(f"cannot read `{path}`: {exc.strerror or exc}") from None
     except zipfile.BadZipFile as exc:
         raise ModelRefError(f"`{path}` is not a torch.export program ({exc}); {expected}") from None
     except _LoadFailed as failed:
         exc = failed.cause
+        if isinstance(exc, pickle.UnpicklingError):  # refused by weights_only: not plain tensors
+            raise ModelRefError(f"`{path}` holds pickled objects other than tensors, which could run code when "
+                                f"loaded, so it is not loaded; write the inventory with `amct layers --model "
+                                f"package.module:factory` instead") from None
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelRefError(f"cannot load the torch.export program `{path}` with torch {torch.__version__} "
                             f"({type(exc).__name__}: {detail[:200]}); export and save it again with "
@@ -115,6 +135,31 @@ def load_program(path: str) -> Any:
     if not isinstance(program, torch.export.ExportedProgram):
         raise ModelRefError(f"`{path}` holds a `{type(program).__name__}`, expected a torch.export program")
     return program
+
+
+# archive entries that `torch.export.load` turns into code: pickled opaque or torchbind objects, compiled
+# AOTInductor / ExecuTorch / MTIA models (see torch/export/pt2_archive/_package.py)
+_CODE_PARTS = ("/data/constants/custom_obj_", "/data/constants/opaque_obj_", "/data/aotinductor/",
+               "/data/executorch/", "/data/mtia")
+
+
+@contextlib.contextmanager
+def _weights_only() -> Iterator[None]:
+    """Every ``torch.load`` inside (torch.export.load has several, some with ``weights_only=False``) is
+    forced to ``weights_only=True``: plain tensors and containers, no code (torch's own switch)."""
+    saved = {name: os.environ.pop(name, None) for name in _FORCE_VARIABLES}
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_FORCE_VARIABLES = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
 
 
 class _LoadFailed(Exception):
