@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 __all__ = ["SUFFIXES", "DEFAULT_MAX_SIZE", "ReadError", "FileTooLarge", "read_file", "inside_root", "discover",
+           "WriteError", "WriteConflict", "remove_strays", "process_alive", "signals_raise",
            "atomic_write"]
 
 SUFFIXES = (".cfg", ".txtpb", ".textproto", ".pbtxt")
@@ -213,7 +214,7 @@ def remove_strays(folder: Path, name: str | None = None) -> list[Path]:
     removed = []
     for candidate in folder.glob(pattern):
         pid_text = candidate.name.rsplit(_TEMP_TAG, 1)[1].split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or process_alive(int(pid_text)):
             continue
         try:
             candidate.unlink()
@@ -223,7 +224,8 @@ def remove_strays(folder: Path, name: str | None = None) -> list[Path]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -2,8 +2,10 @@
 
 ``QuantResult.save(out_dir)`` writes ``record.txt``, ``config.json`` (AMCT's layout, from
 ``cfglang.plan.Plan.to_amct_json``), ``plan.json``, ``fake_quant_model.pt`` and ``model_qdq.onnx``.
-It never overwrites an existing file unless ``overwrite=True``, and writes every file to a temporary
-name first, so a failure leaves nothing half written.
+It never overwrites an existing file unless ``overwrite=True``. The five files appear together or not
+at all: they are written into a temporary folder inside the output folder (``.amct-save-PID-XXXX``),
+each synced to disk, and only then renamed into place; a failure (a full disk, an interrupt, SIGTERM)
+before that leaves no output file and no temporary folder (a later save removes those of killed runs).
 
 ``fake_quant_model.pt`` holds plain data (the plan, the state dict), loadable with
 ``torch.load(..., weights_only=True)``; :func:`load_fake_quant_model` rebuilds the module from the
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +43,11 @@ def check_output_dir(out_dir: str | os.PathLike, *, overwrite: bool = False) -> 
     a writable folder (``save`` creates the rest).
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"cannot use `{out}` as the output folder: it is a file, expected a folder")
+    for name in OUTPUT_FILES:  # `out/plan.json/` would only fail at the rename, after calibration
+        if (out / name).is_dir():
+            raise OutputDirError(f"cannot write `{out / name}`: it is a folder, expected a file or nothing")
     existing = [name for name in OUTPUT_FILES if (out / name).exists()]
     if existing and not overwrite:
         raise OutputDirError(f"`{out}` already has {', '.join(f'`{n}`' for n in existing)}, expected no such files "
@@ -104,6 +112,14 @@ class QuantResult:
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
         }
 
+    def fake_quant_bytes(self) -> bytes:
+        """``fake_quant_payload`` as ``torch.save`` writes it (in memory: a full disk is then an OSError)."""
+        import io
+
+        buffer = io.BytesIO()
+        torch.save(self.fake_quant_payload(), buffer)
+        return buffer.getvalue()
+
     def onnx_bytes(self, example_inputs: Any = None) -> bytes:
         from quant.onnx_export import export_qdq
 
@@ -124,26 +140,57 @@ class QuantResult:
             "record.txt": lambda p: p.write_text(self.record, encoding="utf-8"),
             "config.json": lambda p: p.write_text(json.dumps(self.amct_config(), indent=2) + "\n", encoding="utf-8"),
             "plan.json": lambda p: p.write_text(json.dumps(self.plan, indent=2) + "\n", encoding="utf-8"),
-            "fake_quant_model.pt": lambda p: torch.save(self.fake_quant_payload(), p),
+            "fake_quant_model.pt": lambda p: p.write_bytes(self.fake_quant_bytes()),
             "model_qdq.onnx": lambda p: p.write_bytes(self.onnx_bytes(example_inputs)),
         }
-        temps: dict[str, Path] = {}
-        try:
-            for name, write in writers.items():
-                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-                os.close(fd)
-                temps[name] = Path(tmp)
-                write(temps[name])
-            for name, tmp in temps.items():
-                os.replace(tmp, targets[name])
-        finally:
-            for tmp in temps.values():
-                if tmp.exists():
-                    tmp.unlink()
+        from cfglang.fsutil import signals_raise
+
+        _remove_stray_folders(out)
+        with signals_raise():  # SIGTERM/SIGHUP raise, so that `finally` removes the temporary folder
+            staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out))
+            try:
+                for name, write in writers.items():
+                    write(staging / name)
+                    _fsync(staging / name)
+                check_output_dir(out, overwrite=overwrite)  # nothing appeared in the way meanwhile
+                for name in OUTPUT_FILES:  # publish: renames in one folder, after everything is written
+                    os.replace(staging / name, targets[name])
+                _fsync(out)
+            except OSError as exc:
+                raise OutputDirError(f"cannot write the outputs into `{out}`: {_reason(exc)}; no output file "
+                                     f"was written") from None
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         return targets
 
     def table(self) -> str:
         return layer_table(self.layers)
+
+
+_STAGING = ".amct-save-"
+
+
+def _reason(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stray_folders(out: Path) -> None:
+    """Temporary folders of saves whose process is gone (killed before its cleanup ran)."""
+    from cfglang.fsutil import process_alive
+
+    for stray in out.glob(f"{_STAGING}*"):
+        pid = stray.name[len(_STAGING):].split("-", 1)[0]
+        if stray.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(stray, ignore_errors=True)
 
 
 def _fmt(value: float | None, spec: str) -> str:
