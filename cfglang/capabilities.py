@@ -31,6 +31,7 @@ __all__ = [
     "type_names",
     "suggest_type",
     "FOREIGN_OP_TYPES",
+    "format_target",
 ]
 
 # the same in every target
@@ -185,3 +186,21 @@ def suggest_type(name: str) -> str | None:
     by_fold = {c.casefold(): c for c in QUANTIZABLE}
     close = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.75)
     return by_fold[close[0]] if close else None
+
+
+def format_target(target: Target) -> str:
+    """A target's capability table as plain text (``amct explain NAME``, docs/cli.md)."""
+    every = frozenset(QUANTIZABLE)
+
+    def types(found: frozenset[str]) -> str:
+        return "every quantizable type" if found >= every else \
+            "every type with weights" if found == WEIGHTED else ", ".join(t for t in QUANTIZABLE if t in found) or "none"
+
+    rows = [(f"quant_bits {bits}", types(found)) for bits, found in sorted(target.weight_bits.items())]
+    rows += [(f"dst_type {name} ({bits} bits)", types(found)) for name, (bits, found) in target.activation_bits.items()]
+    rows += [("channel_wise: true", types(target.channel_wise)), ("ada_quantize", types(target.ada)),
+             ("dmq_balancer", types(target.dmq)), ("asymmetric: true", types(target.asymmetric))]
+    width = max(len(key) for key, _ in rows)
+    lines = [f"target {target.name}", "", target.summary, f"established from: {target.source}", ""]
+    lines += [f"  {key.ljust(width)}  {value}" for key, value in rows]
+    return "\n".join(lines) + "\n"

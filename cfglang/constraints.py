@@ -177,7 +177,8 @@ def _accepted_by(target: Target, what: str, value: object) -> str | None:
     others = target.accepting(what, value)
     if not others:
         return None
-    return f"target {_or_list([f'`{o}`' for o in others])} accepts it (`--target {others[-1]}`)"
+    names = " and ".join(f"`{o}`" for o in others)
+    return f"accepted by target{'s' if len(others) > 1 else ''} {names} (`--target {others[0]}`)"
 
 
 def _quant_bits(m: Any, target: Target) -> Iterator[Finding]:

@@ -17,7 +17,7 @@ import itertools
 import json
 from typing import Any
 
-from cfglang.capabilities import QUANTIZABLE
+from cfglang.capabilities import QUANTIZABLE, get_target
 
 __all__ = ["config_schema", "to_json", "from_json", "to_cfg", "dumps", "ConvertError"]
 
@@ -26,7 +26,8 @@ _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # SPEC section 4, as JSON Schema keywords: (message, field) -> keywords
 _CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("AMCTConfig", "batch_num"): {"minimum": 1},
-    ("ARQuantize", "quant_bits"): {"enum": [6, 7, 8]},
+    # the default target's capability table (cfglang.capabilities)
+    ("ARQuantize", "quant_bits"): {"enum": list(get_target().bits_values())},
     ("HFMGQuantize", "num_of_bins"): {"enum": [1024, 2048, 4096, 8192]},
     ("DMQBalancer", "migration_strength"): {"minimum": 0.2, "maximum": 0.8},
     ("ADAquantize", "reg_param"): {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
@@ -38,9 +39,9 @@ _CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("FMRQuantize", "search_step"): {"exclusiveMinimum": 0},
     ("FMRQuantize", "max_percentile"): {"exclusiveMinimum": 0.5, "maximum": 1.0},
     ("FMRQuantize", "min_percentile"): {"exclusiveMinimum": 0.5, "maximum": 1.0},
-    # declared in the enum, rejected by AMCT ("current version supports INT8 only")
-    ("FMRQuantize", "dst_type"): {"enum": ["INT8"]},
-    ("HFMGQuantize", "dst_type"): {"enum": ["INT8"]},
+    # declared in the enum; the documentation supports INT8 only
+    ("FMRQuantize", "dst_type"): {"enum": list(get_target().dst_types())},
+    ("HFMGQuantize", "dst_type"): {"enum": list(get_target().dst_types())},
     ("OverrideLayerType", "layer_type"): {"enum": list(QUANTIZABLE)},
     ("AMCTConfig", "skip_layer_types"): {"enum": list(QUANTIZABLE)},
 }

@@ -121,6 +121,7 @@ class _Checked:
     config: Any
     spans: _Spans
     diagnostics: tuple[Diagnostic, ...]
+    target: Any = None  # the capabilities.Target it was checked against
 
 
 @dataclass(slots=True)
@@ -157,10 +158,13 @@ class IncrementalLinter:
         self.path = path
         self._text: str | None = None  # the last text (BOM removed) that had no syntax diagnostic
         self._segments: list[_Segment] = []  # and its segments
+        self._target: str | None = None  # the target they were checked against
 
     def lint(self, text: str, settings: Settings | None = None, inventory: Any = None) -> LintResult:
         settings = settings or Settings()
         body = text.removeprefix("\ufeff")
+        if settings.target != self._target:  # the segments' diagnostics were found under another target
+            self._text, self._target = None, settings.target
         # UTF-8 takes at most 4 bytes a character: such a text is never over the size limit
         # (a second BOM is a character: checking a piece that starts with it would drop it)
         if (self._text is not None and len(body) * 4 <= (settings.max_file_size or DEFAULT_MAX_SIZE)
@@ -199,7 +203,7 @@ class IncrementalLinter:
         if region.startswith("\ufeff"):
             return None
         if region:
-            middle = _cut(check(region, self.path, max_size=settings.max_file_size))
+            middle = _cut(check(region, self.path, max_size=settings.max_file_size, target=settings.target))
             if middle is None:
                 return None
         return segments[:first] + middle + segments[last:]
@@ -216,7 +220,7 @@ class IncrementalLinter:
                 pieces.append(segment.text)
             offset += len(segment.text)
             lines += segment.lines
-        head = check("".join(pieces), self.path, max_size=settings.max_file_size)
+        head = check("".join(pieces), self.path, max_size=settings.max_file_size, target=settings.target)
         if head.document.diagnostics:  # clean segments make a clean text: do not trust anything else
             return None
         index = LineIndex(body)
@@ -232,12 +236,12 @@ class IncrementalLinter:
         if inventory is not None:
             found.extend(model_diagnostics(_whole(head, entries, tuple(found)), inventory))
         comments.sort(key=lambda c: c.start)
-        full, document = _later(text, self.path, settings.max_file_size)
+        full, document = _later(text, self.path, settings.max_file_size, settings.target)
         return finish(body, len(body) != len(text), found, comments, index, settings, full, True, document)
 
 
-def _later(text: str, path: str | None, limit: int | None) -> tuple[Callable[[], CheckResult],
-                                                                   Callable[[], Document]]:
+def _later(text: str, path: str | None, limit: int | None,
+           target: str | None = None) -> tuple[Callable[[], CheckResult], Callable[[], Document]]:
     """Functions computing the text's check result and its tree, each once (the check result reuses
     the tree when that was asked for first)."""
     tree: list[Document] = []
@@ -247,7 +251,7 @@ def _later(text: str, path: str | None, limit: int | None) -> tuple[Callable[[],
             tree.append(parse(text, path, max_size=limit or DEFAULT_MAX_SIZE))
         return tree[0]
 
-    return (lambda: check(document())), document
+    return (lambda: check(document(), target=target)), document
 
 
 def _cut(result: CheckResult) -> list[_Segment] | None:
@@ -328,7 +332,7 @@ def _whole(head: CheckResult, entries: list[_Entry], diagnostics: tuple[Diagnost
         container = getattr(config, entry.list_name)
         container.add().CopyFrom(getattr(entry.result.config, entry.list_name)[entry.index])
         places[(entry.list_name, len(container) - 1)] = entry
-    return _Checked(config, _Spans(head, places), diagnostics)
+    return _Checked(config, _Spans(head, places), diagnostics, head.target)
 
 
 def _duplicate_keys(entries: list[_Entry]) -> list[Diagnostic]:

@@ -185,7 +185,7 @@ def lint(text: str | bytes, path: str | None = None, settings: Settings | None =
     from cfglang.checker import check
 
     settings = settings or Settings()
-    result = check(text, path, max_size=settings.max_file_size)
+    result = check(text, path, max_size=settings.max_file_size, target=settings.target)
     document = result.document
     found = list(result.diagnostics)
     syntax_ok = not any(d.code.startswith("S") for d in found)

@@ -14,6 +14,7 @@ path and ``--isolated`` ignores them all.
     layers = "layers.json"      # layer inventory (`amct layers`) for model-aware checks, relative to this file
                                 # and inside its folder
     max-file-size = 16777216    # bytes; a larger file is refused with S015 (default 16 MiB)
+    target = "amct-9.1"         # the AMCT behaviour to check against (default: documented; docs/cli.md)
 
     [format]                    # [tool.amct.format] in pyproject.toml
     indent-width = 2
@@ -37,7 +38,7 @@ __all__ = ["FormatOptions", "Settings", "SettingsError", "SettingsResolver", "lo
            "parse_codes", "is_enabled", "LayersHeader", "layers_header", "header_layers", "InventorySource",
            "inventory_source", "inventory_path"]
 
-_LINT_KEYS = {"select", "ignore", "strict", "format", "layers", "max-file-size"}
+_LINT_KEYS = {"select", "ignore", "strict", "format", "layers", "max-file-size", "target"}
 _FORMAT_KEYS = {"indent-width", "line-ending"}
 _LINE_ENDINGS = ("auto", "lf", "crlf")
 
@@ -63,6 +64,7 @@ class Settings:
     source: Path | None = None  # the settings file these came from
     layers: str | None = None  # layer inventory for model-aware checks, relative to the settings file
     max_file_size: int | None = None  # bytes; None: the parser's default (16 MiB)
+    target: str | None = None  # the AMCT behaviour to check against (cfglang.capabilities); None: documented
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with every override that is not None applied."""
@@ -203,6 +205,14 @@ def settings_from_table(table: dict[str, Any], where: str, source: Path | None =
                                       or max_file_size <= 0):
         raise SettingsError(f"found `{max_file_size!r}` for `max-file-size` in {where}, expected a positive number "
                             f"of bytes")
+    target = table.get("target")
+    if target is not None:
+        from cfglang.capabilities import TargetError, get_target
+
+        try:
+            target = get_target(target if isinstance(target, str) else repr(target)).name
+        except TargetError as exc:
+            raise SettingsError(f"{exc} (`target` in {where})") from None
     return Settings(
         select=parse_codes(_string_list(table.get("select", []), f"`select` in {where}"), f"`select` in {where}"),
         ignore=parse_codes(_string_list(table.get("ignore", []), f"`ignore` in {where}"), f"`ignore` in {where}"),
@@ -211,6 +221,7 @@ def settings_from_table(table: dict[str, Any], where: str, source: Path | None =
         source=source,
         layers=layers,
         max_file_size=max_file_size,
+        target=target,
     )
 
 

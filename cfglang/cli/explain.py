@@ -25,7 +25,8 @@ _CONFIG_SUFFIXES = (".cfg", ".prototxt", ".pbtxt", ".textproto", ".txtpb")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="CODE",
-                        help="a diagnostic code (`F001`) or rule name (`unknown-field`), or a config file")
+                        help="a diagnostic code (`F001`) or rule name (`unknown-field`), a target name "
+                             "(`amct-9.1`: its capability table), or a config file")
     from cfglang.cli.planning import add_layer_arguments
 
     add_layer_arguments(parser)
@@ -45,13 +46,18 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def explain_code(code_or_name: str, stdout: TextIO) -> int:
-    found = get(code_or_name)
     if code_or_name.strip().upper() == "ALL":  # as `amct rules`: the list travels with the package
         from cfglang.cli.rules import rules_table
 
         stdout.write(rules_table(all_rules()))
         return 0
+    found = get(code_or_name)
     if found is None:
+        from cfglang.capabilities import TARGETS, format_target
+
+        if code_or_name.strip().lower() in TARGETS:  # `amct explain amct-9.1`: the target's table
+            stdout.write(format_target(TARGETS[code_or_name.strip().lower()]))
+            return 0
         raise CLIError(_unknown(code_or_name))
     stdout.write(format_rule(found))
     return 0

@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="a Python factory returning the torch model, or a torch.export program file, "
                             "for model-aware checks (needs torch)")
     add_settings_arguments(parser)
+    from cfglang.cli.targets import add_target_argument
+
+    add_target_argument(parser)
 
 
 def _byte_count(text: str) -> int:
@@ -179,7 +182,8 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         ignore = parse_codes(args.ignore, "`--ignore`") if args.ignore else None
     except SettingsError as exc:
         raise CLIError(str(exc)) from None
-    resolver = resolver_from(args, select=select, ignore=ignore, strict=args.strict, max_file_size=args.max_file_size)
+    resolver = resolver_from(args, select=select, ignore=ignore, strict=args.strict, max_file_size=args.max_file_size,
+                             target=args.amct_target)
     inventories = _Inventories(_inventory(args, stderr))
     problems: list[str] = []
     inputs = _inputs(args, problems)

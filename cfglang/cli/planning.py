@@ -23,6 +23,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) 
                        help="`package.module:factory` returning the nn.Module, or a file written by "
                             "`torch.export.save` (needs torch)")
     group.add_argument("--layers", metavar="LAYERS.JSON", help="a layer inventory written by `amct layers`")
+    from cfglang.cli.targets import add_target_argument
+
+    add_target_argument(parser)
 
 
 def inventory_from_args(args: argparse.Namespace, result: Any, stderr: TextIO) -> Any:
@@ -50,18 +53,19 @@ def inventory_from_args(args: argparse.Namespace, result: Any, stderr: TextIO) -
     return common.load_named_inventory(source, path)
 
 
-def checked_file(path: str) -> Any:
+def checked_file(path: str, target: str | None = None) -> Any:
     """Read and check ``path`` (at most its settings' ``max-file-size``: S015 beyond); a file that cannot be
-    read is a one-line failure."""
+    read is a one-line failure. ``target`` (None: the settings' ``target``) is the AMCT behaviour to check against."""
     from cfglang.checker import check
     from cfglang.cli.common import read_config
     from cfglang.settings import SettingsError, SettingsResolver
 
     try:
-        limit = SettingsResolver().for_path(path).max_file_size
+        settings = SettingsResolver().for_path(path)
     except SettingsError as exc:
         raise CLIError(str(exc)) from None
-    return check(read_config(Path(path), limit), path, max_size=limit)
+    limit = settings.max_file_size
+    return check(read_config(Path(path), limit), path, max_size=limit, target=target or settings.target)
 
 
 def report(result: Any, diagnostics: Any, stderr: TextIO) -> None:

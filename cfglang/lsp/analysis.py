@@ -106,12 +106,13 @@ class Analyzer:
 
     def __init__(self) -> None:
         self.snippets = False
+        self.target: str | None = None  # the editor's `target` (initializationOptions); wins over the settings
         self._linters: dict[str | None, IncrementalLinter] = {}  # per document, while it is open
         self.invalidate()
 
     def invalidate(self) -> None:
         """Forget cached settings and inventories (after a save or a watched-file change)."""
-        self._settings = SettingsResolver()
+        self._settings = SettingsResolver(target=self.target)
         self._inventories: dict[Path, tuple[Inventory | None, str | None]] = {}
 
     def analyse(self, text: str, path: str | None, encoding: str | None = None) -> Analysis:

@@ -138,6 +138,15 @@ def create_server(debounce: float = 0.15) -> AmctLanguageServer:
         document = params.capabilities.text_document
         ls.pull_diagnostics = document is not None and document.diagnostic is not None
         ls.analyzer.snippets = completion.client_supports_snippets(params.capabilities)
+        options = params.initialization_options
+        if isinstance(options, dict) and options.get("target") is not None:
+            from cfglang.capabilities import TargetError, get_target
+
+            try:  # `initializationOptions: {"target": "amct-9.1"}`: like `--target`
+                ls.analyzer.target = get_target(str(options["target"])).name
+            except TargetError as exc:
+                ls.show_notes((f"amct: {exc} (in the editor's initializationOptions)",))
+            ls.analyzer.invalidate()
 
     @feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: AmctLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
