@@ -148,10 +148,6 @@ def refuse_overwrite(path: str | None, force: bool) -> None:
         raise CLIError(f"`{path}` exists; pass `--force` to overwrite it")
 
 
-def add_layer_arguments(parser: argparse.ArgumentParser) -> None:
-    """``amct explain quant.cfg --layer NAME [--model|--layers]``."""
-    parser.add_argument("--layer", metavar="NAME", help="with a config file: the layer whose values to explain")
-    add_model_arguments(parser, required=False)
 def write_output(text: str, output: str | None, what: str, stdout: TextIO, stderr: TextIO) -> None:
     """``text`` into the file ``output`` (``-o``), said with a ``wrote PATH: WHAT`` line on stderr; else on stdout."""
     if not output:
@@ -164,6 +160,10 @@ def write_output(text: str, output: str | None, what: str, stdout: TextIO, stder
     wrote(stderr, output, what)
 
 
+def add_layer_arguments(parser: argparse.ArgumentParser) -> None:
+    """``amct explain quant.cfg --layer NAME [--model|--layers]``."""
+    parser.add_argument("--layer", metavar="NAME", help="with a config file: the layer whose values to explain")
+    add_model_arguments(parser, required=False)
 
 
 def explain_layer_main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
