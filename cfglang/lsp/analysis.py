@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cfglang.diagnostics import Diagnostic
+from cfglang.diagnostics import Diagnostic, LineIndex, Span
 from cfglang.incremental import IncrementalLinter
 from cfglang.lsp.positions import Positions
-from cfglang.settings import Settings, SettingsError, SettingsResolver, header_layers, inventory_path
+from cfglang.settings import (InventorySource, Settings, SettingsError, SettingsResolver, header_layers,
+                              inventory_path, inventory_source)
 
 if TYPE_CHECKING:  # pragma: no cover
     from cfglang.checker import CheckResult
@@ -40,6 +41,9 @@ class Analysis:
     settings: Settings
     inventory: Inventory | None = None
     notes: tuple[str, ...] = ()  # problems with the settings or the inventory, for window/showMessage
+    # why the inventory the `# amct: layers=` header names cannot be used, at the header's path: a diagnostic
+    # of its own, the file being checked without an inventory
+    inventory_problem: tuple[Span, str] | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -113,21 +117,30 @@ class Analyzer:
     def invalidate(self) -> None:
         """Forget cached settings and inventories (after a save or a watched-file change)."""
         self._settings = SettingsResolver(target=self.target)
-        self._inventories: dict[Path, tuple[Inventory | None, str | None]] = {}
+        self._inventories: dict[tuple[Path, Path | None, int | None], tuple[Inventory | None, str | None]] = {}
 
-    def analyse(self, text: str, path: str | None, encoding: str | None = None) -> Analysis:
+    def analyse(self, text: str, path: str | None, encoding: str | None = None,
+                workspace: str | None = None) -> Analysis:
         """``amct lint``'s result for the text, incrementally: what the edits since the last call
-        changed is checked, the rest is reused (:mod:`cfglang.incremental`)."""
+        changed is checked, the rest is reused (:mod:`cfglang.incremental`). ``workspace``: the editor's
+        workspace folder, which a header's inventory must be in when no settings file says otherwise."""
         positions = Positions(text, encoding or "utf-16")
         notes: list[str] = []
         settings = self._settings_for(path, notes)
-        source = inventory_path(text, path, settings)
-        inventory = self._inventory(source, notes) if source is not None else None
+        source = inventory_source(text, path, settings, workspace)
+        inventory, problem = self._inventory(source, settings) if source is not None else (None, None)
+        placed = None
+        if problem is not None and source is not None:
+            if source.header is None:
+                notes.append(f"amct: {source.unusable(path or '-', problem)} (checking without it)")
+            else:
+                placed = (_header_span(text, source), f"cannot use the layer inventory named by the "
+                                                      f"`# amct: layers=` header: {problem} (checked without it)")
         linter = self._linters.get(path)
         if linter is None:
             linter = self._linters[path] = IncrementalLinter(path)
         result = linter.lint(text, settings, inventory)
-        return Analysis(text, path, positions, result, settings, inventory, tuple(notes))
+        return Analysis(text, path, positions, result, settings, inventory, tuple(notes), placed)
 
     def close(self, path: str | None) -> None:
         """Drop what was kept for a document that the editor closed."""
@@ -140,16 +153,26 @@ class Analyzer:
             notes.append(f"amct: {exc} (linting with the default settings)")
             return Settings()
 
-    def _inventory(self, source: Path, notes: list[str]) -> Inventory | None:
-        cached = self._inventories.get(source)
+    def _inventory(self, source: InventorySource, settings: Settings) -> tuple[Inventory | None, str | None]:
+        """The inventory, or why it cannot be used: only a regular file inside the project, at most
+        ``max-file-size`` bytes, is read (a document is untrusted: its header may name `/dev/zero`)."""
+        key = (source.path.absolute(), source.root, settings.max_file_size)
+        cached = self._inventories.get(key)
         if cached is None:
-            from cfglang.inventory import Inventory, InventoryError
+            from cfglang.inventory import Inventory
 
             try:
-                cached = (Inventory.load(source), None)
-            except (InventoryError, OSError) as exc:
-                cached = (None, f"amct: cannot use the layer inventory {source}: {exc}")
-            self._inventories[source] = cached
-        if cached[1] is not None:
-            notes.append(cached[1])
-        return cached[0]
+                cached = (Inventory.load(source.path, root=source.root, limit=settings.max_file_size), None)
+            except Exception as exc:  # InventoryError, or anything else: the file is checked without it
+                cached = (None, str(exc) or type(exc).__name__)
+            self._inventories[key] = cached
+        return cached
+
+
+def _header_span(text: str, source: InventorySource) -> Span:
+    """The span of the path in the ``# amct: layers=`` header (core offsets: without a BOM)."""
+    header = source.header
+    assert header is not None
+    index = LineIndex(text.removeprefix("\ufeff"))
+    start = index.offset(header.line, header.column)
+    return index.span(start, start + len(header.path))

@@ -28,5 +28,6 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.debounce_ms < 0:
         raise CLIError(f"`--debounce-ms` must be 0 or more, found {args.debounce_ms}")
     server = create_server(debounce=args.debounce_ms / 1000)
-    server.start_io()
-    return 0
+    # 0 after `shutdown` and `exit`; 1 for `exit` without `shutdown`, input that ends without them, or
+    # input that is not LSP frames (cfglang.lsp.transport)
+    return server.start_io()

@@ -20,8 +20,14 @@ SEVERITY: dict[Severity, types.DiagnosticSeverity] = {
 
 
 def diagnostics(analysis: Analysis, uri: str) -> list[types.Diagnostic]:
-    """Every diagnostic ``amct lint`` reports for the analysed text, in its order."""
-    return [diagnostic(d, analysis.positions, uri) for d in analysis.diagnostics]
+    """Every diagnostic ``amct lint`` reports for the analysed text, in its order; first, where the
+    ``# amct: layers=`` header names an inventory that cannot be used, why (``amct lint`` says it on stderr)."""
+    found = [diagnostic(d, analysis.positions, uri) for d in analysis.diagnostics]
+    if analysis.inventory_problem is not None:
+        span, message = analysis.inventory_problem
+        found.insert(0, types.Diagnostic(range=analysis.positions.span_range(span), message=message,
+                                         severity=types.DiagnosticSeverity.Warning, source=SOURCE))
+    return found
 
 
 def diagnostic(d: Diagnostic, positions: Positions, uri: str) -> types.Diagnostic:

@@ -2,20 +2,29 @@
 
 The core speaks 0-based code-point offsets into the text (end exclusive). LSP
 speaks 0-based lines and characters counted in the negotiated position
-encoding: UTF-16 code units unless the client offered UTF-8 or UTF-32. Line
-breaks follow :class:`cfglang.diagnostics.LineIndex` (``\\n`` only), which is
-also how the parser counts lines.
+encoding: UTF-16 code units unless the client offered UTF-8 or UTF-32. Lines
+are the protocol's: a line ends after ``\\n``, ``\\r\\n`` or a lone ``\\r``
+(the parser counts ``\\n`` only, as protobuf does; offsets are the same in
+both, so only this module needs to know). Edits from the editor are applied
+here too (:func:`apply_change`), with the same lines: pygls splits lines as
+Python's ``str.splitlines`` does, at form feeds, U+2028 and seven more
+characters the protocol does not count, which puts an edit after one of them on
+the wrong line.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
+
 from lsprotocol import types
 
-from cfglang.diagnostics import LineIndex, Span
+from cfglang.diagnostics import Span
 
-__all__ = ["Positions", "units", "code_points"]
+__all__ = ["Positions", "units", "code_points", "apply_change"]
 
 _BOM = "\ufeff"
+_BREAK = re.compile(r"\r\n?|\n")
 
 
 def units(segment: str, encoding: str) -> int:
@@ -44,6 +53,25 @@ def code_points(line: str, character: int, encoding: str) -> int:
     return len(line)
 
 
+class _Lines:
+    """Where each line starts, as the protocol counts lines (0-based lines, offsets in code points)."""
+
+    __slots__ = ("text", "starts")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0, *(m.end() for m in _BREAK.finditer(text))]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, offset) - 1
+        return line, offset - self.starts[line]
+
+    def line_text(self, line: int) -> str:
+        """The text of a 0-based line without its line break."""
+        end = self.starts[line + 1] if line + 1 < len(self.starts) else len(self.text)
+        return self.text[self.starts[line] : end].rstrip("\r\n")
+
+
 class Positions:
     """Converts between core offsets and LSP positions for one text.
 
@@ -52,23 +80,23 @@ class Positions:
     is applied here and nowhere else.
     """
 
-    __slots__ = ("text", "encoding", "index", "_shift", "_ascii")
+    __slots__ = ("text", "encoding", "lines", "_shift", "_ascii")
 
     def __init__(self, text: str, encoding: str = types.PositionEncodingKind.Utf16) -> None:
         self.text = text
         self.encoding = encoding
-        self.index = LineIndex(text)
+        self.lines = _Lines(text)
         self._shift = 1 if text.startswith(_BOM) else 0
         self._ascii = text.isascii()
 
     def position(self, offset: int) -> types.Position:
         """The LSP position of a core offset (clamped to the text)."""
         offset = min(max(offset + self._shift, 0), len(self.text))
-        line, column = self.index.position(offset)
+        line, column = self.lines.position(offset)
         if self._ascii or self.encoding == types.PositionEncodingKind.Utf32:
-            return types.Position(line=line - 1, character=column - 1)
-        start = self.index.offset(line, 1)
-        return types.Position(line=line - 1, character=units(self.text[start:offset], self.encoding))
+            return types.Position(line=line, character=column)
+        start = self.lines.starts[line]
+        return types.Position(line=line, character=units(self.text[start:offset], self.encoding))
 
     def range(self, start: int, end: int) -> types.Range:
         return types.Range(start=self.position(start), end=self.position(end))
@@ -78,9 +106,21 @@ class Positions:
 
     def offset(self, position: types.Position) -> int:
         """The core offset of an LSP position (clamped to the text)."""
-        if position.line >= self.index.line_count:
-            return len(self.text) - self._shift
-        line_text = self.index.line_text(position.line + 1)
-        column = code_points(line_text, position.character, self.encoding)
-        offset = self.index.offset(position.line + 1, column + 1)
-        return max(offset - self._shift, 0)
+        return max(self.text_offset(position) - self._shift, 0)
+
+    def text_offset(self, position: types.Position) -> int:
+        """The offset of an LSP position in the editor's text (BOM included; clamped to the text)."""
+        if position.line >= len(self.lines.starts):
+            return len(self.text)
+        column = code_points(self.lines.line_text(position.line), position.character, self.encoding)
+        return self.lines.starts[position.line] + column
+
+
+def apply_change(text: str, change: types.TextDocumentContentChangeEvent, encoding: str) -> str:
+    """``text`` after one change of a ``didChange`` notification (a range replaced, or the whole text)."""
+    if not isinstance(change, types.TextDocumentContentChangePartial):
+        return change.text
+    positions = Positions(text, encoding)
+    start, end = positions.text_offset(change.range.start), positions.text_offset(change.range.end)
+    start, end = min(start, end), max(start, end)  # a reversed range: the text between, as editors read it
+    return text[:start] + change.text + text[end:]

@@ -4,7 +4,10 @@ Each handler looks up the document's :class:`~cfglang.lsp.analysis.Analysis`
 (computed once per text), asks a feature module for the answer and returns it.
 A handler never lets an exception out: it logs it through ``window/logMessage``
 and answers with the empty result, so a broken file or an internal slip never
-takes the editor's language features down.
+takes the editor's language features down. The exceptions are the protocol's
+own errors: a request about a document that is not open gets ``InvalidParams``
+(the server never reads a document from disk on a client's word). The wire and
+the lifecycle are :mod:`cfglang.lsp.transport` and :mod:`cfglang.lsp.protocol`.
 """
 
 from __future__ import annotations
@@ -12,16 +15,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from cfglang import __version__
 from cfglang.lsp import actions, completion, convert, hover, symbols
 from cfglang.lsp.analysis import Analysis, Analyzer
+from cfglang.lsp.protocol import AmctProtocol
+from cfglang.lsp.transport import MAX_MESSAGE_SIZE, serve
 
 __all__ = ["AmctLanguageServer", "create_server"]
 
@@ -33,8 +44,11 @@ TRIGGER_CHARACTERS = [":", "{", "<", " ", '"', "'", "[", ","]
 
 
 class AmctLanguageServer(LanguageServer):
+    protocol: AmctProtocol
+
     def __init__(self, debounce: float) -> None:
-        super().__init__("amct", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("amct", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=AmctProtocol)
         self.debounce = debounce
         self.analyzer = Analyzer()
         self.pull_diagnostics = False  # decided at initialize from the client's capabilities
@@ -42,16 +56,44 @@ class AmctLanguageServer(LanguageServer):
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._shown: set[str] = set()  # notes already shown
 
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:  # type: ignore[override]
+        """Serve over stdin/stdout (:func:`cfglang.lsp.transport.serve`) until ``exit`` or the end of the input;
+        the exit status."""
+        if stdin is None:  # the file descriptor itself: a read returns what is there, without waiting for more
+            fd = sys.stdin.fileno()
+            read = functools.partial(os.read, fd)
+        else:
+            read = getattr(stdin, "read1", stdin.read)
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        try:
+            return asyncio.run(serve(self.protocol, read, MAX_MESSAGE_SIZE, self.show_note))
+        except BrokenPipeError:
+            log.error("amct lsp: the client closed the connection")
+            return 1
+        finally:
+            self.shutdown()
+
+    def show_note(self, note: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=note))
+
     # -- analysis -----------------------------------------------------------------
+
+    def document(self, uri: str) -> Any:
+        """The open document ``uri``; a request about any other gets ``InvalidParams``."""
+        document = self.workspace.text_documents.get(unquote(uri))
+        if document is None:
+            raise JsonRpcInvalidParams(f"`{uri}` is not an open document")
+        return document
 
     def analysis(self, uri: str) -> Analysis:
         """The analysis of the document's current text, computed at most once per text."""
-        document = self.workspace.get_text_document(uri)
+        document = self.document(uri)
         text = document.source
         cached = self._cache.get(uri)
         if cached is not None and cached.text == text:
             return cached
-        result = self.analyzer.analyse(text, document.path or uri, self.workspace.position_encoding)
+        result = self.analyzer.analyse(text, document.path or uri, self.workspace.position_encoding,
+                                       _workspace_of(self.workspace.root_path, document.path))
         self._cache[uri] = result
         self.show_notes(result.notes)
         return result
@@ -61,7 +103,7 @@ class AmctLanguageServer(LanguageServer):
         for note in notes:
             if note not in self._shown:
                 self._shown.add(note)
-                self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=note))
+                self.show_note(note)
 
     def forget(self, uri: str) -> None:
         self._cache.pop(uri, None)
@@ -75,7 +117,7 @@ class AmctLanguageServer(LanguageServer):
         if self.pull_diagnostics:
             return
         try:
-            document = self.workspace.get_text_document(uri)
+            document = self.document(uri)
             items = convert.diagnostics(self.analysis(uri), uri)
         except Exception:  # keep serving: the file gets no diagnostics, the log says why
             self.log_exception(f"diagnostics for {uri}")
@@ -104,6 +146,17 @@ class AmctLanguageServer(LanguageServer):
             log.exception("cannot send window/logMessage")
 
 
+def _workspace_of(root: str | None, path: str | None) -> str | None:
+    """The workspace folder when the document is inside it (a header's inventory must then be inside it
+    too); None for a document outside, whose inventory must be in its own folder."""
+    if root is None or path is None:
+        return None
+    try:
+        return root if Path(path).resolve().is_relative_to(Path(root).resolve()) else None
+    except (OSError, RuntimeError):  # a loop of links
+        return None
+
+
 def _guarded(server: AmctLanguageServer, what: str, empty: Callable[[], Any]) -> Callable[[F], F]:
     """Wrap a handler so that an exception is logged and the empty answer returned."""
 
@@ -112,6 +165,8 @@ def _guarded(server: AmctLanguageServer, what: str, empty: Callable[[], Any]) ->
         def wrapped(ls: AmctLanguageServer, params: Any) -> Any:
             try:
                 return handler(ls, params)
+            except JsonRpcException:  # the protocol's error for the request: the client gets it
+                raise
             except Exception:
                 server.log_exception(what)
                 return empty()
