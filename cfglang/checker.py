@@ -21,7 +21,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from cfglang import constraints, schema
+from cfglang import constraints, schema, siblings
 from cfglang.capabilities import Target, get_target
 from cfglang.diagnostics import Diagnostic, Edit, Fix, Severity, Span
 from cfglang.rules import REGISTRY
@@ -189,6 +189,19 @@ def _where(path: FieldPath) -> str:
     return f"in {_block_name(path)}" if path else "at the top level"
 
 
+_SIBLING_RELATED = 20  # related places shown for the unknown fields of a sibling config
+
+
+def _value_kind(field: Field) -> str | None:
+    """``message`` or the scalar kind a field is written with (None: a list or nothing)."""
+    value = field.value
+    if isinstance(value, ListValue):
+        value = value.items[0] if value.items else None
+    if isinstance(value, MessageValue):
+        return "message"
+    return value.kind if isinstance(value, Scalar) else None
+
+
 def _block_name(path: FieldPath) -> str:
     for part in reversed(path):
         if isinstance(part, str):
@@ -209,10 +222,14 @@ class _Builder:
         self._unclosed: set[FieldPath] = set()
         self._table = SpanTable(self.locs)  # a view of `locs`, for the constraint engine
         self._root: Any = None
+        # a file written for another AMCT config kind: its first telling field, and the unknown fields after it
+        self._sibling = siblings.first_telling_field(document, schema.field_names())
+        self._sibling_rest: list[Field] = []
 
     def build(self) -> Any:
         root = self._root = schema.new_message(schema.ROOT)
         self._message(self.document.fields, root, schema.ROOT, ())
+        self._report_sibling()
         self._report_dropped_oneof_members()
         self._semantics(root, schema.ROOT, ())
         return root
@@ -236,17 +253,37 @@ class _Builder:
             else:
                 self._scalar_field(field, info, message, path)
 
+    def _report_sibling(self) -> None:
+        """One diagnostic for a file of another AMCT config kind; its other unknown fields as related places."""
+        if self._sibling is None:
+            return
+        telling, kinds = self._sibling
+        rest = self._sibling_rest
+        shown = rest[:_SIBLING_RELATED]
+        more = f" (the file has {len(rest)} other unknown {'field' if len(rest) == 1 else 'fields'})" if rest else ""
+        self.report(F.OTHER_CONFIG_KIND, telling.name_span,
+                    f"`{telling.name}` is a field of {siblings.describe(kinds)}, not of a post-training quantization "
+                    f"config (`calibration_config_pytorch.proto`){more}",
+                    "this linter checks AMCT PyTorch post-training quantization configs; check this file with the "
+                    "tool that reads its kind", tuple((f.name_span, f"`{f.name}`: not a field here either")
+                                                       for f in shown))
+
     def _unknown(self, field: Field, type_name: str, path: FieldPath) -> None:
+        if self._sibling is not None:  # reported once, by _report_sibling
+            if field is not self._sibling[0]:
+                self._sibling_rest.append(field)
+            return
         block = _block_name(path)
         hint, fix = None, None
         owners = schema.owners_of(field.name, exclude=type_name)
-        guess = schema.suggest_field(type_name, field.name)
+        kind = _value_kind(field)
+        guess = schema.suggest_field(type_name, field.name, kind)
         if owners:
             hint = f"`{field.name}` belongs to " + " and ".join(f"`{o}`" for o in owners)
         elif guess is not None:
             hint = f"did you mean `{guess}`?"
             fix = Fix(f"rename to `{guess}`", (Edit(field.name_start, field.name_end, guess),), safe=False)
-        elif (elsewhere := schema.suggest_elsewhere(type_name, field.name)) is not None:
+        elif (elsewhere := schema.suggest_elsewhere(type_name, field.name, kind)) is not None:
             hint = f"did you mean `{elsewhere[0]}`? (a field of `{elsewhere[1]}`)"
         else:
             names = ", ".join(f"`{n}`" for n in schema.fields_of(type_name))
@@ -396,7 +433,8 @@ class _Builder:
     def _semantics(self, message: Message, type_name: str, path: FieldPath) -> None:
         """Required fields and constraints of one message of the final config, then its sub-messages."""
         required = schema.required_fields(type_name)
-        if required and path and path not in self._unclosed and (loc := self.locs.get(path)) is not None:
+        # in a file of another config kind, its entries lack our required fields by design: no cascade
+        if required and path and self._sibling is None and path not in self._unclosed and (loc := self.locs.get(path)) is not None:
             for info in required:
                 if not message.HasField(info.name):
                     self.report(F.MISSING_REQUIRED_FIELD, self._block_span(loc),

@@ -253,22 +253,45 @@ def owners_of(name: str, exclude: str | None = None) -> tuple[str, ...]:
     return tuple(found)
 
 
-def suggest_field(message: str, name: str) -> str | None:
-    """The field of ``message`` a misspelt ``name`` most likely means."""
-    names = list(fields_of(message))
+# the value kinds a field of each kind can be written with (`5` is a valid float, `INT8` an enum name)
+_FITTING: dict[str, frozenset[str]] = {
+    "message": frozenset({"message"}), "bool": frozenset({"identifier", "integer"}),
+    "string": frozenset({"string"}), "enum": frozenset({"identifier", "integer"}),
+    "float": frozenset({"integer", "float", "identifier"}), "integer": frozenset({"integer"}),
+}
+SIMILARITY = 0.7  # difflib's ratio from which a misspelling is suggested (tests/amct/test_siblings.py)
+
+
+def field_names() -> frozenset[str]:
+    """Every field name of every message of the schema."""
+    return frozenset(name for message in _pb.DESCRIPTOR.message_types_by_name for name in fields_of(message))
+
+
+def suggest_field(message: str, name: str, value_kind: str | None = None) -> str | None:
+    """The field of ``message`` a misspelt ``name`` most likely means.
+
+    With ``value_kind`` (``message`` or a scalar kind of the written value), only fields that
+    can take such a value are candidates: a close spelling (ratio ``SIMILARITY``), or the one
+    candidate that ends in the same word (``num_bits`` -> ``quant_bits``)."""
+    infos = fields_of(message)
+    names = [n for n, info in infos.items() if value_kind is None or value_kind in _FITTING[info.kind]]
     lowered = {n.lower(): n for n in names}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.7)
-    return close[0] if close else None
+    close = difflib.get_close_matches(name, names, n=1, cutoff=SIMILARITY)
+    if close:
+        return close[0]
+    last = name.lower().rsplit("_", 1)[-1]
+    same_word = [n for n in names if "_" in name and n.rsplit("_", 1)[-1] == last]
+    return same_word[0] if value_kind is not None and len(same_word) == 1 else None
 
 
-def suggest_elsewhere(message: str, name: str) -> tuple[str, str] | None:
+def suggest_elsewhere(message: str, name: str, value_kind: str | None = None) -> tuple[str, str] | None:
     """``(field, block)``: a close field name declared by another message, and a block that holds it."""
     for other in _pb.DESCRIPTOR.message_types_by_name:
         if other == message:
             continue
-        guess = suggest_field(other, name)
+        guess = suggest_field(other, name, value_kind)
         blocks = _block_names().get(other, ("the top level",) if other == ROOT else ())
         if guess is not None and blocks:
             return guess, blocks[0]

@@ -24,6 +24,7 @@ __all__ = [
     "DUPLICATE_LAYER_NAME",
     "MISSING_COLON_BEFORE_LIST",
     "REPEATED_SKIP_ITEM",
+    "OTHER_CONFIG_KIND",
 ]
 
 _F = "schema"
@@ -194,5 +195,20 @@ REPEATED_SKIP_ITEM = rule(
     "location.",
     "skip_layers: \"fc\"\nskip_layers: \"fc\"\n",
     "skip_layers: \"fc\"\n",
+    family=_F,
+)
+
+OTHER_CONFIG_KIND = rule(
+    "F016", "other-config-kind", Severity.ERROR,
+    "the file is written for another AMCT configuration kind",
+    "AMCT has sibling configuration files in the same text format: quantization-aware training "
+    "(`retrain_config_pytorch.proto`), KV-cache calibration (`quant_calibration_config_pytorch.proto`), "
+    "distillation (`distill_config_pytorch.proto`), pruning and auto channel-prune search, the older "
+    "NUQ config, and the TensorFlow / ONNX / Caffe / ATC calibration configs. A post-training "
+    "quantization simple config (`calibration_config_pytorch.proto`) refuses their fields. At the first "
+    "field that tells which kind the file is, one diagnostic names the kind and its proto; the file's "
+    "other unknown fields are not reported one by one (`--statistics` still counts them).",
+    "retrain_data_quant_config {\n  ulq_quantize { clip_max_min { clip_max: 6.0 clip_min: -6.0 } }\n}\n",
+    "common_config {\n  ifmr_quantize { }\n}\n",
     family=_F,
 )

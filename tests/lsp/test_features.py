@@ -88,8 +88,9 @@ async def test_hover_on_a_field_name_gives_type_default_values_and_rules(client:
         in value
     value = await hover_text(client, uri, at(text, "dst_ty"))
     assert "values: `INT8`, `INT16`" in value
-    assert "AMCT supports INT8 only" in value
-    assert "- `INT16`: 16-bit integer activations: declared by the proto, refused by AMCT (an error)." in value
+    assert "the documentation supports INT8 only" in value
+    assert ("- `INT16`: 16-bit integer activations (A16W8): an error under the default target `documented`, "
+            "accepted for AMCT's INT16 types under `amct-9.1` and `amct-9.2`.") in value
     value = await hover_text(client, uri, at(text, "arq_qu"))
     assert "wts_quant_algo" in value and "ada_quantize" in value
     assert "Quantize the weights with ARQ" in value
@@ -151,7 +152,8 @@ async def test_completion_of_enum_bool_and_layer_type_values(client: LanguageCli
     dst = await complete(client, uri, at(text, "dst_type:"))
     assert [i.label for i in dst] == ["INT8", "INT16"]
     assert isinstance(dst[1].documentation, types.MarkupContent)
-    assert dst[1].documentation.value == "16-bit integer activations: declared by the proto, refused by AMCT (an error)."
+    assert dst[1].documentation.value == ("16-bit integer activations (A16W8): an error under the default target "
+                                          "`documented`, accepted for AMCT's INT16 types under `amct-9.1` and `amct-9.2`.")
 
 
 async def test_completion_of_layer_names_from_the_inventory(client: LanguageClient, tmp_path: Path) -> None:
