@@ -82,6 +82,11 @@ def _names(res: Resolution) -> Iterator[Diagnostic]:
         if layer is None:
             yield _diag(M.UNKNOWN_LAYER, res.where(("skip_fusion_layers", i)), f"`{name}` in `skip_fusion_layers` is not a layer of the model",
                         suggest(name))
+        elif layer.type not in cap.FOLDABLE_CONV:
+            yield _diag(M.SKIP_FUSION_NOT_CONV, res.where(("skip_fusion_layers", i)),
+                        f"`{name}` in `skip_fusion_layers` is a `{layer.type}`, expected a layer AMCT fuses "
+                        f"({cap.type_names(cap.FOLDABLE_CONV)})", "AMCT refuses the file: only a convolution is "
+                        "fused with its BatchNorm")
         elif inventory.traced and inventory.bn_of(name) is None:
             yield _diag(M.NO_FOLDABLE_BN, res.where(("skip_fusion_layers", i)),
                         f"`{name}` in `skip_fusion_layers` has no BatchNorm to fold (a `{layer.type}`)",

@@ -24,6 +24,7 @@ __all__ = [
     "OVERRIDE_CHANGES_NOTHING",
     "ASYMMETRIC_PRECEDENCE",
     "GRAPH_UNKNOWN",
+    "SKIP_FUSION_NOT_CONV",
 ]
 
 _M = "model"
@@ -34,8 +35,9 @@ UNKNOWN_LAYER = rule(
     "M001", "unknown-layer", Severity.ERROR,
     "a layer name that is not a module of the model",
     "`skip_layers`, `skip_fusion_layers` and `override_layer_configs` name modules as "
-    "`model.named_modules()` spells them (`layer1.0.conv1`). A name that matches nothing is ignored "
-    "by AMCT, so the skip or override silently does nothing. " + _LAYERS,
+    "`model.named_modules()` spells them (`layer1.0.conv1`). AMCT refuses a config with such a name: "
+    "\"Layer ... does not exist in the graph.\" (`skip_layers`, `override_layer_configs`) and "
+    "\"Layer \\\"...\\\" in skip_fusion_layers does not exist in the graph.\" (`skip_fusion_layers`). " + _LAYERS,
     "skip_layers: \"conv_1\"\n",
     "skip_layers: \"conv1\"\n",
     family=_M,
@@ -44,8 +46,9 @@ UNKNOWN_LAYER = rule(
 NOT_QUANTIZABLE_LAYER = rule(
     "M002", "not-quantizable-layer", Severity.ERROR,
     "a layer name that names a module AMCT does not quantize",
-    "Only Conv1d/2d/3d, ConvTranspose1d/2d, Linear, AvgPool2d, LSTM and GRU layers are quantized; "
-    "skipping or overriding a BatchNorm or an activation has no effect. " + _LAYERS,
+    "Only Conv1d/2d/3d, ConvTranspose1d/2d, Linear, AvgPool2d, LSTM and GRU layers are quantized. "
+    "AMCT refuses a config that skips another module (\"Layer ... does not support quantization.\"); "
+    "an override of one is not used (its checks look the layer up among the quantizable ones). " + _LAYERS,
     "skip_layers: \"bn1\"\n",
     "skip_layers: \"conv1\"\n",
     family=_M,
@@ -87,8 +90,9 @@ NO_FOLDABLE_BN = rule(
     "M006", "no-foldable-batchnorm", Severity.WARNING,
     "`skip_fusion_layers` names a layer that has no BatchNorm to fold",
     "Only a Conv1d/2d/3d whose output goes to a BatchNorm alone (and the BatchNorm reads nothing "
-    "else) is folded, so listing another layer changes nothing. " + _LAYERS,
-    "skip_fusion_layers: \"fc\"\n",
+    "else) is folded, so listing a convolution without one changes nothing; AMCT accepts it. A layer "
+    "of another type is an error (M015). " + _LAYERS,
+    "skip_fusion_layers: \"conv2\"\n",
     "skip_fusion_layers: \"conv1\"\n",
     family=_M,
 )
@@ -196,5 +200,15 @@ GRAPH_UNKNOWN = rule(
     "`skip_fusion_layers` cannot be checked.",
     "do_fusion: true\n",
     "do_fusion: false\n",
+    family=_M,
+)
+
+SKIP_FUSION_NOT_CONV = rule(
+    "M015", "skip-fusion-not-conv", Severity.ERROR,
+    "`skip_fusion_layers` names a layer that is not a convolution AMCT fuses",
+    "AMCT's `SkipFusionLayersField` refuses a layer whose type is not in its `FUSE_TYPES` (Conv1d, "
+    "Conv2d, Conv3d): \"Skip fusion layer \\\"...\\\"'s type not in supported list\". " + _LAYERS,
+    "skip_fusion_layers: \"fc\"\n",
+    "skip_fusion_layers: \"conv1\"\n",
     family=_M,
 )

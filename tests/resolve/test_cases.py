@@ -141,6 +141,7 @@ common_config { hfmg_quantize { } }
 override_layer_configs { layer_name: "fc" calibration_config { hfmg_quantize { num_of_bins: 4096 } } }
 """, {"fc.activation.num_of_bins": 4096}, {"fc.activation.num_of_bins": "override_layer_configs"}, ["M012"]),
     Case("skip-fusion-without-bn", 'skip_fusion_layers: "conv2"\n', {}, {}, ["M006"]),
+    Case("skip-fusion-not-conv", 'skip_fusion_layers: "fc"\n', {}, {}, ["M015"]),
 ]
 
 
@@ -162,7 +163,7 @@ def test_resolution_case(case: Case) -> None:
 def test_every_rule_has_a_case() -> None:
     covered = {code for case in CASES for code in case.codes}
     assert {"M001", "M002", "M003", "M004", "M005", "M006", "M007", "M008", "M009", "M010", "M011", "M012",
-            "M013"} <= covered
+            "M013", "M015"} <= covered
 
 
 # fusion (SPEC 6.7) and globals (6.8) ------------------------------------------

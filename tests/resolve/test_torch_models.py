@@ -130,7 +130,8 @@ def test_transposed_and_grouped_convs() -> None:
     plan = cfglang.resolve('common_config { ada_quantize { } }\nskip_fusion_layers: "up"\n', inv)
     validate_plan(plan)
     assert plan.layer("up").weight.algo == "ada"
-    assert [d.code for d in plan.diagnostics] == ["M006"]  # `up` has no foldable BatchNorm
+    # `up` is a ConvTranspose2d: AMCT fuses Conv1d/2d/3d only and refuses it in `skip_fusion_layers`
+    assert [d.code for d in plan.diagnostics] == ["M015"]
 
 
 def test_resnet_plan_with_overrides() -> None:
