@@ -23,11 +23,14 @@ def amct(*argv: str) -> tuple[int, str, str]:
     return run(list(argv), out, err), out.getvalue(), err.getvalue()
 
 
-def amct_process(*argv: str, cwd: Path, timeout: float = 60, **kwargs: Any) -> subprocess.CompletedProcess:
-    """``amct ARGV`` as its own process (signals, pipes, FIFOs, the exit's own flush)."""
+def amct_process(*argv: str, cwd: Path, timeout: float = 60, python_args: bool = False,
+                 **kwargs: Any) -> subprocess.CompletedProcess:
+    """``amct ARGV`` as its own process (signals, pipes, FIFOs, the exit's own flush); with ``python_args``
+    ARGV goes to the interpreter itself (``-c SCRIPT``). ``-P``: the working folder is not put first on
+    ``sys.path``, as for the installed ``amct`` script (``python -m`` would put it there itself)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "cfglang", *argv], cwd=cwd, env=env, timeout=timeout,
-                          capture_output=True, **kwargs)
+    command = [sys.executable, "-P", *argv] if python_args else [sys.executable, "-P", "-m", "cfglang", *argv]
+    return subprocess.run(command, cwd=cwd, env=env, timeout=timeout, capture_output=True, **kwargs)
 
 
 NOBODY = 65534
