@@ -170,8 +170,22 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
         with _warnings_as_lines(name, stderr):
             return module.main(args, stdout, stderr)
     except CLIError as exc:
-        print(f"amct {name}: {exc}", file=stderr)
+        from cfglang.render import printable  # a path from a repository may hold terminal escapes
+
+        print(f"amct {name}: {printable(str(exc))}", file=stderr)
         return 2
+    except BrokenPipeError:  # `amct lint . | head -1`: the reader has gone, so has the need to write
+        return _PIPE_CLOSED
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS or debug:
+            raise
+        print(f"amct {name}: cannot write the output: {_reason(exc)}", file=stderr)
+        return 2
+    except UserDataError as exc:
+        if debug:  # the traceback of the model's own failure (the error's cause)
+            raise
+        print(f"amct {name}: {exc}", file=stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"amct {name}: interrupted", file=stderr)
         return 130
@@ -181,20 +195,41 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
         print(f"amct {name}: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=stderr)
         return 2
-    except UserDataError as exc:
-        if debug:  # the traceback of the model's own failure (the error's cause)
-            raise
-        print(f"amct {name}: {exc}", file=stderr)
-        return 1
 
 
 _EXTRA = {"lsp": "lsp", "layers": "quant", "quantize": "quant", "demo": "quant"}
 
+_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a program stopped by a closed pipe
+# failures of writing to stdout (a full disk, /dev/full, a closed pipe): what a command's own writes raise
+_OUTPUT_ERRNOS = frozenset({28, 5, 27, 122, 32})  # ENOSPC, EIO, EFBIG, EDQUOT, EPIPE
+
+
+def _reason(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+def _exit(status: int) -> None:
+    """Flush stdout here, where a failure is still a message (at interpreter exit it is a traceback)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        status = _PIPE_CLOSED
+    except OSError as exc:
+        print(f"amct: cannot write the output: {_reason(exc)}", file=sys.stderr)
+        status = 2
+    else:
+        sys.exit(status)
+    # the exit's own flush would fail again: point stdout at /dev/null first
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(status)
+
 
 def main() -> None:
-    sys.exit(run())
+    _exit(run())
 
 
 def lint_main() -> None:
     """``amct-lint``: the same as ``amct lint``."""
-    sys.exit(run(["lint", *sys.argv[1:]]))
+    _exit(run(["lint", *sys.argv[1:]]))
