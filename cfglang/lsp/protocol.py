@@ -48,7 +48,11 @@ class AmctProtocol(LanguageServerProtocol):
 
     def reply_error(self, msg_id: int | str | None, error: JsonRpcException) -> None:
         """Answer a request with an error (``msg_id`` None: the request's id could not be read)."""
-        self._send_response(msg_id, error=error.to_response_error())  # type: ignore[arg-type]
+        if msg_id is None:  # the serializer leaves a None out, and JSON-RPC wants `"id": null` here
+            self._send_data({"jsonrpc": self.VERSION, "id": None,
+                             "error": {"code": error.code, "message": error.message}})
+            return
+        self._send_response(msg_id, error=error.to_response_error())
 
     def handle_message(self, message: Any) -> None:
         method = getattr(message, "method", None)

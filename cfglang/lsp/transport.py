@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcParseError
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcMethodNotFound, JsonRpcParseError
 
 from cfglang.parser import DEFAULT_MAX_SIZE
 
@@ -200,7 +200,9 @@ def dispatch(protocol: AmctProtocol, body: bytes) -> None:
     except Exception as exc:  # the params do not fit the method
         log.warning("a message with invalid params for %r: %s", method, exc)
         if request:
-            protocol.reply_error(_request_id(data), JsonRpcInvalidParams(f"invalid params for `{method}`"))
+            known = method in protocol.fm.features or method in protocol.fm.builtin_features
+            protocol.reply_error(_request_id(data), JsonRpcInvalidParams(f"invalid params for `{method}`")
+                                 if known else JsonRpcMethodNotFound.of(method))
         return
     protocol.handle_message(message)
 
