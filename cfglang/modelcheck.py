@@ -24,6 +24,10 @@ __all__ = ["diagnostics"]
 
 _TOP = Span(0, 0, 1, 1, 1, 1)
 _LAYER, _TYPE, _COMMON = "override_layer_configs", "override_layer_types", "common_config"
+# the global keys of AMCT's config JSON (common/config/config_base.py `_init_quant_tree`, the
+# capacity table enabling neither `joint_quant` nor `weight_offset` for PyTorch)
+_GLOBAL_KEYS = frozenset({"version", "batch_num", "activation_offset", "do_fusion", "skip_fusion_layers",
+                          "fakequant_precision_mode"})
 _SUGGEST_LIMIT = 50  # did-you-mean is O(layers) per name: only for the first unknown names
 
 
@@ -102,6 +106,15 @@ def _names(res: Resolution) -> Iterator[Diagnostic]:
                             f"the model's quantizable types are {_some(sorted(_quantizable_types(res)), 9)}")
     yield from _skipped_and_overridden(res)
     quantizable = inventory.quantizable
+    for layer in quantizable:
+        if layer.name in _GLOBAL_KEYS:
+            yield _diag(M.LAYER_NAMED_LIKE_GLOBAL, None,
+                        f"the model's `{layer.type}` layer is called `{layer.name}`, which AMCT reads as the "
+                        f"global key `{layer.name}`", "rename the module (AMCT: \"... is a global parameter, can "
+                        "not be a layer name\")")
+    if not quantizable and inventory.layers:
+        yield _diag(M.NOTHING_TO_QUANTIZE, None, "the model has no layer AMCT quantizes",
+                    f"quantizable types: {', '.join(cap.QUANTIZABLE)}")
     if quantizable and len(res.skipped) == len(quantizable):
         first = ("skip_layers", 0) if config.skip_layers else ("skip_layer_types", 0)
         yield _diag(M.NOTHING_TO_QUANTIZE, res.where(first),
@@ -120,6 +133,10 @@ def _layer_name(res: Resolution, suggest, name: str, path: tuple, where: str) ->
     layer = res.inventory.get(name)
     if layer is None:
         yield _diag(M.UNKNOWN_LAYER, res.where(path), f"`{name}` in `{where}` is not a layer of the model", suggest(name))
+    elif not layer.quantizable and where == "override_layer_configs":
+        yield _diag(M.OVERRIDE_NOT_QUANTIZABLE, res.where(path),
+                    f"`{name}` in `{where}` is a `{layer.type}`, which AMCT does not quantize: the entry changes "
+                    f"nothing", "delete the entry")
     elif not layer.quantizable:
         yield _diag(M.NOT_QUANTIZABLE_LAYER, res.where(path),
                     f"`{name}` in `{where}` is a `{layer.type}`, which AMCT does not quantize",

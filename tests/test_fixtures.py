@@ -7,7 +7,8 @@ a fixture with a sibling ``<same>.layers.json`` (a layer inventory) also gets th
 model-aware diagnostics, and lint-family fixtures (suppressions) go through
 :func:`cfglang.lint.lint`. A sibling ``<same>.parse.json`` holds keyword arguments
 for :func:`cfglang.parse` (the size limit, for example, so that the file-too-large
-fixture stays small).
+fixture stays small), and a sibling ``<same>.target`` the target to check against
+(``amct-9.1``; default ``documented``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from cfglang.rules import REGISTRY
 
 INVALID = Path(__file__).parent / "data" / "invalid"
-_SIDECARS = (".expected", ".layers.json", ".rendered", ".parse.json")
+_SIDECARS = (".expected", ".layers.json", ".rendered", ".parse.json", ".target")
 _LINE = re.compile(r"^(?P<code>[A-Z]\d{3}) (?P<severity>error|warning|info) \d+:\d+-\d+:\d+$")
 
 
@@ -64,12 +65,14 @@ def diagnostics_of(source: Path) -> tuple[str, list]:
     layers = source.with_name(source.name.rsplit(".", 1)[0] + ".layers.json")
     lint_family = source.name[:1] == "L"
     options = source.with_name(source.name.rsplit(".", 1)[0] + ".parse.json")
+    target_file = source.with_name(source.name.rsplit(".", 1)[0] + ".target")
+    target = target_file.read_text(encoding="utf-8").strip() if target_file.exists() else None
     if not layers.exists() and not lint_family:
         if options.exists():
             from cfglang.parser import parse
 
             data = parse(data, source.name, **json.loads(options.read_text(encoding="utf-8")))
-        result = check(data, source.name)
+        result = check(data, source.name, target=target)
         return result.document.text, list(result.diagnostics)
     from cfglang.inventory import Inventory
     from cfglang.lint import lint
@@ -77,7 +80,9 @@ def diagnostics_of(source: Path) -> tuple[str, list]:
     inventory = None
     if layers.exists():
         inventory = Inventory.from_dict(json.loads(layers.read_text(encoding="utf-8")))
-    linted = lint(data, source.name, None, inventory)
+    from cfglang.settings import Settings
+
+    linted = lint(data, source.name, Settings(target=target), inventory)
     return linted.text, list(linted.diagnostics)
 
 

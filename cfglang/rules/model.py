@@ -25,6 +25,8 @@ __all__ = [
     "ASYMMETRIC_PRECEDENCE",
     "GRAPH_UNKNOWN",
     "SKIP_FUSION_NOT_CONV",
+    "OVERRIDE_NOT_QUANTIZABLE",
+    "LAYER_NAMED_LIKE_GLOBAL",
 ]
 
 _M = "model"
@@ -45,10 +47,10 @@ UNKNOWN_LAYER = rule(
 
 NOT_QUANTIZABLE_LAYER = rule(
     "M002", "not-quantizable-layer", Severity.ERROR,
-    "a layer name that names a module AMCT does not quantize",
+    "`skip_layers` names a module AMCT does not quantize",
     "Only Conv1d/2d/3d, ConvTranspose1d/2d, Linear, AvgPool2d, LSTM and GRU layers are quantized. "
     "AMCT refuses a config that skips another module (\"Layer ... does not support quantization.\"); "
-    "an override of one is not used (its checks look the layer up among the quantizable ones). " + _LAYERS,
+    "an `override_layer_configs` entry for one is M016. " + _LAYERS,
     "skip_layers: \"bn1\"\n",
     "skip_layers: \"conv1\"\n",
     family=_M,
@@ -79,8 +81,10 @@ SKIPPED_AND_OVERRIDDEN = rule(
 
 NOTHING_TO_QUANTIZE = rule(
     "M005", "nothing-to-quantize", Severity.ERROR,
-    "every quantizable layer of the model is skipped",
-    "With every layer skipped, quantization produces the float model unchanged. " + _LAYERS,
+    "every quantizable layer of the model is skipped, or the model has none",
+    "With every layer skipped, quantization produces the float model unchanged, and AMCT refuses the "
+    "config (\"Except skip_layers or skip_types, no layer need to quantize.\"); a model without any "
+    "quantizable layer is refused too (\"No layer support quantization in the graph.\"). " + _LAYERS,
     "skip_layer_types: [\"Conv2d\", \"Linear\"]\n",
     "skip_layer_types: \"Linear\"\n",
     family=_M,
@@ -210,5 +214,29 @@ SKIP_FUSION_NOT_CONV = rule(
     "Conv2d, Conv3d): \"Skip fusion layer \\\"...\\\"'s type not in supported list\". " + _LAYERS,
     "skip_fusion_layers: \"fc\"\n",
     "skip_fusion_layers: \"conv1\"\n",
+    family=_M,
+)
+
+OVERRIDE_NOT_QUANTIZABLE = rule(
+    "M016", "override-not-quantizable", Severity.WARNING,
+    "an `override_layer_configs` entry for a module AMCT does not quantize",
+    "AMCT accepts an override for any module of the model, but uses it only for a quantizable layer: "
+    "the entry for a BatchNorm or an activation changes nothing. (AMCT still checks its per-layer "
+    "values: `channel_wise: true`, `dmq_balancer`, `ada_quantize`, INT16 or 6/7 bits in it make AMCT "
+    "refuse the file, M008.) " + _LAYERS,
+    "override_layer_configs {\n  layer_name: \"bn1\"\n  calibration_config { ifmr_quantize { } }\n}\n",
+    "override_layer_configs {\n  layer_name: \"conv1\"\n  calibration_config { ifmr_quantize { } }\n}\n",
+    family=_M,
+)
+
+LAYER_NAMED_LIKE_GLOBAL = rule(
+    "M017", "layer-named-like-global", Severity.ERROR,
+    "a quantizable layer whose name is one of the config's global keys",
+    "AMCT's config JSON (SPEC section 7) keeps one key per layer beside the global keys `version`, "
+    "`batch_num`, `activation_offset`, `do_fusion`, `skip_fusion_layers` and `fakequant_precision_mode`; "
+    "it refuses a model with a quantizable layer of such a name (\"... is a global parameter, can not be "
+    "a layer name\"). Rename the module. The error is reported at the top of the file.",
+    "# the model: conv1 (Conv2d), batch_num (Linear)\nbatch_num: 1\n",
+    "# the model: conv1 (Conv2d), fc (Linear)\nbatch_num: 1\n",
     family=_M,
 )
