@@ -5,6 +5,11 @@ ConvTranspose weights are ``[C_in, C_out / groups, *k]``: their output channels 
 grouped ConvTranspose, entry ``j`` of dim 1 serves output channels ``j, j + C_out/groups, ...``, and
 one scale per dim-1 entry is what a per-axis ONNX DequantizeLinear on that weight can express.
 
+Every weight width AMCT's ARQ takes (4, 6, 7, 8: ``WTS_SUPPORT_NUM_BITS`` in its
+``common/config/field.py``) runs the same formulas with ``D = 2^(b-1) - 1`` (7 at 4 bits, or 8 when
+the negative end is larger), as ``arq_cali_pytorch`` in its ``custom_op/arq/arq_impl.py``; the codes
+fit int8 at every one of them (AMCT's ``apply_true_quantize`` stores them as int8 too).
+
 New weight algorithms plug in through ``quant.engine.WEIGHT_ALGOS`` (plan ``weight.algo`` -> function
 returning a ``WeightQuant``); ``arq_quantize`` is the ``"arq"`` entry.
 """
@@ -63,6 +68,8 @@ def arq_scale(weight: torch.Tensor, bits: int, *, channel_wise: bool, axis: int 
 
 def quantize_codes(weight: torch.Tensor, scale: torch.Tensor, axis: int, bits: int) -> torch.Tensor:
     """Integer codes (int8) of ``weight`` on the grid of ``scale``; offset 0."""
+    if not 1 < bits <= 8:
+        raise ValueError(f"weight bits `{bits}` do not fit int8 codes, expected 2 to 8")
     s = _along(scale, axis, weight.dim())
     return qmath.quantize(weight.detach().to(torch.float32), s, 0, bits).to(torch.int8)
 

@@ -4,8 +4,14 @@
 through an activation quantize/dequantize (``scale_d``, ``offset_d``), optionally after division by
 DMQ balance factors; its weight is int8 codes times ``scale_w`` (per tensor, or per output channel
 along the layer's weight axis). Under ``torch.onnx.export`` (the TorchScript exporter) the two
-autograd functions below emit ``QuantizeLinear``/``DequantizeLinear`` with int8 zero points, and the
-weight codes become int8 initializers feeding a (per-axis) ``DequantizeLinear``.
+autograd functions below emit ``QuantizeLinear``/``DequantizeLinear`` whose zero point has the
+offset buffer's type (int8, or int16 for 16-bit activations), and the weight codes become int8
+initializers feeding a (per-axis) ``DequantizeLinear`` (quant.onnx_export retypes 4-bit ones to
+int4).
+
+Widths: activations of 8 or 16 bits (``ACTIVATION_BITS``: AMCT's ``dst_type`` INT8 / INT16), weights
+of 2 to 8 bits (codes always int8: AMCT's INT4 weights too hold one code per int8 until deployment
+packs them two per byte).
 
 ``LAYER_KINDS`` is the table of supported layer types -> how to run the float op with a given weight;
 a layer type without an entry here cannot be quantized (LSTM and GRU plug in here).
@@ -22,7 +28,19 @@ from torch import nn
 
 from quant import qmath
 
-__all__ = ["LayerKind", "LAYER_KINDS", "FakeQuantLayer", "activation_qdq", "weight_dq"]
+__all__ = ["LayerKind", "LAYER_KINDS", "FakeQuantLayer", "ACTIVATION_BITS", "offset_dtype", "activation_qdq",
+           "weight_dq"]
+
+#: activation widths -> the integer type of their codes and offset (the ONNX zero point's type)
+ACTIVATION_BITS: dict[int, torch.dtype] = {8: torch.int8, 16: torch.int16}
+
+
+def offset_dtype(bits: int) -> torch.dtype:
+    """The type of an activation offset buffer at ``bits`` (int8 or int16)."""
+    if bits not in ACTIVATION_BITS:
+        raise ValueError(f"activation bits `{bits}` are not supported, expected one of "
+                         f"{', '.join(f'`{b}`' for b in ACTIVATION_BITS)}")
+    return ACTIVATION_BITS[bits]
 
 
 class _ActivationQDQ(torch.autograd.Function):
@@ -54,7 +72,7 @@ class _WeightDQ(torch.autograd.Function):
 
 
 def activation_qdq(x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, bits: int = 8) -> torch.Tensor:
-    """Activation fake quantization; ``offset`` is an int8 tensor (the ONNX zero point)."""
+    """Activation fake quantization; ``offset`` is an int8 or int16 tensor (the ONNX zero point)."""
     return _ActivationQDQ.apply(x, scale, offset, bits)
 
 
@@ -102,7 +120,7 @@ LAYER_KINDS: dict[str, LayerKind] = {
 class FakeQuantLayer(nn.Module):
     """A quantized layer: ``op(qdq(x / balance), codes * scale_w)``.
 
-    Buffers: ``act_scale`` (float32, 0-d), ``act_offset`` (int8, 0-d), and with a weight
+    Buffers: ``act_scale`` (float32, 0-d), ``act_offset`` (0-d, ``offset_dtype(act_bits)``), and with a weight
     ``weight_codes`` (int8, the weight's shape), ``weight_scale`` (float32, 0-d or 1-d),
     ``weight_offset`` (int8 zeros like the scale); with DMQ ``balance`` (float32, one per input
     channel). The wrapped module keeps its bias and hyper-parameters; its float weight is dropped.
@@ -117,7 +135,9 @@ class FakeQuantLayer(nn.Module):
         self.weight_bits = weight_bits
         self.axis = kind.weight_axis
         self.register_buffer("act_scale", torch.ones((), dtype=torch.float32))
-        self.register_buffer("act_offset", torch.zeros((), dtype=torch.int8))
+        self.register_buffer("act_offset", torch.zeros((), dtype=offset_dtype(act_bits)))
+        if not 1 < weight_bits <= 8:
+            raise ValueError(f"weight bits `{weight_bits}` are not supported, expected 2 to 8")
         if kind.has_weight:
             weight = module.weight.detach()
             channels = weight.shape[self.axis] if channel_wise else None

@@ -234,8 +234,8 @@ class HistogramMoments:
     per quantizer; the numpy code works on ``ROWS`` quantizers at a time, with no BLAS call (its threads
     spin after one and slow the model's next forwards)."""
 
-    #: quantizers scored at once: the [rows, 255] float64 temporaries stay under 128 KiB, below the
-    #: allocator's threshold for fresh (page-faulted) memory
+    #: quantizers scored at once at 8 bits: the [rows, 255] float64 temporaries stay under 128 KiB,
+    #: below the allocator's threshold for fresh (page-faulted) memory; fewer at more bits
     ROWS = 64
 
     def __init__(self, hist: np.ndarray, lo: float, hi: float) -> None:
@@ -271,8 +271,9 @@ class HistogramMoments:
             return out
         col = (lambda a: np.asarray(a, dtype=np.float32).reshape(-1, 1))
         c, scale, offset, low = col(c), col(scale), col(offset), col(low)
-        return np.concatenate([self._losses(c[i:i + self.ROWS], scale[i:i + self.ROWS], offset[i:i + self.ROWS],
-                                            low[i:i + self.ROWS], qmin, qmax) for i in range(0, len(scale), self.ROWS)])
+        rows = max(1, self.ROWS * 255 // (qmax - qmin))  # the same temporaries' size at 16 bits (65535 levels)
+        return np.concatenate([self._losses(c[i:i + rows], scale[i:i + rows], offset[i:i + rows],
+                                            low[i:i + rows], qmin, qmax) for i in range(0, len(scale), rows)])
 
     def _losses(self, c, s32, o32, low, qmin: int, qmax: int) -> np.ndarray:
         first = np.clip(np.round(low / s32) + o32, qmin, qmax)  # qmath.quantize, in float32

@@ -7,7 +7,12 @@
 - asymmetric: ``max >= 0``, ``min <= 0`` enforced, ``scale = (max - min) / (2^b - 1)``,
   ``offset = round(-2^(b-1) - min / scale)``.
 - a scale below float32 epsilon becomes 1.0, so an all-zero tensor never divides by zero.
-- FORCE_FP16_QUANT: ``scale_d`` rounded to float16 precision, stored as float32.
+- FORCE_FP16_QUANT: ``scale_d`` rounded to float16 precision, stored as float32; a scale outside
+  float16's normal range ``[2^-14, 65504]`` (common at 16 bits) goes through its square root.
+
+Bit widths: weights 4, 6, 7 or 8 bits (codes fit int8), activations 8 or 16 bits (codes and offsets
+need int16); the formulas are the same at every width, as in AMCT (``calculate_scale_offset`` and
+``get_int_quant_scope`` in its ``custom_op/utils.py`` take the width from ``"INT<b>"``).
 
 Everything is computed in float32, like AMCT's tensors, and works elementwise, so the same functions
 give per-tensor (0-d) and per-channel (1-d) parameters.
@@ -15,6 +20,7 @@ give per-tensor (0-d) and per-channel (1-d) parameters.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -27,10 +33,15 @@ __all__ = [
     "asymmetric_scale_offset",
     "apply_epsilon",
     "round_to_fp16",
+    "FP16_MIN_NORMAL",
+    "FP16_MAX",
 ]
 
 #: float32 machine epsilon (``torch.finfo(torch.float32).eps``)
 FLOAT32_EPS = 1.1920928955078125e-07
+#: float16's smallest normal and largest finite values (AMCT's MIN_FP16 and MAX_FP16)
+FP16_MIN_NORMAL = 2.0 ** -14
+FP16_MAX = 65504.0
 
 
 def qrange(bits: int) -> tuple[int, int]:
@@ -101,5 +112,17 @@ def asymmetric_scale_offset(
 
 
 def round_to_fp16(scale: torch.Tensor | float) -> torch.Tensor:
-    """FORCE_FP16_QUANT: the scale rounded to the nearest float16, kept as float32."""
-    return _f32(scale).to(torch.float16).to(torch.float32)
+    """FORCE_FP16_QUANT: the scale rounded to float16 precision, kept as float32, as AMCT's recorder
+    does (``cast_fp16_precision`` in its ``common/utils/util.py``): inside float16's normal range the
+    nearest float16; outside it (below ``2^-14``, where float16 is subnormal and keeps few digits, or
+    above 65504) the square root is rounded to float16 and squared in float32. A 16-bit activation
+    scale is ``range / 65535``, below ``2^-14`` for any range under 4."""
+    s = _f32(scale)
+    # numpy, as AMCT: the root of the float32 value is taken in float64 and rounded to float16 once
+    # (torch converts float64 to float16 through float32: two roundings)
+    value = s.detach().cpu().numpy().astype(np.float64)
+    outside = (value < FP16_MIN_NORMAL) | (value > FP16_MAX)
+    with np.errstate(over="ignore"):  # the branch not taken may overflow float16
+        root = np.sqrt(value).astype(np.float16).astype(np.float32)
+        rounded = np.where(outside, root * root, value.astype(np.float16).astype(np.float32))
+    return torch.from_numpy(np.asarray(rounded, dtype=np.float32)).to(s.device)

@@ -98,7 +98,7 @@ class FakeQuantRecurrent(nn.Module):
     """An LSTM or GRU whose input is fake-quantized and whose weights are on their integer grid.
 
     Takes and returns exactly what the wrapped layer does (``batch_first``, an initial state, a
-    ``PackedSequence``). Buffers ``act_scale`` (float32) and ``act_offset`` (int8) as in
+    ``PackedSequence``). Buffers ``act_scale`` (float32) and ``act_offset`` (int8, int16 at 16 bits) as in
     :class:`quant.fakequant.FakeQuantLayer`, so the input exports to ONNX as QuantizeLinear /
     DequantizeLinear; the weights stay float tensors holding grid values."""
 
@@ -118,9 +118,11 @@ class FakeQuantRecurrent(nn.Module):
         self.weights = (
             quantize_recurrent_weights(self.module, weight_bits, channel_wise) if quantize_weights else None
         )
+        from quant.fakequant import offset_dtype
+
         self.act_bits = act_bits
         self.register_buffer("act_scale", torch.ones((), dtype=torch.float32))
-        self.register_buffer("act_offset", torch.zeros((), dtype=torch.int8))
+        self.register_buffer("act_offset", torch.zeros((), dtype=offset_dtype(act_bits)))
         self.set_activation(scale_d, offset_d)
 
     def set_activation(self, scale: float, offset: int) -> None:
