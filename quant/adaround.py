@@ -243,7 +243,7 @@ def optimize_rounding(
     *,
     activation: nn.Module | None = None,
     progress: bool = False,
-    desc: str = "adaround",
+    desc: str = "AdaRound",
 ) -> torch.Tensor:
     """Learn the rounding of ``layer.weight`` and return the quantized (dequantized-float) weight.
 
@@ -273,7 +273,9 @@ def optimize_rounding(
     if progress:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc=desc, unit="it", leave=False)
+        # `desc` names the layer, the counter is the iteration; disable=None: no bar unless stderr is a
+        # terminal (a redrawn bar, nested under the engine's, would write cursor moves into a log)
+        steps = tqdm(steps, desc=desc, unit="it", leave=False, disable=None)
     for step in steps:
         idx = torch.randint(count, (batch,), generator=generator).to(inputs.device)
         x, y = inputs[idx], targets[idx]
@@ -394,7 +396,7 @@ def adaround_model(
                 layer.params,
                 activation=act,
                 progress=progress,
-                desc=layer.name,
+                desc=f"AdaRound {layer.name}",
             )
         with torch.no_grad():
             module.weight.copy_(new_weight)
@@ -478,7 +480,7 @@ def ada_quantize(module: nn.Module, spec: Mapping[str, Any], context: Any) -> An
     with torch.enable_grad():
         weight = optimize_rounding(
             module, view, inputs, targets, params, activation=act,
-            progress=context.progress, desc=context.name,
+            progress=context.progress, desc=f"AdaRound {context.name}",
         )
     codes = torch.round(weight / view.to(weight.device)).to(torch.int8)
     return WeightQuant(codes, scale.to(weight.device), axis, params.bits, params.channel_wise)

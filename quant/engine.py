@@ -190,7 +190,8 @@ def _bar(iterable, total: int, desc: str, progress: bool):
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=False)
+    # disable=None: no bar unless stderr is a terminal (redrawn bars would litter a log or a pipe)
+    return tqdm(iterable, total=total, desc=desc, leave=False, disable=None)
 
 
 def _on_outputs(model: nn.Module, names: Sequence[str], batch: Any,

@@ -2,7 +2,7 @@
 
 Checks and resolves the config against the model (diagnostics as ``amct lint`` shows them; errors
 stop here with status 1), says how it read ``--data`` (``quant.batches``), calibrates with progress
-bars over batches, layers and AdaRound's iterations (on a terminal only), prints the per-layer table
+bars over batches, layers and AdaRound's iterations (when stderr is a terminal: ``quant.engine``), prints the per-layer table
 and writes the outputs of ``QuantResult.save`` into the output folder (existing files are kept unless
 ``--force``), one ``wrote PATH: WHAT`` line each. A batch the model fails on is a user error (status
 1) naming the batch and the innermost layer that raised. The factory's model is put in eval mode. A ``torch.export``
@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from cfglang.cli.planning import checked_file, report
+    from cfglang.cli import warning_line
+    from cfglang.cli.planning import adaround_estimate, checked_file, report
     from cfglang.diagnostics import Severity
     from cfglang.resolve import resolve
     from quant.batches import BatchFileError, describe_batch, describe_batches, read_batches
@@ -68,26 +69,17 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if any(d.severity is Severity.ERROR for d in plan.diagnostics):
         print("amct quantize: the config has errors for this model, nothing quantized", file=stderr)
         return 1
+    estimate = adaround_estimate(plan)
+    if estimate:
+        print(warning_line("quantize", estimate), file=stderr)
     try:
-        result = _quantize(model, plan, data.batches, progress=_progress(args.no_progress))
+        result = _quantize(model, plan, data.batches, progress=not args.no_progress)
         paths = result.save(out, overwrite=args.force)
     except (QuantizeError, OutputDirError) as exc:
         raise CLIError(str(exc)) from None
     stdout.write(result.table())
     report_outputs(paths, stderr)
     return 0
-
-
-def _progress(disabled: bool) -> bool:
-    """Progress bars only on a terminal: redrawn bars (carriage returns, cursor moves for the nested
-    ones) would litter a log, a pipe or a pre-commit run."""
-    if disabled:
-        return False
-    import sys
-
-    stream = sys.stderr  # where tqdm draws
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
 
 
 def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool) -> Any:

@@ -47,6 +47,8 @@ def test_demo_cli(digits, monkeypatch, tmp_path):
     assert "using the cached digits CNN" in text
     assert "demo_ifmr.cfg" in text and "demo_hfmg.cfg" in text and "ONNX Runtime QDQ" in text
     assert (tmp_path / "out" / "hfmg" / "model_qdq.onnx").is_file()
+    wrote = [line for line in err.getvalue().splitlines() if line.startswith("wrote ")]
+    assert len(wrote) == 10 and f"wrote {tmp_path / 'out' / 'hfmg' / 'model_qdq.onnx'}: " in err.getvalue()
 
 
 def test_quantize_cli(digits, monkeypatch, tmp_path):
