@@ -36,7 +36,7 @@ from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db
 from quant.calibrators import CALIBRATORS, ActivationQParams, NonFiniteError, make_calibrator
 from quant.dmq import balance_pass
-from quant.fakequant import LAYER_KINDS, FakeQuantLayer
+from quant.fakequant import ACTIVATION_BITS, LAYER_KINDS, FakeQuantLayer
 from quant.fold import FoldError, fold_pairs
 
 __all__ = ["QuantizeError", "LayerSpec", "WeightContext", "WEIGHT_ALGOS", "BALANCE_PASS", "quantize",
@@ -115,6 +115,7 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
         if kind in _RECURRENT:  # quant.recurrent: supported ones get a spec, others a warning
             spec = recurrent.engine_spec(name, kind, module, layer)
             if spec is not None:
+                _check_bits(name, kind, spec.weight, spec.activation)
                 specs.append(spec)
             continue
         if kind not in LAYER_KINDS:
@@ -131,6 +132,7 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
         if act.get("algo") not in CALIBRATORS:
             raise QuantizeError(f"layer `{name}`: activation algorithm `{act.get('algo')}` is not supported, "
                                 f"expected one of {_names(CALIBRATORS)}")
+        _check_bits(name, kind, weight if LAYER_KINDS[kind].has_weight else None, act)
         dmq = layer.get("dmq_balancer")
         if dmq is not None and BALANCE_PASS is None:
             raise QuantizeError(f"layer `{name}`: `dmq_balancer` is not supported by this engine yet")
@@ -138,6 +140,29 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
     if not specs:
         raise QuantizeError("plan quantizes no layer")
     return specs
+
+
+#: weight widths the engine executes: AMCT's WTS_SUPPORT_NUM_BITS (common/config/field.py)
+WEIGHT_BITS = (4, 6, 7, 8)
+
+
+def _check_bits(name: str, kind: str, weight: Mapping[str, Any] | None, act: Mapping[str, Any]) -> None:
+    """Widths the engine can execute; which layer types may use them is the plan's target's business
+    (the resolver falls back or the checker refuses)."""
+    if weight is not None:
+        bits = weight.get("bits", 8)
+        if bits not in WEIGHT_BITS:
+            raise QuantizeError(f"layer `{name}` ({kind}) has weight bits `{bits}`, expected one of "
+                                f"{', '.join(f'`{b}`' for b in WEIGHT_BITS)}")
+        # AMCT's AdaRound rounds to [-128, 127] whatever the width (custom_op/ada_round_quant.py) and
+        # its ada_quantize has no quant_bits: AdaRound weights are always 8-bit
+        if weight.get("algo") == "ada" and bits != 8:
+            raise QuantizeError(f"layer `{name}` ({kind}) has `ada` weights of `{bits}` bits, expected 8: AMCT's "
+                                f"AdaRound is 8-bit only")
+    bits = act.get("bits", 8)
+    if bits not in ACTIVATION_BITS:
+        raise QuantizeError(f"layer `{name}` ({kind}) has activation bits `{bits}`, expected one of "
+                            f"{', '.join(f'`{b}`' for b in ACTIVATION_BITS)}")
 
 
 def _names(table: Mapping[str, Any]) -> str:
@@ -396,7 +421,7 @@ def quantize(model: nn.Module, plan: Any, batches: Iterable[Any], *, progress: b
         balance = tuple(factors[spec.name].reshape(-1).tolist()) if spec.name in factors else ()
         bits = w.bits if w else (spec.weight or {}).get("bits")
         records.append(LayerRecord(spec.name, q.scale, q.offset, scale_w, bits, balance,
-                                   data.get("fakequant_precision_mode")))
+                                   data.get("fakequant_precision_mode"), act_bits=q.bits))
         layers.append(LayerResult(
             name=spec.name, type=spec.type, weight_algo=spec.weight["algo"] if spec.weight else None,
             weight_bits=w.bits if w else None, channel_wise=w.channel_wise if w else None,

@@ -1,0 +1,239 @@
+"""The engine with 4-bit weights (A8W4) and 16-bit activations (A16W8), issue 15: the fake-quant model,
+the record file as AMCT writes it, and the ONNX QDQ model in ONNX Runtime (opset 21).
+
+Plans are hand-built like the INT8 ones (quant_helpers), with the plan's ``target`` of the contract."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from quant import QuantizeError, load_fake_quant_model, quantize
+from quant.arq import arq_scale
+from quant.calibrators import HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams
+from quant.fold import fold_pairs
+from quant.onnx_export import OPSET, WIDE_OPSET, export_qdq, onnx_session, run_onnx
+from quant.record import parse_record
+from quant_helpers import hfmg, ifmr, layer, plan, small_cnn, small_cnn_plan
+
+TARGET = "amct-9.1"
+
+
+def batches(n: int = 2, seed: int = 0) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(4, 3, 8, 8, generator=g) for _ in range(n)]
+
+
+def wide_plan(**kwargs) -> dict:
+    """conv: A16W4 (IFMR), pool: A8 (AvgPool2d is not in AMCT's INT16 table), fc: A16W4 (HFMG)."""
+    p = plan([layer("conv", "Conv2d", act={**ifmr(), "bits": 16}, bits=4),
+              layer("pool", "AvgPool2d"),
+              layer("fc", "Linear", act={**hfmg(), "bits": 16}, bits=4)], fusions=[("conv", "bn")], **kwargs)
+    p["target"] = TARGET
+    return p
+
+
+@pytest.fixture(scope="module")
+def wide():
+    return quantize(small_cnn(), wide_plan(), batches(), progress=False)
+
+
+def test_weights_are_4_bit_arq_of_the_folded_weight(wide):
+    folded = copy.deepcopy(small_cnn())
+    fold_pairs(folded, [{"conv": "conv", "bn": "bn"}])
+    conv, fc = wide.model.conv, wide.model.fc
+    assert wide.layer("conv").weight_bits == 4 and wide.layer("fc").weight_bits == 4
+    assert list(wide.layer("conv").scale_w) == arq_scale(folded.conv.weight, 4, channel_wise=True).tolist()
+    assert list(wide.layer("fc").scale_w) == [arq_scale(folded.fc.weight, 4, channel_wise=False).item()]
+    for wrapper in (conv, fc):
+        assert wrapper.weight_codes.dtype == torch.int8 and wrapper.weight_bits == 4
+        assert -8 <= int(wrapper.weight_codes.min()) and int(wrapper.weight_codes.max()) <= 7
+    # each output channel reaches one end of [-8, 7]: the symmetric scale fits its largest weight
+    ends = conv.weight_codes.reshape(8, -1)
+    assert all(int(r.max()) == 7 or int(r.min()) == -8 for r in ends)
+    scale = conv.weight_scale.reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(conv.dequantized_weight(), conv.weight_codes.float() * scale, rtol=0, atol=0)
+
+
+def test_activations_are_16_bit_calibrations_of_the_layer_inputs(wide):
+    # conv is the first layer: its input is the batch itself
+    cal = IFMRCalibrator(IFMRParams.from_plan({**ifmr(), "bits": 16}), num_batches=2)
+    for b in batches():
+        cal.observe(b)
+    want = cal.compute()
+    conv = wide.layer("conv")
+    assert (conv.scale_d, conv.offset_d) == (want.scale, want.offset)
+    assert wide.model.conv.act_offset.dtype == torch.int16 and int(wide.model.conv.act_offset) == conv.offset_d
+    assert wide.model.conv.act_bits == 16 and wide.model.pool.act_offset.dtype == torch.int8
+    # a 16-bit scale is far below an 8-bit one on the same data, its offset beyond int8
+    assert conv.scale_d < 1e-3 and not -128 <= conv.offset_d <= 127
+    fc = wide.layer("fc")
+    assert fc.activation_algo == "hfmg" and -32768 <= fc.offset_d <= 32767
+    # what calibration saw at fc: the folded model with conv's quantized weight, activations in float
+    inputs = []
+    folded = copy.deepcopy(small_cnn())
+    fold_pairs(folded, [{"conv": "conv", "bn": "bn"}])
+    with torch.no_grad():
+        folded.conv.weight.copy_(wide.model.conv.dequantized_weight())
+    folded.fc.register_forward_pre_hook(lambda _m, args: inputs.append(args[0].detach().clone()))
+    hfmg_cal = HFMGCalibrator(HFMGParams.from_plan({**hfmg(), "bits": 16}))
+    with torch.no_grad():
+        for b in batches():
+            folded(b)
+    for x in inputs:
+        hfmg_cal.observe(x)
+    want = hfmg_cal.compute()
+    assert (fc.scale_d, fc.offset_d) == (want.scale, want.offset)
+
+
+def test_record_is_what_amct_writes(wide):
+    record = parse_record(wide.record)
+    assert list(record) == ["conv", "pool", "fc"]
+    conv, pool, fc = record["conv"], record["pool"], record["fc"]
+    assert conv.act_type == "INT16" and conv.wts_type == "INT4" and not conv.HasField("dst_type")
+    assert fc.act_type == "INT16" and fc.wts_type == "INT4" and not fc.HasField("dst_type")
+    assert pool.act_type == "INT8" and pool.dst_type == "INT8" and not pool.HasField("wts_type")
+    assert list(conv.offset_w) == [0] * 8 and len(fc.scale_w) == 1 and list(fc.offset_w) == [0]
+    layer_conv = wide.layer("conv")
+    assert conv.offset_d == layer_conv.offset_d and conv.scale_d == np.float32(layer_conv.scale_d)
+    assert list(conv.scale_w) == [float(np.float32(s)) for s in layer_conv.scale_w]
+    assert wide.plan["target"] == TARGET
+
+
+def _types(model: onnx.ModelProto) -> dict[str, int]:
+    return {i.name: i.data_type for i in model.graph.initializer}
+
+
+def test_onnx_is_opset_21_with_int4_weights_and_int16_zero_points(wide):
+    model = onnx.load_from_string(wide.onnx_bytes())
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [WIDE_OPSET]
+    onnx.checker.check_model(model, full_check=True)
+    types = _types(model)
+    dq_weights = [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in types
+                  and types[n.input[0]] == onnx.TensorProto.INT4]
+    assert len(dq_weights) == 2 and all(types[n.input[2]] == onnx.TensorProto.INT4 for n in dq_weights)
+    zero_points = {n.input[1].split(".")[0]: types[n.input[2]] for n in model.graph.node
+                   if n.op_type == "QuantizeLinear"}
+    assert zero_points == {"conv": onnx.TensorProto.INT16, "pool": onnx.TensorProto.INT8,
+                           "fc": onnx.TensorProto.INT16}
+    codes = onnx.numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == dq_weights[0].input[0]))
+    assert np.array_equal(codes.astype(np.int8), wide.model.conv.weight_codes.numpy())
+
+
+def test_onnx_runtime_agrees_with_the_fake_quant_model(wide):
+    session = onnx_session(wide.onnx_bytes())
+    for seed in (0, 7):
+        x = batches(1, seed=seed)[0]
+        with torch.no_grad():
+            want = wide.model(x).numpy()
+        got = run_onnx(session, x)
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+    # ONNX Runtime's defaults run it too (int4 MatMul on int8-quantized activations, an int32 bias)
+    import onnxruntime as ort
+
+    plain = ort.InferenceSession(wide.onnx_bytes(), providers=["CPUExecutionProvider"])
+    got = plain.run(None, {"input": x.numpy()})[0]
+    assert np.abs(got - want).max() <= 2e-2 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("act_bits, weight_bits", [(16, 8), (8, 4)])
+def test_one_wide_tensor_kind_is_enough_for_opset_21(act_bits, weight_bits):
+    p = plan([layer("conv", "Conv2d", act={**ifmr(), "bits": act_bits}, bits=weight_bits),
+              layer("pool", "AvgPool2d"), layer("fc", "Linear", bits=8)], fusions=[("conv", "bn")])
+    result = quantize(small_cnn(), p, batches(), progress=False)
+    model = onnx.load_from_string(result.onnx_bytes())
+    assert model.opset_import[0].version == WIDE_OPSET
+    types = set(_types(model).values())
+    assert (onnx.TensorProto.INT16 in types) == (act_bits == 16)
+    assert (onnx.TensorProto.INT4 in types) == (weight_bits == 4)
+    record = parse_record(result.record)
+    assert record["conv"].act_type == f"INT{act_bits}" and record["conv"].wts_type == f"INT{weight_bits}"
+    assert record["fc"].dst_type == "INT8" and record["fc"].wts_type == "INT8"
+    x = batches(1, seed=3)[0]
+    with torch.no_grad():
+        want = result.model(x).numpy()
+    assert np.abs(run_onnx(onnx_session(result.onnx_bytes()), x) - want).max() <= 1e-5 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("bits", [8, 6])
+def test_8_bit_models_still_export_at_opset_13(bits):
+    p = small_cnn_plan()
+    p["layers"][0]["weight"]["bits"] = bits
+    result = quantize(small_cnn(), p, batches(), progress=False)
+    model = onnx.load_from_string(export_qdq(result.model, batches(1)[0]))
+    assert model.opset_import[0].version == OPSET == 13
+    types = set(_types(model).values())
+    assert onnx.TensorProto.INT8 in types and not types & {onnx.TensorProto.INT4, onnx.TensorProto.INT16}
+
+
+def test_save_and_load_a_wide_model(tmp_path, wide):
+    paths = wide.save(tmp_path / "out")
+    payload = torch.load(paths["fake_quant_model.pt"], weights_only=True)
+    assert payload["state_dict"]["conv.act_offset"].dtype == torch.int16
+    rebuilt = load_fake_quant_model(paths["fake_quant_model.pt"], small_cnn)
+    x = batches(1, seed=9)[0]
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), wide.model(x), rtol=0, atol=0)
+    assert onnx.load(str(paths["model_qdq.onnx"])).opset_import[0].version == WIDE_OPSET
+    assert parse_record(paths["record.txt"].read_text())["conv"].act_type == "INT16"
+
+
+def amct_cast_fp16(value: float) -> float:
+    """AMCT's ``cast_fp16_precision`` (common/utils/util.py), written out with numpy."""
+    data = np.array(value)
+    if data > 65504.0 or data < 2.0 ** -14:
+        data = np.sqrt(data).astype(np.half).astype(np.float32)
+        return float(data * data)
+    return float(data.astype(np.half).astype(np.float32))
+
+
+def test_force_fp16_at_16_bits_rounds_the_square_root():
+    result = quantize(small_cnn(), wide_plan(fakequant_precision_mode="FORCE_FP16_QUANT"), batches(), progress=False)
+    plain = quantize(small_cnn(), wide_plan(), batches(), progress=False)
+    for name in ("conv", "pool", "fc"):
+        raw = plain.layer(name).scale_d
+        assert result.layer(name).scale_d == amct_cast_fp16(raw)
+        assert float(result.model.get_submodule(name).act_scale) == amct_cast_fp16(raw)
+    raw = plain.layer("fc").scale_d
+    assert raw < 2.0 ** -14  # where a plain float16 cast would be subnormal, with fewer digits
+    assert result.layer("fc").scale_d != float(np.float32(np.float16(raw)))
+    assert 2.0 ** -14 < plain.layer("conv").scale_d  # conv's input range is over 4: a plain cast
+    assert 'fakequant_precision_mode: "FORCE_FP16_QUANT"' in result.record
+
+
+def test_lstm_with_16_bit_activations():
+    model = nn.Sequential(nn.LSTM(4, 4)).eval()
+    p = plan([layer("0", "LSTM", act={**ifmr(), "bits": 16}, weight={"algo": "arq", "bits": 8, "channel_wise": False})])
+    g = torch.Generator().manual_seed(1)
+    data = [torch.randn(2, 3, 4, generator=g) for _ in range(2)]
+    result = quantize(model, p, data, progress=False)
+    wrapper = result.model[0]
+    assert wrapper.act_offset.dtype == torch.int16 and int(wrapper.act_offset) == result.layer("0").offset_d
+    assert parse_record(result.record)["0"].act_type == "INT16"
+    with torch.no_grad():
+        out, _ = result.model(data[0])
+        ref, _ = model(data[0])
+    assert torch.nn.functional.cosine_similarity(out.flatten(), ref.flatten(), 0) > 0.999
+
+
+@pytest.mark.parametrize("weight, act, message", [
+    ({"algo": "ada", "bits": 4, "channel_wise": True}, ifmr(),
+     r"layer `conv` \(Conv2d\) has `ada` weights of `4` bits, expected 8: AMCT's AdaRound is 8-bit only"),
+    ({"algo": "arq", "bits": 5, "channel_wise": True}, ifmr(),
+     r"layer `conv` \(Conv2d\) has weight bits `5`, expected one of `4`, `6`, `7`, `8`"),
+    ({"algo": "arq", "bits": 8, "channel_wise": True}, {**ifmr(), "bits": 12},
+     r"layer `conv` \(Conv2d\) has activation bits `12`, expected one of `8`, `16`"),
+])
+def test_widths_the_engine_cannot_execute_are_refused_before_any_work(weight, act, message):
+    calls = []
+    model = small_cnn()
+    model.register_forward_pre_hook(lambda m, a: calls.append(1))
+    p = plan([layer("conv", "Conv2d", act=act, weight=weight)], fusions=[("conv", "bn")])
+    with pytest.raises(QuantizeError, match=message):
+        quantize(model, p, batches(), progress=False)
+    assert not calls
