@@ -87,7 +87,7 @@ def resolve_file(path: str, args: argparse.Namespace, stderr: TextIO) -> tuple[A
     """
     from cfglang.resolve import resolve
 
-    result = checked_file(path)
+    result = checked_file(path, getattr(args, "amct_target", None))  # `--target`, else the settings'
     if any(d.code.startswith("S") for d in result.diagnostics):
         report(result, result.diagnostics, stderr)
         return None
