@@ -15,7 +15,13 @@
 - the line endings (LF or CRLF) and the final newline follow the input.
 
 A file with syntax errors is never formatted: :func:`format_text` raises
-:class:`FormatError` with the parser's diagnostics.
+:class:`FormatError` with the parser's errors. Syntax *warnings* do not stop
+it, as they do not stop ``amct lint --fix``: each marks text that protobuf's
+Python parser reads in one way only, which the tree holds, so the output means
+the same. A no-break space or another Unicode space between tokens (S019)
+becomes the layout's own whitespace; a nonstandard escape or number (S017,
+S018) keeps its spelling; a comment that a lone CR does not end (S021) keeps
+all it took (the output's line breaks are LF; a CR inside a comment stays).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from cfglang.diagnostics import Diagnostic
+from cfglang.diagnostics import Diagnostic, Severity
 from cfglang.settings import FormatOptions
 from cfglang.syntax import Comment, Document, Field, ListValue, MessageValue, Scalar
 
@@ -198,14 +204,15 @@ def _line_ending(text: str, options: FormatOptions) -> str:
 
 def format_document(document: Document, options: FormatOptions | None = None) -> str:
     """The canonical text of a parsed document without syntax errors (no byte-order mark)."""
-    if document.diagnostics:
-        raise FormatError(document.diagnostics)
+    errors = [d for d in document.diagnostics if d.severity is Severity.ERROR]
+    if errors:
+        raise FormatError(errors)
     options = options or FormatOptions()
     printer = _Printer(document, options)
     printer.body(document.fields, 0, len(document.text), 0)
     newline = _line_ending(document.text, options)
     out = newline.join(printer.lines)
-    if out and document.text.endswith("\n"):
+    if out and document.text.endswith(("\n", "\r")):  # a CR-only file's last line break counts
         out += newline
     return out
 

@@ -34,6 +34,7 @@ import gc
 from collections.abc import Callable
 
 from cfglang.diagnostics import LineIndex, Severity
+from cfglang.encoding import lone_carriage_returns, wide_encoding
 from cfglang.fsutil import DEFAULT_MAX_SIZE  # the one limit of every read (16 MiB)
 from cfglang.lexer import BAD, DEEP, JOINED, MISSING, SYNTHETIC, Reporter, Scanner, Tok, string_value
 from cfglang.resources import data_file
@@ -126,6 +127,8 @@ def _parse(text: str | bytes, path: str | None, max_depth: int, max_size: int, f
         data = bytes(text)
         if len(data) > max_size:
             return _too_large(len(data), max_size, path)
+        if (wide := wide_encoding(data)) is not None:
+            return _not_utf8(wide, path)
         if data.startswith(codecs.BOM_UTF8):
             data, has_bom = data[3:], True
         text = _decode(data, bad)
@@ -133,10 +136,19 @@ def _parse(text: str | bytes, path: str | None, max_depth: int, max_size: int, f
         if len(text) > max_size or (len(text) * 4 > max_size and not text.isascii()
                                     and len(text.encode("utf-8", "surrogatepass")) > max_size):
             return _too_large(len(text.encode("utf-8", "surrogatepass")), max_size, path)
+        if (wide := wide_encoding(text)) is not None:  # an editor that read UTF-16 bytes as 8-bit text
+            return _not_utf8(wide, path)
         if text.startswith("\ufeff"):
             text, has_bom = text[1:], True
     index = LineIndex(text)
     reporter = Reporter(index)
+    if (lone := lone_carriage_returns(text)) is not None:
+        at, count = lone
+        reporter.add(S.CR_LINE_BREAK, at, at + 1,
+                     "a carriage return without a line feed: protobuf does not break the line here"
+                     + (f" (nor at the {count - 1} more in this file)" if count > 1 else ""),
+                     hint="protobuf reads what follows as the same line (after a `#` comment: as part of the "
+                          "comment), and so does amct; save the file with LF or CRLF line breaks")
     for start, end, raws in _runs(bad):
         raw = b"".join(raws)
         if len(raws) > 1:  # one error for a run of them (binary data): the count and the first bytes
@@ -159,6 +171,15 @@ def too_large(size: int | None, limit: int, path: str | None) -> Document:
     """The document of an input refused unread for its size (S015); ``size`` None: a stream known only to be
     larger (see :class:`cfglang.fsutil.FileTooLarge`)."""
     return _too_large(size, limit, path)
+
+
+def _not_utf8(encoding: str, path: str | None) -> Document:
+    """The document of a UTF-16 or UTF-32 input: one S001 for the file, instead of one for each NUL."""
+    index = LineIndex("")
+    reporter = Reporter(index)
+    reporter.add(S.INVALID_UTF8, 0, 0, f"the file is {encoding}, not UTF-8: protobuf cannot read it",
+                 hint=f"save it as UTF-8 (in the editor's encoding menu, or `iconv -f {encoding.split()[0]} -t UTF-8`)")
+    return Document("", [], [], reporter.diagnostics, index, path)
 
 
 def _too_large(size: int | None, limit: int, path: str | None) -> Document:

@@ -45,11 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _formatted(data: Any, options: Any) -> tuple[bytes | None, Any]:
     """The formatted bytes (None on syntax errors) and the parsed document (``data``: bytes, or the S015
     document of a file refused for its size)."""
+    from cfglang.diagnostics import Severity
     from cfglang.formatter import format_document
     from cfglang.parser import parse
 
     document = data if not isinstance(data, bytes) else parse(data)
-    if document.diagnostics:
+    if any(d.severity is Severity.ERROR for d in document.diagnostics):  # syntax warnings: formatted (formatter)
         return None, document
     text = format_document(document, options)
     return (_BOM if document.has_bom else b"") + text.encode("utf-8"), document

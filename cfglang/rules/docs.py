@@ -7,6 +7,7 @@ A test fails when the checked-in page differs from what this prints.
 
 from __future__ import annotations
 
+import re
 import sys
 
 from cfglang.rules import FAMILIES, Rule, all_rules
@@ -14,6 +15,11 @@ from cfglang.rules import FAMILIES, Rule, all_rules
 __all__ = ["render_rules_page", "render_rule", "main"]
 
 COMMAND = "python -m cfglang.rules.docs > docs/rules.md"
+
+
+def _visible(example: str) -> str:
+    """A lone CR as the symbol for it: raw, it would be a line break to every reader of the page (S021)."""
+    return re.sub(r"\r(?!\n)", "\u240d", example)
 
 
 def render_rule(r: Rule, level: int = 3) -> str:
@@ -30,7 +36,7 @@ def render_rule(r: Rule, level: int = 3) -> str:
         "Bad:",
         "",
         "```",
-        r.bad.rstrip("\n"),
+        _visible(r.bad.rstrip("\n")),
         "```",
         "",
         "Good:",

@@ -203,3 +203,14 @@ INVALID_IDENTIFIER = rule(
     "activation_offset: true",
     family="syntax",
 )
+CR_LINE_BREAK = rule(
+    "S021", "cr-line-break", W,
+    "a carriage return without a line feed: protobuf does not break the line there",
+    "protobuf's parser breaks lines at `\\n` only. In a file whose line breaks are lone carriage returns "
+    "(classic Mac OS), the whole file is one line to it, and a `#` comment runs on to the next `\\n`, "
+    "taking the fields after it: the file is read that way (as protobuf reads it), while an editor "
+    "shows those fields on lines of their own. The first lone CR of the file is reported.",
+    "batch_num: 1\r# the batch size\rdo_fusion: false\r",
+    "batch_num: 1\n# the batch size\ndo_fusion: false\n",
+    family="syntax",
+)
