@@ -66,7 +66,7 @@ FIELDS: Mapping[str, tuple[Kind, ...]] = _table(
     ((DISTILL,), "distill_group distill_data_quant_config distill_weight_quant_config distill_override_layers "
                  "distill_override_layer_types quant_skip_layer_types group_size data_dump start_layer_name "
                  "end_layer_name arq_distill ulq_distill"),
-    ((NUQ,), "nuq_quantize nuq_config num_steps num_of_iteration snq_quantize"),
+    ((NUQ,), "nuq_quantize nuq_config num_steps snq_quantize"),
     ((OTHER_FRAMEWORK,), "joint_quant weight_offset tensor_quantize conv_calibration_config fc_calibration_config "
                          "skip_approximation_layers input_index update_bn"),
 )

@@ -1,0 +1,120 @@
+"""Files of AMCT's other configuration kinds, and field suggestions that fit the place and the value.
+
+The similarity threshold (``cfglang.schema.SIMILARITY``, difflib's ratio 0.7) is defended here by
+pairs on both sides of it: real misspellings above, unrelated fields of another config below.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+
+import pytest
+
+from cfglang import schema, siblings
+from cfglang.checker import check
+from cfglang.cli import run
+
+SIBLINGS = {
+    # text -> (line of the telling field, the kind's proto)
+    'kv_cache_quant_config { quant_layers: "m1" }\noverride_layers_configs { layer_name: "m3" }\n':
+        (1, "quant_calibration_config_pytorch.proto"),
+    'batch_num: 1\ngroup_size: 2\ndistill_group { start_layer_name: "a" end_layer_name: "b" }\n':
+        (2, "distill_config_pytorch.proto"),
+    'quant_skip_layers: "fc"\nquant_skip_types: "Linear"\n': (1, "retrain_config_pytorch.proto"),
+    'override_layer_types {\n  layer_type: "Conv2d"\n  prune_config { filter_pruner { } }\n}\n':
+        (3, "retrain_config_pytorch.proto"),
+    "compress_ratio: 1.4\ntest_iteration: 1\n": (1, "basic_info.proto"),
+    "common_config {\n  snq_quantize { }\n}\n": (2, "NUQ"),
+    "batch_num: 1\nupdate_bn: true\n": (2, "framework's calibration config proto"),
+}
+
+
+@pytest.mark.parametrize("text", list(SIBLINGS), ids=lambda t: t.split()[0])
+def test_one_diagnostic_at_the_first_telling_field(text: str) -> None:
+    line, proto = SIBLINGS[text]
+    found = check(text).diagnostics
+    assert [(d.code, d.span.line) for d in found] == [("F016", line)]
+    assert proto in found[0].message and "`calibration_config_pytorch.proto`" in found[0].message
+    assert found[0].fix is None
+
+
+def test_the_other_unknown_fields_are_related_places_and_counted_in_the_message() -> None:
+    text = ("retrain_data_quant_config { ulq_quantize { } }\nretrain_weight_quant_config { arq_retrain { } }\n"
+            'override_layer_types { layer_type: "Linear" retrain_weight_quant_config { } }\n')
+    (found,) = check(text).diagnostics  # no F001 per field, no F008 for the entry without calibration_config
+    assert found.message.endswith("(the file has 2 other unknown fields)")
+    assert [span.line for span, _ in found.related] == [2, 3]
+
+
+def test_a_stray_field_of_another_framework_makes_one_diagnostic(tmp_path) -> None:
+    cfg = tmp_path / "tf.cfg"
+    cfg.write_text("joint_quant: true\nweight_offset: true\ntensor_quantize { }\n", encoding="utf-8")
+    out = io.StringIO()
+    assert run(["lint", str(cfg), "--statistics", "--isolated"], out, io.StringIO()) == 1
+    assert out.getvalue().split() == ["1", "F016", "other-config-kind"]
+
+
+def test_a_misspelling_shared_with_a_sibling_is_not_taken_for_it() -> None:
+    """`num_of_iteration` is NUQ's field and a plausible misspelling of AdaRound's `num_iteration`:
+    it tells nothing, and gets the suggestion."""
+    (found,) = check("common_config { ada_quantize { num_of_iteration: 100 } }\n").diagnostics
+    assert (found.code, found.hint) == ("F001", "did you mean `num_iteration`?")
+
+
+def test_no_sibling_field_is_a_field_of_ours() -> None:
+    assert not set(siblings.FIELDS) & schema.field_names()
+
+
+@pytest.mark.parametrize("name", ["override_layers_configs", "quant_skip_layers", "snq_quantize", "quant_layers"])
+def test_no_rename_fix_turns_a_sibling_field_into_ours(name: str) -> None:
+    text = f"common_config {{ {name} {{ }} }}\n" if name == "snq_quantize" else f'{name}: "x"\n'
+    if name == "override_layers_configs":
+        text = 'override_layers_configs { layer_name: "x" }\n'
+    found = check(text).diagnostics
+    assert [d.code for d in found] == ["F016"] and all(d.fix is None for d in found)
+
+
+# suggestions ------------------------------------------------------------------------------------
+
+
+def test_suggestion_fits_the_value_kind() -> None:
+    (found,) = check("common_config { arq_quantize { num_bits: 8 } }\n").diagnostics
+    assert found.hint == "did you mean `quant_bits`?" and found.fix is not None and not found.fix.safe
+    # a block written where a number goes gets no number field suggested
+    (found,) = check("common_config { arq_quantize { quant_bit { } } }\n").diagnostics
+    assert found.hint == "`arq_quantize` takes `channel_wise`, `quant_bits`" and found.fix is None
+
+
+@pytest.mark.parametrize(("written", "message", "expected"), [
+    ("skip_layer", "AMCTConfig", "skip_layers"),  # ratio 0.95
+    ("batchnum", "AMCTConfig", "batch_num"),  # ratio 0.94
+    ("search_ranges_start", "FMRQuantize", "search_range_start"),
+    ("migration_strengh", "DMQBalancer", "migration_strength"),
+])
+def test_misspellings_above_the_threshold_are_suggested(written: str, message: str, expected: str) -> None:
+    assert difflib.SequenceMatcher(None, written, expected).ratio() >= schema.SIMILARITY
+    assert schema.suggest_field(message, written) == expected
+
+
+@pytest.mark.parametrize(("written", "message", "kind", "expected"), [
+    ("clip_max", "FMRQuantize", "float", None),  # QAT's clip bound: nothing in IFMR is close
+    ("fixed_min", "FMRQuantize", "identifier", None),
+    ("quant_granularity", "HFMGQuantize", "identifier", None),  # KV-cache's
+    ("bins", "HFMGQuantize", "integer", None),  # ratio 0.53 to num_of_bins, and no shared last word
+    ("max_bits", "ARQuantize", "integer", "quant_bits"),  # the one integer field ending in `_bits`
+    ("quant_bits", "ADAquantize", "integer", None),  # AdaRound has no width: no `_bits` field to offer
+    ("channelwise", "ARQuantize", "identifier", "channel_wise"),
+])
+def test_suggestions_at_both_sides_of_the_threshold(written: str, message: str, kind: str,
+                                                     expected: str | None) -> None:
+    assert schema.suggest_field(message, written, kind) == expected
+
+
+def test_short_fragments_stay_below_the_threshold() -> None:
+    """A fragment of a field name is not a misspelling of it: these stay below 0.7 and get no suggestion."""
+    below = [("bins", "HFMGQuantize", "num_of_bins"), ("step", "FMRQuantize", "search_step"),
+             ("offset", "AMCTConfig", "activation_offset"), ("bits", "ARQuantize", "quant_bits")]
+    for written, message, field in below:
+        assert difflib.SequenceMatcher(None, written, field).ratio() < schema.SIMILARITY, (written, field)
+        assert schema.suggest_field(message, written) is None
