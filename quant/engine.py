@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cfglang.capabilities import Target, TargetError, get_target
 from quant import qmath, recurrent
 from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db
@@ -101,6 +102,7 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
 
 def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
     modules = dict(model.named_modules())
+    target = _plan_target(plan)
     specs = []
     for layer in plan["layers"]:
         if not layer.get("quantize"):
@@ -115,7 +117,7 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
         if kind in _RECURRENT:  # quant.recurrent: supported ones get a spec, others a warning
             spec = recurrent.engine_spec(name, kind, module, layer)
             if spec is not None:
-                _check_bits(name, kind, spec.weight, spec.activation)
+                _check_bits(name, kind, spec.weight, spec.activation, target)
                 specs.append(spec)
             continue
         if kind not in LAYER_KINDS:
@@ -132,7 +134,7 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
         if act.get("algo") not in CALIBRATORS:
             raise QuantizeError(f"layer `{name}`: activation algorithm `{act.get('algo')}` is not supported, "
                                 f"expected one of {_names(CALIBRATORS)}")
-        _check_bits(name, kind, weight if LAYER_KINDS[kind].has_weight else None, act)
+        _check_bits(name, kind, weight if LAYER_KINDS[kind].has_weight else None, act, target)
         dmq = layer.get("dmq_balancer")
         if dmq is not None and BALANCE_PASS is None:
             raise QuantizeError(f"layer `{name}`: `dmq_balancer` is not supported by this engine yet")
@@ -146,14 +148,30 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
 WEIGHT_BITS = (4, 6, 7, 8)
 
 
-def _check_bits(name: str, kind: str, weight: Mapping[str, Any] | None, act: Mapping[str, Any]) -> None:
-    """Widths the engine can execute; which layer types may use them is the plan's target's business
-    (the resolver falls back or the checker refuses)."""
+def _plan_target(plan: Mapping[str, Any]) -> Target | None:
+    """The capability table of the plan's ``target`` (None for a plan without one: hand-built, or
+    written before plans named their target)."""
+    name = plan.get("target")
+    if name is None:
+        return None
+    try:
+        return get_target(name)
+    except TargetError as exc:
+        raise QuantizeError(f"plan has {exc}") from None
+
+
+def _check_bits(name: str, kind: str, weight: Mapping[str, Any] | None, act: Mapping[str, Any],
+                target: Target | None) -> None:
+    """Widths the engine can execute, and with a target, the widths its capability table gives the
+    layer's type (the resolver already falls back where AMCT does; a hand-edited plan may not)."""
     if weight is not None:
         bits = weight.get("bits", 8)
         if bits not in WEIGHT_BITS:
             raise QuantizeError(f"layer `{name}` ({kind}) has weight bits `{bits}`, expected one of "
                                 f"{', '.join(f'`{b}`' for b in WEIGHT_BITS)}")
+        if target is not None and kind not in target.bits_types(bits):
+            raise QuantizeError(f"layer `{name}` ({kind}) has weight bits `{bits}`, which target `{target.name}` "
+                                f"does not give {kind}")
         # AMCT's AdaRound rounds to [-128, 127] whatever the width (custom_op/ada_round_quant.py) and
         # its ada_quantize has no quant_bits: AdaRound weights are always 8-bit
         if weight.get("algo") == "ada" and bits != 8:
@@ -163,6 +181,10 @@ def _check_bits(name: str, kind: str, weight: Mapping[str, Any] | None, act: Map
     if bits not in ACTIVATION_BITS:
         raise QuantizeError(f"layer `{name}` ({kind}) has activation bits `{bits}`, expected one of "
                             f"{', '.join(f'`{b}`' for b in ACTIVATION_BITS)}")
+    if target is not None and not any(width == bits and kind in types
+                                       for width, types in target.activation_bits.values()):
+        raise QuantizeError(f"layer `{name}` ({kind}) has activation bits `{bits}`, which target `{target.name}` "
+                            f"does not give {kind}")
 
 
 def _names(table: Mapping[str, Any]) -> str:

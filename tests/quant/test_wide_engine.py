@@ -237,3 +237,66 @@ def test_widths_the_engine_cannot_execute_are_refused_before_any_work(weight, ac
     with pytest.raises(QuantizeError, match=message):
         quantize(model, p, batches(), progress=False)
     assert not calls
+
+
+# A8W4 and A16W8 as AMCT's own configs write them (dst_type in the activation block, quant_bits in
+# arq_quantize; hicann/amct tests/.../configuration/utils/*.cfg use both), resolved for the target
+CFG = """batch_num: 2
+common_config {
+  arq_quantize { quant_bits: 4 }
+  ifmr_quantize { dst_type: INT16 }
+}
+override_layer_types {
+  layer_type: "Linear"
+  calibration_config {
+    arq_quantize { quant_bits: 4 }
+    hfmg_quantize { dst_type: INT16 }
+  }
+}
+"""
+
+
+def test_end_to_end_from_a_cfg_is_the_hand_built_plan(wide):
+    import cfglang
+    from quant import inventory
+
+    model = small_cnn()
+    resolved = cfglang.resolve(CFG, inventory(model), target=TARGET)
+    assert not [d for d in resolved.diagnostics if d.severity.name == "ERROR"]
+    assert resolved.to_dict()["target"] == TARGET
+    result = quantize(model, resolved, batches(), progress=False)
+    # AvgPool2d is not in AMCT's INT16 table: common_config's INT16 falls back to INT8 there
+    assert [(l.name, l.weight_bits, l.activation_algo) for l in result.layers] == [
+        ("conv", 4, "ifmr"), ("pool", None, "ifmr"), ("fc", 4, "hfmg")]
+    assert result.record == wide.record
+    x = batches(1, seed=4)[0]
+    with torch.no_grad():
+        want = result.model(x).numpy()
+    assert np.abs(run_onnx(onnx_session(result.onnx_bytes()), x) - want).max() <= 1e-5 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("target, kind, weight_bits, act_bits, message", [
+    ("documented", "Conv2d", 4, 8, r"layer `0` \(Conv2d\) has weight bits `4`, which target `documented` does not "
+                                   r"give Conv2d"),
+    ("documented", "Conv2d", 8, 16, r"layer `0` \(Conv2d\) has activation bits `16`, which target `documented` "
+                                    r"does not give Conv2d"),
+    ("amct-9.1", "Conv3d", 8, 16, r"has activation bits `16`, which target `amct-9.1` does not give Conv3d"),
+    ("amct-9.1", "Linear", 6, 8, r"has weight bits `6`, which target `amct-9.1` does not give Linear"),
+    ("no-such", "Linear", 8, 8, r"plan has unknown target `no-such`, expected one of `documented`"),
+])
+def test_a_plan_is_executed_only_as_its_target_allows(target, kind, weight_bits, act_bits, message):
+    module = {"Conv2d": nn.Conv2d(3, 4, 3), "Conv3d": nn.Conv3d(3, 4, 3), "Linear": nn.Linear(3, 4)}[kind]
+    p = plan([layer("0", kind, act={**ifmr(), "bits": act_bits}, bits=weight_bits)])
+    p["target"] = target
+    with pytest.raises(QuantizeError, match=message):
+        quantize(nn.Sequential(module).eval(), p, [torch.randn(2, 3, 5, 5, 5)] * 2, progress=False)
+
+
+def test_lstm_16_bit_needs_the_target_that_has_it():
+    model = nn.Sequential(nn.LSTM(4, 4)).eval()
+    p = plan([layer("0", "LSTM", act={**ifmr(), "bits": 16}, weight={"algo": "arq", "bits": 8, "channel_wise": False})])
+    p["target"] = "amct-9.1"
+    with pytest.raises(QuantizeError, match=r"activation bits `16`, which target `amct-9.1` does not give LSTM"):
+        quantize(model, p, [torch.randn(2, 3, 4)] * 2, progress=False)
+    p["target"] = "amct-9.2"
+    assert quantize(model, p, [torch.randn(2, 3, 4)] * 2, progress=False).layer("0").offset_d is not None
