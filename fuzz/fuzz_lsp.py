@@ -12,8 +12,10 @@ rest is read:
 
 The promises checked: the server returns an exit status (0 or 1) and never
 raises or hangs; everything it writes is well-formed frames of JSON-RPC 2.0
-objects; a request it answers is answered once, and a response carries a
-result or an error with an integer code.
+objects; a response carries a result or an error with an integer code, and
+an id that the input holds (or null, for a message whose id could not be
+read); the valid ``initialize`` is answered. (A client may reuse an id: each
+request is answered, so one id can be answered twice.)
 
 Run (docs/testing.md has the details)::
 
@@ -65,7 +67,8 @@ def _frames(output: bytes) -> list[dict[str, Any]]:
         head, sep, rest = rest.partition(b"\r\n\r\n")
         if not sep:
             raise FuzzFinding(f"output ends inside a header: {head[:80]!r}")
-        lengths = [line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+        lengths = [line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")]
         if len(lengths) != 1:
             raise FuzzFinding(f"an output frame without one Content-Length: {head[:80]!r}")
         length = int(lengths[0])
@@ -96,7 +99,8 @@ def run_server(stream: bytes) -> tuple[int, list[dict[str, Any]]]:
 
 def one_input(data: bytes) -> None:
     """The fuzz target: raises on a broken promise, returns otherwise."""
-    status, messages = run_server(wire(data))
+    stream = wire(data)
+    status, messages = run_server(stream)
     if status not in (0, 1):
         raise FuzzFinding(f"exit status {status!r}")
     answered: set[str] = set()
@@ -110,8 +114,8 @@ def one_input(data: bytes) -> None:
         elif "result" not in message:
             raise FuzzFinding(f"a response without a result or an error: {message}")
         if message.get("id") is not None:
-            if key in answered:
-                raise FuzzFinding(f"request {key} answered twice")
+            if key.encode() not in stream and str(message["id"]).encode() not in stream:
+                raise FuzzFinding(f"a response to {key}, an id the input does not hold")
             answered.add(key)
     if json.dumps("fuzz-init") not in answered:
         raise FuzzFinding("the valid initialize was not answered")
