@@ -117,13 +117,18 @@ def ifmr_ratios(params: IFMRParams) -> torch.Tensor:
 
 
 def _candidate_qparams(params: IFMRParams, max0: float, min0: float) -> tuple[torch.Tensor, ...]:
-    """Candidates ``c_i = max0 * r_i`` with their scale, offset and lower clip bound."""
-    c = torch.tensor(max0, dtype=torch.float32) * ifmr_ratios(params)
+    """Candidates ``c_i = max0 * r_i`` with their scale, offset and lower clip bound, from the
+    percentiles clamped to ``max0 >= 0 >= min0``. Symmetric: ``c_i = max(max0, -min0) * r_i``,
+    ``scale_i = c_i / D`` with ``D = 2^(b-1)`` when ``-min0 > max0``, else ``2^(b-1) - 1``, as AMCT's
+    ``find_optimal_scale_offset`` (custom_op/ifmr/ifmr_impl.py: ``bound_negative``)."""
     if params.asymmetric:
+        c = torch.tensor(max0, dtype=torch.float32) * ifmr_ratios(params)
         scale, offset = qmath.asymmetric_scale_offset(c, torch.full_like(c, min0), params.bits)
         low = torch.full_like(c, min0)
     else:
-        scale = qmath.symmetric_scale(c, -c, params.bits)
+        c = torch.tensor(max(max0, -min0), dtype=torch.float32) * ifmr_ratios(params)
+        half = float(1 << (params.bits - 1))
+        scale = qmath.apply_epsilon(c / (half if -min0 > max0 else half - 1.0))
         offset = torch.zeros_like(c, dtype=torch.int32)
         low = -c
     return c, scale, offset, low
@@ -376,12 +381,7 @@ class IFMRCalibrator:
     def compute(self) -> ActivationQParams:
         max0, min0 = self.percentiles()
         p = self.params
-        if p.asymmetric:
-            max0, min0 = max(max0, 0.0), min(min0, 0.0)
-        else:
-            max0 = max(abs(max0), abs(min0))
-            min0 = -max0
-        c, scale, offset, low = _candidate_qparams(p, max0, min0)
+        c, scale, offset, low = _candidate_qparams(p, max(max0, 0.0), min(min0, 0.0))
         loss = self._candidate_losses(c, scale, offset, low)
         best = int(torch.argmin(loss))
         return ActivationQParams(scale=scale[best].item(), offset=int(offset[best]), clip_min=low[best].item(),

@@ -28,10 +28,10 @@ def ref_ifmr(batches: list[torch.Tensor], p: IFMRParams) -> tuple[list[float], l
     n = x.numel()
     mx = ordered[n - ref_index(n, p.max_percentile)].item()
     mn = ordered[ref_index(n, p.min_percentile) - 1].item()
-    if p.asymmetric:
-        mx, mn = max(mx, 0.0), min(mn, 0.0)
-    else:
-        mx = max(abs(mx), abs(mn))
+    mx, mn = max(mx, 0.0), min(mn, 0.0)
+    divisor = 2 ** (p.bits - 1) - (0 if -mn > mx else 1)  # symmetric: AMCT's bound_negative
+    if not p.asymmetric:
+        mx = max(mx, -mn)
     ratios = torch.arange(p.search_range_start, p.search_range_end, p.search_step, dtype=torch.float32)
     losses, scales = [], []
     for r in ratios:
@@ -42,7 +42,7 @@ def ref_ifmr(batches: list[torch.Tensor], p: IFMRParams) -> tuple[list[float], l
             offset = torch.round(-(2 ** (p.bits - 1)) - torch.tensor(mn) / scale)
             lo = torch.tensor(mn)
         else:
-            scale = c / (2 ** (p.bits - 1) - 1)
+            scale = c / divisor
             scale = torch.tensor(1.0) if scale < 1.1920929e-7 else scale
             offset, lo = torch.tensor(0.0), -c
         clipped = torch.minimum(torch.maximum(x, lo), c)

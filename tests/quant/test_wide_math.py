@@ -143,6 +143,18 @@ def test_ifmr_16_bit_small_data_is_exactly_the_reference(kind, asymmetric):
         assert got.offset == 0
 
 
+@pytest.mark.parametrize("bits", [8, 16])
+def test_ifmr_symmetric_divisor_follows_the_larger_percentile(bits):
+    # AMCT's find_optimal_scale_offset: D = 2^(b-1) when |min0| > |max0| ("bound_negative"), else 2^(b-1) - 1
+    half = 2 ** (bits - 1)
+    for data, divisor in ((torch.linspace(-2.0, 1.0, 3001), half), (torch.linspace(-1.0, 2.0, 3001), half - 1)):
+        p = IFMRParams(bits=bits, asymmetric=False, max_percentile=1.0, min_percentile=1.0)
+        got = run(IFMRCalibrator(p), [data])
+        assert got.offset == 0 and got.clip_min == -got.clip_max
+        assert got.scale == float(np.float32(got.clip_max) / np.float32(divisor))
+        assert 2.0 * 0.7 <= got.clip_max <= 2.0 * 1.3
+
+
 @functools.lru_cache(maxsize=None)
 def _streaming_case(kind: str, asymmetric: bool) -> tuple[list[torch.Tensor], list[float], list[float]]:
     """Batches past IFMR's exact limit and their reference losses, computed once for both paths."""
