@@ -103,8 +103,9 @@ def error_count(*diagnostics: Any) -> int:
     return sum(d.severity is Severity.ERROR for group in diagnostics for d in group)
 
 
-#: seconds per AdaRound iteration of a small layer on a CPU, the floor of the estimate below: a Linear(20, 16)
-#: took 1.9 ms per iteration on one core (docs/benchmarks.md, "AdaRound"); larger layers take longer
+#: seconds per AdaRound iteration of a small layer on a CPU, the basis of the estimate below: 0.9 ms for a
+#: Linear(20, 16) and 4-5 ms for a Linear(256, 256) or a Conv2d(16, 32, 3) on one core, 2.4 ms for a small MLP
+#: on two busy cores (docs/benchmarks.md, "AdaRound time per iteration")
 ADAROUND_SECONDS_PER_ITERATION = 0.002
 #: from this estimate on, planning AdaRound is worth a warning
 ADAROUND_WARN_SECONDS = 60.0
@@ -112,7 +113,7 @@ ADAROUND_WARN_SECONDS = 60.0
 
 def adaround_estimate(plan: Any) -> str | None:
     """A warning when the plan's AdaRound layers will take long: how many layers, iterations and about
-    how long at the least; None when the estimate is under a minute."""
+    how long; None when the estimate is under a minute."""
     from cfglang.cli import plural
 
     ada = [layer for layer in plan.layers if layer.quantize and layer.weight is not None and layer.weight.algo == "ada"]
@@ -123,9 +124,9 @@ def adaround_estimate(plan: Any) -> str | None:
     counts = sorted({layer.weight.num_iteration or 0 for layer in ada})
     each = f"{counts[0]} iterations each" if len(counts) == 1 else f"{iterations} iterations in all"
     took = f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} s"
-    return (f"AdaRound (`ada_quantize`) is planned for {plural(len(ada), 'layer')}, {each}: about {took} at the "
-            f"least on a CPU ({ADAROUND_SECONDS_PER_ITERATION * 1000:.0f} ms per iteration for a small layer; "
-            f"larger layers take longer); `num_iteration` sets the count, `arq_quantize` takes seconds")
+    return (f"AdaRound (`ada_quantize`) is planned for {plural(len(ada), 'layer')}, {each}: about {took} on a "
+            f"CPU at {ADAROUND_SECONDS_PER_ITERATION * 1000:.0f} ms per iteration (a small layer; larger layers take "
+            f"longer); `num_iteration` sets the count, `arq_quantize` takes seconds")
 
 
 def refuse_overwrite(path: str | None, force: bool) -> None:
@@ -149,8 +150,11 @@ def refuse_overwrite(path: str | None, force: bool) -> None:
 
 
 def write_output(text: str, output: str | None, what: str, stdout: TextIO, stderr: TextIO) -> None:
-    """``text`` into the file ``output`` (``-o``), said with a ``wrote PATH: WHAT`` line on stderr; else on stdout."""
-    if not output:
+    """``text`` into the file ``output`` (``-o``), said with a ``wrote PATH: WHAT`` line on stderr; else, and for
+    ``-o -`` or ``-o /dev/stdout``, on stdout."""
+    from cfglang.cli.common import is_stdout
+
+    if not output or is_stdout(output):
         stdout.write(text)
         return
     from cfglang.cli import wrote
