@@ -449,7 +449,7 @@ def quantize(model: nn.Module, plan: Any, batches: Iterable[Any], *, progress: b
             weight_bits=w.bits if w else None, channel_wise=w.channel_wise if w else None,
             activation_algo=spec.activation["algo"], asymmetric=bool(spec.activation.get("asymmetric", True)),
             scale_d=q.scale, offset_d=q.offset, clip_min=q.clip_min, clip_max=q.clip_max, scale_w=scale_w,
-            weight_sqnr_db=sqnr.get(spec.name), output_cosine=cosines.get(spec.name),
+            weight_sqnr_db=sqnr.get(spec.name), output_cosine=cosines.get(spec.name), activation_bits=q.bits,
         ))
     work.eval()
     return QuantResult(model=work, record=record_text(records), layers=tuple(layers), plan=data,

@@ -81,6 +81,7 @@ class LayerResult:
     scale_w: tuple[float, ...]
     weight_sqnr_db: float | None
     output_cosine: float | None  # layer output, fake-quant vs float, on the first calibration batch
+    activation_bits: int = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,7 +204,8 @@ def layer_table(layers: tuple[LayerResult, ...]) -> str:
     rows = [("layer", "type", "weight", "activation", "scale_d", "offset_d", "sqnr_db", "cosine")]
     for r in layers:
         weight = f"{r.weight_algo} {r.weight_bits}b{' per-ch' if r.channel_wise else ''}" if r.weight_algo else "-"
-        act = f"{r.activation_algo} {'asym' if r.asymmetric else 'sym'}"
+        wide = f" {r.activation_bits}b" if r.activation_bits != 8 else ""  # INT16 (A16W8); INT8 rows as before
+        act = f"{r.activation_algo}{wide} {'asym' if r.asymmetric else 'sym'}"
         rows.append((r.name, r.type, weight, act, f"{r.scale_d:.6g}", str(r.offset_d),
                      _fmt(r.weight_sqnr_db, ".1f"), _fmt(r.output_cosine, ".5f")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -91,6 +91,14 @@ def test_activations_are_16_bit_calibrations_of_the_layer_inputs(wide):
     assert (fc.scale_d, fc.offset_d) == (want.scale, want.offset)
 
 
+def test_the_layer_table_shows_the_widths(wide):
+    assert [(l.name, l.weight_bits, l.activation_bits) for l in wide.layers] == [
+        ("conv", 4, 16), ("pool", None, 8), ("fc", 4, 16)]
+    rows = {line.split()[0]: line for line in wide.table().splitlines()[2:]}
+    assert "arq 4b per-ch" in rows["conv"] and "ifmr 16b asym" in rows["conv"]
+    assert "hfmg 16b asym" in rows["fc"] and "ifmr asym" in rows["pool"]
+
+
 def test_record_is_what_amct_writes(wide):
     record = parse_record(wide.record)
     assert list(record) == ["conv", "pool", "fc"]
