@@ -30,7 +30,9 @@ def amct_process(*argv: str, cwd: Path, timeout: float = 60, python_args: bool =
     ``sys.path``, as for the installed ``amct`` script (``python -m`` would put it there itself)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     command = [sys.executable, "-P", *argv] if python_args else [sys.executable, "-P", "-m", "cfglang", *argv]
-    return subprocess.run(command, cwd=cwd, env=env, timeout=timeout, capture_output=True, **kwargs)
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.run(command, cwd=cwd, env=env, timeout=timeout, **kwargs)
 
 
 NOBODY = 65534
