@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -105,3 +106,30 @@ def test_pre_commit_fmt_hook_rewrites_then_passes(hooks: Path, tmp_path: Path) -
     _git("add", "-A", cwd=project)
     second = _try_repo(hooks, project, "amct-fmt")
     assert second.returncode == 0, second.stdout + second.stderr
+
+
+def _readme_config(repo: Path, rev: str) -> str:
+    """The README's `.pre-commit-config.yaml`, with this repository's URL and ``rev``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"```yaml\n(repos:.*?)```", readme, re.S)
+    assert found, "the README has no `.pre-commit-config.yaml` example"
+    block = found.group(1)
+    assert "<the amct-cfg git URL>" in block and re.search(r"rev: \S+ +#.*full commit SHA", block)
+    return re.sub(r"rev: \S+", f"rev: {rev}", block.replace("<the amct-cfg git URL>", str(repo)))
+
+
+def test_the_readmes_config_with_a_commit_sha_runs_the_hooks(hooks: Path, tmp_path: Path) -> None:
+    """A clone without tags: `rev` is the full SHA of a commit, as the README says."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "bad.cfg").write_text(BAD, encoding="utf-8")
+    sha = _git("rev-parse", "HEAD", cwd=hooks).strip()
+    (project / ".pre-commit-config.yaml").write_text(_readme_config(hooks, sha), encoding="utf-8")
+    _git("init", "-q", cwd=project)
+    _git("add", "-A", cwd=project)
+    env = {**os.environ, "NO_COLOR": "1", "PRE_COMMIT_HOME": str(tmp_path / "store")}
+    done = subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files", "--color", "never"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "bad.cfg:2:1: error[F001]: unknown field `quant_bitz`" in done.stdout
+    assert "mutable reference" not in done.stdout + done.stderr
