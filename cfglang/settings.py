@@ -356,13 +356,18 @@ def inventory_source(text: str | bytes, path: str | Path | None, settings: Setti
     The header's path is relative to the file's folder (the working folder for
     ``path`` None, as for stdin without a name); the settings' to the settings file's folder.
     The inventory must stay inside the project (``root``): the settings file's
-    folder; for a header without a settings file, ``workspace`` (the editor's
+    folder; for a header without a settings file (or one whose folder does not
+    hold the file, as ``--config`` may name), ``workspace`` (the editor's
     workspace folder) or else the file's own folder.
     """
     project = settings.source.parent if settings.source is not None else None
     header = layers_header(text)
     if header is not None:
+        from cfglang.fsutil import inside_root
+
         base = Path(path).parent if path else Path(".")
+        if project is not None and not inside_root(base, project):
+            project = None  # `--config` elsewhere: its folder is not this file's project
         root = project or (Path(workspace) if workspace is not None else base)
         return InventorySource(base / header.path, header=header, root=root)
     if settings.layers is not None:

@@ -148,3 +148,19 @@ def test_inside_root(tmp_path: Path) -> None:
     assert not inside_root(tmp_path / "a" / ".." / ".." / "x.json", tmp_path)
     assert not inside_root("/etc/passwd", tmp_path)
     assert not inside_root(tmp_path / "a" / "loop", tmp_path)  # a loop of links is not provably inside
+
+
+def test_a_header_with_config_elsewhere_stays_in_the_files_folder(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "settings").mkdir()
+    (tmp_path / "settings" / "amct.toml").write_text("", encoding="utf-8")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "layers.json").write_text(json.dumps(LAYERS), encoding="utf-8")
+    (tmp_path / "work" / "quant.cfg").write_text(_header("layers.json") + 'skip_layers: "conv9"\n')
+    (tmp_path / "outside.json").write_text(json.dumps(LAYERS), encoding="utf-8")
+    monkeypatch.chdir(tmp_path / "work")
+    status, out, err = amct("lint", "--config", "../settings/amct.toml", "--format", "concise", "quant.cfg")
+    assert status == 1 and "M001" in out, err
+    (tmp_path / "work" / "quant.cfg").write_text(_header("../outside.json"))
+    status, _, err = amct("lint", "--config", "../settings/amct.toml", "quant.cfg")
+    assert status == 2 and "outside the project folder" in err
