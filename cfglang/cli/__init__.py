@@ -154,8 +154,7 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        print(f"amct {name}: needs the `{exc.name}` package, which is not installed"
-              f" (install the extra: pip install 'amct-cfg[{_EXTRA.get(name, 'quant')}]')", file=stderr)
+        print(_missing_extra(name, exc), file=stderr)
         return 2
     parser = _subcommand_parser(name, module)
     try:
@@ -186,6 +185,12 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
             raise
         print(f"amct {name}: {exc}", file=stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        # a command of an extra imports its packages when it runs: a missing one is an install to do
+        if debug or name not in _EXTRA or (exc.name or "").split(".")[0] in ("cfglang", "quant"):
+            raise
+        print(_missing_extra(name, exc), file=stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"amct {name}: interrupted", file=stderr)
         return 130
@@ -198,6 +203,13 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
 
 
 _EXTRA = {"lsp": "lsp", "layers": "quant", "quantize": "quant", "demo": "quant"}
+
+
+def _missing_extra(name: str, exc: ModuleNotFoundError) -> str:
+    extra = _EXTRA.get(name, "quant")
+    first = " torch, see the README's Install, then" if extra == "quant" else ""
+    return (f"amct {name}: needs the `{exc.name}` package, which is not installed (install{first} the `{extra}` "
+            f"extra: pip install 'amct-cfg[{extra}]', or '.[{extra}]' in a clone)")
 
 _PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a program stopped by a closed pipe
 # failures of writing to stdout (a full disk, /dev/full, a closed pipe): what a command's own writes raise

@@ -286,3 +286,24 @@ def test_demo_without_output_says_that_o_exists(monkeypatch: pytest.MonkeyPatch,
     assert err.getvalue() == ("amct demo: nothing written; pass `-o DIR` to save each quantized model's outputs "
                               "(record, AMCT config, plan, fake-quant model, ONNX) under DIR/ifmr and DIR/hfmg\n")
 
+
+
+# ---------------------------------------------------------------- an extra that is not installed
+
+
+@pytest.mark.parametrize("command, extra", [("demo", "quant"), ("lsp", "lsp")])
+def test_a_missing_package_of_an_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch, command: str,
+                                                           extra: str) -> None:
+    """A command of an extra imports its packages when it runs (numpy for the demo, lsprotocol for the server)."""
+    import importlib
+
+    from cfglang.cli import SUBCOMMANDS
+
+    def missing(*_args: object) -> int:
+        raise ModuleNotFoundError("No module named 'numpy'", name="numpy")
+
+    monkeypatch.setattr(importlib.import_module(SUBCOMMANDS[command]), "main", missing)
+    status, out, err = amct(command)
+    assert (status, out) == (2, "")
+    assert err.startswith(f"amct {command}: needs the `numpy` package, which is not installed (install")
+    assert f"pip install 'amct-cfg[{extra}]', or '.[{extra}]' in a clone)" in err and "internal error" not in err
