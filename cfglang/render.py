@@ -33,6 +33,7 @@ __all__ = [
     "render_statistics",
     "summary",
     "printable",
+    "for_terminal",
 ]
 
 FORMATS = ("full", "concise", "json", "github", "sarif")
@@ -73,6 +74,13 @@ def _escape(ch: str) -> str:
 def printable(text: str) -> str:
     """``text`` with each control character as an escape (``\\x1b``, ``\\u202e``); tabs and line feeds kept."""
     return _CONTROL.sub(lambda m: _escape(m.group()), text)
+
+
+def for_terminal(text: str, stream: object) -> str:
+    """``text`` made :func:`printable` when ``stream`` is a terminal; as it is otherwise (a diff piped to
+    ``patch`` must keep the file's bytes)."""
+    isatty = getattr(stream, "isatty", None)
+    return printable(text) if isatty is not None and isatty() else text
 
 
 def _json_safe(text: str) -> str:

@@ -23,7 +23,7 @@ from cfglang.cli.common import (
     read_config,
     resolver_from,
 )
-from cfglang.render import FileReport, printable, render_full
+from cfglang.render import FileReport, for_terminal, printable, render_full
 
 HELP = "format .cfg files in the canonical layout"
 
@@ -98,7 +98,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                 stdout.write(new.decode("utf-8"))
             continue
         if args.diff:
-            stdout.write(_diff(name, data, new))
+            stdout.write(for_terminal(_diff(name, data, new), stdout))
         elif args.check:
             print(f"would reformat {printable(name)}", file=stderr)
         elif path is None:

@@ -25,7 +25,7 @@ from cfglang.cli.common import (
     write_bytes,
 )
 from cfglang.diagnostics import Severity
-from cfglang.render import FORMATS, FileReport, printable, render, render_statistics, summary
+from cfglang.render import FORMATS, FileReport, for_terminal, printable, render, render_statistics, summary
 from cfglang.settings import Settings, SettingsError, inventory_source, parse_codes
 
 HELP = "check .cfg files and report diagnostics"
@@ -209,7 +209,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             run.failed_inputs += 1
         _lint_one(run, name, data, settings, inventory, stdin=path is None)
     if args.diff:
-        stdout.write("".join(run.diffs))
+        stdout.write(for_terminal("".join(run.diffs), stdout))
         if run.fixed:
             print(f"amct lint: would fix {run.fixed} {'issue' if run.fixed == 1 else 'issues'}", file=stderr)
         return 2 if run.failed_inputs else int(bool(run.diffs))

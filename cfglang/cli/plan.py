@@ -57,7 +57,9 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if estimate:
         print(warning_line("plan", estimate), file=stderr)
     if args.format == "table":
-        text = plan.to_table()
+        from cfglang.render import printable  # layer names from an inventory file
+
+        text = printable(plan.to_table())
     else:
         text = json.dumps(plan.to_dict() if args.format == "native" else plan.to_amct_json(), indent=2) + "\n"
     what = {"native": "the plan (native JSON)", "amct-json": "the plan in AMCT's config.json layout",

@@ -190,5 +190,7 @@ def explain_layer_main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO)
         close = difflib.get_close_matches(args.layer, inventory.names, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
         raise CLIError(f"`{args.layer}` is not a layer of the model{hint}")
-    stdout.write(explain_layer(plan, args.layer, result.document.text))
+    from cfglang.render import printable  # the source lines of the file
+
+    stdout.write(printable(explain_layer(plan, args.layer, result.document.text)))
     return 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from cfglang.cli import run
 from cfglang.lint import lint
 from cfglang.render import FORMATS, FileReport, printable, render
 
@@ -67,3 +69,26 @@ def test_cli_messages_escape_file_names(work: Path) -> None:
                  ["lint", "missing" + HOSTILE], ["fmt", "--check", "."]):
         status, out, err = amct(*argv)
         assert status in (1, 2) and not RAW.search((out + err).replace("\n", "")), (argv, out + err)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_plan_tables_and_explanations_escape_names_and_source_lines(work: Path) -> None:
+    layers = {"version": 1, "layers": [{"name": f"conv{HOSTILE}", "type": "Conv2d"}]}
+    (work / "layers.json").write_text(json.dumps(layers), encoding="utf-8")
+    comment = HOSTILE.replace("\r", "")  # a lone CR is a line break of its own (S021)
+    (work / "quant.cfg").write_text(f"batch_num: 2  # {comment}\n", encoding="utf-8")
+    status, out, err = amct("plan", "quant.cfg", "--layers", "layers.json", "--format", "table")
+    assert status == 0 and "conv\\x1b" in out and not RAW.search(out.replace("\n", "")), err
+    status, out, err = amct("explain", "quant.cfg", "--layer", f"conv{HOSTILE}", "--layers", "layers.json")
+    assert status == 0 and "\\x1b" in out and not RAW.search(out.replace("\n", "")), err
+
+
+def test_diffs_are_escaped_on_a_terminal_and_kept_for_patch(work: Path) -> None:
+    (work / "messy.cfg").write_text(f"batch_num:   2  # {HOSTILE}\n", encoding="utf-8")
+    for stream, escaped in ((_Terminal(), True), (io.StringIO(), False)):
+        status = run(["fmt", "--diff", "messy.cfg"], stream, io.StringIO())
+        assert status == 1 and bool(RAW.search(stream.getvalue().replace("\n", ""))) is not escaped
