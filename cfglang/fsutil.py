@@ -129,11 +129,13 @@ def inside_root(path: str | os.PathLike, root: str | os.PathLike) -> bool:
 _SKIPPED_FOLDERS = {"__pycache__", "node_modules", "build", "dist", "site-packages"}
 
 
-def _walk(folder: Path, problems: list[str]) -> list[Path]:
+def _walk(folder: Path, problems: list[tuple[str, str]]) -> list[Path]:
+    """The config files below ``folder``; each folder that cannot be searched goes to ``problems`` as
+    ``(path, reason)``."""
     found = []
 
     def unreadable(exc: OSError) -> None:
-        problems.append(f"cannot search `{exc.filename}`: {_reason(exc)}")
+        problems.append((os.fspath(exc.filename), _reason(exc)))
 
     for root, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_FOLDERS)
@@ -152,7 +154,7 @@ def discover(paths: Iterable[str | Path], problems: list[str] | None = None) -> 
     """
     seen: set[Path] = set()
     out: list[Path] = []
-    found_problems: list[str] = []
+    unsearchable: list[tuple[str, str]] = []
     for raw in paths:
         if not os.fspath(raw):
             raise ReadError(raw, "an empty path, expected a file or a folder")
@@ -165,7 +167,7 @@ def discover(paths: Iterable[str | Path], problems: list[str] | None = None) -> 
             info = None  # a dangling link or a link loop: named, so reported when it is read
         except OSError as exc:  # a folder on the way cannot be searched, a loop of links
             raise ReadError(raw, _reason(exc)) from None
-        candidates = _walk(path, found_problems) if info is not None and stat.S_ISDIR(info.st_mode) else [path]
+        candidates = _walk(path, unsearchable) if info is not None and stat.S_ISDIR(info.st_mode) else [path]
         for candidate in candidates:
             try:
                 key = candidate.resolve()
@@ -174,10 +176,10 @@ def discover(paths: Iterable[str | Path], problems: list[str] | None = None) -> 
             if key not in seen:
                 seen.add(key)
                 out.append(candidate)
-    if found_problems and problems is None:
-        raise ReadError(found_problems[0].split("`")[1], found_problems[0].split(": ", 1)[1])
+    if unsearchable and problems is None:
+        raise ReadError(*unsearchable[0])
     if problems is not None:
-        problems.extend(found_problems)
+        problems.extend(f"cannot search `{folder}`: {reason}" for folder, reason in unsearchable)
     return out
 
 
