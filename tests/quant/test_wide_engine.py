@@ -308,3 +308,12 @@ def test_lstm_16_bit_needs_the_target_that_has_it():
         quantize(model, p, [torch.randn(2, 3, 4)] * 2, progress=False)
     p["target"] = "amct-9.2"
     assert quantize(model, p, [torch.randn(2, 3, 4)] * 2, progress=False).layer("0").offset_d is not None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_wide_fake_quant_model_runs_on_gpu(wide):
+    x = batches(1)[0]
+    with torch.no_grad():
+        cpu = wide.model(x)
+        gpu = copy.deepcopy(wide.model).cuda()(x.cuda()).cpu()
+    torch.testing.assert_close(gpu, cpu, atol=1e-4, rtol=1e-4)
