@@ -217,19 +217,34 @@ def test_force_fp16_at_16_bits_rounds_the_square_root():
     assert 'fakequant_precision_mode: "FORCE_FP16_QUANT"' in result.record
 
 
-def test_lstm_with_16_bit_activations():
+@pytest.mark.parametrize("act_bits, weight_bits", [(16, 8), (8, 4)])
+def test_lstm_a16w8_and_a8w4(act_bits, weight_bits):
     model = nn.Sequential(nn.LSTM(4, 4)).eval()
-    p = plan([layer("0", "LSTM", act={**ifmr(), "bits": 16}, weight={"algo": "arq", "bits": 8, "channel_wise": False})])
+    p = plan([layer("0", "LSTM", act={**ifmr(), "bits": act_bits},
+                    weight={"algo": "arq", "bits": weight_bits, "channel_wise": True})])
+    p["target"] = "amct-9.2"  # LSTM joins AMCT's INT16 table there
     g = torch.Generator().manual_seed(1)
     data = [torch.randn(2, 3, 4, generator=g) for _ in range(2)]
     result = quantize(model, p, data, progress=False)
     wrapper = result.model[0]
-    assert wrapper.act_offset.dtype == torch.int16 and int(wrapper.act_offset) == result.layer("0").offset_d
-    assert parse_record(result.record)["0"].act_type == "INT16"
+    assert wrapper.act_offset.dtype == (torch.int16 if act_bits == 16 else torch.int8)
+    assert int(wrapper.act_offset) == result.layer("0").offset_d
+    record = parse_record(result.record)["0"]
+    assert record.act_type == f"INT{act_bits}" and record.wts_type == f"INT{weight_bits}"
+    # the recurrent weights stay float tensors on their grid: at 4 bits, 16 levels per row at most
+    weight = wrapper.module.weight_ih_l0.detach()
+    scales = torch.tensor(wrapper.weights.record_scales()[:16]).reshape(-1, 1)
+    codes = weight / scales
+    torch.testing.assert_close(codes, torch.round(codes), rtol=0, atol=1e-4)
+    assert int(codes.round().min()) >= qmin(weight_bits) and int(codes.round().max()) <= -qmin(weight_bits) - 1
     with torch.no_grad():
         out, _ = result.model(data[0])
         ref, _ = model(data[0])
-    assert torch.nn.functional.cosine_similarity(out.flatten(), ref.flatten(), 0) > 0.999
+    assert torch.nn.functional.cosine_similarity(out.flatten(), ref.flatten(), 0) > (0.999 if weight_bits == 8 else 0.95)
+
+
+def qmin(bits: int) -> int:
+    return -(2 ** (bits - 1))
 
 
 @pytest.mark.parametrize("weight, act, message", [
