@@ -10,8 +10,8 @@ initializers feeding a (per-axis) ``DequantizeLinear`` (quant.onnx_export retype
 int4).
 
 Widths: activations of 8 or 16 bits (``ACTIVATION_BITS``: AMCT's ``dst_type`` INT8 / INT16), weights
-of 2 to 8 bits (codes always int8: AMCT's INT4 weights too hold one code per int8 until deployment
-packs them two per byte).
+of 2 to 8 bits (codes always int8 here, as AMCT's ``apply_true_quantize`` makes them; the ONNX export
+stores 4-bit codes as int4, and AMCT's deploy model packs them two per byte).
 
 ``LAYER_KINDS`` is the table of supported layer types -> how to run the float op with a given weight;
 a layer type without an entry here cannot be quantized (LSTM and GRU plug in here).
