@@ -2,12 +2,13 @@
 
 Checks and resolves the config against the model (diagnostics as ``amct lint`` shows them; errors
 stop here with status 1), says how it read ``--data`` (``quant.batches``), calibrates with progress
-bars over batches, layers and AdaRound's iterations (when stderr is a terminal: ``quant.engine``), prints the per-layer table
-and writes the outputs of ``QuantResult.save`` into the output folder (existing files are kept unless
-``--force``), one ``wrote PATH: WHAT`` line each. A batch the model fails on is a user error (status
-1) naming the batch and the innermost layer that raised. The factory's model is put in eval mode. A ``torch.export``
-program file is refused (one line, status 2): the program keeps the graph but not the ``nn.Module``
-layers (``Conv2d``, ``Linear``, ...) that quantization folds, calibrates and replaces.
+bars over batches, layers and AdaRound's iterations (when stderr is a terminal: ``quant.engine``),
+prints the per-layer table and writes the outputs of ``QuantResult.save`` into the output folder
+(existing files are kept unless ``--force``), one ``wrote PATH: WHAT`` line each. A batch the model
+fails on is a user error (status 1) naming the batch and the innermost layer that raised. The
+factory's model is put in eval mode. A ``torch.export`` program file is refused (one line, status 2):
+the program keeps the graph but not the ``nn.Module`` layers (``Conv2d``, ``Linear``, ...) that
+quantization folds, calibrates and replaces.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a callable with no arguments returning the nn.Module (the current directory is "
                              "importable); a torch.export program file is not enough to quantize")
     parser.add_argument("--data", metavar="PATH", required=True,
-                        help="calibration batches: .pt (a list of batches, each a tensor, a tuple or a dict of tensors) "
-                             "or .npz (arrays batch_0, batch_1, ...)")
+                        help="calibration batches: .pt (a list of batches, each a tensor, a tuple or a dict of "
+                             "tensors) or .npz (arrays batch_0, batch_1, ...)")
     parser.add_argument("-o", "--output", metavar="DIR", required=True, help="folder for the outputs")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from cfglang.cli import warning_line
+    from cfglang.cli import plural, warning_line
     from cfglang.cli.planning import adaround_estimate, checked_file, report
     from cfglang.diagnostics import Severity
     from cfglang.resolve import resolve
@@ -61,8 +62,9 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     how = ""
     if data.split:  # the reading a newcomer may not expect: say it, and how to get the other one
         first = data.batches[0]
-        how = (f" (the file holds one tensor, split along dim 0; for one batch of {len(data.batches)} samples "
-               f"of shape {describe_batch(first)}, save a list: `torch.save([tensor], path)`)")
+        samples = plural(len(data.batches), "sample")
+        how = (f" (the file holds one tensor, split along dim 0; for one batch of {samples} of shape "
+               f"{describe_batch(first)}, save a list: `torch.save([tensor], path)`)")
     print(f"amct quantize: read {describe_batches(data.batches)} from `{args.data}`{how}", file=stderr)
     plan = resolve(checked, inventory(model, args.model))
     report(checked, [*checked.diagnostics, *plan.diagnostics], stderr)

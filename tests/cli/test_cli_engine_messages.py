@@ -188,8 +188,13 @@ def test_existing_outputs_name_the_option_not_the_python_argument(work: Path) ->
 # ---------------------------------------------------------------- amct plan
 
 
+def _one_layer(work: Path) -> None:
+    layers = {"version": 1, "layers": [{"name": "fc1", "type": "Linear"}]}
+    (work / "layers.json").write_text(json.dumps(layers), encoding="utf-8")
+
+
 def test_plan_reports_config_and_model_errors_in_one_run(work: Path) -> None:
-    (work / "layers.json").write_text(json.dumps({"version": 1, "layers": [{"name": "fc1", "type": "Linear"}]}), encoding="utf-8")
+    _one_layer(work)
     (work / "bad.cfg").write_text('batch_num: 2\nquant_bitz: 8\nskip_layers: "fc9"\n', encoding="utf-8")
     status, out, err = amct("plan", "bad.cfg", "--layers", "layers.json", "-o", "plan.json")
     assert status == 1 and out == ""
@@ -199,7 +204,7 @@ def test_plan_reports_config_and_model_errors_in_one_run(work: Path) -> None:
 
 
 def test_plan_with_syntax_errors_says_no_plan_written(work: Path) -> None:
-    (work / "layers.json").write_text(json.dumps({"version": 1, "layers": [{"name": "fc1", "type": "Linear"}]}), encoding="utf-8")
+    _one_layer(work)
     (work / "bad.cfg").write_text('batch_num: "2\n', encoding="utf-8")
     status, out, err = amct("plan", "bad.cfg", "--layers", "layers.json")
     assert status == 1 and out == ""
