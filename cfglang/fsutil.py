@@ -129,17 +129,33 @@ def inside_root(path: str | os.PathLike, root: str | os.PathLike) -> bool:
 _SKIPPED_FOLDERS = {"__pycache__", "node_modules", "build", "dist", "site-packages"}
 
 
-def _walk(folder: Path, problems: list[tuple[str, str]]) -> list[Path]:
-    """The config files below ``folder``; each folder that cannot be searched goes to ``problems`` as
-    ``(path, reason)``."""
+def _walk(folder: Path, problems: list[tuple[str, str, str]]) -> list[Path]:
+    """The config files below ``folder``; a folder that cannot be searched, and a matched name that is not
+    a regular file inside ``folder`` (a repository's `x.cfg` linking to `/dev/tty`, a FIFO or
+    `~/.aws/credentials`), go to ``problems`` as ``(verb, path, reason)`` and are not read."""
     found = []
 
     def unreadable(exc: OSError) -> None:
-        problems.append((os.fspath(exc.filename), _reason(exc)))
+        problems.append(("search", os.fspath(exc.filename), _reason(exc)))
 
     for root, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_FOLDERS)
-        found.extend(Path(root, name) for name in sorted(files) if name.lower().endswith(SUFFIXES))
+        for name in sorted(files):
+            if not name.lower().endswith(SUFFIXES):
+                continue
+            path = Path(root, name)
+            try:
+                info = os.stat(path)
+            except OSError:  # a dangling link or a loop: reading it reports that
+                found.append(path)
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                problems.append(("read", os.fspath(path), f"it is {_kind(info.st_mode)}, expected a regular file"))
+            elif os.path.islink(path) and not inside_root(path, folder):
+                problems.append(("read", os.fspath(path), f"a symbolic link to a file outside `{folder}` (name it "
+                                                          f"on the command line to check it)"))
+            else:
+                found.append(path)
     return found
 
 
@@ -147,14 +163,17 @@ def discover(paths: Iterable[str | Path], problems: list[str] | None = None) -> 
     """Every file named, and every file with one of :data:`SUFFIXES` below every folder named.
 
     Order follows the arguments (folders sorted inside); duplicates are dropped.
-    A folder under a named one that cannot be searched is added to ``problems``
-    (one line each; with ``problems`` None it raises :class:`ReadError`).
+    A folder under a named one that cannot be searched, and a file found there
+    that is not a regular file inside it, is added to ``problems`` (one line
+    each, not returned; with ``problems`` None it raises :class:`ReadError`).
+    So every file found by a walk is a regular file inside the named folder;
+    a path named itself may be anything (the command line is trusted).
     Raises :class:`FileNotFoundError` for a path that does not exist and
     :class:`ReadError` for one that cannot be reached or is empty.
     """
     seen: set[Path] = set()
     out: list[Path] = []
-    unsearchable: list[tuple[str, str]] = []
+    unsearchable: list[tuple[str, str, str]] = []
     for raw in paths:
         if not os.fspath(raw):
             raise ReadError(raw, "an empty path, expected a file or a folder")
@@ -177,9 +196,9 @@ def discover(paths: Iterable[str | Path], problems: list[str] | None = None) -> 
                 seen.add(key)
                 out.append(candidate)
     if unsearchable and problems is None:
-        raise ReadError(*unsearchable[0])
+        raise ReadError(*unsearchable[0][1:])
     if problems is not None:
-        problems.extend(f"cannot search `{folder}`: {reason}" for folder, reason in unsearchable)
+        problems.extend(f"cannot {verb} `{where}`: {reason}" for verb, where, reason in unsearchable)
     return out
 
 

@@ -164,3 +164,27 @@ def test_a_header_with_config_elsewhere_stays_in_the_files_folder(tmp_path: Path
     (tmp_path / "work" / "quant.cfg").write_text(_header("../outside.json"))
     status, _, err = amct("lint", "--config", "../settings/amct.toml", "quant.cfg")
     assert status == 2 and "outside the project folder" in err
+
+
+def test_a_walk_reads_only_regular_files_inside_the_named_folder(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repository's `x.cfg` linking to a terminal, a FIFO or a secret outside is reported, never read."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "amct.toml").write_text("", encoding="utf-8")
+    (project / "good.cfg").write_text("batch_num: 2\n", encoding="utf-8")
+    (tmp_path / "secret.txt").write_text("aws_secret_access_key: 1\n", encoding="utf-8")
+    (project / "secret.cfg").symlink_to(tmp_path / "secret.txt")
+    (project / "tty.cfg").symlink_to("/dev/tty")
+    os.mkfifo(project / "fifo.cfg")
+    (project / "alias.cfg").symlink_to("good.cfg")  # inside: read once, as good.cfg
+    monkeypatch.chdir(project)
+    done = amct_process("lint", "--format", "concise", ".", cwd=project, timeout=60)  # a hang is a timeout
+    err = done.stderr.decode()
+    assert done.returncode == 2 and done.stdout == b""
+    assert "cannot read `secret.cfg`: a symbolic link to a file outside `.`" in err
+    assert "cannot read `tty.cfg`: it is a device" in err and "cannot read `fifo.cfg`: it is a FIFO" in err
+    assert "aws_secret_access_key" not in err
+    # named on the command line, the file outside is the user's choice
+    status, out, _ = amct("lint", "--format", "concise", "secret.cfg")
+    assert status == 1 and "aws_secret_access_key" in out
