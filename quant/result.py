@@ -148,7 +148,10 @@ class QuantResult:
 
         _remove_stray_folders(out)
         with signals_raise():  # SIGTERM/SIGHUP raise, so that `finally` removes the temporary folder
-            staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out))
+            try:
+                staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out))
+            except OSError as exc:
+                raise OutputDirError(f"cannot write into the output folder `{out}`: {_reason(exc)}") from None
             try:
                 for name, write in writers.items():
                     write(staging / name)
