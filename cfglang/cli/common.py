@@ -35,8 +35,9 @@ def resolver_from(args: argparse.Namespace, **overrides: Any) -> SettingsResolve
 def input_paths(args: argparse.Namespace, problems: list[str] | None = None) -> tuple[list[Path], bool]:
     """The files to process and whether stdin is one of the inputs (``-``).
 
-    A folder under a named one that cannot be searched goes to ``problems`` (one
-    line each; the caller reports them and fails the run) and the others are still processed.
+    A folder under a named one that cannot be searched, and a file found there that is not a regular file
+    inside it, goes to ``problems`` (one line each; the caller reports them and fails the run); the others
+    are still processed.
     """
     from cfglang.fsutil import ReadError, discover
 
