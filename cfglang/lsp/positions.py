@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
 
 from lsprotocol import types
 
@@ -25,6 +26,11 @@ __all__ = ["Positions", "units", "code_points", "apply_change"]
 
 _BOM = "\ufeff"
 _BREAK = re.compile(r"\r\n?|\n")
+# a column further into its line than this is counted from an index of the text's wide characters: counting
+# the units of the line's text for each position made a long non-ASCII line with many diagnostics quadratic
+_LONG = 2048
+_WIDE = {types.PositionEncodingKind.Utf16: re.compile("[\U00010000-\U0010FFFF]"),
+         types.PositionEncodingKind.Utf8: re.compile("[^\x00-\x7f]")}
 
 
 def units(segment: str, encoding: str) -> int:
@@ -72,6 +78,26 @@ class _Lines:
         return self.text[self.starts[line] : end].rstrip("\r\n")
 
 
+class _Wide:
+    """The characters of a text that take more than one unit, with the running total of the extra units:
+    the units between two offsets in O(log n)."""
+
+    __slots__ = ("at", "total")
+
+    def __init__(self, text: str, encoding: str) -> None:
+        self.at, self.total = array("q"), array("q")
+        running = 0
+        for match in _WIDE[encoding].finditer(text):
+            running += units(match.group(), encoding) - 1
+            self.at.append(match.start())
+            self.total.append(running)
+
+    def extra(self, offset: int) -> int:
+        """The extra units of the characters before ``offset``."""
+        i = bisect.bisect_left(self.at, offset)
+        return self.total[i - 1] if i else 0
+
+
 class Positions:
     """Converts between core offsets and LSP positions for one text.
 
@@ -80,7 +106,7 @@ class Positions:
     is applied here and nowhere else.
     """
 
-    __slots__ = ("text", "encoding", "lines", "_shift", "_ascii")
+    __slots__ = ("text", "encoding", "lines", "_shift", "_ascii", "_wide")
 
     def __init__(self, text: str, encoding: str = types.PositionEncodingKind.Utf16) -> None:
         self.text = text
@@ -88,6 +114,7 @@ class Positions:
         self.lines = _Lines(text)
         self._shift = 1 if text.startswith(_BOM) else 0
         self._ascii = text.isascii()
+        self._wide: _Wide | None = None  # built for the first position far into a long line
 
     def position(self, offset: int) -> types.Position:
         """The LSP position of a core offset (clamped to the text)."""
@@ -96,7 +123,11 @@ class Positions:
         if self._ascii or self.encoding == types.PositionEncodingKind.Utf32:
             return types.Position(line=line, character=column)
         start = self.lines.starts[line]
-        return types.Position(line=line, character=units(self.text[start:offset], self.encoding))
+        if column <= _LONG:
+            return types.Position(line=line, character=units(self.text[start:offset], self.encoding))
+        if self._wide is None:
+            self._wide = _Wide(self.text, self.encoding)
+        return types.Position(line=line, character=column + self._wide.extra(offset) - self._wide.extra(start))
 
     def range(self, start: int, end: int) -> types.Range:
         return types.Range(start=self.position(start), end=self.position(end))

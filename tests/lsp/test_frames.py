@@ -107,3 +107,17 @@ def test_positions_count_cr_as_a_line_break_and_keep_core_offsets() -> None:
     # core offsets are without the BOM: `c` is at 3
     assert positions.position(3) == types.Position(line=1, character=1)
     assert positions.offset(types.Position(line=2, character=0)) == 6
+
+
+@pytest.mark.parametrize("encoding", [types.PositionEncodingKind.Utf16, types.PositionEncodingKind.Utf8])
+def test_positions_far_into_a_long_line_count_the_same_units(encoding: str) -> None:
+    """Far into a long line, units come from an index of the wide characters (a count per position was
+    quadratic); they are the units of the line's text before the offset all the same."""
+    from cfglang.lsp.positions import units
+
+    text = "a\n" + 'skip_layers: "特😀é" ' * 400 + "\nb"
+    positions = Positions(text, encoding)
+    for offset in range(0, len(text), 97):
+        line_start = text.rfind("\n", 0, offset) + 1
+        expected = units(text[line_start:offset], encoding)
+        assert positions.position(offset).character == expected, offset
