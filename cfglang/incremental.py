@@ -50,7 +50,7 @@ from cfglang.rules import schema as F
 from cfglang.settings import Settings
 from cfglang.syntax import Comment, Document, MessageValue
 
-__all__ = ["IncrementalLinter"]
+__all__ = ["IncrementalLinter", "common_prefix"]
 
 _KEY_OF = {"override_layer_configs": "layer_name", "override_layer_types": "layer_type"}
 _KEY_CODES = frozenset((F.DUPLICATE_LAYER_NAME, F.DUPLICATE_LAYER_TYPE))
@@ -185,7 +185,7 @@ class IncrementalLinter:
         """The segments of ``body``: the old ones the edit left alone, the changed text cut anew."""
         old, segments = self._text, self._segments
         assert old is not None
-        prefix = _common_prefix(old, body)
+        prefix = common_prefix(old, body)
         suffix = _common_suffix(old, body, min(len(old), len(body)) - prefix)
         first, start = 0, 0
         # a kept segment before the change ends with its line break (or the next line would join it)
@@ -348,7 +348,7 @@ def _duplicate_keys(entries: list[_Entry]) -> list[Diagnostic]:
     return [d for f in constraints.repeated_keys(message) if (d := finding_diagnostic(f, spans.get)) is not None]
 
 
-def _common_prefix(a: str, b: str) -> int:
+def common_prefix(a: str, b: str) -> int:
     """The length of the longest common prefix (string comparisons, not a loop over characters)."""
     n = min(len(a), len(b))
     if a[:n] == b[:n]:

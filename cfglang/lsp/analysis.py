@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfglang.diagnostics import Diagnostic, LineIndex, Span
 from cfglang.incremental import IncrementalLinter
+from cfglang.lsp.context import ContextScanner, CursorContext
 from cfglang.lsp.positions import Positions
 from cfglang.settings import (InventorySource, Settings, SettingsError, SettingsResolver, header_layers,
                               inventory_path, inventory_source)
@@ -44,12 +45,17 @@ class Analysis:
     # why the inventory the `# amct: layers=` header names cannot be used, at the header's path: a diagnostic
     # of its own, the file being checked without an inventory
     inventory_problem: tuple[Span, str] | None = None
+    scanner: ContextScanner = field(default_factory=ContextScanner, repr=False)  # the document's, kept across texts
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def core_text(self) -> str:
         """The text the core's offsets refer to (the editor's text without a BOM)."""
         return self.result.text if self.result is not None else self.text.removeprefix("\ufeff")
+
+    def cursor_context(self, offset: int) -> CursorContext:
+        """Where core offset ``offset`` is (:mod:`cfglang.lsp.context`), resuming the document's last scan."""
+        return self.scanner.context(self.core_text, offset)
 
     @property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
@@ -112,6 +118,7 @@ class Analyzer:
         self.snippets = False
         self.target: str | None = None  # the editor's `target` (initializationOptions); wins over the settings
         self._linters: dict[str | None, IncrementalLinter] = {}  # per document, while it is open
+        self._scanners: dict[str | None, ContextScanner] = {}  # the same
         self.invalidate()
 
     def invalidate(self) -> None:
@@ -140,11 +147,13 @@ class Analyzer:
         if linter is None:
             linter = self._linters[path] = IncrementalLinter(path)
         result = linter.lint(text, settings, inventory)
-        return Analysis(text, path, positions, result, settings, inventory, tuple(notes), placed)
+        scanner = self._scanners.setdefault(path, ContextScanner())
+        return Analysis(text, path, positions, result, settings, inventory, tuple(notes), placed, scanner)
 
     def close(self, path: str | None) -> None:
         """Drop what was kept for a document that the editor closed."""
         self._linters.pop(path, None)
+        self._scanners.pop(path, None)
 
     def _settings_for(self, path: str | None, notes: list[str]) -> Settings:
         try:

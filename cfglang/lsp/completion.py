@@ -11,7 +11,7 @@ from lsprotocol import types
 from cfglang import schema
 from cfglang.lsp import fields
 from cfglang.lsp.analysis import Analysis
-from cfglang.lsp.context import CursorContext, cursor_context
+from cfglang.lsp.context import CursorContext
 
 __all__ = ["complete", "client_supports_snippets"]
 
@@ -25,7 +25,7 @@ def client_supports_snippets(capabilities: types.ClientCapabilities) -> bool:
 
 def complete(analysis: Analysis, position: types.Position, snippets: bool = False) -> list[types.CompletionItem]:
     offset = analysis.positions.offset(position)
-    context = cursor_context(analysis.core_text, offset)
+    context = analysis.cursor_context(offset)
     message = fields.message_at(context.path)
     if message is None:
         return []

@@ -5,15 +5,28 @@ parses. Rather than ask the parser for a tree of half a field, this module
 scans the text before the cursor with the few tokens that matter (names,
 strings, brackets, ``:``), keeping a stack of the messages that are open. It
 never fails: unknown characters are skipped.
+
+The scan is linear in the text before the cursor: seconds for a completion at
+the end of a 15 MB file. :class:`ContextScanner` keeps the scanner's state
+every :data:`CHECKPOINT` characters for the document's last text, and starts
+the next scan from the last state the edit left valid (before the first changed
+character), so a request near an edit costs little more than the text since the
+checkpoint before it.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["CursorContext", "cursor_context", "word_at"]
+from cfglang.incremental import common_prefix
+
+__all__ = ["CursorContext", "ContextScanner", "cursor_context", "word_at", "CHECKPOINT"]
+
+CHECKPOINT = 16384  # characters between two saved scanner states
+_LONGEST_WORD = 4096  # the identifier before the cursor is looked for this far back at most
 
 _TOKEN = re.compile(
     r"""
@@ -59,11 +72,34 @@ class _Open:
     in_list: bool
 
 
+# a saved state: where (a token's start), the open messages, the state, the pending name, the listed name
+_Saved = tuple[int, tuple[_Open, ...], str, "str | None", "str | None"]
+
+
+class ContextScanner:
+    """:func:`cursor_context` for the successive texts of one document, resuming from saved states."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._saved: list[_Saved] = []
+
+    def context(self, text: str, offset: int) -> CursorContext:
+        if text is not self._text:
+            # a state saved at a line's first token depends on the text before it and the character there
+            keep = common_prefix(self._text, text)
+            self._saved = [s for s in self._saved if s[0] < keep]
+            self._text = text
+        return _context(text, offset, self._saved)
+
+
 def cursor_context(text: str, offset: int) -> CursorContext:
     """The context of ``offset`` in ``text`` (clamped to the text)."""
+    return _context(text, offset, None)
+
+
+def _context(text: str, offset: int, saved: list[_Saved] | None) -> CursorContext:
     offset = min(max(offset, 0), len(text))
-    before = text[:offset]
-    word = _WORD.search(before)
+    word = _WORD.search(text, max(offset - _LONGEST_WORD, 0), offset)
     prefix = word.group() if word else ""
     scan_end = offset - len(prefix)
 
@@ -73,7 +109,20 @@ def cursor_context(text: str, offset: int) -> CursorContext:
     string_at: int | None = None
     quote: str | None = None
     listed: str | None = None
-    for match in _TOKEN.finditer(text, 0, scan_end):
+    start = 0
+    if saved:
+        i = bisect.bisect_right(saved, scan_end, key=lambda s: s[0]) - 1
+        if i >= 0:
+            start, opened, state, pending, listed = saved[i]  # type: ignore[assignment]
+            stack = list(opened)
+    next_save = (saved[-1][0] if saved else 0) + CHECKPOINT
+    for match in _TOKEN.finditer(text, start, scan_end):
+        # a state is saved at a token that starts a line: no token reaches across a line break, and whether
+        # a quote starts a string depends on the rest of its line (so a state saved inside one could be
+        # wrong after an edit further along that line)
+        if saved is not None and match.start() >= next_save and text[match.start() - 1] == "\n":
+            saved.append((match.start(), tuple(stack), state, pending, listed))
+            next_save = match.start() + CHECKPOINT
         kind = match.lastgroup
         token = match.group()
         if kind in ("space", "comment", "other"):
@@ -151,7 +200,7 @@ def _escaped_end(token: str) -> bool:
 def word_at(text: str, offset: int) -> tuple[int, int] | None:
     """The identifier around ``offset`` as ``(start, end)``, or None."""
     offset = min(max(offset, 0), len(text))
-    before = _WORD.search(text, 0, offset)
+    before = _WORD.search(text, max(offset - _LONGEST_WORD, 0), offset)
     start = before.start() if before else offset
     end = _WORD_AFTER.match(text, offset).end()
     if start == end or not (text[start].isalpha() or text[start] == "_"):

@@ -7,7 +7,7 @@ from lsprotocol import types
 from cfglang import schema
 from cfglang.lsp import fields, provenance
 from cfglang.lsp.analysis import Analysis
-from cfglang.lsp.context import cursor_context, word_at
+from cfglang.lsp.context import word_at
 
 __all__ = ["hover"]
 
@@ -17,7 +17,7 @@ def hover(analysis: Analysis, position: types.Position) -> types.Hover | None:
     text = analysis.core_text
     word = word_at(text, offset)
     start, end = word if word else (offset, offset)
-    context = cursor_context(text, start)
+    context = analysis.cursor_context(start)
     message = fields.message_at(context.path)
     parts: list[str] = []
     if context.slot == "name" and not context.in_string and word is not None and message is not None:
