@@ -435,7 +435,8 @@ def valid_model(draw: Callable, layers: tuple[tuple[str, str], ...] | None = Non
     for name, pool in (("skip_layers", names_pool), ("skip_layer_types", QUANTIZABLE),
                        ("skip_fusion_layers", names_pool)):
         f = field_of(ROOT, name)
-        names = draw(st.lists(st.sampled_from(pool), max_size=3 if name != "skip_layer_types" else 2))
+        # unique: AMCT refuses a repeated name in a skip list (F015)
+        names = draw(st.lists(st.sampled_from(pool), max_size=3 if name != "skip_layer_types" else 2, unique=True))
         if names and draw(BOOLS):
             msg.entries.append(Entry(f, [string_literal(draw, n) for n in names], as_list=True))
         else:

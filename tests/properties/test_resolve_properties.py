@@ -270,9 +270,20 @@ def test_provenance_points_at_the_value(scenario) -> None:
                 field = by_value.get(at)
                 assert field is not None, (lp.name, key, prov, doc.text[at:at + 20])
                 name = "activation_offset" if prov.source == "activation_offset" else LEAF_FIELD.get(leaf, leaf)
+                if key == "activation.bits":  # the width is written as `dst_type`, an enum name or number
+                    name = "dst_type"
                 assert field.name == name, (lp.name, key, field.name)
-                assert _literal_equals(field.value.text, value), (lp.name, key, field.value.text, value)
+                assert (_dst_width(field.value.text) == value if key == "activation.bits"
+                        else _literal_equals(field.value.text, value)), (lp.name, key, field.value.text, value)
             _assert_inside_level(tree, at, prov.source, lp)
+
+
+def _dst_width(text: str) -> int:
+    """The activation width a `dst_type` literal names (INT8 = 1, INT16 = 2 in the proto)."""
+    from cfglang.schema import _integer_literal
+
+    named = {"INT8": 8, "INT16": 16}
+    return named[text] if text in named else {1: 8, 2: 16}[_integer_literal(text)]
 
 
 def _literal_equals(text: str, value: Any) -> bool:
