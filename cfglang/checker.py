@@ -16,7 +16,6 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from pathlib import Path as FilePath
 from typing import Any
 
 from google.protobuf.message import Message
@@ -161,6 +160,19 @@ def check(text_or_document: str | bytes | Document, path: str | None = None, *,
     return CheckResult(document, config, SpanTable(builder.locs), (*document.diagnostics, *semantic), chosen)
 
 
+def read_source(path: str | os.PathLike[str], max_size: int | None = None) -> bytes | Document:
+    """The bytes of the config file ``path`` for :func:`check`, read within the size limit (default 16 MiB):
+    a larger file is the S015 document, read no further (see :func:`cfglang.fsutil.read_file`; a failure is
+    an ``OSError``)."""
+    from cfglang.fsutil import FileTooLarge, read_file
+    from cfglang.parser import too_large
+
+    try:
+        return read_file(path, limit=max_size, special=True)
+    except FileTooLarge as exc:
+        return too_large(exc.size, exc.limit, os.fspath(path))
+
+
 def load(text_or_path: str | bytes | os.PathLike[str], target: str | Target | None = None) -> Any:
     """The ``AMCTConfig`` message of a file or text; :class:`ConfigError` when there is any error.
 
@@ -173,7 +185,7 @@ def load(text_or_path: str | bytes | os.PathLike[str], target: str | Target | No
         isinstance(text_or_path, str) and "\n" not in text_or_path and os.path.isfile(text_or_path)
     ):
         path = os.fspath(text_or_path)
-        source = FilePath(path).read_bytes()
+        source = read_source(path)
     else:
         source = text_or_path  # type: ignore[assignment]
     result = check(source, path, target=target)

@@ -29,8 +29,9 @@ DEFAULT_MAX_SIZE = 16 * 1024 * 1024
 _CHUNK = 1 << 20
 
 
-class ReadError(Exception):
-    """A file that cannot be read: ``str()`` is one line naming the file and the reason."""
+class ReadError(OSError):
+    """A file that cannot be read: ``str()`` is one line naming the file and the reason (an ``OSError``, so
+    that code catching those of ``open`` catches it too)."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
         super().__init__(f"cannot read `{os.fspath(path)}`: {reason}")
@@ -88,6 +89,8 @@ def read_file(path: str | os.PathLike, *, limit: int | None = None, special: boo
         if not regular:
             os.set_blocking(fd, True)  # the user named this stream: wait for its writer, as `cat` would
         return _read_bounded(fd, path, limit, info.st_size if regular else None)
+    except ReadError:
+        raise
     except OSError as exc:
         raise ReadError(path, _reason(exc)) from None
     finally:

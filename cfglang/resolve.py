@@ -426,7 +426,9 @@ def _checked(config: Any, target: Target | None) -> Any:
     path = None
     if isinstance(config, Path) or (isinstance(config, str) and _looks_like_path(config)):
         path = str(config)
-        result = check(Path(config).read_bytes(), path, target=target)
+        from cfglang.checker import read_source
+
+        result = check(read_source(config), path, target=target)
     elif isinstance(config, (str, bytes)):
         result = check(config, target=target)
     else:

@@ -100,3 +100,18 @@ def test_json_inputs_of_the_cli(work: Path, how: str, text: str, message: str) -
     status, _, err = amct(*argv)
     assert status == 2 and "bad.json:1:" in err and message in err
     assert "internal error" not in err and "Traceback" not in err
+
+
+def test_the_library_reads_config_files_within_the_limit(tmp_path: Path) -> None:
+    from cfglang.checker import ConfigError, load, read_source
+
+    big = tmp_path / "big.cfg"
+    with big.open("wb") as handle:
+        handle.truncate(500 * 1024 * 1024)
+    with pytest.raises(ConfigError) as info:
+        load(big)
+    assert [d.code for d in info.value.diagnostics] == ["S015"]
+    (tmp_path / "ok.cfg").write_text("batch_num: 2\n", encoding="utf-8")
+    assert read_source(tmp_path / "ok.cfg") == b"batch_num: 2\n"
+    with pytest.raises(OSError, match="cannot read .*: no such file or directory"):
+        read_source(tmp_path / "missing.cfg")
