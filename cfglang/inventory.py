@@ -161,8 +161,8 @@ class Inventory:
 
         path = Path(path)
         if root is not None and not inside_root(path, root):
-            raise InventoryError(f"`{path}` is outside the project folder `{root}`: name a file inside it, or pass "
-                                 f"the inventory on the command line (`--layers`)")
+            raise InventoryError(f"`{path}` is outside the project folder `{root}` (symbolic links followed): name a "
+                                 f"file inside it, or pass the inventory on the command line (`--layers`)")
         try:
             data = loads(read_file(path, limit=limit, special=special), str(path))
         except ReadError as exc:
