@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from cfglang.diagnostics import Diagnostic, LineIndex, Severity
+from cfglang.diagnostics import Diagnostic, Edit, Fix, LineIndex, Severity
 from cfglang.rules import REGISTRY
 from cfglang.rules import syntax as S
 from cfglang.syntax import Comment, Field, MessageValue, Scalar
@@ -61,7 +61,7 @@ class Reporter:
         self.stopped = False
 
     def add(self, code: str, start: int, end: int, message: str,
-            related: tuple = (), hint: str | None = None) -> None:
+            related: tuple = (), hint: str | None = None, fix: Fix | None = None) -> None:
         if self.stopped:
             return
         severity = REGISTRY[code].severity
@@ -70,7 +70,7 @@ class Reporter:
             if self.errors > self.limit:
                 self.stopped = True
                 code, message, severity = S.TOO_MANY_ERRORS, f"more than {self.limit} syntax errors: stopped reporting", Severity.ERROR
-        self.diagnostics.append(Diagnostic(code, severity, self.index.span(start, end), message, hint, related))
+        self.diagnostics.append(Diagnostic(code, severity, self.index.span(start, end), message, hint, related, fix))
 
 
 def string_value(chunks: list[Chunk], reporter: Reporter) -> str | None:
@@ -257,8 +257,11 @@ class _Scan:
                     f"`{text[s]}` before the end of the line")
             self.tokens.append(Tok("STRING", None, s, e, BAD | self._joined(s)))
         elif kind == "OTHER_WS":
+            # protobuf's Python parser reads it as whitespace: a space means the same, to every reader
+            # (`amct fmt` makes the same change)
             rep.add(S.NONSTANDARD_WHITESPACE, s, e,
-                    f"character U+{ord(text[s]):04X} is whitespace only to protobuf's Python parser; use a space")
+                    f"character U+{ord(text[s]):04X} is whitespace only to protobuf's Python parser; use a space",
+                    fix=Fix(f"replace U+{ord(text[s]):04X} with a space", (Edit(s, e, " "),)))
         elif s not in self.bad_offsets:  # ANY: report a run of such characters once
             run = _JUNK.match(text, s)
             e = max(e, run.end()) if run else e

@@ -260,7 +260,8 @@ class FixOutcome:
 
 
 def _syntax_errors(result: LintResult) -> int:
-    return sum(1 for d in result.check.diagnostics if d.code.startswith("S"))
+    # syntax warnings (S017-S019, S021) mark text protobuf reads one way, the way the tree holds it: fixable
+    return sum(1 for d in result.check.diagnostics if d.code.startswith("S") and d.severity is Severity.ERROR)
 
 
 def fix_text(text: str | bytes, path: str | None = None, settings: Settings | None = None,

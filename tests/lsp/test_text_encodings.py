@@ -93,6 +93,14 @@ def test_fmt_formats_a_no_break_space_that_lint_warns_about(tmp_path: Path) -> N
     assert amct("lint", str(path))[0] == 0
 
 
+def test_lint_fix_replaces_a_no_break_space_and_fixes_the_rest_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nbsp-fix.cfg"
+    path.write_text("batch_num:\u00a02  # amct: noqa: V001\n", encoding="utf-8")  # and an unused suppression
+    status, out, err = amct("lint", "--fix", str(path))
+    assert status == 0, out + err
+    assert path.read_text(encoding="utf-8") == "batch_num: 2\n"
+
+
 def test_fmt_still_refuses_syntax_errors(tmp_path: Path) -> None:
     path = tmp_path / "broken.cfg"
     path.write_text("batch_num:\u00a02 {\n", encoding="utf-8")
