@@ -233,6 +233,8 @@ class IncrementalLinter:
             entries.extend(e.shifted(offset, lines) for e in segment.entries)
         entries.sort(key=lambda e: e.start)
         found.extend(_duplicate_keys(entries))
+        if any(d.code == F.OTHER_CONFIG_KIND for d in found):
+            return None  # a file of another config kind is one diagnostic over the whole text: lint it whole
         if inventory is not None:
             found.extend(model_diagnostics(_whole(head, entries, tuple(found)), inventory))
         comments.sort(key=lambda c: c.start)

@@ -118,3 +118,22 @@ def test_short_fragments_stay_below_the_threshold() -> None:
     for written, message, field in below:
         assert difflib.SequenceMatcher(None, written, field).ratio() < schema.SIMILARITY, (written, field)
         assert schema.suggest_field(message, written) is None
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ('layer_type: "Conv1d"', 'layer_type: "Conv2d"'),  # an edit inside an entry
+    ("ulq_quantize: { dst_type: INT16 }", "ulq_quantize: { dst_type: INT8 }"),  # at the top
+    ('layer_type: "Linear"\n', 'layer_type: "Linear"\n    retrain_data_quant_config: { }\n'),
+])
+def test_the_editor_gives_the_one_diagnostic_of_a_whole_lint(old: str, new: str) -> None:
+    from pathlib import Path
+
+    from cfglang.incremental import IncrementalLinter
+    from cfglang.lint import lint
+
+    text = (Path(__file__).parent / "corpus" / "qat_rnn_a16w8.cfg").read_text(encoding="utf-8")
+    linter = IncrementalLinter("q.cfg")
+    linter.lint(text.replace("retrain_data_quant_config", "common_config"))  # first without the telling field
+    linter.lint(text)
+    edited = text.replace(old, new)
+    assert linter.lint(edited).diagnostics == lint(edited, "q.cfg").diagnostics
