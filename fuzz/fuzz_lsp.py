@@ -39,6 +39,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 SEEDS = Path(__file__).resolve().parent / "seeds-lsp"
+FUZZ_MESSAGE_LIMIT = 1024
 _INITIALIZE = {"jsonrpc": "2.0", "id": "fuzz-init", "method": "initialize",
                "params": {"processId": None, "rootUri": None, "capabilities": {}}}
 
@@ -93,7 +94,8 @@ def run_server(stream: bytes) -> tuple[int, list[dict[str, Any]]]:
     output = io.BytesIO()
     server.protocol.set_writer(StdoutWriter(output))
     source = io.BytesIO(stream)
-    status = asyncio.run(serve(server.protocol, source.read1, show=server.show_note))
+    # a message limit of 1 KiB (the real one is 97 MiB) so that dropping an oversized message is fuzzed too
+    status = asyncio.run(serve(server.protocol, source.read1, FUZZ_MESSAGE_LIMIT, server.dropped))
     return status, _frames(output.getvalue())
 
 

@@ -29,10 +29,13 @@ from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 
 from cfglang import __version__
+from cfglang.diagnostics import Diagnostic, Severity, Span
 from cfglang.lsp import actions, completion, convert, hover, symbols
 from cfglang.lsp.analysis import Analysis, Analyzer
 from cfglang.lsp.protocol import AmctProtocol
-from cfglang.lsp.transport import MAX_MESSAGE_SIZE, serve
+from cfglang.lsp.positions import Positions
+from cfglang.lsp.transport import MAX_MESSAGE_SIZE, Oversized, serve
+from cfglang.rules.syntax import FILE_TOO_LARGE
 
 __all__ = ["AmctLanguageServer", "create_server"]
 
@@ -66,7 +69,7 @@ class AmctLanguageServer(LanguageServer):
             read = getattr(stdin, "read1", stdin.read)
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
         try:
-            return asyncio.run(serve(self.protocol, read, MAX_MESSAGE_SIZE, self.show_note))
+            return asyncio.run(serve(self.protocol, read, MAX_MESSAGE_SIZE, self.dropped))
         except BrokenPipeError:
             log.error("amct lsp: the client closed the connection")
             return 1
@@ -75,6 +78,18 @@ class AmctLanguageServer(LanguageServer):
 
     def show_note(self, note: str) -> None:
         self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=note))
+
+    def dropped(self, message: Oversized, limit: int) -> None:
+        """A message too large to read: the user is told, and the document it opened gets its S015."""
+        uri = message.document()
+        self.show_note(f"amct: a message of {message.length} bytes was not read: the server takes messages of "
+                       f"at most {limit} bytes" + (f" (it carried `{uri}`)" if uri else ""))
+        if uri is not None and not self.pull_diagnostics:
+            found = Diagnostic(FILE_TOO_LARGE, Severity.ERROR, Span(0, 0, 1, 1, 1, 1),
+                               f"the document was sent in a message of {message.length} bytes, more than the "
+                               f"server's limit of {limit}: not read")
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+                uri=uri, diagnostics=[convert.diagnostic(found, Positions(""), uri)]))
 
     # -- analysis -----------------------------------------------------------------
 

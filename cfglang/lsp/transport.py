@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,11 +59,29 @@ class FramingError(Exception):
     """The input is not a sequence of frames: where the next message starts is unknown."""
 
 
+_HEAD = 4096  # bytes of a dropped body kept, to tell which document it carried
+_OPENED_URI = re.compile(rb'"method"\s*:\s*"textDocument/did(?:Open|Change)".*?"uri"\s*:\s*"((?:[^"\\]|\\.)*)"'
+                         rb'|"uri"\s*:\s*"((?:[^"\\]|\\.)*)".*?"method"\s*:\s*"textDocument/did(?:Open|Change)"',
+                         re.DOTALL)
+
+
 @dataclass(frozen=True)
 class Oversized:
-    """A frame whose body was over the limit: read and dropped."""
+    """A frame whose body was over the limit: read and dropped (its first bytes kept in ``head``)."""
 
     length: int
+    head: bytes = b""
+
+    def document(self) -> str | None:
+        """The URI of the document the dropped message opened or changed, when its first bytes tell."""
+        match = _OPENED_URI.search(self.head)
+        if match is None:
+            return None
+        try:
+            uri = json.loads(b'"' + (match.group(1) or match.group(2)) + b'"')
+        except ValueError:
+            return None
+        return uri if isinstance(uri, str) else None
 
 
 def _shown(line: bytes) -> str:
@@ -117,16 +136,19 @@ class Frames:
         del self._buffer[:length]
         return body
 
-    def _skip(self, length: int) -> bool:
-        """Drop ``length`` bytes without keeping them; False when the input ends first."""
+    def _skip(self, length: int) -> Oversized | None:
+        """Drop a body of ``length`` bytes, keeping its first bytes; None when the input ends first."""
+        while len(self._buffer) < min(length, _HEAD) and self._fill():
+            pass
+        dropped = Oversized(length, bytes(self._buffer[: min(length, _HEAD)]))
         while True:
             taken = min(length, len(self._buffer))
             del self._buffer[:taken]
             length -= taken
             if not length:
-                return True
+                return dropped
             if not self._fill(length):
-                return False
+                return None
 
     def next(self) -> bytes | Oversized | None:
         """The next frame's body, :class:`Oversized` for one over the limit (dropped), None at the end of
@@ -161,7 +183,7 @@ class Frames:
                 raise FramingError("a message header with two different `Content-Length`s")
             length = int(value)
         if length > self.limit:
-            return Oversized(length) if self._skip(length) else None
+            return self._skip(length)
         return self._body(length)
 
 
@@ -225,10 +247,10 @@ def _pump(frames: Frames, inbox: asyncio.Queue[Any], loop: asyncio.AbstractEvent
 
 
 async def serve(protocol: AmctProtocol, read: Callable[[int], bytes], limit: int = MAX_MESSAGE_SIZE,
-                show: Callable[[str], None] | None = None) -> int:
+                dropped: Callable[[Oversized, int], None] | None = None) -> int:
     """Serve frames from ``read`` until ``exit``, the end of the input or a framing error; the exit status.
 
-    ``show`` tells the user about a message that was dropped for its size.
+    ``dropped(message, limit)`` tells the user about a message that was dropped for its size.
     """
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
@@ -244,11 +266,9 @@ async def serve(protocol: AmctProtocol, read: Callable[[int], bytes], limit: int
             log.error("amct lsp: unreadable input, exiting: %s", item)
             return 1
         if isinstance(item, Oversized):
-            note = (f"amct: a message of {item.length} bytes was dropped: the server takes messages of at most "
-                    f"{limit} bytes (a document over the size limit is not checked)")
-            log.warning(note)
-            if show is not None:
-                show(note)
+            log.warning("a message of %d bytes was dropped: the limit is %d bytes", item.length, limit)
+            if dropped is not None:
+                dropped(item, limit)
             continue
         try:
             dispatch(protocol, item)

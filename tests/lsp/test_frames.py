@@ -38,7 +38,8 @@ def test_an_oversized_body_is_skipped_in_chunks_and_the_next_frame_read() -> Non
     body = b"x" * 5000
     reader = CountingReader(b"Content-Length: 5000\r\n\r\n" + body + b"Content-Length: 2\r\n\r\n{}")
     source = Frames(reader.read, limit=100)
-    assert source.next() == Oversized(5000)
+    dropped = source.next()
+    assert isinstance(dropped, Oversized) and dropped.length == 5000
     assert source.next() == b"{}"
     assert reader.largest <= 1 << 20
 
@@ -121,3 +122,12 @@ def test_positions_far_into_a_long_line_count_the_same_units(encoding: str) -> N
         line_start = text.rfind("\n", 0, offset) + 1
         expected = units(text[line_start:offset], encoding)
         assert positions.position(offset).character == expected, offset
+
+
+def test_a_dropped_message_keeps_its_head_to_tell_which_document_it_carried() -> None:
+    body = b'{"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": ' \
+           b'{"uri": "file:///a%20b/x.cfg", "languageId": "amct-cfg", "version": 1, "text": "' + b"x" * 9000 + b'"}}}'
+    dropped = frames(b"Content-Length: %d\r\n\r\n" % len(body) + body, limit=100).next()
+    assert isinstance(dropped, Oversized) and dropped.length == len(body) and len(dropped.head) == 4096
+    assert dropped.document() == "file:///a%20b/x.cfg"
+    assert Oversized(10, b'{"id": 1, "method": "textDocument/hover", "params": {"uri": "x"}}').document() is None

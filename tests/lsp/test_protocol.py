@@ -162,3 +162,22 @@ def test_a_broken_header_inventory_is_a_diagnostic_and_the_file_is_still_checked
         assert diagnostics[0]["range"]["start"] == {"line": 0, "character": 15}
         assert "cannot use the layer inventory" in diagnostics[0]["message"]
         assert "hunter2" not in diagnostics[0]["message"] and "aws_secret" not in diagnostics[0]["message"]
+
+
+def test_a_document_in_a_message_over_the_limit_gets_its_s015_and_the_server_goes_on(server: RawServer,
+                                                                                  tmp_path: Path) -> None:
+    from cfglang.lsp.transport import MAX_MESSAGE_SIZE
+
+    server.initialize(tmp_path)
+    uri = (tmp_path / "huge.cfg").as_uri()
+    head = ('{"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": "%s", '
+            '"languageId": "amct-cfg", "version": 1, "text": "' % uri).encode()
+    body = head + b"a" * (MAX_MESSAGE_SIZE + 10 - len(head)) + b'"}}}'
+    server.frame(body)
+    wanted = ("textDocument/publishDiagnostics", "window/showMessage")
+    got = {m["method"]: m["params"] for m in (server.receive(lambda m: m.get("method") in wanted, timeout=120)
+                                              for _ in wanted)}
+    assert got["textDocument/publishDiagnostics"]["uri"] == uri
+    assert [d["code"] for d in got["textDocument/publishDiagnostics"]["diagnostics"]] == ["S015"]
+    assert str(len(body)) in got["window/showMessage"]["message"]
+    assert server.request("shutdown", None, 1)["result"] is None  # the next frame is served
