@@ -172,21 +172,23 @@ def _or_list(values: list[str]) -> str:
     return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
 
 
-def _accepted_by(target: Target, what: str, value: object) -> str | None:
-    """Which other targets accept the value, as a hint (None when none does)."""
+def _accepted_by(target: Target, what: str, value: object) -> tuple[str, str | None]:
+    """`` (targets `amct-9.1` and `amct-9.2` accept it)`` for the message and the option as a hint
+    (empty and None when no other target accepts the value)."""
     others = target.accepting(what, value)
     if not others:
-        return None
+        return "", None
     names = " and ".join(f"`{o}`" for o in others)
-    return f"accepted by target{'s' if len(others) > 1 else ''} {names} (`--target {others[0]}`)"
+    return (f" (target{'s' if len(others) > 1 else ''} {names} accept{'' if len(others) > 1 else 's'} it)",
+            f"if the file is for AMCT's code rather than its documentation, check it with `--target {others[0]}`")
 
 
 def _quant_bits(m: Any, target: Target) -> Iterator[Finding]:
     if m.HasField("quant_bits") and m.quant_bits not in target.weight_bits:
         expected = _or_list([str(b) for b in target.bits_values()])
+        accepted, hint = _accepted_by(target, "quant_bits", m.quant_bits)
         yield Finding(V.QUANT_BITS_VALUE, f"`quant_bits` is {m.quant_bits}, expected {expected} under target "
-                                          f"`{target.name}`", ("quant_bits",),
-                      _accepted_by(target, "quant_bits", m.quant_bits))
+                                          f"`{target.name}`{accepted}", ("quant_bits",), hint)
 
 
 def _num_of_bins(m: Any, target: Target) -> Iterator[Finding]:
@@ -201,8 +203,10 @@ def _dst_type(m: Any, target: Target) -> Iterator[Finding]:
     name = type(m).CalibrationDataType.Name(m.dst_type)
     if name not in target.activation_bits:
         expected = _or_list(list(target.dst_types()))
-        yield Finding(V.DST_TYPE_INT16, f"`dst_type` is {name}, expected {expected} under target `{target.name}`",
-                      ("dst_type",), _accepted_by(target, "dst_type", name) or "remove `dst_type`; INT8 is the default")
+        accepted, hint = _accepted_by(target, "dst_type", name)
+        yield Finding(V.DST_TYPE_INT16, f"`dst_type` is {name}, expected {expected} under target "
+                                        f"`{target.name}`{accepted}", ("dst_type",),
+                      hint or "remove `dst_type`; INT8 is the default")
 
 
 def _between(code: str, name: str, low: float, high: float, *, closed: bool) -> Checker:

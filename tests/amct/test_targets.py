@@ -56,9 +56,15 @@ def test_format_target_lists_the_table() -> None:
 def test_documented_refuses_int4_and_int16_and_names_the_targets_that_accept_them() -> None:
     found = check(A8W4_A16W8).diagnostics
     assert [d.code for d in found] == ["V002", "V013"]
-    assert found[0].message == "`quant_bits` is 4, expected 6, 7 or 8 under target `documented`"
-    assert found[0].hint == "accepted by targets `amct-9.1` and `amct-9.2` (`--target amct-9.1`)"
-    assert found[1].message == "`dst_type` is INT16, expected INT8 under target `documented`"
+    assert found[0].message == ("`quant_bits` is 4, expected 6, 7 or 8 under target `documented` (targets "
+                                "`amct-9.1` and `amct-9.2` accept it)")
+    assert found[0].hint == "if the file is for AMCT's code rather than its documentation, check it with " \
+                            "`--target amct-9.1`"
+    assert found[1].message == ("`dst_type` is INT16, expected INT8 under target `documented` (targets `amct-9.1` "
+                                "and `amct-9.2` accept it)")
+    # a value no target accepts names none
+    (other,) = check("common_config { arq_quantize { quant_bits: 5 } }\n").diagnostics
+    assert other.message == "`quant_bits` is 5, expected 6, 7 or 8 under target `documented`" and other.hint is None
 
 
 def test_amct_targets_accept_int4_everywhere_and_int16_with_a_fallback_from_common_config() -> None:
