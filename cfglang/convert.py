@@ -26,8 +26,7 @@ _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # SPEC section 4, as JSON Schema keywords: (message, field) -> keywords
 _CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("AMCTConfig", "batch_num"): {"minimum": 1},
-    # the default target's capability table (cfglang.capabilities)
-    ("ARQuantize", "quant_bits"): {"enum": list(get_target().bits_values())},
+    # the widths come from a target's capability table (_target_constraints)
     ("HFMGQuantize", "num_of_bins"): {"enum": [1024, 2048, 4096, 8192]},
     ("DMQBalancer", "migration_strength"): {"minimum": 0.2, "maximum": 0.8},
     ("ADAquantize", "reg_param"): {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
@@ -39,9 +38,6 @@ _CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     ("FMRQuantize", "search_step"): {"exclusiveMinimum": 0},
     ("FMRQuantize", "max_percentile"): {"exclusiveMinimum": 0.5, "maximum": 1.0},
     ("FMRQuantize", "min_percentile"): {"exclusiveMinimum": 0.5, "maximum": 1.0},
-    # declared in the enum; the documentation supports INT8 only
-    ("FMRQuantize", "dst_type"): {"enum": list(get_target().dst_types())},
-    ("HFMGQuantize", "dst_type"): {"enum": list(get_target().dst_types())},
     ("OverrideLayerType", "layer_type"): {"enum": list(QUANTIZABLE)},
     ("AMCTConfig", "skip_layer_types"): {"enum": list(QUANTIZABLE)},
 }
@@ -80,12 +76,20 @@ def _scalar(fd) -> dict[str, Any]:
     return {"$ref": f"#/$defs/{fd.message_type.name}"}
 
 
-def _field_schema(message, fd) -> dict[str, Any]:
+def _target_constraints(target: str | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """``_CONSTRAINTS`` with the widths that ``target`` (cfglang.capabilities; None: the default) accepts."""
+    table = get_target(target)
+    dst_types = {"enum": list(table.dst_types())}
+    return {**_CONSTRAINTS, ("ARQuantize", "quant_bits"): {"enum": list(table.bits_values())},
+            ("FMRQuantize", "dst_type"): dst_types, ("HFMGQuantize", "dst_type"): dst_types}
+
+
+def _field_schema(message, fd, constraints: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     from cfglang.schema import field_info
 
     info = field_info(message.name, fd.name)
     item = _scalar(fd)
-    constraint = _CONSTRAINTS.get((message.name, fd.name), {})
+    constraint = constraints.get((message.name, fd.name), {})
     if "enum" in constraint:
         item = {k: v for k, v in item.items() if k not in ("minimum", "maximum", "type")}
     item.update(constraint)
@@ -107,14 +111,14 @@ def _field_schema(message, fd) -> dict[str, Any]:
     return {"description": info.description, **item}
 
 
-def _message_schema(message) -> dict[str, Any]:
+def _message_schema(message, constraints: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     from cfglang.schema import message_description
 
     out: dict[str, Any] = {
         "description": message_description(message.name),
         "type": "object",
         "additionalProperties": False,
-        "properties": {fd.name: _field_schema(message, fd) for fd in message.fields},
+        "properties": {fd.name: _field_schema(message, fd, constraints) for fd in message.fields},
     }
     required = [fd.name for fd in message.fields if fd.is_required]
     if required:
@@ -127,16 +131,18 @@ def _message_schema(message) -> dict[str, Any]:
 
 
 @functools.cache
-def config_schema() -> dict[str, Any]:
-    """The JSON Schema (Draft 2020-12) of ``AMCTConfig`` as JSON."""
+def config_schema(target: str | None = None) -> dict[str, Any]:
+    """The JSON Schema (Draft 2020-12) of ``AMCTConfig`` as JSON, with the widths ``target`` accepts
+    (None: the default target)."""
     root = _descriptor()
+    constraints = _target_constraints(target)
     defs: dict[str, Any] = {}
     pending = [root]
     while pending:
         message = pending.pop()
         if message.name in defs:
             continue
-        defs[message.name] = _message_schema(message)
+        defs[message.name] = _message_schema(message, constraints)
         pending.extend(fd.message_type for fd in message.fields if fd.message_type is not None)
     top = defs.pop(root.name)
     return {

@@ -18,14 +18,15 @@ SCHEMAS = {"inventory": "inventory.schema.json", "plan": "plan.schema.json", "co
 
 
 @functools.cache
-def schema(name: str) -> dict[str, Any]:
-    """The JSON Schema called ``name`` (``config``, ``plan`` or ``inventory``)."""
+def schema(name: str, target: str | None = None) -> dict[str, Any]:
+    """The JSON Schema called ``name`` (``config``, ``plan`` or ``inventory``); the config schema with
+    the widths that ``target`` accepts (None: the default target)."""
     if name not in SCHEMAS:
         raise KeyError(name)
     if SCHEMAS[name] is None:
         from cfglang.convert import config_schema
 
-        return config_schema()
+        return config_schema(target)
     shipped = json.loads(data_file("schemas", SCHEMAS[name]).read_text(encoding="utf-8"))
     return with_targets(shipped) if name == "plan" else shipped
 

@@ -18,10 +18,13 @@ __all__ = ["HELP", "add_arguments", "main"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", nargs="?", choices=("config", "plan", "inventory"), default="config",
                         help="which schema (default: config)")
+    from cfglang.cli.targets import add_target_argument
+
+    add_target_argument(parser)  # the config schema's widths
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from cfglang.jsonschemas import schema
 
-    stdout.write(json.dumps(schema(args.which), indent=2) + "\n")
+    stdout.write(json.dumps(schema(args.which, args.amct_target if args.which == "config" else None), indent=2) + "\n")
     return 0

@@ -221,3 +221,17 @@ def test_layer_type_of_an_override_gets_the_pytorch_class_but_no_layer_name_hint
                                                           "`Linear`")]
     (found,) = check('override_layer_types { layer_type: "fc" calibration_config { } }\n').diagnostics
     assert "skip_layers" not in found.hint
+
+
+def test_config_schema_takes_the_widths_of_a_target() -> None:
+    import jsonschema
+
+    from cfglang.jsonschemas import schema
+
+    config = {"common_config": {"arq_quantize": {"quant_bits": 4}, "ifmr_quantize": {"dst_type": "INT16"}}}
+    errors = list(jsonschema.Draft202012Validator(schema("config")).iter_errors(config))
+    assert sorted(str(e.instance) for e in errors) == ["4", "INT16"]
+    assert list(jsonschema.Draft202012Validator(schema("config", "amct-9.1")).iter_errors(config)) == []
+    out = io.StringIO()
+    assert run(["schema", "config", "--target", "amct-9.2"], out, io.StringIO()) == 0
+    assert json.loads(out.getvalue())["$defs"]["ARQuantize"]["properties"]["quant_bits"]["enum"] == [4, 6, 7, 8]
