@@ -29,12 +29,13 @@ __all__ = ["Kind", "KINDS", "FIELDS", "kinds_of", "first_telling_field", "descri
 @dataclass(frozen=True, slots=True)
 class Kind:
     name: str  # what the config is for
-    proto: str  # the proto file AMCT reads it with
+    proto: str  # the proto file AMCT reads it with (a `.proto` name), or words where it has none of its own
+    message: str | None = None  # the proto's message, where the file holds more than one
 
 
 RETRAIN = Kind("a quantization-aware training (QAT / retrain) config", "retrain_config_pytorch.proto")
 PRUNE = Kind("a pruning config (the `prune_config` of QAT / retrain)", "retrain_config_pytorch.proto")
-AUTO_PRUNE = Kind("an auto channel-prune search config", "basic_info.proto (AutoChannelPruneConfig)")
+AUTO_PRUNE = Kind("an auto channel-prune search config", "basic_info.proto", "AutoChannelPruneConfig")
 KV_CACHE = Kind("a KV-cache calibration config", "quant_calibration_config_pytorch.proto")
 DISTILL = Kind("a distillation config", "distill_config_pytorch.proto")
 NUQ = Kind("an NUQ (non-uniform quantization) config of older AMCT releases", "the NUQ calibration proto")
@@ -98,5 +99,9 @@ def first_telling_field(document: Document, known: set[str]) -> tuple[Field, tup
 
 def describe(kinds: tuple[Kind, ...]) -> str:
     """``a distillation config (distill_config_pytorch.proto)``, or both kinds joined with "or"."""
-    return " or ".join(f"{k.name} (`{k.proto}`)" if k.proto.endswith(".proto") else f"{k.name} ({k.proto})"
-                       for k in kinds)
+    def where(kind: Kind) -> str:
+        if not kind.proto.endswith(".proto"):
+            return kind.proto
+        return f"`{kind.proto}`" + (f", message `{kind.message}`" if kind.message else "")
+
+    return " or ".join(f"{k.name} ({where(k)})" for k in kinds)
