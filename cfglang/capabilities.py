@@ -114,7 +114,7 @@ class Target:
 
     def accepting(self, what: str, value: object) -> list[str]:
         """Other targets that accept ``quant_bits`` / ``dst_type`` ``value`` (for messages)."""
-        out = []
+        out: list[str] = []
         for other in TARGETS.values():
             if other is self:
                 continue
