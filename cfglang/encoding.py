@@ -16,9 +16,11 @@ its own.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
-__all__ = ["wide_encoding", "lone_carriage_returns"]
+__all__ = ["wide_encoding", "lone_carriage_returns", "saved_encoding"]
 
 _SAMPLE = 4096  # characters or bytes looked at: an encoding shows at the start
 _BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 (little-endian, with a byte-order mark)"),
@@ -65,3 +67,25 @@ def lone_carriage_returns(text: str) -> tuple[int, int] | None:
     if first is None:
         return None
     return first.start(), sum(1 for _ in _LONE_CR.finditer(text, first.start()))
+
+
+def saved_encoding(path: str) -> str | None:
+    """:func:`wide_encoding` of the first 4 KiB of the file at ``path`` (a regular file only; anything else,
+    or a file that cannot be read, is None).
+
+    An editor shows a UTF-16 file with a byte-order mark as the text it decodes, so the language server
+    looks at the saved bytes to say what ``amct lint`` says of the file. The file is opened without
+    blocking (a FIFO is never waited on) and only its start is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return wide_encoding(os.read(fd, _SAMPLE))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

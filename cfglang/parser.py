@@ -41,7 +41,7 @@ from cfglang.resources import data_file
 from cfglang.rules import syntax as S
 from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
 
-__all__ = ["parse", "too_large", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE"]
+__all__ = ["parse", "too_large", "not_utf8", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE"]
 
 DEFAULT_MAX_DEPTH = 100
 
@@ -128,7 +128,7 @@ def _parse(text: str | bytes, path: str | None, max_depth: int, max_size: int, f
         if len(data) > max_size:
             return _too_large(len(data), max_size, path)
         if (wide := wide_encoding(data)) is not None:
-            return _not_utf8(wide, path)
+            return not_utf8(wide, path)
         if data.startswith(codecs.BOM_UTF8):
             data, has_bom = data[3:], True
         text = _decode(data, bad)
@@ -137,7 +137,7 @@ def _parse(text: str | bytes, path: str | None, max_depth: int, max_size: int, f
                                     and len(text.encode("utf-8", "surrogatepass")) > max_size):
             return _too_large(len(text.encode("utf-8", "surrogatepass")), max_size, path)
         if (wide := wide_encoding(text)) is not None:  # an editor that read UTF-16 bytes as 8-bit text
-            return _not_utf8(wide, path)
+            return not_utf8(wide, path)
         if text.startswith("\ufeff"):
             text, has_bom = text[1:], True
     index = LineIndex(text)
@@ -173,7 +173,7 @@ def too_large(size: int | None, limit: int, path: str | None) -> Document:
     return _too_large(size, limit, path)
 
 
-def _not_utf8(encoding: str, path: str | None) -> Document:
+def not_utf8(encoding: str, path: str | None) -> Document:
     """The document of a UTF-16 or UTF-32 input: one S001 for the file, instead of one for each NUL."""
     index = LineIndex("")
     reporter = Reporter(index)

@@ -127,10 +127,12 @@ class Analyzer:
         self._inventories: dict[tuple[Path, Path | None, int | None], tuple[Inventory | None, str | None]] = {}
 
     def analyse(self, text: str, path: str | None, encoding: str | None = None,
-                workspace: str | None = None) -> Analysis:
+                workspace: str | None = None, saved_as: str | None = None) -> Analysis:
         """``amct lint``'s result for the text, incrementally: what the edits since the last call
         changed is checked, the rest is reused (:mod:`cfglang.incremental`). ``workspace``: the editor's
-        workspace folder, which a header's inventory must be in when no settings file says otherwise."""
+        workspace folder, which a header's inventory must be in when no settings file says otherwise.
+        ``saved_as``: the file is saved as UTF-16 or UTF-32 (:func:`cfglang.encoding.saved_encoding`),
+        which ``amct lint`` reports as one S001, so the server does too."""
         positions = Positions(text, encoding or "utf-16")
         notes: list[str] = []
         settings = self._settings_for(path, notes)
@@ -146,7 +148,7 @@ class Analyzer:
         linter = self._linters.get(path)
         if linter is None:
             linter = self._linters[path] = IncrementalLinter(path)
-        result = linter.lint(text, settings, inventory)
+        result = linter.lint(text, settings, inventory) if saved_as is None else _not_utf8(saved_as, path, settings)
         scanner = self._scanners.setdefault(path, ContextScanner())
         return Analysis(text, path, positions, result, settings, inventory, tuple(notes), placed, scanner)
 
@@ -176,6 +178,18 @@ class Analyzer:
                 cached = (None, str(exc) or type(exc).__name__)
             self._inventories[key] = cached
         return cached
+
+
+def _not_utf8(encoding: str, path: str | None, settings: Settings) -> LintResult:
+    """``amct lint``'s result for a file saved as UTF-16 or UTF-32: one S001, nothing else read."""
+    from cfglang.checker import check
+    from cfglang.lint import finish
+    from cfglang.parser import not_utf8
+
+    document = not_utf8(encoding, path)
+    checked = check(document)
+    return finish(document.text, False, list(checked.diagnostics), document.comments, document.index, settings,
+                  checked, False)
 
 
 def _header_span(text: str, source: InventorySource) -> Span:

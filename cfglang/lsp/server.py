@@ -30,6 +30,7 @@ from pygls.lsp.server import LanguageServer
 
 from cfglang import __version__
 from cfglang.diagnostics import Diagnostic, Severity, Span
+from cfglang.encoding import saved_encoding
 from cfglang.lsp import actions, completion, convert, hover, symbols
 from cfglang.lsp.analysis import Analysis, Analyzer
 from cfglang.lsp.protocol import AmctProtocol
@@ -58,6 +59,7 @@ class AmctLanguageServer(LanguageServer):
         self._cache: dict[str, Analysis] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._shown: set[str] = set()  # notes already shown
+        self._saved_as: dict[str, str] = {}  # documents whose file is saved as UTF-16/32: its encoding
 
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:  # type: ignore[override]
         """Serve over stdin/stdout (:func:`cfglang.lsp.transport.serve`) until ``exit`` or the end of the input;
@@ -108,7 +110,8 @@ class AmctLanguageServer(LanguageServer):
         if cached is not None and cached.text == text:
             return cached
         result = self.analyzer.analyse(text, document.path or uri, self.workspace.position_encoding,
-                                       _workspace_of(self.workspace.root_path, document.path))
+                                       _workspace_of(self.workspace.root_path, document.path),
+                                       self._saved_as.get(uri))
         self._cache[uri] = result
         self.show_notes(result.notes)
         return result
@@ -119,6 +122,16 @@ class AmctLanguageServer(LanguageServer):
             if note not in self._shown:
                 self._shown.add(note)
                 self.show_note(note)
+
+    def read_saved_encoding(self, uri: str) -> None:
+        """Look at the start of the document's saved file (on open and save): UTF-16 there is what `amct lint`
+        reports, whatever text the editor decoded."""
+        path = self.document(uri).path if uri.startswith("file:") else None
+        found = saved_encoding(path) if path else None
+        if found is None:
+            self._saved_as.pop(uri, None)
+        else:
+            self._saved_as[uri] = found
 
     def forget(self, uri: str) -> None:
         self._cache.pop(uri, None)
@@ -220,6 +233,7 @@ def create_server(debounce: float = 0.15) -> AmctLanguageServer:
 
     @feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: AmctLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.read_saved_encoding(params.text_document.uri)
         ls.publish(params.text_document.uri)
 
     @feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -232,6 +246,7 @@ def create_server(debounce: float = 0.15) -> AmctLanguageServer:
         ls.analyzer.invalidate()
         ls._shown.clear()
         ls.forget(params.text_document.uri)
+        ls.read_saved_encoding(params.text_document.uri)
         ls.publish(params.text_document.uri)
 
     @feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -239,6 +254,7 @@ def create_server(debounce: float = 0.15) -> AmctLanguageServer:
         uri = params.text_document.uri
         ls.analyzer.close(ls.workspace.get_text_document(uri).path or uri)
         ls.forget(uri)
+        ls._saved_as.pop(uri, None)
         if not ls.pull_diagnostics:
             ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 

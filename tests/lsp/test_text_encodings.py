@@ -4,6 +4,7 @@ no-break spaces (formatted, as `lint` only warns about them)."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,14 @@ def test_the_server_says_the_same(tmp_path: Path) -> None:
         wide = (tmp_path / "wide.cfg").as_uri()
         diagnostics = server.open(wide, TEXT.encode("utf-16-le").decode("latin-1"))
         assert [d["code"] for d in diagnostics] == ["S001"] and "UTF-16" in diagnostics[0]["message"]
+        # an editor that decoded a UTF-16 file shows clean text: the saved bytes say what `amct lint` says
+        saved = tmp_path / "saved-utf16.cfg"
+        saved.write_bytes(TEXT.encode("utf-16"))
+        diagnostics = server.open(saved.as_uri(), TEXT)
+        assert [d["code"] for d in diagnostics] == ["S001"] and "UTF-16" in diagnostics[0]["message"]
+        fifo = tmp_path / "fifo.cfg"
+        os.mkfifo(fifo)  # never opened for a blocking read: the server answers at once
+        assert [d["code"] for d in server.open(fifo.as_uri(), "batch_num: 0\n")] == ["V001"]
         nbsp = (tmp_path / "nbsp.cfg").as_uri()
         assert [d["code"] for d in server.open(nbsp, "batch_num:\u00a02\n")] == ["S019"]
         edits = server.request("textDocument/formatting", {"textDocument": {"uri": nbsp}, "options": {
@@ -123,3 +132,15 @@ def test_the_server_says_the_same(tmp_path: Path) -> None:
         assert [e["newText"] for e in edits] == ["batch_num: 2\n"]
     finally:
         server.close()
+
+
+def test_saved_encoding_reads_the_start_of_regular_files_only(tmp_path: Path) -> None:
+    from cfglang.encoding import saved_encoding
+
+    wide, plain = tmp_path / "wide.cfg", tmp_path / "plain.cfg"
+    wide.write_bytes(TEXT.encode("utf-16-be"))
+    plain.write_text(TEXT, encoding="utf-8")
+    assert saved_encoding(str(wide)) == "UTF-16 (big-endian, without a byte-order mark)"
+    assert saved_encoding(str(plain)) is None
+    assert saved_encoding("/dev/zero") is None and saved_encoding(str(tmp_path / "missing.cfg")) is None
+    assert saved_encoding(str(tmp_path)) is None  # a folder
