@@ -6,6 +6,7 @@ test with a server process of its own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,10 +151,13 @@ def test_a_broken_header_inventory_is_a_diagnostic_and_the_file_is_still_checked
         "long": '{"version": 1, "layers": [{"name": "x", "type": "Conv2d", "n": ' + "9" * 5000 + "}]}",
         "secret": '{"aws_secret_access_key": "hunter2-xyz"}',  # never quoted back
     }
-    named = {"device": "/dev/zero", "outside": "../../outside.json", **{k: "layers.json" for k in inventories}}
+    named = {"device": "/dev/zero", "outside": "../../outside.json", "fifo": "fifo.json",
+             **{k: "layers.json" for k in inventories}}
     server.initialize(workspace)
     for case, path in named.items():
         (workspace / case).mkdir()
+        if case == "fifo":
+            os.mkfifo(workspace / case / path)  # never waited on: nobody will ever write to it
         if case in inventories:
             (workspace / case / "layers.json").write_text(inventories[case], encoding="utf-8")
         uri = (workspace / case / "broken.cfg").as_uri()
