@@ -241,6 +241,8 @@ def test_lstm_a16w8_and_a8w4(act_bits, weight_bits):
         out, _ = result.model(data[0])
         ref, _ = model(data[0])
     assert torch.nn.functional.cosine_similarity(out.flatten(), ref.flatten(), 0) > (0.999 if weight_bits == 8 else 0.95)
+    got = run_onnx(onnx_session(result.onnx_bytes(), exact=True), data[0])
+    assert np.abs(got - out.numpy()).max() <= 1e-5 * np.abs(out.numpy()).max()
 
 
 def qmin(bits: int) -> int:
