@@ -156,7 +156,10 @@ def check(text_or_document: str | bytes | Document, path: str | None = None, *,
     finally:
         if collecting:
             gc.enable()
-    semantic = sorted(builder.diagnostics, key=lambda d: (d.span.start, d.span.end, d.code))
+    found = builder.diagnostics
+    if builder.sibling:  # a file of another config kind: its one diagnostic, none of ours about its fields
+        found = [d for d in found if d.code == F.OTHER_CONFIG_KIND]
+    semantic = sorted(found, key=lambda d: (d.span.start, d.span.end, d.code))
     return CheckResult(document, config, SpanTable(builder.locs), (*document.diagnostics, *semantic), chosen)
 
 
@@ -264,6 +267,11 @@ class _Builder:
                 self._message_field(field, info, message, path)
             else:
                 self._scalar_field(field, info, message, path)
+
+    @property
+    def sibling(self) -> bool:
+        """Whether the file was written for another AMCT config kind (F016)."""
+        return self._sibling is not None
 
     def _report_sibling(self) -> None:
         """One diagnostic for a file of another AMCT config kind; its other unknown fields as related places."""

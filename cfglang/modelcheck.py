@@ -16,6 +16,7 @@ from cfglang import capabilities as cap
 from cfglang.diagnostics import Diagnostic, Span
 from cfglang.rules import REGISTRY
 from cfglang.rules import model as M
+from cfglang.rules import schema as F
 
 if TYPE_CHECKING:  # pragma: no cover
     from cfglang.resolve import Resolution, Source
@@ -32,6 +33,8 @@ _SUGGEST_LIMIT = 50  # did-you-mean is O(layers) per name: only for the first un
 
 
 def diagnostics(res: Resolution) -> list[Diagnostic]:
+    if any(d.code == F.OTHER_CONFIG_KIND for d in getattr(res.checked, "diagnostics", ())):
+        return []  # a file of another AMCT config kind: nothing it names means what our checks assume
     found = [*_names(res), *_capabilities(res), *_overrides(res), *_asymmetric(res)]
     return _dedupe(found, getattr(res.checked, "diagnostics", ()))
 

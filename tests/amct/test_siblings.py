@@ -137,3 +137,17 @@ def test_the_editor_gives_the_one_diagnostic_of_a_whole_lint(old: str, new: str)
     linter.lint(text)
     edited = text.replace(old, new)
     assert linter.lint(edited).diagnostics == lint(edited, "q.cfg").diagnostics
+
+
+def test_nothing_but_the_one_diagnostic_in_a_file_of_another_kind() -> None:
+    """The layout of AMCT's QAT documentation sample (docs/zh/context/qat_config.md): its placeholder type
+    and layer names would be C001 and M001 in a config of ours."""
+    import cfglang
+    from cfglang.lint import lint
+
+    text = ('retrain_data_quant_config { ulq_quantize { clip_max_min { clip_max: 6.0 clip_min: -6.0 } } }\n'
+            'skip_layer_types: "Optype"\nskip_layers: "Opname"\n'
+            'override_layer_types { layer_type: "Optype" retrain_weight_quant_config { arq_retrain { } } }\n')
+    inventory = {"version": 1, "layers": [{"name": "fc", "type": "Linear"}], "foldable": [], "activations": []}
+    assert [d.code for d in lint(text, "qat.cfg", None, inventory).diagnostics] == ["F016"]
+    assert cfglang.resolve(check(text), inventory).diagnostics == ()
