@@ -19,7 +19,7 @@ from quant.calibrators import HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRPa
 from quant.fold import fold_pairs
 from quant.onnx_export import OPSET, WIDE_OPSET, export_qdq, onnx_session, run_onnx
 from quant.record import parse_record
-from quant_helpers import hfmg, ifmr, layer, plan, small_cnn, small_cnn_plan
+from quant_helpers import MixedConvs, hfmg, ifmr, layer, mixed_plan, plan, small_cnn, small_cnn_plan
 
 TARGET = "amct-9.1"
 
@@ -168,6 +168,26 @@ def assert_exact_in_onnx_runtime(result, x: torch.Tensor) -> None:
         want = result.model(x).numpy()
     got = run_onnx(onnx_session(result.onnx_bytes(), exact=True), x)
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+def test_every_conv_kind_at_4_bits_with_16_bit_activations():
+    # Conv1d, ConvTranspose1d, grouped Conv2d, grouped ConvTranspose2d (output channels on axis 1), and a
+    # Conv3d (not in AMCT's INT16 table: 8-bit activations; the plan names no target)
+    torch.manual_seed(0)
+    model = MixedConvs().eval()
+    data = [(torch.randn(2, 4, 8), torch.randn(2, 2, 4, 4, 4)) for _ in range(2)]
+    p = mixed_plan()
+    for entry in p["layers"]:
+        entry["weight"]["bits"] = 4
+        entry["activation"]["bits"] = 8 if entry["type"] == "Conv3d" else 16
+    result = quantize(model, p, data, progress=False)
+    assert all(l.weight_bits == 4 for l in result.layers)
+    assert len(result.layer("t2").scale_w) == 3 and result.model.t2.weight_codes.abs().max() <= 8
+    session = onnx_session(result.onnx_bytes(), exact=True)
+    got = session.run(None, {i.name: v.numpy() for i, v in zip(session.get_inputs(), data[0])})[0]
+    with torch.no_grad():
+        img, _ = result.model(*data[0])
+    assert np.abs(got - img.numpy()).max() <= 1e-5 * float(img.abs().max())
 
 
 @pytest.mark.parametrize("bits", [8, 6])
