@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cfglang.capabilities import DEFAULT_TARGET
 from cfglang.diagnostics import Diagnostic, Severity, Span
 
 __all__ = [
@@ -179,7 +180,7 @@ class Plan:
     skip_fusion_layers: tuple[str, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = field(default=(), compare=False)
     version: int = 1
-    target: str = "documented"  # the AMCT behaviour it was resolved for (cfglang.capabilities)
+    target: str = DEFAULT_TARGET  # the AMCT behaviour it was resolved for (cfglang.capabilities)
 
     @property
     def ok(self) -> bool:
@@ -225,7 +226,7 @@ class Plan:
             activation_offset=data.get("activation_offset", True),
             skip_fusion_layers=tuple(data.get("skip_fusion_layers", ())),
             version=data["version"],
-            target=data.get("target", "documented"),
+            target=data.get("target", DEFAULT_TARGET),
         )
 
     def to_amct_json(self) -> dict[str, Any]:
