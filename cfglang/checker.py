@@ -281,12 +281,13 @@ class _Builder:
         rest = self._sibling_rest
         shown = rest[:_SIBLING_RELATED]
         more = f" (the file has {len(rest)} other unknown {'field' if len(rest) == 1 else 'fields'})" if rest else ""
-        self.report(F.OTHER_CONFIG_KIND, telling.name_span,
-                    f"`{telling.name}` is a field of {siblings.describe(kinds)}, not of a post-training quantization "
-                    f"config (`calibration_config_pytorch.proto`){more}",
-                    "this linter checks AMCT PyTorch post-training quantization configs; check this file with the "
-                    "tool that reads its kind", tuple((f.name_span, f"`{f.name}`: not a field here either")
-                                                       for f in shown))
+        self.diagnostics.append(Diagnostic(
+            F.OTHER_CONFIG_KIND, REGISTRY[F.OTHER_CONFIG_KIND].severity, telling.name_span,
+            f"`{telling.name}` is a field of {siblings.describe(kinds)}, not of a post-training quantization "
+            f"config (`calibration_config_pytorch.proto`){more}",
+            "this linter checks AMCT PyTorch post-training quantization configs; check this file with the tool "
+            "that reads its kind", tuple((f.name_span, f"`{f.name}`: not a field here either") for f in shown),
+            folded=len(rest)))
 
     def _unknown(self, field: Field, type_name: str, path: FieldPath) -> None:
         if self._sibling is not None:  # reported once, by _report_sibling

@@ -74,6 +74,9 @@ class Diagnostic:
     hint: str | None = None
     related: tuple[tuple[Span, str], ...] = field(default=())
     fix: Fix | None = None
+    # findings folded into this one instead of being reported one by one (F016: the other unknown fields
+    # of a file of another config kind); `--statistics` counts them
+    folded: int = 0
 
     def shifted(self, offset: int, lines: int) -> Diagnostic:
         """The diagnostic of the same text moved by whole lines (see :meth:`Span.shifted`)."""
@@ -84,7 +87,7 @@ class Diagnostic:
             fix = Fix(fix.description, tuple(Edit(e.start + offset, e.end + offset, e.new_text) for e in fix.edits),
                       fix.safe)
         return Diagnostic(self.code, self.severity, self.span.shifted(offset, lines), self.message, self.hint,
-                          tuple((s.shifted(offset, lines), note) for s, note in self.related), fix)
+                          tuple((s.shifted(offset, lines), note) for s, note in self.related), fix, self.folded)
 
 
 class LineIndex:

@@ -404,7 +404,9 @@ def render_statistics(diagnostics: Iterable[Diagnostic], as_json: bool = False) 
     from cfglang.rules import get
 
     diagnostics = list(diagnostics)
-    counts = Counter(d.code for d in diagnostics)
+    counts: Counter[str] = Counter()
+    for d in diagnostics:  # a diagnostic that folds others in (F016) counts them too
+        counts[d.code] += 1 + d.folded
     fixable = {d.code for d in diagnostics if d.fix is not None}
     rows = []
     for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):

@@ -207,8 +207,9 @@ OTHER_CONFIG_KIND = rule(
     "NUQ config, and the TensorFlow / ONNX / Caffe / ATC calibration configs. A post-training "
     "quantization simple config (`calibration_config_pytorch.proto`) refuses their fields. At the first "
     "field that tells which kind the file is, one diagnostic names the kind and its proto; the file's "
-    "other unknown fields are its related places, not one F001 each, and no other check of ours (values, "
-    "capabilities, the model) runs on a file whose fields mean something else.",
+    "other unknown fields are its related places (the first 20), not one F001 each, and `--statistics` "
+    "counts every one of them under F016; no other check of ours (values, capabilities, the model) runs on "
+    "a file whose fields mean something else.",
     "retrain_data_quant_config {\n  ulq_quantize { clip_max_min { clip_max: 6.0 clip_min: -6.0 } }\n}\n",
     "common_config {\n  ifmr_quantize { }\n}\n",
     family=_F,

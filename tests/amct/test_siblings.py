@@ -47,12 +47,15 @@ def test_the_other_unknown_fields_are_related_places_and_counted_in_the_message(
     assert [span.line for span, _ in found.related] == [2, 3]
 
 
-def test_a_stray_field_of_another_framework_makes_one_diagnostic(tmp_path) -> None:
+def test_fields_of_another_framework_make_one_diagnostic_that_statistics_count_in_full(tmp_path) -> None:
     cfg = tmp_path / "tf.cfg"
     cfg.write_text("joint_quant: true\nweight_offset: true\ntensor_quantize { }\n", encoding="utf-8")
     out = io.StringIO()
     assert run(["lint", str(cfg), "--statistics", "--isolated"], out, io.StringIO()) == 1
-    assert out.getvalue().split() == ["1", "F016", "other-config-kind"]
+    # one diagnostic, and --statistics counts the three fields of the other kind it stands for
+    assert out.getvalue().split() == ["3", "F016", "other-config-kind"]
+    (found,) = check(cfg.read_text(encoding="utf-8")).diagnostics
+    assert found.folded == 2 and len(found.related) == 2
 
 
 def test_a_misspelling_shared_with_a_sibling_is_not_taken_for_it() -> None:
@@ -151,3 +154,13 @@ def test_nothing_but_the_one_diagnostic_in_a_file_of_another_kind() -> None:
     inventory = {"version": 1, "layers": [{"name": "fc", "type": "Linear"}], "foldable": [], "activations": []}
     assert [d.code for d in lint(text, "qat.cfg", None, inventory).diagnostics] == ["F016"]
     assert cfglang.resolve(check(text), inventory).diagnostics == ()
+
+
+def test_a_long_file_of_another_kind_shows_twenty_places_and_counts_all() -> None:
+    from cfglang.render import render_statistics
+
+    text = "kv_cache_quant_config { }\n" + "".join(f'quant_layers_{i}: "m{i}"\n' for i in range(30))
+    (found,) = check(text).diagnostics
+    assert len(found.related) == 20 and found.folded == 30
+    assert found.message.endswith("(the file has 30 other unknown fields)")
+    assert render_statistics([found]).split() == ["31", "F016", "other-config-kind"]
