@@ -137,13 +137,39 @@ def _layer_name(res: Resolution, suggest, name: str, path: tuple, where: str) ->
     if layer is None:
         yield _diag(M.UNKNOWN_LAYER, res.where(path), f"`{name}` in `{where}` is not a layer of the model", suggest(name))
     elif not layer.quantizable and where == "override_layer_configs":
-        yield _diag(M.OVERRIDE_NOT_QUANTIZABLE, res.where(path),
-                    f"`{name}` in `{where}` is a `{layer.type}`, which AMCT does not quantize: the entry changes "
-                    f"nothing", "delete the entry")
+        refused = _refused_for_other_module(res.layer_overrides.get(name))
+        if refused is not None:
+            yield _diag(M.UNSUPPORTED_FOR_LAYER, res.where(refused[1], True),
+                        f"{refused[0]} in the override of `{name}`, a `{layer.type}` module, which AMCT does not "
+                        f"quantize: AMCT refuses the value for it", "delete the entry")
+        else:
+            yield _diag(M.OVERRIDE_NOT_QUANTIZABLE, res.where(path),
+                        f"`{name}` in `{where}` is a `{layer.type}`, which AMCT does not quantize: the entry changes "
+                        f"nothing", "delete the entry")
     elif not layer.quantizable:
         yield _diag(M.NOT_QUANTIZABLE_LAYER, res.where(path),
                     f"`{name}` in `{where}` is a `{layer.type}`, which AMCT does not quantize",
                     f"quantizable types: {', '.join(cap.QUANTIZABLE)}")
+
+
+def _refused_for_other_module(source: Source | None) -> tuple[str, tuple] | None:
+    """What AMCT's `_get_override_layer_configs` refuses in the override of a module it does not quantize
+    (its per-layer checks run for any module: no such module is channel-wise, balanced, INT16, AdaRound
+    or 6/7-bit capable), and the block or value that says it."""
+    if source is None:
+        return None
+    wts, acts = source.wts, source.acts
+    if wts is not None and wts.name == "arq_quantize" and wts.fields.get("channel_wise") is True:
+        return "`channel_wise: true`", source.path + (wts.name, "channel_wise")
+    if source.dmq is not None:
+        return "`dmq_balancer`", source.path + (source.dmq.name,)
+    if acts is not None and acts.fields.get("dst_type") == "INT16":
+        return "`dst_type: INT16`", source.path + (acts.name, "dst_type")
+    if wts is not None and wts.name == "ada_quantize":
+        return "`ada_quantize`", source.path + (wts.name,)
+    if wts is not None and wts.fields.get("quant_bits") in (6, 7):
+        return f"`quant_bits: {wts.fields['quant_bits']}`", source.path + (wts.name, "quant_bits")
+    return None
 
 
 class _Suggest:

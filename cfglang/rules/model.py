@@ -221,9 +221,9 @@ OVERRIDE_NOT_QUANTIZABLE = rule(
     "M016", "override-not-quantizable", Severity.WARNING,
     "an `override_layer_configs` entry for a module AMCT does not quantize",
     "AMCT accepts an override for any module of the model, but uses it only for a quantizable layer: "
-    "the entry for a BatchNorm or an activation changes nothing. (AMCT still checks its per-layer "
-    "values: `channel_wise: true`, `dmq_balancer`, `ada_quantize`, INT16 or 6/7 bits in it make AMCT "
-    "refuse the file, M008.) " + _LAYERS,
+    "the entry for a BatchNorm or an activation changes nothing. AMCT still checks its per-layer "
+    "values, and refuses `channel_wise: true`, `dmq_balancer`, `ada_quantize`, INT16 or 6/7 bits in it: "
+    "such an entry is M008, an error, instead. " + _LAYERS,
     "override_layer_configs {\n  layer_name: \"bn1\"\n  calibration_config { ifmr_quantize { } }\n}\n",
     "override_layer_configs {\n  layer_name: \"conv1\"\n  calibration_config { ifmr_quantize { } }\n}\n",
     family=_M,

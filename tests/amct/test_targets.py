@@ -235,3 +235,20 @@ def test_config_schema_takes_the_widths_of_a_target() -> None:
     out = io.StringIO()
     assert run(["schema", "config", "--target", "amct-9.2"], out, io.StringIO()) == 0
     assert json.loads(out.getvalue())["$defs"]["ARQuantize"]["properties"]["quant_bits"]["enum"] == [4, 6, 7, 8]
+
+
+@pytest.mark.parametrize(("block", "code"), [
+    ("arq_quantize { channel_wise: true }", "M008"), ("dmq_balancer { }", "M008"), ("ada_quantize { }", "M008"),
+    ("arq_quantize { quant_bits: 7 }", "M008"), ("arq_quantize { channel_wise: false }", "M016"),
+    ("ifmr_quantize { dst_type: INT16 }", "M008"),
+])
+def test_an_override_of_a_module_amct_does_not_quantize(block: str, code: str) -> None:
+    """AMCT runs its per-layer checks on the override of any module (proto_config.py
+    _get_override_layer_configs): what no such module can take is refused, the rest ignored."""
+    import cfglang
+
+    text = f'override_layer_configs {{ layer_name: "bn" calibration_config {{ {block} }} }}\n'
+    inventory = {"version": 1, "layers": [{"name": "fc", "type": "Linear"}, {"name": "bn", "type": "BatchNorm1d"}],
+                 "foldable": [], "activations": []}
+    plan = cfglang.resolve(check(text, target="amct-9.1"), inventory)
+    assert [d.code for d in plan.diagnostics] == [code]
