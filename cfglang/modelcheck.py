@@ -139,7 +139,8 @@ def _layer_name(res: Resolution, suggest, name: str, path: tuple, where: str) ->
     elif not layer.quantizable and where == "override_layer_configs":
         refused = _refused_for_other_module(res.layer_overrides.get(name))
         if refused is not None:
-            yield _diag(M.UNSUPPORTED_FOR_LAYER, res.where(refused[1], True),
+            block = refused[1][-1].endswith(("_quantize", "_balancer"))  # a block: point at its name
+            yield _diag(M.UNSUPPORTED_FOR_LAYER, res.where(refused[1], block),
                         f"{refused[0]} in the override of `{name}`, a `{layer.type}` module, which AMCT does not "
                         f"quantize: AMCT refuses the value for it", "delete the entry")
         else:
