@@ -12,7 +12,7 @@ from cfglang.cli import CLIError
 from cfglang.settings import InventorySource, SettingsError, SettingsResolver
 
 __all__ = ["add_settings_arguments", "resolver_from", "input_paths", "read_config", "read_bytes", "read_stdin",
-           "write_bytes", "is_stdout",
+           "write_bytes", "is_stdout", "remove_stray_temporaries",
            "color_enabled", "load_inventory_file", "load_named_inventory", "load_model_inventory"]
 
 
@@ -97,6 +97,18 @@ def read_stdin(limit: int | None = None) -> bytes:
         return buffer.read(size) if buffer is not None else stream.read(size).encode("utf-8")
     except OSError as exc:
         raise CLIError(f"cannot read stdin: {exc.strerror or exc}") from None
+
+
+def remove_stray_temporaries(paths: list[Path]) -> None:
+    """Before rewriting ``paths``: remove the temporary files that killed runs left in their folders (once
+    per folder; only those whose process is gone, see :func:`cfglang.fsutil.remove_strays`)."""
+    from cfglang.fsutil import remove_strays
+
+    for folder in dict.fromkeys(path.parent for path in paths):
+        try:
+            remove_strays(folder)
+        except OSError:
+            pass  # a folder we cannot list: its files are reported when they are read
 
 
 # `-o` names that mean standard output

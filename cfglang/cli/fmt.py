@@ -21,6 +21,7 @@ from cfglang.cli.common import (
     color_enabled,
     input_paths,
     read_config,
+    remove_stray_temporaries,
     resolver_from,
 )
 from cfglang.render import FileReport, for_terminal, printable, render_full
@@ -75,6 +76,8 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     failed = len(problems)  # unsearchable folders, unreadable and unwritable files: reported, the rest done
     for problem in problems:
         print(f"amct fmt: {printable(problem)}", file=stderr)
+    if not (args.check or args.diff):
+        remove_stray_temporaries(paths)
     color = color_enabled(args.color, stderr)
     for name, path in inputs:
         try:

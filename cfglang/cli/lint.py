@@ -21,6 +21,7 @@ from cfglang.cli.common import (
     input_paths,
     load_inventory_file,
     read_config,
+    remove_stray_temporaries,
     resolver_from,
     write_bytes,
 )
@@ -191,6 +192,8 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     for problem in problems:  # an unsearchable folder: reported, the run fails, the rest is checked
         print(f"amct lint: {printable(problem)}", file=stderr)
         run.failed_inputs += 1
+    if args.fix:
+        remove_stray_temporaries([path for _, path in inputs if path is not None])
     for name, path in inputs:
         where = args.stdin_filename if path is None else str(path)
         try:

@@ -223,3 +223,15 @@ def test_plan_output_to_devices_stdout_and_new_files(work: Path, capfd: pytest.C
     finally:
         os.umask(old)
     assert (work / "plan.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_fmt_and_fix_remove_strays_even_when_nothing_changes(work: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (work / "tidy.cfg").write_text(TIDY)
+    for command in (["fmt", "tidy.cfg"], ["lint", "--fix", "tidy.cfg"]):
+        stray = work / f".tidy.cfg.amct-{dead.stdout.strip()}-00ff.tmp"
+        stray.write_text("half")
+        status, _, err = amct(*command)
+        assert status == 0 and not stray.exists(), err
+    stray.write_text("half")
+    assert amct("fmt", "--check", "tidy.cfg")[0] == 0 and stray.exists()  # --check writes nothing
