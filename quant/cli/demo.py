@@ -28,8 +28,14 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if output is not None:  # before training and calibrating: a folder that cannot take the outputs
         for algo in ALGOS:
             output_dir(output / algo, args.force)
-    status = run_demo(stdout, stderr, cache=Path(args.cache_dir) if args.cache_dir else None, output=output,
-                      overwrite=args.force)
+    from cfglang.cli import CLIError
+    from quant.result import OutputDirError
+
+    try:
+        status = run_demo(stdout, stderr, cache=Path(args.cache_dir) if args.cache_dir else None, output=output,
+                          overwrite=args.force)
+    except OutputDirError as exc:  # a full disk while saving: one line, no half-written outputs
+        raise CLIError(str(exc)) from None
     if output is None and status == 0:
         print("amct demo: nothing written; pass `-o DIR` to save each quantized model's outputs (record, AMCT "
               "config, plan, fake-quant model, ONNX) under DIR/ifmr and DIR/hfmg", file=stderr)
