@@ -48,7 +48,7 @@ def wide_encoding(text: str | bytes) -> str | None:
                 head = head[2:]
                 break
         nul = "\x00"
-    if len(head) < 2:
+    if len(head) < 8:  # four UTF-16 units at least: two characters and a NUL say nothing
         return None
     even, odd = head[0::2], head[1::2]
     # ASCII text in UTF-16: the high byte of each unit is 0 (the second byte little-endian, the first big)

@@ -136,10 +136,10 @@ def _parse(text: str | bytes, path: str | None, max_depth: int, max_size: int, f
         if len(text) > max_size or (len(text) * 4 > max_size and not text.isascii()
                                     and len(text.encode("utf-8", "surrogatepass")) > max_size):
             return _too_large(len(text.encode("utf-8", "surrogatepass")), max_size, path)
-        if (wide := wide_encoding(text)) is not None:  # an editor that read UTF-16 bytes as 8-bit text
-            return not_utf8(wide, path)
         if text.startswith("\ufeff"):
             text, has_bom = text[1:], True
+        if (wide := wide_encoding(text)) is not None:  # an editor that read UTF-16 bytes as 8-bit text
+            return not_utf8(wide, path, text, has_bom)
     index = LineIndex(text)
     reporter = Reporter(index)
     if (lone := lone_carriage_returns(text)) is not None:
@@ -173,13 +173,15 @@ def too_large(size: int | None, limit: int, path: str | None) -> Document:
     return _too_large(size, limit, path)
 
 
-def not_utf8(encoding: str, path: str | None) -> Document:
-    """The document of a UTF-16 or UTF-32 input: one S001 for the file, instead of one for each NUL."""
-    index = LineIndex("")
+def not_utf8(encoding: str, path: str | None, text: str = "", has_bom: bool = False) -> Document:
+    """The document of a UTF-16 or UTF-32 input: one S001 for the file, instead of one for each NUL, and no
+    fields. ``text``: the input as text, when it came as text (an editor's 8-bit reading of the bytes), kept
+    as the document's text; bytes are not decoded (the document's text is empty)."""
+    index = LineIndex(text)
     reporter = Reporter(index)
     reporter.add(S.INVALID_UTF8, 0, 0, f"the file is {encoding}, not UTF-8: protobuf cannot read it",
                  hint=f"save it as UTF-8 (in the editor's encoding menu, or `iconv -f {encoding.split()[0]} -t UTF-8`)")
-    return Document("", [], [], reporter.diagnostics, index, path)
+    return Document(text, [], [], reporter.diagnostics, index, path, has_bom)
 
 
 def _too_large(size: int | None, limit: int, path: str | None) -> Document:

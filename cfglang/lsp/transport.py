@@ -238,9 +238,11 @@ def _pump(frames: Frames, inbox: asyncio.Queue[Any], loop: asyncio.AbstractEvent
             item = exc
         except OSError as exc:
             item = FramingError(f"cannot read the input: {exc}")
+        put = inbox.put(item)
         try:
-            asyncio.run_coroutine_threadsafe(inbox.put(item), loop).result()
+            asyncio.run_coroutine_threadsafe(put, loop).result()
         except BaseException:  # the loop has stopped: nobody is reading any more
+            put.close()  # never scheduled, or cancelled: no "never awaited" warning
             return
         if item is None or isinstance(item, FramingError):
             return
