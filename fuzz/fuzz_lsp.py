@@ -2,7 +2,9 @@
 
 Each input is run through a fresh in-process server (``cfglang.lsp.server``
 with ``cfglang.lsp.transport.serve``), reading from memory, after a valid
-``initialize`` so that the features are reached. Its first byte picks how the
+``initialize`` so that the features are reached, with a message limit of
+:data:`FUZZ_MESSAGE_LIMIT` bytes so that dropping an oversized message is
+reached by inputs of a few KiB. Its first byte picks how the
 rest is read:
 
 * even: the bytes go on the wire as they are (headers, lengths, bodies: the
