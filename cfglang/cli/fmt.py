@@ -15,7 +15,7 @@ import difflib
 from pathlib import Path
 from typing import Any, TextIO
 
-from cfglang.cli import CLIError
+from cfglang.cli import CLIError, wrote
 from cfglang.cli.common import (
     add_settings_arguments,
     color_enabled,
@@ -113,6 +113,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                 print(f"amct fmt: {printable(str(exc))}", file=stderr)
                 failed += 1
                 continue
+            wrote(stderr, printable(name), "reformatted")
         changed += 1
     if not use_stdin:
         verb = "would be reformatted" if args.check or args.diff else "reformatted"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from cfglang.cli import CLIError
+from cfglang.cli import CLIError, plural, wrote
 from cfglang.cli.common import (
     add_settings_arguments,
     color_enabled,
@@ -151,6 +151,8 @@ def _lint_one(run: _Run, name: str, data: Any, settings: Settings, inventory: An
             except CLIError as exc:  # reported; the other files are still fixed
                 print(f"amct lint: {printable(str(exc))}", file=run.stderr)
                 run.failed_inputs += 1
+            else:
+                wrote(run.stderr, printable(name), f"{plural(outcome.fixed, 'fix')} applied")
     else:
         result = lint(data, name, settings, inventory)
     run.reports.append(FileReport(name, result.text, result.diagnostics))
@@ -242,8 +244,6 @@ def _report(run: _Run, out: TextIO) -> None:
 
 def _fix_hint(diagnostics: list[Any], args: argparse.Namespace) -> str | None:
     """What fixes are left and the options that apply them (the marks of the concise format)."""
-    from cfglang.cli import plural
-
     safe = sum(1 for d in diagnostics if d.fix is not None and d.fix.safe)
     unsafe = sum(1 for d in diagnostics if d.fix is not None and not d.fix.safe) if not args.unsafe_fixes else 0
     if args.fix:  # the safe ones were applied: what is left needs the other option

@@ -31,7 +31,7 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_fmt_rewrites_what_needs_it(work: Path) -> None:
     tidy_mtime = (work / "tidy.cfg").stat().st_mtime_ns
-    assert amct("fmt", ".") == (0, "", "1 file reformatted, 1 file left unchanged\n")
+    assert amct("fmt", ".") == (0, "", "wrote messy.cfg: reformatted\n1 file reformatted, 1 file left unchanged\n")
     assert (work / "messy.cfg").read_text() == TIDY
     assert (work / "tidy.cfg").stat().st_mtime_ns == tidy_mtime  # an unchanged file is not rewritten
     assert amct("fmt", ".") == (0, "", "2 files left unchanged\n")

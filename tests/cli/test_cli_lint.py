@@ -261,8 +261,9 @@ def test_fix_applies_safe_fixes_and_reports_the_rest(work: Path) -> None:
 
 
 def test_unsafe_fixes_rename_and_the_file_becomes_clean(work: Path) -> None:
-    status, out, _ = amct("lint", "bad.cfg", "--fix", "--unsafe-fixes")
+    status, out, err = amct("lint", "bad.cfg", "--fix", "--unsafe-fixes")
     assert status == 0 and out == "fixed 3 problems, none left\n"
+    assert err == "wrote bad.cfg: 3 fixes applied\n"  # the one form of every command that writes
     assert "quant_bits: 8" in (work / "bad.cfg").read_text()
     assert amct("lint", "bad.cfg") == (0, "", "")
 
