@@ -20,6 +20,7 @@ from cfglang.cli.common import (
     color_enabled,
     input_paths,
     load_inventory_file,
+    load_model_inventory,
     read_config,
     remove_stray_temporaries,
     resolver_from,
@@ -84,12 +85,10 @@ class _Run:
     failing: bool = False  # a file reported what its settings count as failure
 
 
-def _inventory(args: argparse.Namespace, stderr: TextIO) -> Any:
+def _inventory(args: argparse.Namespace) -> Any:
     if args.layers:
         return load_inventory_file(args.layers, limit=args.max_file_size)
     if args.model:
-        from cfglang.cli.common import load_model_inventory
-
         return load_model_inventory(args.model)
     return None
 
@@ -187,7 +186,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise CLIError(str(exc)) from None
     resolver = resolver_from(args, select=select, ignore=ignore, strict=args.strict, max_file_size=args.max_file_size,
                              target=args.amct_target)
-    inventories = _Inventories(_inventory(args, stderr))
+    inventories = _Inventories(_inventory(args))
     problems: list[str] = []
     inputs = _inputs(args, problems)
     run = _Run(args, stdout, stderr)
