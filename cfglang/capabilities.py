@@ -32,6 +32,7 @@ __all__ = [
     "suggest_type",
     "FOREIGN_OP_TYPES",
     "format_target",
+    "int4_pack_problem",
 ]
 
 # the same in every target
@@ -87,6 +88,14 @@ class Target:
     ada: frozenset[str] = _ADA
     dmq: frozenset[str] = _DMQ
     asymmetric: frozenset[str] = _ASYMMETRIC
+    # AMCT packs INT4 weights two per byte along the input channels (commit ddf58b1,
+    # `check_int4_weight_quant_axis`): a layer whose weights cannot be packed so (a grouped
+    # convolution, an odd number of input channels, an LSTM/GRU with an odd input or hidden size)
+    # falls back to 8 bits with a warning, at any level
+    int4_packed_along_cin: bool = False
+    # types whose layers take INT16 activations only with a bias (AMCT's `check_int16_quantize_type`:
+    # a Linear without bias exports as MatMul, outside its INT16 table)
+    int16_needs_bias: frozenset[str] = frozenset()
 
     @property
     def quantizable(self) -> tuple[str, ...]:
@@ -146,6 +155,7 @@ TARGETS: Mapping[str, Target] = MappingProxyType({
         "INT16_QUANTIZABLE_TYPES",
         _bits(b4=WEIGHTED, b6=_CONV2D, b7=_CONV2D, b8=WEIGHTED),
         MappingProxyType({"INT8": (8, _EVERY_TYPE), "INT16": (16, _INT16_9_1)}),
+        int16_needs_bias=frozenset({"Linear"}),
     ),
     "amct-9.2": Target(
         "amct-9.2",
@@ -154,6 +164,8 @@ TARGETS: Mapping[str, Target] = MappingProxyType({
         "gains GRU and LSTM)",
         _bits(b4=WEIGHTED, b6=_CONV2D, b7=_CONV2D, b8=WEIGHTED),
         MappingProxyType({"INT8": (8, _EVERY_TYPE), "INT16": (16, _INT16_9_1 | {"LSTM", "GRU"})}),
+        int4_packed_along_cin=True,
+        int16_needs_bias=frozenset({"Linear"}),
     ),
 })
 
@@ -188,6 +200,27 @@ def suggest_type(name: str) -> str | None:
     return by_fold[close[0]] if close else None
 
 
+def int4_pack_problem(layer_type: str, groups: int | None, in_channels: int | None,
+                      hidden_size: int | None) -> str | None:
+    """Why AMCT cannot pack a layer's INT4 weights two per byte along its input channels, or None.
+
+    AMCT's `GraphQuerier.check_int4_cin_pack_supported` (commit ddf58b1) on the exported ONNX node:
+    a grouped Conv/ConvTranspose is refused outright; otherwise the weight's input-channel axis
+    (Conv: in_channels; ConvTranspose: in_channels; Linear: in_features; LSTM/GRU: input_size of W
+    and hidden_size of R) must be even. An attribute the inventory does not record (None) is not
+    judged: the layer keeps 4 bits, as before inventories recorded attributes.
+    """
+    if layer_type not in WEIGHTED:
+        return None
+    if groups is not None and groups > 1:
+        return "grouped convolution"
+    if in_channels is not None and in_channels % 2 == 1:
+        return "odd input size" if layer_type in ("LSTM", "GRU") else "odd input channels"
+    if hidden_size is not None and hidden_size % 2 == 1 and layer_type in ("LSTM", "GRU"):
+        return "odd hidden size"
+    return None
+
+
 def format_target(target: Target) -> str:
     """A target's capability table as plain text (``amct explain NAME``, docs/cli.md)."""
     every = frozenset(QUANTIZABLE)
@@ -200,6 +233,11 @@ def format_target(target: Target) -> str:
     rows += [(f"dst_type {name} ({bits} bits)", types(found)) for name, (bits, found) in target.activation_bits.items()]
     rows += [("channel_wise: true", types(target.channel_wise)), ("ada_quantize", types(target.ada)),
              ("dmq_balancer", types(target.dmq)), ("asymmetric: true", types(target.asymmetric))]
+    if target.int16_needs_bias:
+        rows.append(("INT16 needs a bias", types(target.int16_needs_bias)))
+    if target.int4_packed_along_cin:
+        rows.append(("INT4 packed along Cin", "8 bits instead for grouped convolutions, odd input channels, "
+                                              "LSTM/GRU with an odd input or hidden size"))
     width = max(len(key) for key, _ in rows)
     lines = [f"target {target.name}", "", target.summary, f"established from: {target.source}", ""]
     lines += [f"  {key.ljust(width)}  {value}" for key, value in rows]

@@ -20,6 +20,7 @@ from cfglang.capabilities import QUANTIZABLE
 __all__ = ["Layer", "Foldable", "Activation", "Inventory", "InventoryError"]
 
 _QUANTIZABLE = frozenset(QUANTIZABLE)
+_ATTRIBUTES = ("in_channels", "groups", "bias", "hidden_size")
 
 
 class InventoryError(ValueError):
@@ -28,8 +29,19 @@ class InventoryError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Layer:
+    """A leaf module; the optional attributes are what AMCT's per-layer width rules read (None: unknown,
+    as in inventories written before they were recorded)."""
+
     name: str
     type: str
+    in_channels: int | None = None  # Conv/ConvTranspose `in_channels`, Linear `in_features`, LSTM/GRU `input_size`
+    groups: int | None = None  # convolutions only
+    bias: bool | None = None  # whether the layer has a bias
+    hidden_size: int | None = None  # LSTM/GRU only
+
+    def attributes(self) -> dict[str, Any]:
+        """The recorded attributes, as the inventory JSON writes them."""
+        return {key: getattr(self, key) for key in _ATTRIBUTES if getattr(self, key) is not None}
 
     @property
     def quantizable(self) -> bool:
@@ -116,7 +128,7 @@ class Inventory:
             out["model"] = self.model
         if not self.traced:
             out["traced"] = False
-        out["layers"] = [{"name": layer.name, "type": layer.type} for layer in self.layers]
+        out["layers"] = [{"name": layer.name, "type": layer.type, **layer.attributes()} for layer in self.layers]
         out["foldable"] = [{"conv": p.conv, "bn": p.bn} for p in self.foldable]
         out["activations"] = [{"layer": a.layer, "activation": a.activation, "type": a.type} for a in self.activations]
         return out
@@ -132,7 +144,8 @@ class Inventory:
         problems = _shape_problems(data)
         if problems:
             raise InventoryError(f"{source}: not a valid layer inventory: " + "; ".join(problems))
-        layers = tuple(Layer(item["name"], item["type"]) for item in data["layers"])
+        layers = tuple(Layer(item["name"], item["type"], *(item.get(key) for key in _ATTRIBUTES))
+                       for item in data["layers"])
         inventory = cls(
             layers,
             tuple(Foldable(item["conv"], item["bn"]) for item in data.get("foldable", ())),

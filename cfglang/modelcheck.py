@@ -36,7 +36,10 @@ def diagnostics(res: Resolution) -> list[Diagnostic]:
     if any(d.code == F.OTHER_CONFIG_KIND for d in getattr(res.checked, "diagnostics", ())):
         return []  # a file of another AMCT config kind: nothing it names means what our checks assume
     found = [*_names(res), *_capabilities(res), *_overrides(res), *_asymmetric(res)]
-    return _dedupe(found, getattr(res.checked, "diagnostics", ()))
+    # the rules that read layer attributes say something no check without a model can: never deduplicated
+    out = _dedupe(found, getattr(res.checked, "diagnostics", ())) + list(_layer_attributes(res))
+    out.sort(key=lambda d: (d.span.start, d.code))
+    return out
 
 
 def _diag(code: str, span: Span | None, message: str, hint: str | None = None,
@@ -245,6 +248,8 @@ def _capabilities(res: Resolution) -> Iterator[Diagnostic]:
         if event.what == "channel_wise":
             yield from _channel_wise(res, event, layer_type, names)
             continue
+        if event.what in _ATTRIBUTE_EVENTS:
+            continue  # _layer_attributes
         because, outcome = _fallback_text(event, res.target)
         is_block = event.what in ("ada_quantize", "dmq_balancer")
         span = res.where(event.path, is_block)
@@ -259,6 +264,59 @@ def _capabilities(res: Resolution) -> Iterator[Diagnostic]:
                         f"{_shown(event.what, event.value)} in the override of `{names[0]}`, a `{layer_type}` layer:"
                         f" {because}")
         # a type override's impossible value needs no model: the checker reports it (C rules)
+
+
+def _origin(event, layer_type: str) -> str:
+    if event.level == _COMMON:
+        return "in `common_config`"
+    return f"in the `{layer_type}` type override" if event.level == _TYPE else "in its override"
+
+
+_ATTRIBUTE_EVENTS = ("int4_pack", "int16_bias")
+
+
+def _layer_attributes(res: Resolution) -> Iterator[Diagnostic]:
+    groups: dict[tuple, list[str]] = {}
+    for layer, _source, found in res.resolved:
+        for event in found.events:
+            if event.what in _ATTRIBUTE_EVENTS:
+                groups.setdefault((event, layer.type), []).append(layer.name)
+    for (event, layer_type), names in groups.items():
+        yield from _layer_attribute(res, event, layer_type, names)
+
+
+def _layer_attribute(res: Resolution, event, layer_type: str, names: list[str]) -> Iterator[Diagnostic]:
+    """The rules that read a layer's attributes (AMCT's INT4 packing, INT16 without bias), at every level."""
+    from cfglang.resolve import INT4_PACKING, INT4_PROBLEMS, fallback_reason
+
+    span = res.where(event.path)
+    because = fallback_reason(event, layer_type, res.target)
+    layers = _count(len(names), f"`{layer_type}` layer")
+    if event.what == "int4_pack":
+        if event.level == _LAYER:
+            what = f"in the override of `{names[0]}`, a `{layer_type}` layer, gives it"
+        else:
+            what = f"{_origin(event, layer_type)} gives {layers} ({_some(names)})"
+        yield _diag(M.INT4_NOT_PACKABLE, span,
+                    f"`quant_bits: 4` {what} 8-bit weights ({INT4_PROBLEMS[event.value]}): {INT4_PACKING}",
+                    f"AMCT (target `{res.target.name}`) warns \"... downgraded to INT8 (A8W8)\"; write "
+                    f"`quant_bits: 8` for {'it' if len(names) == 1 else 'them'} to say so")
+        return
+    common_int16 = res.common.acts is not None and res.common.acts.fields.get("dst_type") == "INT16"
+    if event.level == _LAYER:
+        yield _diag(M.UNSUPPORTED_FOR_LAYER, span,
+                    f"`dst_type: INT16` in the override of `{names[0]}`, a `{layer_type}` layer without bias: "
+                    f"{because}", "AMCT refuses the file (\"int16_quantizable not support for ... layer\")")
+    elif event.level == _TYPE and not common_int16:
+        yield _diag(M.INT16_TYPE_OVERRIDE_REFUSED, span,
+                    f"`dst_type: INT16` in the `{layer_type}` type override reaches {layers} without bias "
+                    f"({_some(names)}), which AMCT's `quantize_model` refuses: {because}",
+                    f"give {'it' if len(names) == 1 else 'each'} an `override_layer_configs` entry with INT8 "
+                    "activations")
+    else:
+        yield _diag(M.CAPABILITY_FALLBACK, span,
+                    f"`dst_type: INT16` {_origin(event, layer_type)} does not apply to {layers} without bias "
+                    f"({_some(names)}): INT8 instead", because)
 
 
 def _channel_wise(res: Resolution, event, layer_type: str, names: list[str]) -> Iterator[Diagnostic]:
@@ -297,7 +355,7 @@ def _overrides(res: Resolution) -> Iterator[Diagnostic]:
 
 def _no_effect(res: Resolution, source: Source, layer, found) -> bool:
     """Same values without the entry, neither way through an impossible value (that one is reported)."""
-    below = res.resolve(res.below(source, layer), layer.type)
+    below = res.resolve(res.below(source, layer), layer)
     return not found.events and not below.events and found.same_values(below)
 
 

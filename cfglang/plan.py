@@ -58,12 +58,17 @@ def shortest_float32(value: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """Which level set a value and where it is written (1-based; None for defaults)."""
+    """Which level set a value and where it is written (1-based; None for defaults).
+
+    ``reason``: for a fallback that a layer's own attributes cause (AMCT's INT4 packing, INT16
+    without bias), why the layer cannot take the value written; serialised only when set.
+    """
 
     source: str  # one of LEVELS; serialised as "from"
     line: int | None = None
     column: int | None = None
     span: Span | None = field(default=None, compare=False)
+    reason: str | None = None
 
     @classmethod
     def at(cls, source: str, span: Span | None) -> Provenance:
@@ -72,7 +77,10 @@ class Provenance:
         return cls(source, span.line, span.column, span)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"from": self.source, "line": self.line, "column": self.column}
+        out: dict[str, Any] = {"from": self.source, "line": self.line, "column": self.column}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +322,8 @@ def _layer_from_dict(item: Mapping[str, Any]) -> LayerPlan:
         weight=WeightPlan(**weight) if weight else None,
         activation=ActivationPlan(**act) if act else None,
         dmq_balancer=DMQPlan(dmq["migration_strength"]) if dmq else None,
-        provenance={key: Provenance(p["from"], p.get("line"), p.get("column")) for key, p in item["provenance"].items()},
+        provenance={key: Provenance(p["from"], p.get("line"), p.get("column"), reason=p.get("reason"))
+                    for key, p in item["provenance"].items()},
     )
 
 
@@ -336,7 +345,9 @@ def explain_layer(plan: Plan, name: str, text: str | None = None) -> str:
         value = layer.value(key)
         shown = "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         if prov.line is None and prov.span is not None:  # a fallback: show what caused it
-            lines.append(f"  {key} = {shown}  ({prov.source}, because of {where}:{prov.span.line}:{prov.span.column})")
+            why = f": {prov.reason}" if prov.reason else ""
+            lines.append(f"  {key} = {shown}  ({prov.source}, because of {where}:{prov.span.line}:{prov.span.column}"
+                         f"{why})")
             lines.extend(_source_line(index, prov.span.line))
             continue
         if prov.line is None:

@@ -25,7 +25,8 @@ from cfglang.diagnostics import Span
 from cfglang.inventory import Inventory, Layer
 from cfglang.plan import ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip, WeightPlan
 
-__all__ = ["resolve", "Resolution", "Source", "Resolved", "Event"]
+__all__ = ["resolve", "Resolution", "Source", "Resolved", "Event", "Facts", "INT4_PROBLEMS", "INT4_PACKING",
+           "fallback_reason"]
 
 LAYER, TYPE, COMMON, OFFSET, DEFAULT, FALLBACK = (
     "override_layer_configs", "override_layer_types", "common_config", "activation_offset", "default", "fallback")
@@ -126,11 +127,51 @@ class Resolved:
             other.weight, other.activation, other.dmq_balancer)
 
 
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What AMCT's per-layer width rules see of one layer beyond its type (from the inventory's
+    attributes and the target's table): why its INT4 weights cannot be packed, if so, and whether
+    its type takes INT16 activations only with a bias it does not have."""
+
+    int4_problem: str | None = None
+    int16_without_bias: bool = False
+
+    @classmethod
+    def of(cls, layer: Layer, target: Target) -> Facts:
+        problem = None
+        if target.int4_packed_along_cin:
+            problem = cap.int4_pack_problem(layer.type, layer.groups, layer.in_channels, layer.hidden_size)
+        return cls(problem, layer.type in target.int16_needs_bias and layer.bias is False)
+
+
+NO_FACTS = Facts()
+
+# what each INT4 packing problem is, for messages and the plan's provenance
+INT4_PROBLEMS = {
+    "grouped convolution": "a grouped convolution, `groups` > 1",
+    "odd input channels": "an odd number of input channels",
+    "odd input size": "an odd `input_size`",
+    "odd hidden size": "an odd `hidden_size`",
+}
+INT4_PACKING = "AMCT packs INT4 weights two per byte along the input channels"
+
+
+def fallback_reason(event: Event, layer_type: str, target: Target) -> str | None:
+    """Why the plan says 8 bits for a layer-attribute rule (None for the type rules)."""
+    if event.what == "int4_pack":
+        return f"{INT4_PROBLEMS[event.value]}: {INT4_PACKING} (target `{target.name}`)"
+    if event.what == "int16_bias":
+        return f"a `{layer_type}` without bias takes INT8 activations only (target `{target.name}`)"
+    return None
+
+
 class _Values:
     """Collects provenance while taking values from a block or the defaults."""
 
-    def __init__(self, locate: Resolution) -> None:
+    def __init__(self, locate: Resolution, layer_type: str, facts: Facts) -> None:
         self.target: Target = locate.target
+        self.layer_type = layer_type
+        self.facts = facts
         self.where = locate.where
         self.at = locate.provenance
         self.provenance: dict[str, Provenance] = {}
@@ -146,14 +187,15 @@ class _Values:
     def fall_back(self, key: str, event: Event, value: Any, name: bool = False) -> Any:
         self.events.append(event)
         # the fallback value is not written anywhere: no line; the span of the cause is kept for `explain`
-        self.provenance[key] = Provenance(FALLBACK, span=self.where(event.path, name))
+        self.provenance[key] = Provenance(FALLBACK, span=self.where(event.path, name),
+                                          reason=fallback_reason(event, self.layer_type, self.target))
         return value
 
 
 def resolve_source(source: Source, common: Source, offset: tuple[bool, str, tuple], layer_type: str,
-                   locate: Resolution) -> Resolved:
+                   locate: Resolution, facts: Facts = NO_FACTS) -> Resolved:
     """Weights, activations and balancer of one layer of ``layer_type`` whose source is ``source``."""
-    values = _Values(locate)
+    values = _Values(locate, layer_type, facts)
     weight = _weight(source, layer_type, values)
     activation, asymmetric_from = _activation(source, common, offset, layer_type, values)
     dmq = _balancer(source, layer_type, values)
@@ -182,6 +224,10 @@ def _weight(source: Source, layer_type: str, values: _Values) -> WeightPlan | No
         if bits in target.weight_bits and layer_type not in target.bits_types(bits):
             bits = values.fall_back("weight.bits", Event("quant_bits", source.level,
                                                          source.path + (block.name, "quant_bits"), bits), 8)
+        elif bits == 4 and values.facts.int4_problem is not None:
+            assert block is not None  # the default is 8 bits
+            bits = values.fall_back("weight.bits", Event("int4_pack", source.level, source.path + (
+                block.name, "quant_bits"), values.facts.int4_problem), 8)
     else:
         values.provenance["weight.bits"] = Provenance(DEFAULT)
         bits = 8
@@ -236,6 +282,10 @@ def _activation_bits(source: Source, block: Block | None, layer_type: str, value
         assert block is not None  # the default INT8 is taken by every type
         return values.fall_back("activation.bits", Event(
             "dst_type", source.level, source.path + (block.name, "dst_type"), dst_type), 8)
+    if target.dst_type_bits(dst_type) == 16 and values.facts.int16_without_bias:
+        assert block is not None
+        return values.fall_back("activation.bits", Event(
+            "int16_bias", source.level, source.path + (block.name, "dst_type"), dst_type), 8)
     return target.dst_type_bits(dst_type)
 
 
@@ -268,7 +318,7 @@ class Resolution:
     # (layer, source, resolved) of every quantized layer, in model order
     resolved: list[tuple[Layer, Source, Resolved]] = field(init=False, default_factory=list)
     skipped: list[Layer] = field(init=False, default_factory=list)
-    _cache: dict[tuple[int, str], Resolved] = field(init=False, default_factory=dict)
+    _cache: dict[tuple[int, str, Facts], Resolved] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.target is None:
@@ -325,11 +375,12 @@ class Resolution:
             return self.type_overrides.get(layer.type) or self.common
         return self.common
 
-    def resolve(self, source: Source, layer_type: str) -> Resolved:
-        key = (id(source), layer_type)
+    def resolve(self, source: Source, layer: Layer) -> Resolved:
+        facts = Facts.of(layer, self.target)
+        key = (id(source), layer.type, facts)
         found = self._cache.get(key)
         if found is None:
-            found = resolve_source(source, self.common, self.offset, layer_type, self)
+            found = resolve_source(source, self.common, self.offset, layer.type, self, facts)
             if source.level != LAYER:  # layer overrides are used once: not worth keeping
                 self._cache[key] = found
         return found
@@ -363,7 +414,7 @@ class Resolution:
                 layers.append(LayerPlan(layer.name, layer.type, False, skip, None, None, None, {}))
                 continue
             source = self.source_of(layer)
-            found = self.resolve(source, layer.type)
+            found = self.resolve(source, layer)
             self.resolved.append((layer, source, found))
             layers.append(LayerPlan(layer.name, layer.type, True, None, found.weight, found.activation,
                                     found.dmq_balancer, found.provenance))

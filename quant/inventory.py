@@ -19,6 +19,10 @@ Two sources, one set of rules (:func:`_relations`):
   no operation (``nn.Identity``) or one called only inside control flow
   (``torch.cond``) is not in the inventory; when such a module has weights, a
   :class:`TraceWarning` names it.
+
+Each quantizable layer also records the attributes AMCT's per-layer width rules read
+(:class:`cfglang.inventory.Layer`: input channels, groups, bias, hidden size): from the module
+itself, or in a program from its weights' shapes and its convolution operations' ``groups``.
 """
 
 from __future__ import annotations
@@ -71,6 +75,33 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
 
 
+def _positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _module_attributes(module: nn.Module) -> dict[str, Any]:
+    """What AMCT's width rules read of a quantizable module, from its own attributes."""
+    kind = type(module).__name__
+    if kind not in QUANTIZABLE or kind == "AvgPool2d":
+        return {}
+    if kind in ("LSTM", "GRU"):
+        bias = getattr(module, "bias", None)
+        return {"in_channels": _positive(getattr(module, "input_size", None)),
+                "hidden_size": _positive(getattr(module, "hidden_size", None)),
+                "bias": bias if isinstance(bias, bool) else None}
+    found = {"bias": getattr(module, "bias", None) is not None}
+    if kind == "Linear":
+        found["in_channels"] = _positive(getattr(module, "in_features", None))
+    else:
+        found["in_channels"] = _positive(getattr(module, "in_channels", None))
+        found["groups"] = _positive(getattr(module, "groups", None))
+    return found
+
+
+def _layer(name: str, kind: str, attributes: dict[str, Any]) -> Layer:
+    return Layer(name, kind, **attributes)
+
+
 def inventory(model: Any, name: str | None = None) -> Inventory:
     """The :class:`~cfglang.inventory.Inventory` of ``model``: an ``nn.Module`` or an ``ExportedProgram``."""
     import torch.export
@@ -83,6 +114,7 @@ def inventory(model: Any, name: str | None = None) -> Inventory:
     label = name or type(model).__name__
     leaves = _leaves(model)
     types_of = {n: type(m).__name__ for n, m in leaves}
+    attributes = {n: _module_attributes(m) for n, m in leaves}
     try:
         graph = _LeafTracer().trace(model)
     except Exception as exc:  # fx raises many kinds: control flow on tensors, unsupported ops
@@ -93,7 +125,7 @@ def inventory(model: Any, name: str | None = None) -> Inventory:
             "layer; the inventory is marked `traced: false`, no fusion is planned and `skip_fusion_layers` "
             "is not checked (a `torch.export` program file of the model gives the graph, if it exports)"),
             stacklevel=2)
-        return Inventory(tuple(Layer(n, t) for n, t in types_of.items()), traced=False, model=label)
+        return Inventory(tuple(_layer(n, t, attributes[n]) for n, t in types_of.items()), traced=False, model=label)
     ops: dict[fx.Node, _Op] = {}
     for node in graph.nodes:
         op = ops[node] = _Op(node.target if node.op == "call_module" else None)
@@ -102,7 +134,7 @@ def inventory(model: Any, name: str | None = None) -> Inventory:
     order, foldable, activations = _relations(list(ops.values()), types_of)
     seen = set(order)
     order.extend(n for n in types_of if n not in seen)  # modules the forward never calls
-    return Inventory(tuple(Layer(n, types_of[n]) for n in order), foldable, activations, True, label)
+    return Inventory(tuple(_layer(n, types_of[n], attributes[n]) for n in order), foldable, activations, True, label)
 
 
 def _relations(ops: list[_Op], types_of: dict[str, str]) -> tuple[list[str], tuple[Foldable, ...],
@@ -212,7 +244,57 @@ def _program_inventory(program: Any, label: str) -> Inventory:
             f"`{label}`: {shown} {'has' if len(unseen) == 1 else 'have'} weights in the program but no operation "
             "of its graph is attributed to them (not called, used through another module, or called inside "
             "control flow such as `torch.cond`), so they are not in the inventory"), stacklevel=2)
-    return Inventory(tuple(Layer(n, types_of[n]) for n in order), foldable, activations, True, label)
+    groups = _program_groups(nodes, innermost)
+    layers = tuple(_layer(n, types_of[n], _program_attributes(program, n, types_of[n], groups.get(n)))
+                   for n in order)
+    return Inventory(layers, foldable, activations, True, label)
+
+
+def _program_groups(nodes: list[fx.Node], innermost: dict[fx.Node, Any]) -> dict[str, int]:
+    """The ``groups`` argument of each module's convolution operation (aten's schema gives its place)."""
+    out: dict[str, int] = {}
+    for node in nodes:
+        entry = innermost.get(node)
+        schema = getattr(node.target, "_schema", None)
+        if entry is None or schema is None or "conv" not in schema.name:
+            continue
+        names = [argument.name for argument in schema.arguments]
+        if "groups" not in names:
+            continue
+        i = names.index("groups")
+        if i < len(node.args):
+            value = node.args[i]
+        elif "groups" in node.kwargs:
+            value = node.kwargs["groups"]
+        else:
+            value = schema.arguments[i].default_value if schema.arguments[i].has_default_value() else None
+        if _positive(value) is not None:
+            out.setdefault(entry[1], value)
+    return out
+
+
+def _program_attributes(program: Any, path: str, kind: str, groups: int | None) -> dict[str, Any]:
+    """A program's layer attributes from its weights' shapes (a program keeps no module objects)."""
+    if kind not in QUANTIZABLE or kind == "AvgPool2d":
+        return {}
+    state = program.state_dict
+
+    def dim(key: str, axis: int) -> int | None:
+        tensor = state.get(f"{path}.{key}")
+        return int(tensor.shape[axis]) if tensor is not None and tensor.dim() > axis else None
+
+    if kind in ("LSTM", "GRU"):
+        return {"in_channels": dim("weight_ih_l0", 1), "hidden_size": dim("weight_hh_l0", 1),
+                "bias": f"{path}.bias_ih_l0" in state}
+    found: dict[str, Any] = {"bias": f"{path}.bias" in state}
+    if kind == "Linear":
+        found["in_channels"] = dim("weight", 1)
+    elif kind.startswith("ConvTranspose"):
+        found.update(in_channels=dim("weight", 0), groups=groups)
+    else:  # a convolution's weight holds in_channels / groups per output channel
+        per_group = dim("weight", 1)
+        found.update(in_channels=per_group * groups if per_group and groups else None, groups=groups)
+    return found
 
 
 def inventory_from_ref(ref: str) -> Inventory:

@@ -27,6 +27,8 @@ __all__ = [
     "SKIP_FUSION_NOT_CONV",
     "OVERRIDE_NOT_QUANTIZABLE",
     "LAYER_NAMED_LIKE_GLOBAL",
+    "INT4_NOT_PACKABLE",
+    "INT16_TYPE_OVERRIDE_REFUSED",
 ]
 
 _M = "model"
@@ -108,7 +110,9 @@ CAPABILITY_FALLBACK = rule(
     "type (quant_bits 6/7 outside Conv2d, ada_quantize outside Conv2d/ConvTranspose2d/Linear, "
     "dmq_balancer on AvgPool2d/LSTM/GRU, asymmetric activations on Conv3d), AMCT quietly uses the "
     "fallback (8 bits, default ARQ, no balancing, symmetric). The diagnostic says how many layers of "
-    "the model are affected. " + _LAYERS,
+    "the model are affected. Under the `amct-9.x` targets INT16 activations also fall back to INT8 for a "
+    "Linear without bias (the inventory's `bias`), from `common_config` and from a type override while "
+    "`common_config` asks for INT16 too (otherwise M019). " + _LAYERS,
     "common_config { ada_quantize { } }\n",
     "common_config { ada_quantize { } }\noverride_layer_types {\n  layer_type: \"Conv1d\"\n"
     "  calibration_config { arq_quantize { } }\n}\n",
@@ -119,7 +123,8 @@ UNSUPPORTED_FOR_LAYER = rule(
     "M008", "unsupported-for-layer", Severity.ERROR,
     "an `override_layer_configs` value that the layer's type cannot use",
     "An override that names a layer asks for something explicitly, so an impossible value for the "
-    "layer's type (see SPEC section 5) is an error, not a fallback. " + _LAYERS,
+    "layer's type (see SPEC section 5) is an error, not a fallback. Under the `amct-9.x` targets so is "
+    "`dst_type: INT16` for a Linear without bias (the inventory's `bias`). " + _LAYERS,
     "override_layer_configs {\n  layer_name: \"fc\"\n"
     "  calibration_config { arq_quantize { quant_bits: 6 } }\n}\n",
     "override_layer_configs {\n  layer_name: \"conv1\"\n"
@@ -239,4 +244,43 @@ LAYER_NAMED_LIKE_GLOBAL = rule(
     "# the model: conv1 (Conv2d), batch_num (Linear)\nbatch_num: 1\n",
     "# the model: conv1 (Conv2d), fc (Linear)\nbatch_num: 1\n",
     family=_M,
+)
+
+INT4_NOT_PACKABLE = rule(
+    "M018", "int4-not-packable", Severity.WARNING,
+    "4-bit weights that AMCT cannot pack along the input channels: the layer gets 8 bits",
+    "From commit ddf58b1 (target `amct-9.2`) AMCT stores INT4 weights two per byte along the input "
+    "channels. Its `check_int4_weight_quant_axis` gives 8-bit weights, with the warning \"Layer ... "
+    "weight cannot be INT4-packed along Cin (grouped conv or odd Cin), downgraded to INT8 (A8W8)\", to a "
+    "layer that asks for `quant_bits: 4` from any level (`common_config`, a type override or its own "
+    "override) and is a grouped convolution (`groups` > 1, depthwise included) or has an odd number of "
+    "input channels (Conv/ConvTranspose `in_channels`, Linear `in_features`; an LSTM/GRU's `input_size` "
+    "or `hidden_size`). The check needs the layer inventory's `groups`, `in_channels` and `hidden_size`, "
+    "which `amct layers` records; a layer without them keeps 4 bits. Under `amct-9.1` such layers keep "
+    "4 bits. The examples assume a model whose `dw` is a depthwise Conv2d (32 channels, `groups: 32`).",
+    "common_config { arq_quantize { quant_bits: 4 } }\n",
+    "common_config { arq_quantize { quant_bits: 4 } }\noverride_layer_configs {\n  layer_name: \"dw\"\n"
+    "  calibration_config { arq_quantize { quant_bits: 8 } }\n}\n",
+    family=_M,
+    target="amct-9.2",
+)
+
+INT16_TYPE_OVERRIDE_REFUSED = rule(
+    "M019", "int16-type-override-refused", Severity.ERROR,
+    "INT16 activations from a type override reach a layer that cannot take them",
+    "AMCT's INT16 table lists Linear, but its `check_int16_quantize_type` refuses a Linear without "
+    "bias (exported as MatMul, which the table leaves out). INT16 from `common_config` falls back to INT8 "
+    "for such a layer (M007), and so does INT16 from a type override while `common_config` asks for "
+    "INT16 too; INT16 in the layer's own override is refused (M008). INT16 from the `Linear` type "
+    "override with `common_config` at INT8 passes the config reading, and `quantize_model` then refuses "
+    "the layer (`parse_config_file`: \"current layer ... does not support int16 quant.\"). The check "
+    "needs the layer inventory's `bias`, which `amct layers` records. The examples assume a model whose "
+    "`head` is a Linear without bias.",
+    "override_layer_types {\n  layer_type: \"Linear\"\n"
+    "  calibration_config { ifmr_quantize { dst_type: INT16 } }\n}\n",
+    "override_layer_types {\n  layer_type: \"Linear\"\n"
+    "  calibration_config { ifmr_quantize { dst_type: INT16 } }\n}\noverride_layer_configs {\n"
+    "  layer_name: \"head\"\n  calibration_config { ifmr_quantize { } }\n}\n",
+    family=_M,
+    target="amct-9.1",
 )
