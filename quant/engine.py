@@ -31,7 +31,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from cfglang.capabilities import Target, TargetError, get_target
+from cfglang.capabilities import Target, TargetError, get_target, int4_pack_problem
+from cfglang.resolve import INT4_PACKING, INT4_PROBLEMS
 from quant import qmath, recurrent
 from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db
@@ -39,6 +40,7 @@ from quant.calibrators import CALIBRATORS, ActivationQParams, NonFiniteError, ma
 from quant.dmq import balance_pass
 from quant.fakequant import ACTIVATION_BITS, LAYER_KINDS, FakeQuantLayer
 from quant.fold import FoldError, fold_pairs
+from quant.inventory import module_attributes
 
 __all__ = ["QuantizeError", "LayerSpec", "WeightContext", "WEIGHT_ALGOS", "BALANCE_PASS", "quantize",
            "run_batch", "build_fake_quant_model"]
@@ -118,6 +120,7 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
             spec = recurrent.engine_spec(name, kind, module, layer)
             if spec is not None:
                 _check_bits(name, kind, spec.weight, spec.activation, target)
+                _check_layer_rules(name, kind, module, spec.weight, spec.activation, target)
                 specs.append(spec)
             continue
         if kind not in LAYER_KINDS:
@@ -135,6 +138,7 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
             raise QuantizeError(f"layer `{name}`: activation algorithm `{act.get('algo')}` is not supported, "
                                 f"expected one of {_names(CALIBRATORS)}")
         _check_bits(name, kind, weight if LAYER_KINDS[kind].has_weight else None, act, target)
+        _check_layer_rules(name, kind, module, weight if LAYER_KINDS[kind].has_weight else None, act, target)
         dmq = layer.get("dmq_balancer")
         if dmq is not None and BALANCE_PASS is None:
             raise QuantizeError(f"layer `{name}`: `dmq_balancer` is not supported by this engine yet")
@@ -185,6 +189,23 @@ def _check_bits(name: str, kind: str, weight: Mapping[str, Any] | None, act: Map
                                        for width, types in target.activation_bits.values()):
         raise QuantizeError(f"layer `{name}` ({kind}) has activation bits `{bits}`, which target `{target.name}` "
                             f"does not give {kind}")
+
+
+def _check_layer_rules(name: str, kind: str, module: nn.Module, weight: Mapping[str, Any] | None,
+                       act: Mapping[str, Any], target: Target | None) -> None:
+    """The target's rules that read the module's own attributes (AMCT's INT4 packing, INT16 without
+    bias): the resolver falls back where AMCT does, a hand-edited plan may not."""
+    if target is None:
+        return
+    found = module_attributes(module)
+    if weight is not None and weight.get("bits", 8) == 4 and target.int4_packed_along_cin:
+        problem = int4_pack_problem(kind, found.get("groups"), found.get("in_channels"), found.get("hidden_size"))
+        if problem is not None:
+            raise QuantizeError(f"layer `{name}` ({kind}) has weight bits `4`, which target `{target.name}` does "
+                                f"not give it ({INT4_PROBLEMS[problem]}): {INT4_PACKING}")
+    if act.get("bits", 8) == 16 and kind in target.int16_needs_bias and found.get("bias") is False:
+        raise QuantizeError(f"layer `{name}` ({kind}) has activation bits `16`, which target `{target.name}` does "
+                            f"not give a `{kind}` without bias")
 
 
 def _names(table: Mapping[str, Any]) -> str:

@@ -38,7 +38,7 @@ from torch import fx, nn
 from cfglang.capabilities import ADA_FUSED_ACTIVATIONS, BATCH_NORM, FOLDABLE_CONV, QUANTIZABLE
 from cfglang.inventory import Activation, Foldable, Inventory, Layer
 
-__all__ = ["inventory", "inventory_from_ref", "TraceWarning"]
+__all__ = ["inventory", "inventory_from_ref", "module_attributes", "TraceWarning"]
 
 
 class TraceWarning(UserWarning):
@@ -79,7 +79,7 @@ def _positive(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _module_attributes(module: nn.Module) -> dict[str, Any]:
+def module_attributes(module: nn.Module) -> dict[str, Any]:
     """What AMCT's width rules read of a quantizable module, from its own attributes."""
     kind = type(module).__name__
     if kind not in QUANTIZABLE or kind == "AvgPool2d":
@@ -114,7 +114,7 @@ def inventory(model: Any, name: str | None = None) -> Inventory:
     label = name or type(model).__name__
     leaves = _leaves(model)
     types_of = {n: type(m).__name__ for n, m in leaves}
-    attributes = {n: _module_attributes(m) for n, m in leaves}
+    attributes = {n: module_attributes(m) for n, m in leaves}
     try:
         graph = _LeafTracer().trace(model)
     except Exception as exc:  # fx raises many kinds: control flow on tensors, unsupported ops

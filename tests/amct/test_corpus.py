@@ -3,7 +3,8 @@ exact diagnostics each target gives.
 
 Each ``tests/amct/corpus/*.cfg`` says in its header which AMCT file or function it mirrors and, per
 target, what the linter reports: ``# expect amct-9.1: C010@7`` (code at line; ``-`` for nothing). A
-header line ``# model: model.layers.json`` adds the model-aware checks against that inventory.
+header line ``# model: model.layers.json`` adds the model-aware checks against that inventory (the corpus has
+``model.layers.json`` and ``attributes.layers.json``, whose layers record groups, channels and bias).
 protobuf's ``text_format.Merge`` on the calibration proto (the same proto as AMCT's
 ``calibration_config_pytorch.proto`` of v9.1.0 and of its master branch) is the oracle for what AMCT's
 reader refuses before any of its own checks.
@@ -25,6 +26,7 @@ from cfglang.settings import Settings
 
 CORPUS = Path(__file__).parent / "corpus"
 _EXPECT = re.compile(r"^# expect (?P<target>\S+): (?P<items>.+)$", re.MULTILINE)
+_MODEL = re.compile(r"^# model: (?P<file>\S+\.layers\.json)$", re.MULTILINE)
 # what protobuf's text reader itself refuses (the rest are AMCT's checks after reading)
 _MERGE_REFUSES = {"F001", "F002", "F003", "F004", "F005", "F006", "F007", "F014", "F016"}
 
@@ -42,8 +44,9 @@ def expectations(text: str) -> dict[str, list[str]]:
 def run(path: Path, target: str):
     text = path.read_text(encoding="utf-8")
     inventory = None
-    if "# model: model.layers.json" in text:
-        inventory = Inventory.from_dict(json.loads((CORPUS / "model.layers.json").read_text(encoding="utf-8")))
+    model = _MODEL.search(text)
+    if model is not None:
+        inventory = Inventory.from_dict(json.loads((CORPUS / model["file"]).read_text(encoding="utf-8")))
     return lint(text, path.name, Settings(target=target), inventory)
 
 
