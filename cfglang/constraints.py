@@ -323,6 +323,12 @@ def _weight_bits(cc: Any, ctx: Context) -> Iterator[Finding]:
                       f"{caps.type_names(takers)} only)", at)
 
 
+def _with_bias(takers: frozenset[str], target: caps.Target) -> str:
+    """`` (`Linear` with a bias)``: the types of the table that take INT16 only with a bias (a model tells)."""
+    needing = takers & target.int16_needs_bias
+    return f" ({caps.type_names(needing)} with a bias)" if needing else ""
+
+
 def _activation_bits(cc: Any, ctx: Context) -> Iterator[Finding]:
     """`dst_type` the target takes for some types only: AMCT's `check_int16_quantize_layers` falls back to
     INT8 in `common_config`; `_get_override_layer_types` raises "int16_quantizable not support for {} type"."""
@@ -338,8 +344,8 @@ def _activation_bits(cc: Any, ctx: Context) -> Iterator[Finding]:
     at = (algo, "dst_type")
     if ctx.level == "common_config":
         yield Finding(C.DST_TYPE_FALLBACK,
-                      f"`dst_type: {name}` in `common_config` applies to {caps.type_names(takers)} layers only; "
-                      f"layers of other types fall back to INT8", at,
+                      f"`dst_type: {name}` in `common_config` applies to {caps.type_names(takers)} layers only"
+                      f"{_with_bias(takers, target)}; layers of other types fall back to INT8", at,
                       f"AMCT warns \"Layer ... does not support int16_quantizable, set int8\" for each of them")
     elif ctx.level == "override_layer_types" and ctx.layer_type in set(target.quantizable) - takers:
         yield Finding(C.DST_TYPE_UNSUPPORTED,
