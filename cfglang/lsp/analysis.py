@@ -133,7 +133,7 @@ class Analyzer:
         workspace folder, which a header's inventory must be in when no settings file says otherwise.
         ``saved_as``: the file is saved as UTF-16 or UTF-32 (:func:`cfglang.encoding.saved_encoding`),
         which ``amct lint`` reports as one S001, so the server does too."""
-        positions = Positions(text, encoding or "utf-16")
+        positions = Positions.of(text, encoding or "utf-16")
         notes: list[str] = []
         settings = self._settings_for(path, notes)
         source = inventory_source(text, path, settings, workspace)

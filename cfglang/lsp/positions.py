@@ -20,7 +20,7 @@ from array import array
 
 from lsprotocol import types
 
-from cfglang.diagnostics import Span
+from cfglang.diagnostics import Span, line_starts
 
 __all__ = ["Positions", "units", "code_points", "apply_change"]
 
@@ -66,7 +66,10 @@ class _Lines:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.starts = [0, *(m.end() for m in _BREAK.finditer(text))]
+        if "\r" in text:
+            self.starts = [0, *(m.end() for m in _BREAK.finditer(text))]
+        else:  # the common case, in C: a 15 MB text in 0.17 s (the pattern took 0.75 s)
+            self.starts = line_starts(text)
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect.bisect_right(self.starts, offset) - 1
@@ -99,7 +102,7 @@ class _Wide:
 
 
 class Positions:
-    """Converts between core offsets and LSP positions for one text.
+    """Converts between core offsets and LSP positions for one text (:meth:`of` reuses the last ones).
 
     ``text`` is the document as the editor holds it. When it starts with a BOM
     the parser drops it, so core offsets are one short of the editor's; the shift
@@ -115,6 +118,19 @@ class Positions:
         self._shift = 1 if text.startswith(_BOM) else 0
         self._ascii = text.isascii()
         self._wide: _Wide | None = None  # built for the first position far into a long line
+
+    @classmethod
+    def of(cls, text: str, encoding: str = types.PositionEncodingKind.Utf16) -> Positions:
+        """The positions of ``text``, shared with the last caller that asked for the same text object: an
+        edit is applied to the text the last analysis converted positions for (the line starts of a 15 MB
+        text take a quarter of a second)."""
+        for known in _RECENT:
+            if known.text is text and known.encoding == encoding:
+                return known
+        made = cls(text, encoding)
+        _RECENT.insert(0, made)
+        del _RECENT[2:]
+        return made
 
     def position(self, offset: int) -> types.Position:
         """The LSP position of a core offset (clamped to the text)."""
@@ -147,11 +163,14 @@ class Positions:
         return self.lines.starts[position.line] + column
 
 
+_RECENT: list[Positions] = []  # the last two made by Positions.of: a document's text before and after an edit
+
+
 def apply_change(text: str, change: types.TextDocumentContentChangeEvent, encoding: str) -> str:
     """``text`` after one change of a ``didChange`` notification (a range replaced, or the whole text)."""
     if not isinstance(change, types.TextDocumentContentChangePartial):
         return change.text
-    positions = Positions(text, encoding)
+    positions = Positions.of(text, encoding)
     start, end = positions.text_offset(change.range.start), positions.text_offset(change.range.end)
     start, end = min(start, end), max(start, end)  # a reversed range: the text between, as editors read it
     return text[:start] + change.text + text[end:]
