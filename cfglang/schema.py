@@ -260,6 +260,7 @@ _FITTING: dict[str, frozenset[str]] = {
     "float": frozenset({"integer", "float", "identifier"}), "integer": frozenset({"integer"}),
 }
 SIMILARITY = 0.7  # difflib's ratio from which a misspelling is suggested (tests/amct/test_siblings.py)
+ELSEWHERE_SIMILARITY = 0.9  # the same, for a field of another block (chanel_wise 0.96; num_bits ~ num_of_bins 0.84)
 
 
 def field_names() -> frozenset[str]:
@@ -267,31 +268,36 @@ def field_names() -> frozenset[str]:
     return frozenset(name for message in _pb.DESCRIPTOR.message_types_by_name for name in fields_of(message))
 
 
-def suggest_field(message: str, name: str, value_kind: str | None = None) -> str | None:
+def suggest_field(message: str, name: str, value_kind: str | None = None, *, similarity: float = SIMILARITY,
+                  same_word: bool = True) -> str | None:
     """The field of ``message`` a misspelt ``name`` most likely means.
 
     With ``value_kind`` (``message`` or a scalar kind of the written value), only fields that
-    can take such a value are candidates: a close spelling (ratio ``SIMILARITY``), or the one
-    candidate that ends in the same word (``num_bits`` -> ``quant_bits``)."""
+    can take such a value are candidates: a close spelling (``similarity``: difflib's ratio), or, with
+    ``same_word``, the one candidate that ends in the same word (``num_bits`` -> ``quant_bits``)."""
     infos = fields_of(message)
     names = [n for n, info in infos.items() if value_kind is None or value_kind in _FITTING[info.kind]]
     lowered = {n.lower(): n for n in names}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    close = difflib.get_close_matches(name, names, n=1, cutoff=SIMILARITY)
+    close = difflib.get_close_matches(name, names, n=1, cutoff=similarity)
     if close:
         return close[0]
     last = name.lower().rsplit("_", 1)[-1]
-    same_word = [n for n in names if "_" in name and n.rsplit("_", 1)[-1] == last]
-    return same_word[0] if value_kind is not None and len(same_word) == 1 else None
+    ending = [n for n in names if "_" in name and n.rsplit("_", 1)[-1] == last]
+    return ending[0] if same_word and value_kind is not None and len(ending) == 1 else None
 
 
 def suggest_elsewhere(message: str, name: str, value_kind: str | None = None) -> tuple[str, str] | None:
-    """``(field, block)``: a close field name declared by another message, and a block that holds it."""
+    """``(field, block)``: a close field name declared by another message, and a block that holds it.
+
+    Only a misspelling of that field (``ELSEWHERE_SIMILARITY``, a letter or two in a name), never a
+    shared last word or a loose likeness: ``num_bits`` in ``ifmr_quantize`` is neither ``arq_quantize``'s
+    ``quant_bits`` nor ``hfmg_quantize``'s ``num_of_bins`` (ratio 0.84)."""
     for other in _pb.DESCRIPTOR.message_types_by_name:
         if other == message:
             continue
-        guess = suggest_field(other, name, value_kind)
+        guess = suggest_field(other, name, value_kind, similarity=ELSEWHERE_SIMILARITY, same_word=False)
         blocks = _block_names().get(other, ("the top level",) if other == ROOT else ())
         if guess is not None and blocks:
             return guess, blocks[0]

@@ -123,6 +123,17 @@ def test_short_fragments_stay_below_the_threshold() -> None:
         assert schema.suggest_field(message, written) is None
 
 
+def test_a_field_of_another_block_is_suggested_for_a_misspelling_of_it_only() -> None:
+    """`num_bits` in `ifmr_quantize` (AMCT's Caffe/TF activation width, as in its NUQ sample) is neither
+    `arq_quantize`'s `quant_bits` (a shared last word) nor `hfmg_quantize`'s `num_of_bins` (ratio 0.84)."""
+    (found,) = check("common_config { ifmr_quantize { num_bits: 8 } }\n").diagnostics
+    assert found.code == "F001" and found.hint.startswith("`ifmr_quantize` takes ") and found.fix is None
+    assert difflib.SequenceMatcher(None, "num_bits", "num_of_bins").ratio() < schema.ELSEWHERE_SIMILARITY
+    # a letter off the name of a field of another block: that block is named, no rename is offered
+    (found,) = check("common_config { ifmr_quantize { chanel_wise: true } }\n").diagnostics
+    assert found.hint == "did you mean `channel_wise`? (a field of `arq_quantize`)" and found.fix is None
+
+
 @pytest.mark.parametrize(("old", "new"), [
     ('layer_type: "Conv1d"', 'layer_type: "Conv2d"'),  # an edit inside an entry
     ("ulq_quantize: { dst_type: INT16 }", "ulq_quantize: { dst_type: INT8 }"),  # at the top
