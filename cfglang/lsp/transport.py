@@ -212,7 +212,7 @@ def dispatch(protocol: AmctProtocol, body: bytes) -> None:
     if data.get("jsonrpc") != "2.0" or (method is not None and not isinstance(method, str)) or (
             "id" in data and _request_id(data) is None and data["id"] is not None):
         log.warning("a message that is not JSON-RPC 2.0 (method %r)", method)
-        if request or "id" in data:
+        if method is not None or not ("result" in data or "error" in data):  # a response gets no answer
             protocol.reply_error(_request_id(data), JsonRpcInvalidRequest(
                 "not a JSON-RPC 2.0 message: `jsonrpc` must be \"2.0\", `method` a string and `id` a number or "
                 "a string"))

@@ -66,6 +66,7 @@ BAD_MESSAGES = [
     (b'"text"', -32600),
     (b'{"jsonrpc": "1.0", "id": 7, "method": "shutdown"}', -32600),
     (b'{"jsonrpc": "2.0", "id": 7, "method": 5}', -32600),
+    (b"{}", -32600),  # no id, no method: still an invalid request, answered with id null
     (b'{"jsonrpc": "2.0", "id": 7, "method": "textDocument/hover", "params": {"position": "top"}}', -32602),
     (b'{"jsonrpc": "2.0", "id": 7, "method": "textDocument/hover"}', -32602),
     (b'{"jsonrpc": "2.0", "id": 7, "method": "no/such/method"}', -32601),
