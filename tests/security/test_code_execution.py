@@ -138,3 +138,44 @@ def test_a_doctored_program_file_runs_no_code(tmp_path: Path) -> None:
     assert b"pickled objects other than tensors" in done.stderr
     done = amct_process("lint", "--isolated", "--model", "good.pt2", "quant.cfg", cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr.decode()
+
+
+def test_no_lsp_message_settings_key_or_header_imports_or_runs_code(tmp_path: Path) -> None:
+    """The language server on the same hostile projects, with module references in its
+    initializationOptions too: every feature that reads settings or a header (open, change, save,
+    hover, completion, formatting, code actions, pull diagnostics) runs no code."""
+    from tests.lsp.rawclient import RawServer
+
+    folders = _projects(tmp_path)
+    server = RawServer(cwd=tmp_path)
+    try:
+        options = {"target": REFERENCE, "layers": REFERENCE, "model": REFERENCE, "settings": REFERENCE}
+        server.request("initialize", {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {},
+                                      "initializationOptions": options}, "init")
+        server.send("initialized", {})
+        for n, folder in enumerate(folders):
+            uri = (folder / "quant.cfg").as_uri()
+            text = (folder / "quant.cfg").read_text(encoding="utf-8")
+            found = server.open(uri, text)
+            if folder.name.startswith("header"):  # the header was read, and refused
+                assert any("cannot use the layer inventory" in d["message"] for d in found), found
+            server.send("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                                   "contentChanges": [{"text": text + "batch_num: 3\n"}]})
+            server.diagnostics(uri, 2)
+            server.send("textDocument/didSave", {"textDocument": {"uri": uri}})
+            place = {"textDocument": {"uri": uri}, "position": {"line": 0, "character": 3}}
+            for i, (method, params) in enumerate([
+                    ("textDocument/hover", place), ("textDocument/completion", place),
+                    ("textDocument/formatting", {"textDocument": {"uri": uri},
+                                                 "options": {"tabSize": 2, "insertSpaces": True}}),
+                    ("textDocument/codeAction", {"textDocument": {"uri": uri}, "context": {"diagnostics": []},
+                                                 "range": {"start": place["position"], "end": place["position"]}}),
+                    ("textDocument/diagnostic", {"textDocument": {"uri": uri}})]):
+                assert "id" in server.request(method, params, f"{n}-{i}")
+        assert server.request("shutdown", None, "bye") == {"jsonrpc": "2.0", "id": "bye", "result": None}
+        server.send("exit")
+        assert server.wait() == 0
+    finally:
+        server.close()
+    for folder in folders:
+        assert not (folder / "IMPORTED").exists() and not (folder / "CALLED").exists(), folder
