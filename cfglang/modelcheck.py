@@ -283,6 +283,54 @@ def _layer_attributes(res: Resolution) -> Iterator[Diagnostic]:
                 groups.setdefault((event, layer.type), []).append(layer.name)
     for (event, layer_type), names in groups.items():
         yield from _layer_attribute(res, event, layer_type, names)
+    yield from _unjudged(res)
+
+
+def _int4_unknowns(layer) -> list[str]:
+    """The attributes AMCT's INT4 packing check reads that the inventory does not record."""
+    needed = {"LSTM": ("in_channels", "hidden_size"), "GRU": ("in_channels", "hidden_size"),
+              "Linear": ("in_channels",)}.get(layer.type, ("groups", "in_channels"))
+    return [name for name in needed if getattr(layer, name) is None]
+
+
+def _written(res: Resolution, layer, level: str, name: str) -> Span | None:
+    """Where the value ``name`` (``quant_bits`` / ``dst_type``) that ``layer`` got from ``level`` is written."""
+    source = {_LAYER: res.layer_overrides.get(layer.name), _TYPE: res.type_overrides.get(layer.type),
+              _COMMON: res.common}.get(level)
+    block = None if source is None else source.wts if name == "quant_bits" else source.acts
+    return None if block is None else res.where(source.path + (block.name, name))
+
+
+def _unjudged(res: Resolution) -> Iterator[Diagnostic]:
+    """M020: layers a layer-attribute rule of the target applies to, listed without the attributes."""
+    target = res.target
+    int4: list[str] = []
+    int16: list[str] = []
+    missing: set[str] = set()
+    first: dict[str, Span | None] = {}
+    for layer, _source, found in res.resolved:
+        if target.int4_packed_along_cin and found.weight is not None and found.weight.bits == 4:
+            unknown = _int4_unknowns(layer)
+            if unknown:
+                int4.append(layer.name)
+                missing.update(unknown)
+                first.setdefault("int4", _written(res, layer, found.provenance["weight.bits"].source, "quant_bits"))
+        if (layer.type in target.int16_needs_bias and layer.bias is None
+                and found.activation is not None and found.activation.bits == 16):
+            int16.append(layer.name)
+            first.setdefault("int16", _written(res, layer, found.provenance["activation.bits"].source, "dst_type"))
+    hint = "write the inventory again with `amct layers` (it records them), or lint with `--model`"
+    if int4:
+        names = " / ".join(f"`{m}`" for m in ("groups", "in_channels", "hidden_size") if m in missing)
+        yield _diag(M.LAYER_ATTRIBUTES_UNKNOWN, first["int4"],
+                    f"the layer inventory does not record {names} of {_count(len(int4), 'layer')} at "
+                    f"`quant_bits: 4` ({_some(int4)}): target `{target.name}` gives 8-bit weights to grouped "
+                    "convolutions and odd input channels, not checked for them", hint)
+    if int16:
+        yield _diag(M.LAYER_ATTRIBUTES_UNKNOWN, first["int16"],
+                    f"the layer inventory does not record `bias` of {_count(len(int16), 'layer')} at "
+                    f"`dst_type: INT16` ({_some(int16)}): target `{target.name}` takes INT16 for them only "
+                    "with a bias, not checked for them", hint)
 
 
 def _layer_attribute(res: Resolution, event, layer_type: str, names: list[str]) -> Iterator[Diagnostic]:

@@ -29,6 +29,7 @@ __all__ = [
     "LAYER_NAMED_LIKE_GLOBAL",
     "INT4_NOT_PACKABLE",
     "INT16_TYPE_OVERRIDE_REFUSED",
+    "LAYER_ATTRIBUTES_UNKNOWN",
 ]
 
 _M = "model"
@@ -256,8 +257,8 @@ INT4_NOT_PACKABLE = rule(
     "override) and is a grouped convolution (`groups` > 1, depthwise included) or has an odd number of "
     "input channels (Conv/ConvTranspose `in_channels`, Linear `in_features`; an LSTM/GRU's `input_size` "
     "or `hidden_size`). The check needs the layer inventory's `groups`, `in_channels` and `hidden_size`, "
-    "which `amct layers` records; a layer without them keeps 4 bits. Under `amct-9.1` such layers keep "
-    "4 bits. The examples assume a model whose `dw` is a depthwise Conv2d (32 channels, `groups: 32`).",
+    "which `amct layers` records; a layer without them keeps 4 bits (M020 says which). Under `amct-9.1` "
+    "such layers keep 4 bits. The examples assume a model whose `dw` is a depthwise Conv2d (32 channels, `groups: 32`).",
     "common_config { arq_quantize { quant_bits: 4 } }\n",
     "common_config { arq_quantize { quant_bits: 4 } }\noverride_layer_configs {\n  layer_name: \"dw\"\n"
     "  calibration_config { arq_quantize { quant_bits: 8 } }\n}\n",
@@ -283,4 +284,20 @@ INT16_TYPE_OVERRIDE_REFUSED = rule(
     "  layer_name: \"head\"\n  calibration_config { ifmr_quantize { } }\n}\n",
     family=_M,
     target="amct-9.1",
+)
+
+LAYER_ATTRIBUTES_UNKNOWN = rule(
+    "M020", "layer-attributes-unknown", Severity.INFO,
+    "the layer inventory does not record the attributes a target's width rules read",
+    "M018 (INT4 packing, target `amct-9.2`) and the INT16-without-bias rule of M007/M008/M019 (targets "
+    "`amct-9.x`) read a layer's `groups`, `in_channels`, `hidden_size` and `bias`. An inventory written "
+    "before `amct layers` recorded them, or by hand, leaves them out; such a layer keeps the width the "
+    "config asks for in the plan, while AMCT may give it 8 bits or refuse it. This note says which layers "
+    "were not judged, so that a clean lint is not taken for a check that did not run. The examples assume "
+    "a model whose `dw` is a Conv2d listed without its attributes.",
+    "common_config { arq_quantize { quant_bits: 4 } }\n",
+    "common_config { arq_quantize { quant_bits: 4 } }\n# with an inventory from `amct layers`, "
+    "which records `groups` and `in_channels`\n",
+    family=_M,
+    target="amct-9.2",
 )

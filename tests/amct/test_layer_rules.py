@@ -76,7 +76,13 @@ def test_an_inventory_without_attributes_keeps_4_bits() -> None:
     # written before inventories recorded attributes: the rule cannot judge the layers
     old = Inventory.of([("dw", "Conv2d"), ("rnn", "GRU")])
     plan = resolve(INT4_COMMON, old, "amct-9.2")
-    assert _bits(plan, "weight") == {"dw": 4, "rnn": 4} and not plan.diagnostics
+    assert _bits(plan, "weight") == {"dw": 4, "rnn": 4}
+    # and says so (M020), at the value that asked for 4 bits
+    (note,) = plan.diagnostics
+    assert note.code == "M020" and note.severity.name == "INFO"
+    assert "`groups` / `in_channels` / `hidden_size` of 2 layers" in note.message and "(`dw`, `rnn`)" in note.message
+    # under amct-9.1 INT4 is not packed: there is nothing to judge and nothing to say
+    assert not resolve(INT4_COMMON, old, "amct-9.1").diagnostics
 
 
 def test_conv3d_takes_4_bits_under_both_amct_targets(model: Inventory) -> None:
