@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import math
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cfglang.capabilities import DEFAULT_TARGET
 from cfglang.diagnostics import Diagnostic, Severity, Span
+from cfglang.float32 import as_float32, shortest_digits
 
 __all__ = [
     "LEVELS",
@@ -48,12 +48,9 @@ def shortest_float32(value: float) -> float:
     """The shortest decimal that reads back as the same float32 (``0.699999988`` -> ``0.7``)."""
     if not math.isfinite(value):
         return value
-    single = struct.unpack("<f", struct.pack("<f", value))[0]
-    for digits in range(1, 10):
-        candidate = float(f"{single:.{digits}g}")
-        if struct.unpack("<f", struct.pack("<f", candidate))[0] == single:
-            return candidate
-    return single
+    single = as_float32(value)
+    text = shortest_digits(single, 9)
+    return single if text is None else float(text)
 
 
 @dataclass(frozen=True, slots=True)

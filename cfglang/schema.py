@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-import struct
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,6 +25,7 @@ from google.protobuf import text_format as _text_format
 from google.protobuf.message import Message
 
 from cfglang._proto import calibration_config_pytorch_pb2 as _pb
+from cfglang.float32 import shortest_digits
 from cfglang.resources import data_file
 from cfglang.rules import schema as F
 
@@ -435,9 +435,5 @@ def format_number(value: float) -> str:
         return str(value)
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
-    target = struct.unpack("f", struct.pack("f", value))[0]
-    for digits in range(1, 18):
-        text = f"{value:.{digits}g}"
-        if struct.unpack("f", struct.pack("f", float(text)))[0] == target:
-            return text
-    return repr(value)
+    text = shortest_digits(value, 17)
+    return repr(value) if text is None else text

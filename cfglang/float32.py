@@ -1,0 +1,24 @@
+"""The one float32 shortest-decimal routine: proto `float` fields hold float32, so a value is shown
+with the fewest digits that read back as the same float32 (``0.699999988`` -> ``0.7``)."""
+
+from __future__ import annotations
+
+import struct
+
+__all__ = ["as_float32", "shortest_digits"]
+
+
+def as_float32(value: float) -> float:
+    """``value`` rounded to the nearest float32, as a Python float."""
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def shortest_digits(value: float, max_digits: int) -> str | None:
+    """``value`` written with the fewest significant digits (up to ``max_digits``) whose text reads
+    back as the same float32; None when no such text is that short."""
+    target = as_float32(value)
+    for digits in range(1, max_digits + 1):
+        text = f"{value:.{digits}g}"
+        if as_float32(float(text)) == target:
+            return text
+    return None
