@@ -26,7 +26,7 @@ _EXPORTS = {
     "ConfigError": "cfglang.checker",
     "format_text": "cfglang.formatter",
     "Inventory": "cfglang.inventory",
-    "resolve": "cfglang.resolve",
+    "resolve": "cfglang.resolution",
     "Plan": "cfglang.plan",
 }
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cfglang.inventory import Inventory
     from cfglang.parser import parse
     from cfglang.plan import Plan
-    from cfglang.resolve import resolve
+    from cfglang.resolution import resolve
     from cfglang.syntax import Document
 
 

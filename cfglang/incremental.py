@@ -79,7 +79,7 @@ class _Entry:
 
 
 class _Moved:
-    """A span table entry moved by whole lines (without syntax nodes, as :mod:`cfglang.resolve` takes
+    """A span table entry moved by whole lines (without syntax nodes, as :mod:`cfglang.resolution` takes
     them); each span is computed when asked for (resolution asks for one of the two)."""
 
     __slots__ = ("_loc", "_offset", "_lines")

@@ -1,6 +1,6 @@
 """Model-aware diagnostics (the M rules): what a resolution run can see.
 
-Reads a finished :class:`cfglang.resolve.Resolution` (sources, per-layer
+Reads a finished :class:`cfglang.resolution.Resolution` (sources, per-layer
 results, capability events) and returns diagnostics located through the
 checker's span table. Everything is one pass over layers or entries.
 """
@@ -19,7 +19,7 @@ from cfglang.rules import model as M
 from cfglang.rules import schema as F
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cfglang.resolve import Resolution, Source
+    from cfglang.resolution import Resolution, Source
 
 __all__ = ["diagnostics"]
 
@@ -335,7 +335,7 @@ def _unjudged(res: Resolution) -> Iterator[Diagnostic]:
 
 def _layer_attribute(res: Resolution, event, layer_type: str, names: list[str]) -> Iterator[Diagnostic]:
     """The rules that read a layer's attributes (AMCT's INT4 packing, INT16 without bias), at every level."""
-    from cfglang.resolve import INT4_PACKING, INT4_PROBLEMS, fallback_reason
+    from cfglang.resolution import INT4_PACKING, INT4_PROBLEMS, fallback_reason
 
     span = res.where(event.path)
     because = fallback_reason(event, layer_type, res.target)
@@ -449,7 +449,7 @@ def _dropped(res: Resolution, source: Source, label: str, span: Span | None, lay
 
 
 def _default(block: str, name: str, layer_type: str, target: cap.Target) -> Any:
-    from cfglang.resolve import DEFAULTS
+    from cfglang.resolution import DEFAULTS
 
     if name == "channel_wise":
         return layer_type in target.channel_wise

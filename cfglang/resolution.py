@@ -12,8 +12,6 @@ turned into diagnostics by :mod:`cfglang.modelcheck`.
 from __future__ import annotations
 
 import gc
-import sys
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -496,16 +494,3 @@ def _looks_like_path(text: str) -> bool:
         return Path(text).is_file()
     except OSError:
         return False
-
-
-class _CallableModule(types.ModuleType):
-    """``cfglang.resolve`` is both this module and the function: importing the module
-    (``from cfglang.resolve import ...``) rebinds the package attribute to it, so the
-    module itself forwards calls to :func:`resolve`."""
-
-    def __call__(self, config: Any, inventory: Inventory | Mapping[str, Any],
-                 target: str | Target | None = None) -> Plan:
-        return resolve(config, inventory, target)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from cfglang.capabilities import Target, TargetError, get_target, int4_pack_problem
-from cfglang.resolve import INT4_PACKING, INT4_PROBLEMS
+from cfglang.resolution import INT4_PACKING, INT4_PROBLEMS
 from quant import qmath, recurrent
 from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db

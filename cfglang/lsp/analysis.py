@@ -79,7 +79,7 @@ class Analysis:
         if found is _MISSING:
             found = None
             if self.inventory is not None and self.syntax_ok and self.check is not None:
-                from cfglang.resolve import resolve
+                from cfglang.resolution import resolve
 
                 found = resolve(self.check, self.inventory)
             self._cache["plan"] = found

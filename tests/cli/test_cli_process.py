@@ -55,7 +55,7 @@ import sys
 from cfglang.cli import run
 status = run(sys.argv[1:])
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "pygls", "numpy", "quant", "jsonschema"})
-extra = sorted(m for m in sys.modules if m in ("cfglang.formatter", "cfglang.resolve", "cfglang.lsp"))
+extra = sorted(m for m in sys.modules if m in ("cfglang.formatter", "cfglang.resolution", "cfglang.lsp"))
 print(status, heavy, extra, file=sys.stderr)
 """
 

@@ -12,7 +12,7 @@ from cfglang.checker import check
 from cfglang.inventory import Inventory
 from cfglang.jsonschemas import schema
 from cfglang.plan import Plan
-from cfglang.resolve import resolve
+from cfglang.resolution import resolve
 
 
 @dataclass
