@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from cfglang.table import table_lines
+
 __all__ = [
     "QUANTIZABLE",
     "WEIGHTED",
@@ -238,7 +240,6 @@ def format_target(target: Target) -> str:
     if target.int4_packed_along_cin:
         rows.append(("INT4 packed along Cin", "8 bits instead for grouped convolutions, odd input channels, "
                                               "LSTM/GRU with an odd input or hidden size"))
-    width = max(len(key) for key, _ in rows)
     lines = [f"target {target.name}", "", target.summary, f"established from: {target.source}", ""]
-    lines += [f"  {key.ljust(width)}  {value}" for key, value in rows]
+    lines += table_lines(rows, pad_last=False, indent="  ")
     return "\n".join(lines) + "\n"

@@ -16,6 +16,7 @@ from typing import Any
 from cfglang.capabilities import DEFAULT_TARGET
 from cfglang.diagnostics import Diagnostic, Severity, Span
 from cfglang.float32 import as_float32, shortest_digits
+from cfglang.table import table_lines
 
 __all__ = [
     "LEVELS",
@@ -254,9 +255,7 @@ class Plan:
             rows.append((layer.name, layer.type, "yes" if layer.quantize else f"no ({layer.skip.reason})"
                          if layer.skip else "no", _weight_cell(layer.weight), _act_cell(layer.activation),
                          str(layer.dmq_balancer.migration_strength) if layer.dmq_balancer else "-"))
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines = table_lines(rows, rule=True)
         lines.append("")
         fused = ", ".join(f"{f.conv}+{f.bn}" for f in self.fusions) or "none"
         lines.append(f"batch_num {self.batch_num}; do_fusion {str(self.do_fusion).lower()}; fused: {fused}")

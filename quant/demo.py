@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from cfglang.table import table_lines
+
 __all__ = ["DigitsCNN", "DigitsData", "load_digits_data", "train", "cache_dir", "trained_model", "digits_cnn",
            "calibration_batches", "accuracy", "DemoRow", "config_path", "evaluate", "run_demo", "demo_table", "ALGOS"]
 
@@ -195,8 +197,6 @@ def demo_table(rows: list[DemoRow], n_train: int, n_test: int) -> str:
     head = ("config", "lint", "FP32", "INT8 fake-quant", "ONNX Runtime QDQ", "ORT = torch", "logits cosine")
     table = [head] + [(r.config, "clean" if not r.findings else f"{r.findings} findings", f"{r.fp32:.2f}%",
                        f"{r.int8:.2f}%", f"{r.onnx:.2f}%", f"{r.agreement:.2f}%", f"{r.cosine:.6f}") for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
     lines = [f"digits CNN, top-1 accuracy on {n_test} held-out images ({n_train} for training and calibration):"]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
-    lines.insert(2, "  ".join("-" * w for w in widths))
+    lines += table_lines(table, rule=True)
     return "\n".join(lines) + "\n"

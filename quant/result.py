@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from cfglang.table import table_lines
+
 __all__ = ["LayerResult", "QuantResult", "OUTPUT_FILES", "OutputDirError", "check_output_dir", "load_fake_quant_model",
            "layer_table"]
 
@@ -211,9 +213,7 @@ def layer_table(layers: tuple[LayerResult, ...]) -> str:
         act = f"{r.activation_algo}{wide} {'asym' if r.asymmetric else 'sym'}"
         rows.append((r.name, r.type, weight, act, f"{r.scale_d:.6g}", str(r.offset_d),
                      _fmt(r.weight_sqnr_db, ".1f"), _fmt(r.output_cosine, ".5f")))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = table_lines(rows, rule=True)
     return "\n".join(lines) + "\n"
 
 

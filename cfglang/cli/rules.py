@@ -13,6 +13,7 @@ from typing import TextIO
 
 from cfglang.cli import CLIError
 from cfglang.rules import Rule, all_rules
+from cfglang.table import table_lines
 
 HELP = "list every diagnostic rule: code, name, severity, summary"
 
@@ -39,9 +40,7 @@ def rules_table(rules: list[Rule]) -> str:
     """``F001  unknown-field  error  a field name the schema does not have`` per rule (status when not stable)."""
     rows = [(r.code, r.name, r.severity.label + ("" if r.status == "stable" else f" ({r.status})"), r.summary)
             for r in rules]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "".join("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3] + "\n"
-                   for row in rows)
+    return "".join(line + "\n" for line in table_lines(rows, pad_last=False))
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
