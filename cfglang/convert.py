@@ -97,8 +97,8 @@ def _field_schema(message, fd, constraints: dict[tuple[str, str], dict[str, Any]
         # `enumDescriptions`: the annotation VS Code's JSON support shows beside each enum value
         meanings = dict(zip((name for name, _ in info.enum_values), info.enum_descriptions))
         item["enumDescriptions"] = [meanings[value] for value in item["enum"]]
-    if fd.has_default_value and fd.message_type is None:
-        default = fd.default_value
+    if info.has_default and info.kind != "message":
+        default = info.default
         if fd.enum_type is not None:
             default = fd.enum_type.values_by_number[default].name
         elif isinstance(default, float):

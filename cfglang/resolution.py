@@ -48,15 +48,12 @@ def _number(value: Any) -> Any:
 
 
 def _proto_defaults() -> dict[str, dict[str, Any]]:
-    from cfglang._proto import calibration_config_pytorch_pb2 as pb
+    from cfglang.schema import defaults_of
 
-    out = {}
-    for block, message in (("arq_quantize", pb.ARQuantize), ("ada_quantize", pb.ADAquantize),
-                           ("ifmr_quantize", pb.FMRQuantize), ("hfmg_quantize", pb.HFMGQuantize),
-                           ("dmq_balancer", pb.DMQBalancer)):
-        out[block] = {fd.name: _number(fd.default_value) for fd in message.DESCRIPTOR.fields
-                      if fd.has_default_value}
-    return out
+    blocks = (("arq_quantize", "ARQuantize"), ("ada_quantize", "ADAquantize"), ("ifmr_quantize", "FMRQuantize"),
+              ("hfmg_quantize", "HFMGQuantize"), ("dmq_balancer", "DMQBalancer"))
+    return {block: {name: _number(value) for name, value in defaults_of(message).items()}
+            for block, message in blocks}
 
 
 DEFAULTS: dict[str, dict[str, Any]] = _proto_defaults()

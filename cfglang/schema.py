@@ -51,6 +51,7 @@ __all__ = [
     "describe_value",
     "expected_value",
     "format_number",
+    "defaults_of",
 ]
 
 ROOT = "AMCTConfig"
@@ -99,6 +100,11 @@ class FieldInfo:
     description: str = ""  # what the field does (cfglang/schemas/config.descriptions.toml)
     enum_descriptions: tuple[str, ...] = ()  # what each of ``enum_values`` means, in the same order
     descriptor: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def has_default(self) -> bool:
+        """Whether the proto declares ``[default = ...]`` for this field (``default`` is then that value)."""
+        return self.descriptor is not None and self.descriptor.has_default_value
 
     @property
     def minimum(self) -> int:
@@ -202,6 +208,11 @@ def fields_of(message: str) -> dict[str, FieldInfo]:
 
 
 @functools.cache
+def defaults_of(message: str) -> dict[str, Any]:
+    """The proto's declared defaults of a message's fields, by name (fields without one left out)."""
+    return {name: info.default for name, info in fields_of(message).items() if info.has_default}
+
+
 def fields_of_kind(message: str, kind: Kind) -> tuple[FieldInfo, ...]:
     """The fields of one kind (``"message"``, ``"float"``, ...) of a message type."""
     return tuple(info for info in fields_of(message).values() if info.kind == kind)

@@ -42,7 +42,7 @@ def default_text(info: FieldInfo) -> str | None:
     Fields without one (``channel_wise``, ``asymmetric``) get their value from
     the layer type or another level at resolution, so no fixed default is shown.
     """
-    if info.repeated or info.kind == "message" or not info.descriptor.has_default_value:
+    if info.repeated or info.kind == "message" or not info.has_default:
         return None
     value = info.default
     if info.kind == "enum":

@@ -1,4 +1,4 @@
-"""The one float32 shortest-decimal routine and its two readers (plan values and diagnostics text)."""
+"""SPEC facts written once: the float32 shortest-decimal routine and the proto defaults the resolver uses."""
 
 from __future__ import annotations
 
@@ -28,3 +28,16 @@ def test_plan_and_diagnostics_agree_on_float32_values() -> None:
     assert format_number(2.0) == "2"
     assert format_number(float("inf")) == "inf"
     assert shortest_float32(float("nan")) != shortest_float32(float("nan"))
+
+
+def test_the_resolver_takes_its_defaults_from_the_schema() -> None:
+    from cfglang.resolution import DEFAULTS
+    from cfglang.schema import defaults_of
+
+    assert defaults_of("ARQuantize") == {"quant_bits": 8}
+    assert "channel_wise" not in defaults_of("ARQuantize")  # no declared default: the layer type decides
+    ada = defaults_of("ADAquantize")
+    assert ada["reg_param"] != 0.01 and as_float32(ada["reg_param"]) == as_float32(0.01)  # the float32 as read
+    assert DEFAULTS["ada_quantize"] == {name: shortest_float32(v) if isinstance(v, float) else v
+                                        for name, v in ada.items()}
+    assert DEFAULTS["ifmr_quantize"]["search_range_start"] == 0.7
