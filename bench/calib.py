@@ -161,7 +161,7 @@ def end_to_end(batch_count: int = 16, batch_size: int = 80, rounds: int = 7,
     shared machine."""
     import cfglang
     from quant import demo, quantize
-    from quant.inventory import inventory
+    from quant.inventory import model_inventory
 
     data = demo.load_digits_data()
     model = demo.trained_model(data=data)
@@ -173,7 +173,7 @@ def end_to_end(batch_count: int = 16, batch_size: int = 80, rounds: int = 7,
                 model(b)
 
     def calibration(kind: str):
-        plan = cfglang.resolve(demo.config_path(kind).read_text(), inventory(model)).to_dict()
+        plan = cfglang.resolve(demo.config_path(kind).read_text(), model_inventory(model)).to_dict()
         plan["batch_num"] = batch_count
         return lambda: quantize(model, plan, batches, progress=False)
 

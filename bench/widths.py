@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cfglang  # noqa: E402
-from quant import demo, inventory, quantize  # noqa: E402
+from quant import demo, model_inventory, quantize  # noqa: E402
 from quant.onnx_export import onnx_session, run_onnx  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     print("algo  widths  layers (weight/activation bits)              quantize  fake-quant  ORT exact  ORT default")
     for algo in ("ifmr", "hfmg"):
         for name, (text, target) in variants(algo).items():
-            plan = cfglang.resolve(text, inventory(model), target=target)
+            plan = cfglang.resolve(text, model_inventory(model), target=target)
             batches = demo.calibration_batches(data, plan.batch_num)
             times = []
             for _ in range(args.rounds):

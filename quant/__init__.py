@@ -2,8 +2,9 @@
 
 model + plan (or its native JSON dict) + calibration batches --quantize--> QuantResult
 
-Public names are imported lazily, so ``import quant`` stays cheap and a module that another helper
-has not written yet (``quant.inventory``) only fails when that name is used.
+Public names are imported lazily, so ``import quant`` stays cheap and each name loads only the module
+that defines it. ``model_inventory`` is named apart from its module ``quant.inventory``, which would
+otherwise replace it as the package attribute once imported.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ _EXPORTS = {
     "QuantResult": "quant.result",
     "LayerResult": "quant.result",
     "load_fake_quant_model": "quant.result",
-    "inventory": "quant.inventory",
+    "model_inventory": "quant.inventory",
 }
 
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from quant.engine import QuantizeError, quantize
-    from quant.inventory import inventory
+    from quant.inventory import model_inventory
     from quant.result import LayerResult, QuantResult, load_fake_quant_model
 
 

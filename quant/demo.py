@@ -163,7 +163,7 @@ def run_demo(stdout, stderr, *, cache: Path | None = None, output: Path | None =
     from cfglang.cli.planning import report
     from cfglang.diagnostics import Severity
     from quant.engine import quantize
-    from quant.inventory import inventory
+    from quant.inventory import model_inventory
 
     folder = cache or cache_dir()
     cached = (folder / _CACHE_NAME).is_file()
@@ -171,7 +171,7 @@ def run_demo(stdout, stderr, *, cache: Path | None = None, output: Path | None =
     print(("using the cached digits CNN" if cached else "training the digits CNN (once)") +
           f" in `{folder}`", file=stdout)
     model = trained_model(folder, data)
-    layers = inventory(model, "DigitsCNN")
+    layers = model_inventory(model, "DigitsCNN")
     with torch.no_grad():
         fp32 = accuracy(model(data.test_x), data.test_y)
     rows = []

@@ -27,8 +27,6 @@ itself, or in a program from its weights' shapes and its convolution operations'
 
 from __future__ import annotations
 
-import sys
-import types
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +36,7 @@ from torch import fx, nn
 from cfglang.capabilities import ADA_FUSED_ACTIVATIONS, BATCH_NORM, FOLDABLE_CONV, QUANTIZABLE
 from cfglang.inventory import Activation, Foldable, Inventory, Layer
 
-__all__ = ["inventory", "inventory_from_ref", "module_attributes", "TraceWarning"]
+__all__ = ["model_inventory", "inventory_from_ref", "module_attributes", "TraceWarning"]
 
 
 class TraceWarning(UserWarning):
@@ -102,7 +100,7 @@ def _layer(name: str, kind: str, attributes: dict[str, Any]) -> Layer:
     return Layer(name, kind, **attributes)
 
 
-def inventory(model: Any, name: str | None = None) -> Inventory:
+def model_inventory(model: Any, name: str | None = None) -> Inventory:
     """The :class:`~cfglang.inventory.Inventory` of ``model``: an ``nn.Module`` or an ``ExportedProgram``."""
     import torch.export
 
@@ -303,14 +301,4 @@ def inventory_from_ref(ref: str) -> Inventory:
     from quant.modelref import is_program_file, load_model, load_program
 
     model = load_program(ref) if is_program_file(ref) else load_model(ref)
-    return inventory(model, ref)
-
-
-class _CallableModule(types.ModuleType):
-    """``quant.inventory`` is both this module and the function (see ``cfglang.resolve``)."""
-
-    def __call__(self, model: Any, name: str | None = None) -> Inventory:
-        return inventory(model, name)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+    return model_inventory(model, ref)

@@ -3,7 +3,7 @@ folders. Each case ends in a clear message, nothing half written, and the
 user's model untouched (same parameters, buffers and mode).
 
 The config goes through the real pipeline: ``cfglang.resolve`` against
-``quant.inventory(model)``, then ``quant.quantize``; the output-folder cases run
+``quant.model_inventory(model)``, then ``quant.quantize``; the output-folder cases run
 ``amct quantize`` in-process.
 """
 
@@ -53,9 +53,9 @@ def _same(model: nn.Module, snap: tuple) -> bool:
 
 
 def _plan(model: nn.Module, config: str = CONFIG):
-    from quant import inventory
+    from quant import model_inventory
 
-    return cfglang.resolve(config, inventory(model))
+    return cfglang.resolve(config, model_inventory(model))
 
 
 def _quantize(model, plan, batches):

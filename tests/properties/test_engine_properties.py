@@ -52,7 +52,7 @@ class Model(nn.Module):
 )
 def test_fake_quant_weights_lie_on_the_plan_grid(seed: int, spread: str, magnitude: float, bits: int,
                                                  channel_wise: bool) -> None:
-    from quant import inventory, quantize
+    from quant import model_inventory, quantize
     from quant.fakequant import FakeQuantLayer
     from quant.qmath import qrange
 
@@ -63,7 +63,7 @@ def test_fake_quant_weights_lie_on_the_plan_grid(seed: int, spread: str, magnitu
         f"override_layer_types {{ layer_type: \"Conv2d\" calibration_config {{ arq_quantize {{ quant_bits: {bits} channel_wise: {cw} }} }} }}\n"
         "override_layer_types { layer_type: \"Linear\" calibration_config { arq_quantize { channel_wise: false } } }\n"
     )
-    plan = cfglang.resolve(config, inventory(model))
+    plan = cfglang.resolve(config, model_inventory(model))
     result = quantize(model, plan, [torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(seed))],
                       progress=False)
     wrappers = {name: m for name, m in result.model.named_modules() if isinstance(m, FakeQuantLayer)}

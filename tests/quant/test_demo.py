@@ -11,14 +11,14 @@ import torch
 
 import cfglang
 from cfglang.cli import run
-from quant import demo, inventory, quantize
+from quant import demo, model_inventory, quantize
 
 
 @pytest.fixture(scope="module", params=["ifmr", "hfmg"])
 def demo_row(request, digits):
     model, data, _ = digits
     checked = cfglang.check(demo.config_path(request.param).read_text(), "demo.cfg")
-    plan = cfglang.resolve(checked, inventory(model))
+    plan = cfglang.resolve(checked, model_inventory(model))
     assert not checked.diagnostics and not plan.diagnostics
     assert [f.conv for f in plan.fusions] == ["conv1", "conv2", "conv3"]
     result = quantize(model, plan, demo.calibration_batches(data, plan.batch_num), progress=False)

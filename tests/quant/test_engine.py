@@ -183,11 +183,11 @@ def test_fp16_scale_and_hfmg():
 
 def test_plan_object_from_cfglang_resolve():
     import cfglang
-    from quant import inventory
+    from quant import model_inventory
 
     model = small_cnn()
     text = "batch_num: 2\ncommon_config { arq_quantize { channel_wise: false } hfmg_quantize { num_of_bins: 1024 } }\n"
-    resolved = cfglang.resolve(text, inventory(model))
+    resolved = cfglang.resolve(text, model_inventory(model))
     result = quantize(model, resolved, batches(), progress=False)
     assert result.layer("conv").activation_algo == "hfmg" and not result.layer("conv").channel_wise
     assert result.plan["fusions"] == [{"conv": "conv", "bn": "bn"}]

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import cfglang
-from quant import QuantizeError, inventory, quantize
+from quant import QuantizeError, model_inventory, quantize
 from quant.record import parse_record
 from quant_helpers import ifmr, layer, plan
 
@@ -53,10 +53,10 @@ def _model() -> Block:
 @pytest.mark.filterwarnings("ignore:The tensor attributes:UserWarning", "ignore::FutureWarning")
 def test_module_and_program_inventories_record_the_same_attributes() -> None:
     model = _model()
-    assert inventory(model).to_dict()["layers"] == ATTRIBUTES
+    assert model_inventory(model).to_dict()["layers"] == ATTRIBUTES
     program = torch.export.export(model, (torch.randn(1, 3, 4, 4),))
-    assert inventory(program).to_dict()["layers"] == ATTRIBUTES
-    assert inventory(program.run_decompositions()).to_dict()["layers"] == ATTRIBUTES
+    assert model_inventory(program).to_dict()["layers"] == ATTRIBUTES
+    assert model_inventory(program.run_decompositions()).to_dict()["layers"] == ATTRIBUTES
 
 
 CFG = """\
@@ -69,7 +69,7 @@ common_config {
 @pytest.mark.parametrize("target, int8", [("amct-9.2", {"stem", "dw", "up", "rnn", "head"}), ("amct-9.1", set())])
 def test_a_grouped_conv_under_amct_9_2_gets_8_bit_weights_in_the_record(target: str, int8: set[str]) -> None:
     model = _model()
-    resolved = cfglang.resolve(CFG, inventory(model), target=target)
+    resolved = cfglang.resolve(CFG, model_inventory(model), target=target)
     assert not resolved.diagnostics or {d.code for d in resolved.diagnostics} == {"M018"}
     data = [torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(i)) for i in range(2)]
     result = quantize(model, resolved, data, progress=False)

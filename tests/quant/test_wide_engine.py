@@ -306,10 +306,10 @@ override_layer_types {
 
 def test_end_to_end_from_a_cfg_is_the_hand_built_plan(wide):
     import cfglang
-    from quant import inventory
+    from quant import model_inventory
 
     model = small_cnn()
-    resolved = cfglang.resolve(CFG, inventory(model), target=TARGET)
+    resolved = cfglang.resolve(CFG, model_inventory(model), target=TARGET)
     assert not [d for d in resolved.diagnostics if d.severity.name == "ERROR"]
     assert resolved.to_dict()["target"] == TARGET
     result = quantize(model, resolved, batches(), progress=False)

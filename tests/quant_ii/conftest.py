@@ -34,7 +34,7 @@ def digits(tmp_path_factory) -> Digits:
     model = copy.deepcopy(original)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pairs = quant.inventory(model).foldable
+        pairs = quant.model_inventory(model).foldable
     fold_pairs(model, [{"conv": p.conv, "bn": p.bn} for p in pairs])
     acts = fused_activations(model)
     weighted = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]

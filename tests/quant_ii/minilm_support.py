@@ -78,13 +78,13 @@ def config_text(name: str, migration_strength: float | None = None) -> str:
 
 
 def plan_for(model: nn.Module, text: str) -> dict[str, Any]:
-    """The native plan of ``text`` against ``model``'s inventory (cfglang.resolve + quant.inventory)."""
+    """The native plan of ``text`` against ``model``'s inventory (cfglang.resolve + quant.model_inventory)."""
     import cfglang
     import quant
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # BertModel cannot be traced with torch.fx: no fusion, which is right
-        inventory = quant.inventory(model)
+        inventory = quant.model_inventory(model)
     plan = cfglang.resolve(text, inventory)
     errors = [d for d in plan.diagnostics if d.severity.name == "ERROR"]
     if errors:

@@ -23,7 +23,7 @@ def setup(digits):
     model = digits.original
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inv = quant.inventory(model)
+        inv = quant.model_inventory(model)
     return model, data, inv
 
 

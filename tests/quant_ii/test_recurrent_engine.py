@@ -31,7 +31,7 @@ def _quantize(model: nn.Module, text: str = "batch_num: 2"):
     batches = [torch.randn(4, 10, 8) for _ in range(2)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inv = quant.inventory(model)
+        inv = quant.model_inventory(model)
     return quant.quantize(model.eval(), cfglang.resolve(text, inv), batches, progress=False)
 
 

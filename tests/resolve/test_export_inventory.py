@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from quant.inventory import TraceWarning, inventory, inventory_from_ref  # noqa: E402
+from quant.inventory import TraceWarning, model_inventory, inventory_from_ref  # noqa: E402
 from quant.modelref import ModelRefError, load_model, load_program  # noqa: E402
 
 from .test_cli import amct  # noqa: E402
@@ -47,7 +47,7 @@ def test_program_inventory_equals_the_fx_inventory(which: str, tmp_path: Path) -
     with warnings.catch_warnings():
         warnings.simplefilter("error", TraceWarning)
         from_program = inventory_from_ref(str(path))
-    assert from_program == inventory(model, str(path))
+    assert from_program == model_inventory(model, str(path))
     assert from_program.traced and from_program.model == str(path)
 
 
@@ -62,7 +62,7 @@ def test_decomposed_programs_give_the_same_inventory(train: bool, tmp_path: Path
     assert "aten.addmm.default" in targets and "aten.linear.default" not in targets
     if train:
         assert program.graph_signature.buffers_to_mutate  # running stats are outputs of the graph
-    assert inventory(program, "m") == inventory(model, "m")
+    assert model_inventory(program, "m") == model_inventory(model, "m")
 
 
 def test_program_inventory_relations(tmp_path: Path) -> None:
@@ -99,7 +99,7 @@ def test_modules_the_program_never_runs_are_not_known(tmp_path: Path) -> None:
     assert [(p.conv, p.bn) for p in inv.foldable] == [("conv", "bn")]
     messages = [str(w.message) for w in caught if issubclass(w.category, TraceWarning)]
     assert len(messages) == 1 and "`spare` has weights in the program" in messages[0]
-    assert inventory(model).names == ["conv", "bn", "skip", "spare"]  # torch.fx sees the module tree
+    assert model_inventory(model).names == ["conv", "bn", "skip", "spare"]  # torch.fx sees the module tree
 
 
 def test_a_program_without_module_metadata_is_refused() -> None:
@@ -107,7 +107,7 @@ def test_a_program_without_module_metadata_is_refused() -> None:
     for node in program.graph.nodes:
         node.meta.pop("nn_module_stack", None)
     with pytest.raises(ModelRefError, match="has no `nn_module_stack` metadata"):
-        inventory(program, "stripped.pt2")
+        model_inventory(program, "stripped.pt2")
 
 
 def test_any_file_name_is_a_program(tmp_path: Path) -> None:

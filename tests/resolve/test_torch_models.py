@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from cfglang.inventory import Inventory  # noqa: E402
-from quant.inventory import TraceWarning, inventory  # noqa: E402
+from quant.inventory import TraceWarning, model_inventory  # noqa: E402
 
 from .conftest import validate_plan  # noqa: E402
 
@@ -93,7 +93,7 @@ def _roundtrip(inv: Inventory) -> Inventory:
 
 
 def test_resnet_block_inventory() -> None:
-    inv = _roundtrip(inventory(ResNetish()))
+    inv = _roundtrip(model_inventory(ResNetish()))
     assert [layer.name for layer in inv.quantizable] == [
         "stem", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2", "fc"]
     assert [(p.conv, p.bn) for p in inv.foldable] == [
@@ -107,7 +107,7 @@ def test_resnet_block_inventory() -> None:
 def test_sequential_cnn_inventory_and_plan() -> None:
     import cfglang
 
-    inv = _roundtrip(inventory(sequential_cnn()))
+    inv = _roundtrip(model_inventory(sequential_cnn()))
     assert [(l.name, l.type) for l in inv.quantizable] == [
         ("0", "Conv2d"), ("3", "Conv2d"), ("5", "AvgPool2d"), ("7", "Linear")]
     assert [(p.conv, p.bn) for p in inv.foldable] == [("0", "1")]
@@ -122,7 +122,7 @@ def test_sequential_cnn_inventory_and_plan() -> None:
 def test_transposed_and_grouped_convs() -> None:
     import cfglang
 
-    inv = _roundtrip(inventory(TransposedGrouped()))
+    inv = _roundtrip(model_inventory(TransposedGrouped()))
     assert [(l.name, l.type) for l in inv.quantizable] == [
         ("grouped", "Conv2d"), ("up", "ConvTranspose2d"), ("side", "Conv2d")]
     assert [(p.conv, p.bn) for p in inv.foldable] == [("grouped", "gbn")]
@@ -137,7 +137,7 @@ def test_transposed_and_grouped_convs() -> None:
 def test_resnet_plan_with_overrides() -> None:
     import cfglang
 
-    inv = inventory(ResNetish())
+    inv = model_inventory(ResNetish())
     text = """
 common_config { arq_quantize { channel_wise: true } }
 override_layer_types { layer_type: "Linear" calibration_config { arq_quantize { channel_wise: false } } }
@@ -156,14 +156,20 @@ skip_fusion_layers: "layer1.0.conv2"
 def test_untraceable_model_still_gets_names_and_types() -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        inv = inventory(Untraceable())
+        inv = model_inventory(Untraceable())
     assert inv.traced is False and [(l.name, l.type) for l in inv.layers] == [("fc", "Linear")]
     messages = [str(w.message) for w in caught if issubclass(w.category, TraceWarning)]
     assert messages and "cannot trace `Untraceable`" in messages[0] and "traced: false" in messages[0]
     assert _roundtrip(inv).traced is False
 
 
-def test_quant_inventory_is_callable_as_the_package_attribute() -> None:
-    import quant
+def test_model_inventory_is_the_package_attribute_beside_its_module() -> None:
+    import types
 
-    assert quant.inventory(sequential_cnn()).names[:3] == ["0", "1", "2"]
+    import quant
+    import quant.inventory
+
+    # the function is named apart from its module, so importing the module does not shadow it
+    assert isinstance(quant.inventory, types.ModuleType) and not callable(quant.inventory)
+    assert quant.model_inventory is quant.inventory.model_inventory
+    assert quant.model_inventory(sequential_cnn()).names[:3] == ["0", "1", "2"]

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from cfglang.checker import check  # noqa: E402
 from cfglang.resolution import resolve  # noqa: E402
 from quant import quantize  # noqa: E402
-from quant.inventory import inventory  # noqa: E402
+from quant.inventory import model_inventory  # noqa: E402
 from quant.result import OUTPUT_FILES, OutputDirError  # noqa: E402
 
 from security_helpers import amct  # noqa: E402
@@ -25,7 +25,7 @@ EXAMPLE = torch.randn(1, 4)
 @pytest.fixture(scope="module")
 def result():
     model = torch.nn.Sequential(torch.nn.Linear(4, 3)).eval()
-    plan = resolve(check("batch_num: 1\n"), inventory(model, "tiny"))
+    plan = resolve(check("batch_num: 1\n"), model_inventory(model, "tiny"))
     return quantize(model, plan, [torch.randn(2, 4)], progress=False)
 
 
