@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cfglang.capabilities import get_target
 from quant.arq import TRANSPOSED as _TRANSPOSED
 
 __all__ = [
@@ -40,10 +41,8 @@ __all__ = [
     "balanced_inputs",
 ]
 
-#: layer types that accept ``dmq_balancer`` (SPEC section 5)
-BALANCEABLE = frozenset(
-    {"Linear", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d"}
-)
+#: layer types that accept ``dmq_balancer``: the default target's set (cfglang.capabilities keeps it)
+BALANCEABLE = get_target().dmq
 
 #: the plain attribute (not a buffer: it stays out of ``state_dict``) where :func:`balance_pass` leaves
 #: a layer's factors, so that later passes over the working model (AdaRound) can divide its input

@@ -85,7 +85,7 @@ WEIGHT_ALGOS: dict[str, WeightAlgo] = {"arq": arq_quantize, "ada": ada_quantize}
 #: the DMQ balancing pass (see the module docstring): quant.dmq.balance_pass
 BALANCE_PASS: Callable[[nn.Module, Sequence[LayerSpec], Sequence[Any]], dict[str, torch.Tensor]] | None = balance_pass
 
-_RECURRENT = ("LSTM", "GRU")
+_RECURRENT = recurrent.RECURRENT_TYPES
 
 
 def _plan_dict(plan: Any) -> dict[str, Any]:
