@@ -14,13 +14,14 @@ in the file is 0.800000011920929 in the message, and must still be accepted).
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cfglang import capabilities as caps
 from cfglang.capabilities import Target
+from cfglang.float32 import as_float32
+from cfglang.ranges import NUM_OF_BINS, VALUE_RANGES
 from cfglang.rules import capability as C
 from cfglang.rules import schema as F
 from cfglang.rules import value as V
@@ -55,8 +56,8 @@ Checker = Callable[[Any, Target], Iterator[Finding]]
 CapabilityChecker = Callable[[Any, Context], Iterator[Finding]]
 
 
-def _f32(value: float) -> float:
-    return struct.unpack("f", struct.pack("f", value))[0]
+_f32 = as_float32
+_BATCH_NUM = VALUE_RANGES[("AMCTConfig", "batch_num")]
 
 
 def _show(message: Any, name: str) -> str:
@@ -90,7 +91,7 @@ def non_finite(message: Any, type_name: str) -> Iterator[Finding]:
 # --- AMCTConfig --------------------------------------------------------------
 
 def _batch_num(m: Any, target: Target) -> Iterator[Finding]:
-    if m.HasField("batch_num") and m.batch_num == 0:
+    if m.HasField("batch_num") and m.batch_num < _BATCH_NUM.low:
         yield Finding(V.BATCH_NUM_ZERO, "`batch_num` is 0, expected at least 1 calibration batch", ("batch_num",))
 
 
@@ -192,8 +193,9 @@ def _quant_bits(m: Any, target: Target) -> Iterator[Finding]:
 
 
 def _num_of_bins(m: Any, target: Target) -> Iterator[Finding]:
-    if m.HasField("num_of_bins") and m.num_of_bins not in (1024, 2048, 4096, 8192):
-        yield Finding(V.NUM_OF_BINS_VALUE, f"`num_of_bins` is {m.num_of_bins}, expected 1024, 2048, 4096 or 8192",
+    if m.HasField("num_of_bins") and m.num_of_bins not in NUM_OF_BINS:
+        yield Finding(V.NUM_OF_BINS_VALUE,
+                      f"`num_of_bins` is {m.num_of_bins}, expected {_or_list([str(n) for n in NUM_OF_BINS])}",
                       ("num_of_bins",))
 
 
@@ -209,8 +211,12 @@ def _dst_type(m: Any, target: Target) -> Iterator[Finding]:
                       hint or "remove `dst_type`; INT8 is the default")
 
 
-def _between(code: str, name: str, low: float, high: float, *, closed: bool) -> Checker:
-    """A checker for ``low < value < high`` (``closed``: ``low <= value <= high``)."""
+def _between(code: str, message: str, name: str) -> Checker:
+    """A checker for ``low < value < high`` (``closed``: ``low <= value <= high``), the bounds from
+    :data:`cfglang.ranges.VALUE_RANGES` (both ends closed or both open)."""
+    bound = VALUE_RANGES[(message, name)]
+    low, high, closed = bound.low, bound.high, bound.closed_low
+    assert low is not None and high is not None and bound.closed_high == closed
     lo, hi = _f32(low), _f32(high)
     shown = f"[{format_number(low)}, {format_number(high)}]" if closed else f"({format_number(low)}, {format_number(high)})"
 
@@ -228,9 +234,10 @@ def _between(code: str, name: str, low: float, high: float, *, closed: bool) -> 
 
 def _percentiles(m: Any, target: Target) -> Iterator[Finding]:
     for name in ("max_percentile", "min_percentile"):
-        if m.HasField(name) and _finite(m, name) and not _f32(0.5) < getattr(m, name) <= 1.0:
-            yield Finding(V.PERCENTILE_RANGE,
-                          f"`{name}` is {format_number(getattr(m, name))}, expected a value in (0.5, 1.0]", (name,))
+        bound = VALUE_RANGES[("FMRQuantize", name)]  # (0.5, 1.0]
+        if m.HasField(name) and _finite(m, name) and not _f32(bound.low) < getattr(m, name) <= bound.high:
+            yield Finding(V.PERCENTILE_RANGE, f"`{name}` is {format_number(getattr(m, name))}, expected a value in "
+                                              f"({format_number(bound.low)}, {bound.high!r}]", (name,))
 
 
 def _beta_range(m: Any, target: Target) -> Iterator[Finding]:
@@ -288,11 +295,11 @@ VALUE_CHECKS: dict[str, tuple[Checker, ...]] = {
     "ARQuantize": (_quant_bits,),
     "ADAquantize": (
         _num_iteration,
-        _between(V.REG_PARAM_RANGE, "reg_param", 0.0, 1.0, closed=False),
+        _between(V.REG_PARAM_RANGE, "ADAquantize", "reg_param"),
         _beta_range,
-        _between(V.WARM_START_RANGE, "warm_start", 0.0, 1.0, closed=False),
+        _between(V.WARM_START_RANGE, "ADAquantize", "warm_start"),
     ),
-    "DMQBalancer": (_between(V.MIGRATION_STRENGTH_RANGE, "migration_strength", 0.2, 0.8, closed=True),),
+    "DMQBalancer": (_between(V.MIGRATION_STRENGTH_RANGE, "DMQBalancer", "migration_strength"),),
     "FMRQuantize": (_search, _percentiles, _dst_type),
     "HFMGQuantize": (_num_of_bins, _dst_type),
 }

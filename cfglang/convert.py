@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from cfglang.capabilities import QUANTIZABLE, get_target
+from cfglang.ranges import NUM_OF_BINS, VALUE_RANGES
 
 __all__ = ["config_schema", "to_json", "from_json", "to_cfg", "dumps", "ConvertError"]
 
@@ -25,19 +26,9 @@ _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 # SPEC section 4, as JSON Schema keywords: (message, field) -> keywords
 _CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
-    ("AMCTConfig", "batch_num"): {"minimum": 1},
+    **{key: bound.json_keywords() for key, bound in VALUE_RANGES.items()},  # cfglang.ranges
     # the widths come from a target's capability table (_target_constraints)
-    ("HFMGQuantize", "num_of_bins"): {"enum": [1024, 2048, 4096, 8192]},
-    ("DMQBalancer", "migration_strength"): {"minimum": 0.2, "maximum": 0.8},
-    ("ADAquantize", "reg_param"): {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
-    ("ADAquantize", "warm_start"): {"exclusiveMinimum": 0, "exclusiveMaximum": 1},
-    ("ADAquantize", "beta_range_start"): {"exclusiveMinimum": 0},
-    ("ADAquantize", "beta_range_end"): {"exclusiveMinimum": 0},
-    ("FMRQuantize", "search_range_start"): {"exclusiveMinimum": 0},
-    ("FMRQuantize", "search_range_end"): {"exclusiveMinimum": 0},
-    ("FMRQuantize", "search_step"): {"exclusiveMinimum": 0},
-    ("FMRQuantize", "max_percentile"): {"exclusiveMinimum": 0.5, "maximum": 1.0},
-    ("FMRQuantize", "min_percentile"): {"exclusiveMinimum": 0.5, "maximum": 1.0},
+    ("HFMGQuantize", "num_of_bins"): {"enum": list(NUM_OF_BINS)},
     ("OverrideLayerType", "layer_type"): {"enum": list(QUANTIZABLE)},
     ("AMCTConfig", "skip_layer_types"): {"enum": list(QUANTIZABLE)},
 }
