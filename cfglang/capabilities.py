@@ -1,7 +1,7 @@
 """What AMCT PyTorch can do with each layer type, per target, as data.
 
 A *target* names the AMCT behaviour a file is checked against (like ruff's
-``target-version``): ``documented`` is SPEC section 5 as the user documentation
+``target-version``): ``documented`` is the capability table as the user documentation
 states it; ``amct-9.1`` and ``amct-9.2`` are what the open-source AMCT code reads
 at those releases (docs/amct-checks.md says how each was established). Each target
 is one :class:`Target` table; the checker, the model-aware checks, the resolver,
@@ -144,8 +144,8 @@ _EVERY_TYPE = frozenset(QUANTIZABLE)
 TARGETS: Mapping[str, Target] = MappingProxyType({
     "documented": Target(
         "documented",
-        "the AMCT user documentation (SPEC sections 4 and 5): INT8 activations; INT6/INT7 weights for Conv2d",
-        "SPEC sections 4 and 5",
+        "the AMCT user documentation (value ranges, layer capabilities): INT8 activations; INT6/INT7 weights for Conv2d",
+        "the AMCT user documentation: value ranges and layer capabilities",
         _bits(b6=_CONV2D, b7=_CONV2D, b8=WEIGHTED),
         MappingProxyType({"INT8": (8, _EVERY_TYPE)}),
     ),

@@ -1,4 +1,4 @@
-"""Value constraints (SPEC section 4) and the capability rules that need no model (section 5).
+"""Value constraints (the V rules of docs/rules.md) and the capability rules that need no model (the C rules).
 
 A table of small checker functions, in the manner of jsonschema's keyword
 checkers: each looks at one message of the final ``AMCTConfig`` (defaults

@@ -4,7 +4,7 @@ the two conversions ``.cfg`` -> JSON -> ``.cfg``.
 The JSON form is protobuf's JSON mapping with the proto field names (the names
 a ``.cfg`` uses), enums as names. The schema states what JSON Schema can say:
 kinds, exact integer bounds, enums, required fields, oneofs (at most one
-member), no unknown keys, and the value constraints of SPEC section 4 that
+member), no unknown keys, and the value constraints (docs/rules.md, V rules) that
 concern one value (``quant_bits`` in {6, 7, 8}, ``0 < reg_param < 1``, ...).
 Constraints between values (``search_range_start < search_range_end``) and
 duplicate override keys are left to the checker.
@@ -24,7 +24,7 @@ __all__ = ["config_schema", "to_json", "from_json", "to_cfg", "dumps", "ConvertE
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
-# SPEC section 4, as JSON Schema keywords: (message, field) -> keywords
+# the value constraints (V rules), as JSON Schema keywords: (message, field) -> keywords
 _CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
     **{key: bound.json_keywords() for key, bound in VALUE_RANGES.items()},  # cfglang.ranges
     # the widths come from a target's capability table (_target_constraints)
@@ -57,7 +57,7 @@ def _scalar(fd) -> dict[str, Any]:
         low, high = _INTEGER_BOUNDS[integer]
         return {"type": "integer", "minimum": low, "maximum": high}
     if fd.type in (FD.TYPE_FLOAT, FD.TYPE_DOUBLE):
-        return {"type": "number"}  # JSON has no inf or nan, and SPEC 4 wants finite floats
+        return {"type": "number"}  # JSON has no inf or nan, and V rules want finite floats
     if fd.type == FD.TYPE_BOOL:
         return {"type": "boolean"}
     if fd.type == FD.TYPE_STRING:

@@ -50,7 +50,7 @@ class Layer:
 
 @dataclass(frozen=True, slots=True)
 class Foldable:
-    """A BatchNorm that only reads ``conv``'s output, ``conv`` feeding only it (SPEC section 5)."""
+    """A BatchNorm that only reads ``conv``'s output, ``conv`` feeding only it (AMCT's BatchNorm folding rule)."""
 
     conv: str
     bn: str

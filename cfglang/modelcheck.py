@@ -215,7 +215,7 @@ def _skipped_and_overridden(res: Resolution) -> Iterator[Diagnostic]:
                         [(res.where(("skip_layer_types", res.skip_types[entry.layer_type])), "skipped here")])
 
 
-# capability events (SPEC 6.5) --------------------------------------------------
+# capability events (docs/semantics.md, "Capability fallbacks and errors") ------
 
 def _fallback_text(event, target: cap.Target) -> tuple[str, str]:
     """Why a value does not apply (from the target's table) and what the layer gets instead."""
@@ -456,7 +456,7 @@ def _default(block: str, name: str, layer_type: str, target: cap.Target) -> Any:
     return DEFAULTS.get(block, {}).get(name)
 
 
-# asymmetric: documented precedence versus AMCT's rule (SPEC 6.4) ---------------
+# asymmetric: documented precedence versus AMCT's rule (docs/semantics.md) -------
 
 
 def _asymmetric(res: Resolution) -> Iterator[Diagnostic]:

@@ -2,7 +2,7 @@
 
 Plain frozen dataclasses, JSON-serialisable in three layouts: the native plan
 JSON (``to_dict``/``from_dict``, what ``amct plan`` writes and the engine
-reads), AMCT's own ``config.json`` (SPEC section 7) and a text table.
+reads), AMCT's own ``config.json`` (as its ``create_quant_config`` writes it) and a text table.
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ class Plan:
         )
 
     def to_amct_json(self) -> dict[str, Any]:
-        """AMCT's own ``config.json`` layout (SPEC section 7): globals, then one key per layer by name."""
+        """AMCT's own ``config.json`` layout (its ``create_quant_config``): globals, then one key per layer by name."""
         out: dict[str, Any] = {
             "version": 1,
             "batch_num": self.batch_num,

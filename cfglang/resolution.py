@@ -1,10 +1,10 @@
-"""Resolution (SPEC section 6): a checked config and a layer inventory -> :class:`Plan`.
+"""Resolution (docs/semantics.md): a checked config and a layer inventory -> :class:`Plan`.
 
 Pure Python, linear in layers plus entries: every lookup is a dict. Each
 CalibrationConfig is read once into a :class:`Source` (the algorithm blocks
 and the fields set in them); a layer's values then come from one source, with
 the built-in defaults for whatever it leaves unset (overrides replace, they
-do not merge), except ``asymmetric`` (SPEC 6.4). Every value carries its
+do not merge), except ``asymmetric`` (docs/semantics.md, "The `asymmetric` chain"). Every value carries its
 :class:`Provenance`; capability problems are collected as :class:`Event` and
 turned into diagnostics by :mod:`cfglang.modelcheck`.
 """
@@ -100,7 +100,8 @@ EMPTY = Source(DEFAULT, ())
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A value impossible for a layer's type (SPEC 6.5), found while resolving one layer."""
+    """A value impossible for a layer's type (docs/semantics.md, "Capability fallbacks and errors"), found while
+    resolving one layer."""
 
     what: str  # quant_bits | dst_type | ada_quantize | dmq_balancer | asymmetric | channel_wise
     level: str  # where the impossible value came from
@@ -246,7 +247,7 @@ def _activation(source: Source, common: Source, offset: tuple[bool, str, tuple],
     else:
         values.provenance["activation.algo"] = values.at(source.level, source.path + (name,), True)
     bits = _activation_bits(source, block, layer_type, values)
-    # SPEC 6.4, as AMCT computes it
+    # the `asymmetric` chain as AMCT computes it (docs/semantics.md): own source, then common_config if same algorithm
     if block is not None and "asymmetric" in block.fields:
         found = (block.fields["asymmetric"], source.level, source.path + (name, "asymmetric"))
     elif common.acts is not None and common.acts.name == name and "asymmetric" in common.acts.fields:

@@ -1,4 +1,4 @@
-"""amct-cfg's PyTorch side: execute a resolved plan on a model (SPEC sections 8 and 9).
+"""amct-cfg's PyTorch side: execute a resolved plan on a model (docs/architecture.md, "The engine").
 
 model + plan (or its native JSON dict) + calibration batches --quantize--> QuantResult
 

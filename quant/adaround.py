@@ -1,5 +1,5 @@
 """AdaRound: learned rounding of weights (Nagel et al., "Up or Down? Adaptive Rounding for
-Post-Training Quantization", ICML 2020), as AMCT's ``ada_quantize`` (SPEC section 8).
+Post-Training Quantization", ICML 2020), as AMCT's ``ada_quantize``.
 
 For a layer with weight ``W`` and per-tensor or per-output-channel scale ``s``:
 
@@ -411,7 +411,7 @@ _FUSED_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[str, str]] = weakref.Wea
 
 
 def fused_activations(model: nn.Module) -> dict[str, str]:
-    """``{layer: activation}`` for every activation module (SPEC section 5's list) that is the only
+    """``{layer: activation}`` for every activation module (``ADA_FUSED_ACTIVATIONS``) that is the only
     consumer of a layer's output, looking through ``nn.Identity`` (a folded BatchNorm). Empty, with a
     warning, when the model cannot be traced with torch.fx."""
     if model in _FUSED_CACHE:

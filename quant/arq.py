@@ -1,4 +1,4 @@
-"""ARQ weight quantization (SPEC section 8): min/max of the weight, per tensor or per output channel
+"""ARQ weight quantization as AMCT computes it: min/max of the weight, per tensor or per output channel
 (rows of ``[C_out, -1]``), then the symmetric scale; offsets are always 0.
 
 ConvTranspose weights are ``[C_in, C_out / groups, *k]``: their output channels are dim 1. For a

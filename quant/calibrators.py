@@ -1,4 +1,4 @@
-"""Activation calibrators: IFMR and HFMG (SPEC section 8), each split into ``observe(x)`` (once per
+"""Activation calibrators: IFMR and HFMG as AMCT computes them (docs/architecture.md, "The engine"), each split into ``observe(x)`` (once per
 calibration batch) and ``compute() -> ActivationQParams`` (once, at the end), torchao-style.
 
 IFMR streams: AMCT concatenates every batch and scores each clip candidate on the full data; here

@@ -1,5 +1,5 @@
 """DMQ balancer (AMCT's ``dmq_balancer``): SmoothQuant-style migration of activation outliers into
-the weights (Xiao et al., "SmoothQuant", ICML 2023; SPEC section 8).
+the weights (Xiao et al., "SmoothQuant", ICML 2023).
 
 Per input channel ``j`` of a layer, with ``a = migration_strength``:
 

@@ -1,4 +1,4 @@
-"""``quantize(model, plan, batches)``: execute a resolved plan (SPEC section 9).
+"""``quantize(model, plan, batches)``: execute a resolved plan, in AMCT's calibrate-and-save order.
 
 fold BatchNorm -> (balance pass) -> quantize weights -> activation calibration over exactly
 ``batch_num`` batches (activations pass through in float) -> record -> fake-quant model.

@@ -105,7 +105,7 @@ def _conv_transpose(fn):
     return forward
 
 
-#: supported layer type name -> LayerKind (SPEC section 5, Engine I)
+#: supported layer type name -> LayerKind (the quantizable types of :mod:`cfglang.capabilities`)
 LAYER_KINDS: dict[str, LayerKind] = {
     "Conv1d": LayerKind(True, 0, _conv),
     "Conv2d": LayerKind(True, 0, _conv),

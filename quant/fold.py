@@ -1,4 +1,4 @@
-"""BatchNorm folding (SPEC section 8): ``W' = W * g / sqrt(var + eps)`` per output channel and
+"""BatchNorm folding as AMCT does it: ``W' = W * g / sqrt(var + eps)`` per output channel and
 ``b' = (b - mu) * g / sqrt(var + eps) + beta``, only in eval mode with affine BN and running stats.
 
 The conv keeps its name; the BatchNorm becomes ``nn.Identity`` in the engine's working copy.

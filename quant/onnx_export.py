@@ -1,4 +1,4 @@
-"""Standard ONNX QDQ export of a fake-quant model (SPEC section 9).
+"""Standard ONNX QDQ export of a fake-quant model (AMCT writes its own ONNX; ours is plain QDQ).
 
 Activations become ``QuantizeLinear``/``DequantizeLinear`` with int8 zero point ``offset_d``; weights
 are int8 initializers feeding ``DequantizeLinear`` (per axis when channel-wise, opset 13). Uses the

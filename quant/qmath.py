@@ -1,4 +1,4 @@
-"""Quantization arithmetic as AMCT computes it (SPEC section 8): pure functions on tensors.
+"""Quantization arithmetic as AMCT computes it (its ``calculate_scale_offset``): pure functions on tensors.
 
 - quantize ``q = clip(round(x / scale) + offset, -2^(b-1), 2^(b-1) - 1)`` with round-half-to-even
   (``torch.round``), dequantize ``(q - offset) * scale``; the full signed range at every bit width.
@@ -86,7 +86,7 @@ def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
 
 
 def apply_epsilon(scale: torch.Tensor) -> torch.Tensor:
-    """A scale below float32 epsilon becomes 1.0 (SPEC 8: all-zero tensors must not divide by zero)."""
+    """A scale below float32 epsilon becomes 1.0 (as in AMCT: all-zero tensors must not divide by zero)."""
     return torch.where(scale < FLOAT32_EPS, torch.ones_like(scale), scale)
 
 

@@ -1,4 +1,4 @@
-"""The scale/offset record file (SPEC section 7): protobuf text format of ``ScaleOffsetRecord``.
+"""The scale/offset record file (AMCT's ``ScaleOffsetRecord``, proto/scale_offset_record.proto): protobuf text format.
 
 ``record { key: "conv1" value { scale_d: 0.113 offset_d: 29 scale_w: ... offset_w: 0 ... } }``;
 weights are symmetric, so every ``offset_w`` is 0; DMQ factors go to ``tensor_balance_factor``.

@@ -1,4 +1,4 @@
-"""Fake quantization of LSTM and GRU layers (SPEC section 5).
+"""Fake quantization of LSTM and GRU layers (quantizable types in :mod:`cfglang.capabilities`).
 
 What is quantized, as AMCT does for its recurrent layers:
 

@@ -1,4 +1,4 @@
-"""Capability rules (C): what each layer type supports (SPEC section 5), where no model is needed.
+"""Capability rules (C): what each layer type supports (:mod:`cfglang.capabilities`), where no model is needed.
 
 An `override_layer_types` entry names its type, so an impossible value there is
 an error at that value. `common_config` reaches every type; where AMCT falls

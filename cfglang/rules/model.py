@@ -124,7 +124,8 @@ UNSUPPORTED_FOR_LAYER = rule(
     "M008", "unsupported-for-layer", Severity.ERROR,
     "an `override_layer_configs` value that the layer's type cannot use",
     "An override that names a layer asks for something explicitly, so an impossible value for the "
-    "layer's type (see SPEC section 5) is an error, not a fallback. Under the `amct-9.x` targets so is "
+    "layer's type (its target's capability table, which `amct explain TARGET` prints) is an error, not a "
+    "fallback. Under the `amct-9.x` targets so is "
     "`dst_type: INT16` for a Linear without bias (the inventory's `bias`). " + _LAYERS,
     "override_layer_configs {\n  layer_name: \"fc\"\n"
     "  calibration_config { arq_quantize { quant_bits: 6 } }\n}\n",
@@ -238,7 +239,7 @@ OVERRIDE_NOT_QUANTIZABLE = rule(
 LAYER_NAMED_LIKE_GLOBAL = rule(
     "M017", "layer-named-like-global", Severity.ERROR,
     "a quantizable layer whose name is one of the config's global keys",
-    "AMCT's config JSON (SPEC section 7) keeps one key per layer beside the global keys `version`, "
+    "AMCT's config JSON (what its `create_quant_config` writes) keeps one key per layer beside the global keys `version`, "
     "`batch_num`, `activation_offset`, `do_fusion`, `skip_fusion_layers` and `fakequant_precision_mode`; "
     "it refuses a model with a quantizable layer of such a name (\"... is a global parameter, can not be "
     "a layer name\"). Rename the module. The error is reported at the top of the file.",

@@ -1,4 +1,4 @@
-"""Value rules (V): the documented constraints of SPEC section 4.
+"""Value rules (V): the value constraints of the AMCT user documentation.
 
 Checked on the values AMCT would use, so defaults count: a lone
 `beta_range_end: 30` breaks `beta_range_start > beta_range_end`.
