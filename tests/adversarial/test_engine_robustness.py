@@ -97,7 +97,7 @@ def test_constant_activations_calibrate_to_finite_parameters(value: float) -> No
     out = result.model(batches[0])
     assert bool(torch.isfinite(out).all())
     if value == 0.0:
-        assert result.layer("conv").scale_d == 1.0  # SPEC 8: a scale below epsilon becomes 1.0
+        assert result.layer("conv").scale_d == 1.0  # as in AMCT: a scale below epsilon becomes 1.0
     assert _same(model, snap)
 
 

@@ -5,7 +5,7 @@ Covers every field of the schema, every value form protobuf's reader takes
 names and numbers, both quote styles, escapes, adjacent strings) and every
 syntax variant (``{}``/``<>``, optional colon before blocks, ``,``/``;``
 separators, list syntax for repeated scalars and messages, comments, tabs and
-CRLF). With ``valid=True`` the values also keep every SPEC rule (so ``load``
+CRLF). With ``valid=True`` the values also keep every value rule (so ``load``
 accepts them); ``duplicates=True`` adds singular fields given twice, blocks
 given twice and oneof conflicts, which ``Merge`` accepts (last wins).
 """
@@ -81,7 +81,7 @@ class Generator:
         base = self.rng.choice(["conv1", "features.0", "layer1.0.conv2", "fc", "head.proj", "blocks.3.attn.qkv"])
         return base + self.rng.choice(["", "", f".{self.rng.randrange(10)}", "_é", "\t"])
 
-    # --- values: SPEC-valid ones, or (valid=False) anything protobuf's reader stores ---
+    # --- values: valid ones (V rules), or (valid=False) anything protobuf's reader stores ---
 
     def int_(self, choices: list[int]) -> str:
         if not self.valid and self.rng.random() < 0.3:

@@ -83,6 +83,6 @@ def test_the_json_schema_describes_every_property_and_enum_value() -> None:
         assert definition["description"] == schema.message_description(name)
     mode = config["properties"]["fakequant_precision_mode"]
     assert mode["enumDescriptions"] == [schema.field_info("AMCTConfig", "fakequant_precision_mode").enum_descriptions[0]]
-    # the JSON Schema allows INT8 only (SPEC 4), and its descriptions follow the enum it states
+    # the JSON Schema allows INT8 only (the documented target), and its descriptions follow the enum it states
     dst = config["$defs"]["FMRQuantize"]["properties"]["dst_type"]
     assert dst["enum"] == ["INT8"] and len(dst["enumDescriptions"]) == 1

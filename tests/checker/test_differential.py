@@ -3,7 +3,7 @@
 For every file ``Merge`` accepts, ``cfglang.check`` builds an equal message:
 the valid corpus, a few hundred generated files covering every field, value
 form and syntax variant, files with duplicates and oneof conflicts (warnings,
-still equal), and files with values the SPEC refuses but ``Merge`` stores.
+still equal), and files with values the value rules refuse but ``Merge`` stores.
 """
 
 from __future__ import annotations

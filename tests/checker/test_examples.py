@@ -8,7 +8,7 @@ a type (`skip_layer_types`, an `override_layer_types` entry) is an error
 also sets `quant_bits: 7` in `common_config`, which only Conv2d layers can
 honour: an info (C003). `hfmg_fragment.txt` is an excerpt with `...` lines
 standing for omitted text, so it is not a config: syntax errors, nothing else.
-Everything else in the samples keeps the SPEC rules.
+Everything else in the samples keeps every rule (docs/rules.md).
 """
 
 from __future__ import annotations

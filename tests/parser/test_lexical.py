@@ -1,4 +1,4 @@
-"""Every lexical form of SPEC section 1, read as protobuf's Python parser reads it."""
+"""Every lexical form of the protobuf text format, read as protobuf's Python parser reads it."""
 
 from __future__ import annotations
 

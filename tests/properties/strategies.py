@@ -1,14 +1,14 @@
 """Hypothesis strategies for AMCT config text.
 
 Two generators build a small model of a file (:class:`Msg` / :class:`Entry`)
-and render it with every syntax variant of SPEC section 1:
+and render it with every syntax variant of the protobuf text format:
 
 - :func:`merge_documents`: anything protobuf's ``text_format.Merge`` accepts
   with the compiled schema, driven by the descriptor alone (every field kind,
   duplicates of singular fields, oneof members given one after the other,
-  message fields given twice, out-of-range-for-the-SPEC values);
-- :func:`valid_documents`: files that also satisfy the SPEC's value rules
-  (sections 4 and 5 as far as they need no model), so ``cfglang.load`` must
+  message fields given twice, values out of the value rules' ranges);
+- :func:`valid_documents`: files that also satisfy the value and capability rules
+  (V and C, as far as they need no model), so ``cfglang.load`` must
   accept them.
 
 The renderer draws, per token, the whitespace and comments before it, the
@@ -146,7 +146,7 @@ uint32_values = st.one_of(
 
 
 def float_literal(draw: Callable, value: Decimal, allow_int: bool = True) -> str:
-    """A literal for ``value`` in one of the float forms of SPEC section 1."""
+    """A literal for ``value`` in one of the float forms of the text format."""
     negative = value.is_signed()
     mag = abs(value)
     forms = ["sci", "fixed", "fixed"] if -30 <= mag.adjusted() <= 30 else ["sci"]
@@ -188,7 +188,7 @@ SIMPLE_ESCAPES = {
     "\a": "a", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t", "\v": "v",
     "\\": "\\", "'": "'", '"': '"',
 }
-# ``\?`` is in SPEC section 1 but Python's text_format decodes it as two
+# ``\?`` is in the text format (protobuf C++) but Python's text_format decodes it as two
 # characters, so it is left out of the differential strategies.
 
 string_values = st.text(
@@ -296,7 +296,7 @@ def merge_message(draw: Callable, desc: Descriptor, depth: int = 0, max_entries:
     return msg
 
 
-# --------------------------------------------------------------------------- SPEC-valid model
+# -------------------------------------------------------------------------------- valid model
 
 
 def _lit(draw: Callable, f: FieldDescriptor, value: Any) -> Lit:
@@ -418,7 +418,7 @@ def calibration_config(draw: Callable, layer_type: str | None = None) -> Msg:
 
 @st.composite
 def valid_model(draw: Callable, layers: tuple[tuple[str, str], ...] | None = None) -> Msg:
-    """A SPEC-valid AMCTConfig; with ``layers`` ((name, type) of a model) the
+    """An AMCTConfig that keeps the value rules; with ``layers`` ((name, type) of a model) the
     names it mentions come from the model and each layer override is valid for
     its layer's type."""
     types = dict(layers) if layers else {}
@@ -577,12 +577,12 @@ def render(draw: Callable, model: Msg) -> Rendered:
 
 
 def merge_documents(max_entries: int = 6) -> st.SearchStrategy[Rendered]:
-    """Files ``text_format.Merge`` accepts (SPEC diagnostics may still apply)."""
+    """Files ``text_format.Merge`` accepts (rule diagnostics may still apply)."""
     return merge_message(ROOT, 0, max_entries).flatmap(render)
 
 
 def valid_documents() -> st.SearchStrategy[Rendered]:
-    """Files valid by the SPEC: ``cfglang.load`` must accept them."""
+    """Files that keep the value and capability rules: ``cfglang.load`` must accept them."""
     return valid_model().flatmap(render)
 
 

@@ -1,9 +1,9 @@
 """``cfglang.check`` / ``cfglang.load`` against protobuf's ``text_format.Merge``.
 
-SPEC section 3: for every file ``Merge`` accepts with the compiled schema our
+As AMCT reads a file (docs/amct-checks.md): for every file ``Merge`` accepts with the compiled schema our
 message equals ``Merge``'s (duplicates: last scalar wins, a message given twice
 is merged, a later oneof member drops the earlier one), even where our
-diagnostics report SPEC violations. Files that are valid by the SPEC load
+diagnostics report rule violations. Files that keep every rule load
 without error. And the reverse direction on damaged text: when we report no
 error, ``Merge`` accepts the file and agrees.
 """
@@ -75,7 +75,7 @@ def test_valid_files_load_and_equal_merge(doc: Rendered) -> None:
     assert wire(loaded) == wire(merge(doc.text))
 
 
-# where SPEC section 1 and Python's text_format differ on purpose: we tolerate
+# where the text format as we read it and Python's text_format differ on purpose: we tolerate
 # a byte-order mark and read hex/octal bools (`0x1`, `00`) as protobuf C++ does
 _KNOWN_DIVERGENCE = ("\ufeff", 'Expected "true" or "false"')
 
@@ -135,7 +135,7 @@ def test_oneof_conflict_related_location_is_the_winner() -> None:
 # the winner can start right where the dropped block ends (found by a long run)
 @example(Rendered("common_config{arq_quantize{}ada_quantize{}}\n", None, (), "\n"))  # type: ignore[arg-type]
 def test_duplicates_and_oneof_conflicts_are_reported(doc: Rendered) -> None:
-    """SPEC 3: a singular field twice warns at the winner (related: the earlier place); a block of a
+    """As AMCT reads a file: a singular field twice warns at the winner (related: the earlier place); a block of a
     oneof that a later member drops warns on the dropped block (related: the winner)."""
     import cfglang
 

@@ -1,4 +1,4 @@
-"""Quantization arithmetic properties (SPEC section 8; issue 9, engine block).
+"""Quantization arithmetic properties (AMCT's arithmetic, docs/architecture.md "The engine"; issue 9).
 
 - fake-quantized weights (ARQ: symmetric scale from min/max, per tensor or per
   output channel) lie on the grid ``scale * k`` with ``k`` in the bit range;

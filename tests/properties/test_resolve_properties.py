@@ -1,4 +1,4 @@
-"""Resolution properties (SPEC section 6; issues 5 and 9).
+"""Resolution properties (docs/semantics.md; issues 5 and 9).
 
 Configs come from :func:`valid_model` for a generated layer inventory, so the
 expected behaviour can be read off the model that was rendered:
@@ -7,7 +7,7 @@ expected behaviour can be read off the model that was rendered:
 - the source of a layer is its ``override_layer_configs`` entry, else its
   ``override_layer_types`` entry, else ``common_config``: the layer gets exactly
   what it would get if that source were the only ``common_config`` (overrides
-  replace), ``asymmetric`` aside, which follows SPEC 6.4 and is checked on its own;
+  replace), ``asymmetric`` aside, which follows AMCT's chain (docs/semantics.md) and is checked on its own;
 - a layer that no entry mentions gets the plan of a config holding only
   ``common_config`` (and ``activation_offset``);
 - every provenance with a line and column points at the value in the text, inside
@@ -82,7 +82,7 @@ def _source(model: Msg, name: str, layer_type: str) -> tuple[str, Msg | None]:
 
 
 def expected_asymmetric(model: Msg, name: str, layer_type: str) -> bool:
-    """SPEC 6.4, exactly as AMCT computes it."""
+    """The `asymmetric` chain (docs/semantics.md), exactly as AMCT computes it."""
     level, source = _source(model, name, layer_type)
     algo, value = _activation_block(source)
     if value is None and level != "common_config":
@@ -152,7 +152,7 @@ def _act_cc(draw, algo: str | None, asymmetric: bool | None) -> Msg:
 
 @st.composite
 def asymmetric_scenarios(draw):
-    """Every combination SPEC 6.4 distinguishes: which levels exist, which activation algorithm each
+    """Every combination the `asymmetric` chain distinguishes: which levels exist, which activation algorithm each
     chooses, and whether each sets `asymmetric`; `activation_offset` on or off."""
     algos = pick([None, "ifmr_quantize", "hfmg_quantize"])
     values = pick([None, True, False])

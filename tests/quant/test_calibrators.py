@@ -1,4 +1,4 @@
-"""IFMR and HFMG against straightforward reference implementations of SPEC section 8."""
+"""IFMR and HFMG against straightforward reference implementations of AMCT's IFMR and HFMG."""
 
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def test_ifmr_histogram_is_the_data_over_its_range(kind, histogram_path):
 @pytest.mark.parametrize("asymmetric", [True, False])
 @pytest.mark.parametrize("bits", [8, 6])
 def test_histogram_losses_integrate_the_uniform_density(asymmetric, bits, histogram_path):
-    # reference: 64 points per bin, fake-quantized by the formulas of SPEC section 8
+    # reference: 64 points per bin, fake-quantized by AMCT's quantization formulas
     g = torch.Generator().manual_seed(bits)
     bins, lo, hi = 512, -1.3, 4.1
     hist = torch.rand(bins, generator=g, dtype=torch.float64) * 100
@@ -337,7 +337,7 @@ def test_hfmg_merge_matches_reference():
 
 def test_hfmg_histogram_is_the_batch_by_batch_merge(histogram_path):
     # the range widening now and then: the histogram is exactly the one made batch by batch with
-    # torch.histc and the re-binning of SPEC section 8
+    # torch.histc and HFMG's re-binning
     bins = 512
     batches = [_data("relu", 3000 + 17 * i, i) * (1.0 + 0.05 * (i % 5)) for i in range(14)]
     cal = HFMGCalibrator(HFMGParams(num_of_bins=bins))

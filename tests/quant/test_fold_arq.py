@@ -1,4 +1,4 @@
-"""BatchNorm folding and ARQ against references written from SPEC section 8."""
+"""BatchNorm folding and ARQ against references written from AMCT's formulas."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_unfoldable_batchnorm_is_a_clear_error(bn, message):
 
 
 def ref_arq(weight: torch.Tensor, bits: int, axis: int) -> torch.Tensor:
-    """Per output channel: symmetric scale from that channel's min and max (SPEC 8)."""
+    """Per output channel: symmetric scale from that channel's min and max (as AMCT's ARQ)."""
     scales = []
     for c in range(weight.shape[axis]):
         row = weight.select(axis, c)

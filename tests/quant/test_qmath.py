@@ -1,4 +1,4 @@
-"""qmath against reference implementations written from SPEC section 8 (numpy, float32)."""
+"""qmath against reference implementations written from AMCT's formulas (numpy, float32)."""
 
 from __future__ import annotations
 

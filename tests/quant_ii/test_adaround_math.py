@@ -1,4 +1,4 @@
-"""AdaRound building blocks against the paper's definitions (Nagel et al. 2020; SPEC section 8)."""
+"""AdaRound building blocks against the paper's definitions (Nagel et al. 2020), as AMCT's ``ada_quantize``."""
 
 from __future__ import annotations
 

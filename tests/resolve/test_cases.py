@@ -1,4 +1,4 @@
-"""A table of resolution cases: at least one per rule of SPEC section 6.
+"""A table of resolution cases: at least one per rule of docs/semantics.md.
 
 Each case is a config, a small inventory, the values some layers must get
 (``layer.key`` -> value, keys as in the plan's provenance), the level each
@@ -166,7 +166,7 @@ def test_every_rule_has_a_case() -> None:
             "M013", "M015"} <= covered
 
 
-# fusion (SPEC 6.7) and globals (6.8) ------------------------------------------
+# fusion and globals (docs/semantics.md) ---------------------------------------
 
 FUSE = [("conv1", "Conv2d"), ("bn1", "BatchNorm2d"), ("conv2", "Conv2d"), ("bn2", "BatchNorm2d")]
 

@@ -1,6 +1,6 @@
 """Hypothesis properties of resolution on generated models and configs.
 
-(tests/properties/test_resolve_properties.py checks more of SPEC 6 against its own model of the
+(tests/properties/test_resolve_properties.py checks more of docs/semantics.md against its own model of the
 rules; these three are the promises of the plan issue, stated directly.)
 """
 
