@@ -22,11 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from cfglang.capabilities import get_target
 from quant.arq import TRANSPOSED as _TRANSPOSED
 
 __all__ = [
-    "BALANCEABLE",
     "InputChannelMax",
     "ActivationBalance",
     "channel_dim",
@@ -40,9 +38,6 @@ __all__ = [
     "balance_pass",
     "balanced_inputs",
 ]
-
-#: layer types that accept ``dmq_balancer``: the default target's set (cfglang.capabilities keeps it)
-BALANCEABLE = get_target().dmq
 
 #: the plain attribute (not a buffer: it stays out of ``state_dict``) where :func:`balance_pass` leaves
 #: a layer's factors, so that later passes over the working model (AdaRound) can divide its input

@@ -85,8 +85,6 @@ WEIGHT_ALGOS: dict[str, WeightAlgo] = {"arq": arq_quantize, "ada": ada_quantize}
 #: the DMQ balancing pass (see the module docstring): quant.dmq.balance_pass
 BALANCE_PASS: Callable[[nn.Module, Sequence[LayerSpec], Sequence[Any]], dict[str, torch.Tensor]] | None = balance_pass
 
-_RECURRENT = recurrent.RECURRENT_TYPES
-
 
 def _plan_dict(plan: Any) -> dict[str, Any]:
     data = plan.to_dict() if hasattr(plan, "to_dict") else plan
@@ -116,7 +114,7 @@ def _layer_specs(model: nn.Module, plan: Mapping[str, Any]) -> list[LayerSpec]:
         if type(module).__name__ != kind:
             raise QuantizeError(f"plan layer `{name}` has type `{kind}`, but the model's module is a "
                                 f"`{type(module).__name__}`")
-        if kind in _RECURRENT:  # quant.recurrent: supported ones get a spec, others a warning
+        if kind in recurrent.RECURRENT_TYPES:  # quant.recurrent: supported ones get a spec, others a warning
             spec = recurrent.engine_spec(name, kind, module, layer)
             if spec is not None:
                 _check_bits(name, kind, spec.weight, spec.activation, target)
@@ -363,7 +361,7 @@ def build_fake_quant_model(model: nn.Module, specs: Sequence[LayerSpec],
         channels = None
         if spec.name in factors:
             channels = factors[spec.name].numel()
-        if spec.type in _RECURRENT:
+        if spec.type in recurrent.RECURRENT_TYPES:
             wrappers[spec.name] = recurrent.engine_wrapper(module, spec)
             model.set_submodule(spec.name, wrappers[spec.name])
             continue
@@ -429,7 +427,7 @@ def quantize(model: nn.Module, plan: Any, batches: Iterable[Any], *, progress: b
     weights: dict[str, WeightQuant] = {}
     sqnr: dict[str, float] = {}
     for spec in _bar(specs, len(specs), "weights", progress):
-        if spec.weight is None or spec.type in _RECURRENT:  # recurrent weights: in their wrapper
+        if spec.weight is None or spec.type in recurrent.RECURRENT_TYPES:  # recurrent weights: in their wrapper
             continue
         module = work.get_submodule(spec.name)
         ctx = WeightContext(spec.name, work, taken, float_copy, progress)
@@ -459,7 +457,7 @@ def quantize(model: nn.Module, plan: Any, batches: Iterable[Any], *, progress: b
     for spec in specs:
         q, w = qparams[spec.name], weights.get(spec.name)
         scale_w = tuple(w.scale.reshape(-1).tolist()) if w is not None else ()
-        if spec.type in _RECURRENT:
+        if spec.type in recurrent.RECURRENT_TYPES:
             scale_w = tuple(wrappers[spec.name].weights.record_scales())
         balance = tuple(factors[spec.name].reshape(-1).tolist()) if spec.name in factors else ()
         bits = w.bits if w else (spec.weight or {}).get("bits")
