@@ -11,15 +11,17 @@ document or a settings file must also stay inside their project folder
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable
+from typing import Any
 
 __all__ = ["SUFFIXES", "DEFAULT_MAX_SIZE", "ReadError", "FileTooLarge", "read_file", "inside_root", "discover",
            "WriteError", "WriteConflict", "remove_strays", "process_alive", "signals_raise",
-           "atomic_write"]
+           "atomic_write", "os_reason"]
 
 SUFFIXES = (".cfg", ".txtpb", ".textproto", ".pbtxt")
 
@@ -78,7 +80,7 @@ def read_file(path: str | os.PathLike, *, limit: int | None = None, special: boo
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        raise ReadError(path, _reason(exc)) from None
+        raise ReadError(path, os_reason(exc)) from None
     try:
         info = os.fstat(fd)
         regular = stat.S_ISREG(info.st_mode)
@@ -92,7 +94,7 @@ def read_file(path: str | os.PathLike, *, limit: int | None = None, special: boo
     except ReadError:
         raise
     except OSError as exc:
-        raise ReadError(path, _reason(exc)) from None
+        raise ReadError(path, os_reason(exc)) from None
     finally:
         os.close(fd)
 
@@ -110,7 +112,7 @@ def _read_bounded(fd: int, path: str | os.PathLike, limit: int, size: int | None
             raise FileTooLarge(path, size if size is not None and size > limit else None, limit)
 
 
-def _reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
     """``strerror`` in the messages' case: ``no such file or directory``."""
     if exc.errno == errno.ELOOP:
         return "a loop of symbolic links"
@@ -139,7 +141,7 @@ def _walk(folder: Path, problems: list[tuple[str, str, str]]) -> list[Path]:
     found = []
 
     def unreadable(exc: OSError) -> None:
-        problems.append(("search", os.fspath(exc.filename), _reason(exc)))
+        problems.append(("search", os.fspath(exc.filename), os_reason(exc)))
 
     for root, dirs, files in os.walk(folder, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_FOLDERS)
@@ -188,7 +190,7 @@ def discover(paths: Iterable[str | Path], problems: list[str] | None = None) -> 
                 raise FileNotFoundError(f"no such file or folder: {raw}") from None
             info = None  # a dangling link or a link loop: named, so reported when it is read
         except OSError as exc:  # a folder on the way cannot be searched, a loop of links
-            raise ReadError(raw, _reason(exc)) from None
+            raise ReadError(raw, os_reason(exc)) from None
         candidates = _walk(path, unsearchable) if info is not None and stat.S_ISDIR(info.st_mode) else [path]
         for candidate in candidates:
             try:
@@ -259,44 +261,34 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-class _SignalsRaise:
-    """While writing: SIGTERM and SIGHUP raise (SystemExit 128+n) so that ``finally`` removes the temporary
-    file; SIGINT already raises KeyboardInterrupt. Only in the main thread (elsewhere signals cannot be set)."""
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """A context in which SIGTERM and SIGHUP raise ``SystemExit`` (128 + n), as SIGINT raises
+    KeyboardInterrupt, so that ``finally`` blocks remove temporary files. Signals that are ignored
+    (``nohup``) stay ignored; outside the main thread, where handlers cannot be set, nothing changes."""
+    import signal  # here: `amct lint` without --fix writes nothing and imports neither
+    import threading
 
-    _SIGNALS = ("SIGTERM", "SIGHUP")
-
-    def __enter__(self) -> _SignalsRaise:
-        import signal
-        import threading
-
-        self._saved: dict[int, object] = {}
-        if threading.current_thread() is not threading.main_thread():
-            return self
-        for name in self._SIGNALS:
+    saved: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
             number = getattr(signal, name, None)
             if number is None:
                 continue
             previous = signal.getsignal(number)
             if previous in (signal.SIG_IGN, None):
-                continue  # nohup and the like: keep ignoring
-            self._saved[number] = previous
+                continue
+            saved[number] = previous
             signal.signal(number, _raise_exit)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-
-        for number, previous in self._saved.items():
-            signal.signal(number, previous)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        for number, previous in saved.items():
+            signal.signal(number, previous)
 
 
 def _raise_exit(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
-
-
-def signals_raise() -> _SignalsRaise:
-    """A context in which SIGTERM/SIGHUP raise ``SystemExit`` (so cleanup code runs), as SIGINT raises."""
-    return _SignalsRaise()
 
 
 def atomic_write(path: str | os.PathLike, data: bytes, *, expected: bytes | None = None) -> None:
@@ -325,7 +317,7 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, expected: bytes | None
     except FileNotFoundError:
         info = None
     except (OSError, RuntimeError) as exc:
-        raise WriteError(path, _reason(exc) if isinstance(exc, OSError) else "a loop of symbolic links") from None
+        raise WriteError(path, os_reason(exc) if isinstance(exc, OSError) else "a loop of symbolic links") from None
     with signals_raise():
         if info is None:
             _replace(path, target, data, None, expected)
@@ -362,12 +354,12 @@ def _write_through(path: str | os.PathLike, target: Path, data: bytes) -> None:
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a FIFO nobody reads: writing would wait for ever
             raise WriteError(path, "it is a FIFO with no reader") from None
-        raise WriteError(path, _reason(exc)) from None
+        raise WriteError(path, os_reason(exc)) from None
     try:
         os.set_blocking(fd, True)
         _write_all(fd, data)
     except OSError as exc:
-        raise WriteError(path, _reason(exc)) from None
+        raise WriteError(path, os_reason(exc)) from None
     finally:
         os.close(fd)
 
@@ -383,7 +375,7 @@ def _write_in_place(path: str | os.PathLike, target: Path, data: bytes, expected
     try:
         fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise WriteError(path, _reason(exc)) from None
+        raise WriteError(path, os_reason(exc)) from None
     try:
         _check_unchanged(path, target, expected)
         _write_all(fd, data)
@@ -392,7 +384,7 @@ def _write_in_place(path: str | os.PathLike, target: Path, data: bytes, expected
     except WriteError:
         raise
     except OSError as exc:
-        raise WriteError(path, _reason(exc)) from None
+        raise WriteError(path, os_reason(exc)) from None
     finally:
         os.close(fd)
 
@@ -415,7 +407,7 @@ def _replace(path: str | os.PathLike, target: Path, data: bytes, info: os.stat_r
                 return
             raise WriteError(path, f"its folder `{folder}` is not writable") from None
         except OSError as exc:
-            raise WriteError(path, _reason(exc)) from None
+            raise WriteError(path, os_reason(exc)) from None
         temp = candidate
     try:
         try:
@@ -435,11 +427,11 @@ def _replace(path: str | os.PathLike, target: Path, data: bytes, info: os.stat_r
         if info is not None and exc.filename is None:  # fchown refused: keep the owner by writing in place
             _write_in_place(path, target, data, expected)
             return
-        raise WriteError(path, _reason(exc)) from None
+        raise WriteError(path, os_reason(exc)) from None
     except WriteError:
         raise
     except OSError as exc:
-        raise WriteError(path, _reason(exc)) from None
+        raise WriteError(path, os_reason(exc)) from None
     finally:
         if temp is not None and temp.exists():
             temp.unlink()

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cfglang.fsutil import os_reason, process_alive, signals_raise
 from cfglang.table import table_lines
 
 __all__ = ["LayerResult", "QuantResult", "OUTPUT_FILES", "OutputDirError", "check_output_dir", "load_fake_quant_model",
@@ -138,7 +139,7 @@ class QuantResult:
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputDirError(f"cannot create the output folder `{out}`: {exc.strerror or exc}") from None
+            raise OutputDirError(f"cannot create the output folder `{out}`: {os_reason(exc)}") from None
         writers: dict[str, Callable[[Path], None]] = {
             "record.txt": lambda p: p.write_text(self.record, encoding="utf-8"),
             "config.json": lambda p: p.write_text(json.dumps(self.amct_config(), indent=2) + "\n", encoding="utf-8"),
@@ -146,14 +147,12 @@ class QuantResult:
             "fake_quant_model.pt": lambda p: p.write_bytes(self.fake_quant_bytes()),
             "model_qdq.onnx": lambda p: p.write_bytes(self.onnx_bytes(example_inputs)),
         }
-        from cfglang.fsutil import signals_raise
-
         _remove_stray_folders(out)
         with signals_raise():  # SIGTERM/SIGHUP raise, so that `finally` removes the temporary folder
             try:
                 staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out))
             except OSError as exc:
-                raise OutputDirError(f"cannot write into the output folder `{out}`: {_reason(exc)}") from None
+                raise OutputDirError(f"cannot write into the output folder `{out}`: {os_reason(exc)}") from None
             try:
                 for name, write in writers.items():
                     write(staging / name)
@@ -163,7 +162,7 @@ class QuantResult:
                     os.replace(staging / name, targets[name])
                 _fsync(out)
             except OSError as exc:
-                raise OutputDirError(f"cannot write the outputs into `{out}`: {_reason(exc)}; no output file "
+                raise OutputDirError(f"cannot write the outputs into `{out}`: {os_reason(exc)}; no output file "
                                      f"was written") from None
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -176,11 +175,6 @@ class QuantResult:
 _STAGING = ".amct-save-"
 
 
-def _reason(exc: OSError) -> str:
-    text = exc.strerror or str(exc)
-    return text[:1].lower() + text[1:]
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -191,8 +185,6 @@ def _fsync(path: Path) -> None:
 
 def _remove_stray_folders(out: Path) -> None:
     """Temporary folders of saves whose process is gone (killed before its cleanup ran)."""
-    from cfglang.fsutil import process_alive
-
     for stray in out.glob(f"{_STAGING}*"):
         pid = stray.name[len(_STAGING):].split("-", 1)[0]
         if stray.is_dir() and pid.isdigit() and not process_alive(int(pid)):

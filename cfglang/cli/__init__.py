@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import os
 import sys
 import warnings
 from collections.abc import Iterator
 from typing import TextIO
+
+from cfglang.fsutil import os_reason
 
 __all__ = ["run", "main", "lint_main", "CLIError", "UserDataError", "wrote", "plural", "warning_line"]
 
@@ -178,7 +181,7 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
     except OSError as exc:
         if exc.errno not in _OUTPUT_ERRNOS or debug:
             raise
-        print(f"amct {name}: cannot write the output: {_reason(exc)}", file=stderr)
+        print(f"amct {name}: cannot write the output: {os_reason(exc)}", file=stderr)
         return 2
     except UserDataError as exc:
         if debug:  # the traceback of the model's own failure (the error's cause)
@@ -211,14 +214,10 @@ def _missing_extra(name: str, exc: ModuleNotFoundError) -> str:
     return (f"amct {name}: needs the `{exc.name}` package, which is not installed (install{first} the `{extra}` "
             f"extra: pip install 'amct-cfg[{extra}]', or '.[{extra}]' in a clone)")
 
+
 _PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a program stopped by a closed pipe
 # failures of writing to stdout (a full disk, /dev/full, a closed pipe): what a command's own writes raise
-_OUTPUT_ERRNOS = frozenset({28, 5, 27, 122, 32})  # ENOSPC, EIO, EFBIG, EDQUOT, EPIPE
-
-
-def _reason(exc: OSError) -> str:
-    text = exc.strerror or str(exc)
-    return text[:1].lower() + text[1:]
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EPIPE})
 
 
 def _exit(status: int) -> None:
@@ -228,7 +227,7 @@ def _exit(status: int) -> None:
     except BrokenPipeError:
         status = _PIPE_CLOSED
     except OSError as exc:
-        print(f"amct: cannot write the output: {_reason(exc)}", file=sys.stderr)
+        print(f"amct: cannot write the output: {os_reason(exc)}", file=sys.stderr)
         status = 2
     else:
         sys.exit(status)
