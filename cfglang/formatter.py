@@ -26,7 +26,6 @@ all it took (the output's line breaks are LF; a CR inside a comment stays).
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
 from cfglang.diagnostics import Diagnostic, Severity
@@ -34,9 +33,6 @@ from cfglang.settings import FormatOptions
 from cfglang.syntax import Comment, Document, Field, ListValue, MessageValue, Scalar
 
 __all__ = ["FormatOptions", "FormatError", "format_text", "format_document"]
-
-_STRING_PIECE = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|#[^\n]*""")
-
 
 class FormatError(ValueError):
     """The text has syntax errors, so it is left as it is."""
@@ -144,14 +140,13 @@ class _Printer:
                 self.emit(level, comment.text.rstrip("\r"))
             self.emit(level, prefix + value.text)
             return
-        self.take_until(value.end)  # comments between literals come back from the source below
-        source = self.text[value.start:value.end]
-        pieces = list(_STRING_PIECE.finditer(source))
-        self.emit(level, prefix + pieces[0].group())
+        # the literals as typed and the comments between them, in text order
+        pieces = sorted([(start, end, self.text[start:end]) for start, end in _literals(value)]
+                        + [(c.start, c.end, c.text.rstrip("\r")) for c in self.take_until(value.end)])
+        self.emit(level, prefix + pieces[0][2])
         after_comment = False
-        for before, piece in zip(pieces, pieces[1:]):
-            text = piece.group().rstrip("\r")
-            if after_comment or "\n" in source[before.end():piece.start()]:
+        for (_, before_end, _), (start, _, text) in zip(pieces, pieces[1:]):
+            if after_comment or "\n" in self.text[before_end:start]:
                 self.emit(level + 1, text)  # a continuation line
             else:
                 self.lines[-1] += ("  " if text.startswith("#") else " ") + text
@@ -192,7 +187,12 @@ class _Printer:
             raise ValueError("a message item in a one-line list")
         if item.kind != "string":
             return item.text
-        return " ".join(p.group() for p in _STRING_PIECE.finditer(self.text[item.start:item.end]))
+        return " ".join(self.text[start:end] for start, end in _literals(item))
+
+
+def _literals(value: Scalar) -> tuple[tuple[int, int], ...]:
+    """The offsets of each literal of a string value, as the parser read them."""
+    return value.pieces or ((value.start, value.end),)
 
 
 def _line_ending(text: str, options: FormatOptions) -> str:

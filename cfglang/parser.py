@@ -11,7 +11,8 @@ Guarantees for later stages:
   in ``has_bom``); spans with 1-based lines and code-point columns come lazily
   from the shared :class:`~cfglang.diagnostics.LineIndex`;
 * ``Scalar.text`` is the source text of identifiers and numbers (sign included)
-  and the decoded value of strings; ``inf``, ``infinity`` and ``nan`` (any case)
+  and the decoded value of strings (of adjacent literals: concatenated, and
+  ``Scalar.pieces`` says where each literal is); ``inf``, ``infinity`` and ``nan`` (any case)
   have kind ``float``;
 * a field whose value could not be read has ``value`` None, a message whose
   closer is missing has ``closed`` False; every such place has a syntax
@@ -561,7 +562,8 @@ class _Build:
         value = string_value(chunks, run.rep)
         if value is None:
             return _Lost(toks[-1].end)
-        return Scalar("string", value, toks[0].start, toks[-1].end, run.index)
+        pieces = tuple((t.start, t.end) for t in toks) if len(toks) > 1 else ()
+        return Scalar("string", value, toks[0].start, toks[-1].end, run.index, pieces)
 
     @staticmethod
     def strings_first(run: _Run, s: list) -> list[Tok]:

@@ -33,7 +33,10 @@ class Scalar:
     ``text`` is the source text for identifiers and numbers, sign included
     (``-0x1F``, ``2.5f``, ``-inf``, ``true``); for strings it is the decoded value
     of all adjacent literals concatenated. ``start``/``end`` cover the whole value
-    (for strings: first quote to last quote).
+    (for strings: first quote to last quote). ``pieces`` holds the offsets
+    (start, end) of each literal of a string written as adjacent literals
+    (``"a" "b"``, comments allowed between them); it is empty for a string of one
+    literal (``start``/``end`` are the literal's) and for the other kinds.
     """
 
     kind: ScalarKind
@@ -41,6 +44,7 @@ class Scalar:
     start: int
     end: int
     index: LineIndex
+    pieces: tuple[tuple[int, int], ...] = ()
 
     @property
     def span(self) -> Span:
