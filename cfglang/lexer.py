@@ -158,6 +158,20 @@ class Scanner:
              fast: bool = True, bad_offsets: frozenset[int] = frozenset()) -> tuple[list[Tok], list[Comment]]:
         return _Scan(self, text, index, reporter, max_depth, bad_offsets).run(fast, 0, len(text), True)
 
+    def header(self, text: str) -> list[Comment]:
+        """The comments before the first token of ``text`` (its header), read as :meth:`scan` reads them
+        but without scanning the rest. Their :class:`LineIndex` covers the text up to the first token:
+        lines and columns are those of the whole text's."""
+        spans = []
+        match = self.fine.match
+        pos = 0
+        while (m := match(text, pos)) is not None and (kind := m.lastgroup) in ("COMMENT", "OTHER_WS"):
+            if kind == "COMMENT":
+                spans.append(_comment_span(text, m.start(kind), m.end()))
+            pos = m.end()
+        index = LineIndex(text[:pos])
+        return [Comment(text[s:e], s, e, index) for s, e in spans]
+
     def unfold(self, text: str, index: LineIndex, tok: Tok) -> list[Tok]:
         """The plain tokens of a folded token (for error recovery, which works on
         plain tokens only). Its problems were reported when it was folded."""
@@ -340,8 +354,7 @@ class _Scan:
     # ---------------------------------------------------------------- values
 
     def _comment(self, s: int, e: int) -> None:
-        if self.text[e - 1] == "\r":
-            e -= 1
+        s, e = _comment_span(self.text, s, e)
         self.comments.append(Comment(self.text[s:e], s, e, self.index))
 
     def _escape_report(self, kind: str, message: str, s: int, e: int) -> None:
@@ -412,6 +425,11 @@ class _Scan:
         brace = text.index("{", name_end)
         message = MessageValue("{", self._folded(brace + 1, e - 1), brace, e, True, index)
         return Field(text[s:name_end], s, name_end, ":" in text[name_end:brace], message, s, e, index)
+
+
+def _comment_span(text: str, s: int, e: int) -> tuple[int, int]:
+    """A comment token's span without the ``\\r`` of a CRLF line break."""
+    return (s, e - 1) if text[e - 1] == "\r" else (s, e)
 
 
 def _never_closed(char: str, offset: int, index: LineIndex) -> str:

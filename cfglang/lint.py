@@ -4,8 +4,8 @@
 
 1. :func:`cfglang.checker.check` (syntax, schema, values, capabilities);
 2. with an inventory, :func:`cfglang.resolution.resolve` for the model-aware diagnostics;
-3. suppression comments, ``# amct: noqa: CODE[, CODE]`` at the end of a line and
-   ``# amct: noqa-file: CODE`` anywhere; a suppression that suppresses nothing is
+3. suppression comments (read by :mod:`cfglang.directives`), ``# amct: noqa: CODE[, CODE]`` at the end of a
+   line and ``# amct: noqa-file: CODE`` anywhere; a suppression that suppresses nothing is
    reported (``L001``), as is one that names no code or an unknown one (``L002``);
 4. ``select`` / ``ignore`` from the settings.
 
@@ -14,11 +14,11 @@ Syntax errors are never suppressed or ignored: nothing else can be trusted witho
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from cfglang.diagnostics import Diagnostic, Edit, Fix, LineIndex, Severity
+from cfglang.directives import Suppression, suppressions
 from cfglang.rules import REGISTRY
 from cfglang.rules.lint import INVALID_SUPPRESSION, UNUSED_SUPPRESSION
 from cfglang.settings import Settings
@@ -29,9 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["LintResult", "FixOutcome", "lint", "model_diagnostics", "finish", "lint_text", "select_fixes", "apply_fixes", "fix_text"]
 
-_DIRECTIVE = re.compile(r"#\s*amct:\s*noqa(?P<file>-file)?\b(?P<colon>\s*:)?(?P<codes>[ \t]*[A-Za-z]+[0-9]+"
-                        r"(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*)?", re.IGNORECASE)
-_CODE = re.compile(r"[A-Za-z]+[0-9]+")
 _MAX_FIX_ROUNDS = 10
 
 
@@ -79,36 +76,7 @@ class LintResult:
 # ---------------------------------------------------------------- suppressions
 
 
-@dataclass
-class _Directive:
-    comment_start: int  # offset of the directive's `#`
-    end: int  # offset after the directive (codes included)
-    codes_start: int  # where the code list starts (== end when there is none)
-    line: int
-    whole_file: bool
-    codes: list[tuple[str, int, int]]  # (code, start, end)
-    used: set[str]
-    own_comment: bool  # the directive starts the comment, so deleting it deletes the comment
-
-
-def _directives(comments: Sequence[Comment], index: LineIndex) -> list[_Directive]:
-    found = []
-    for comment in comments:
-        match = _DIRECTIVE.search(comment.text)
-        if match is None:
-            continue
-        base = comment.start
-        codes_group = match.group("codes") or ""
-        codes_start = base + (match.start("codes") if match.group("codes") else match.end())
-        codes = [(m.group().upper(), codes_start + m.start(), codes_start + m.end())
-                 for m in _CODE.finditer(codes_group)] if match.group("colon") else []
-        found.append(_Directive(base + match.start(), base + match.end(), codes_start,
-                                index.position(comment.start)[0], bool(match.group("file")), codes, set(),
-                                match.start() == 0))
-    return found
-
-
-def _suppressed(d: Diagnostic, directives: list[_Directive], mark: bool) -> bool:
+def _suppressed(d: Diagnostic, directives: list[Suppression], mark: bool) -> bool:
     hit = False
     for directive in directives:
         if not directive.whole_file and directive.line != d.span.line:
@@ -120,7 +88,7 @@ def _suppressed(d: Diagnostic, directives: list[_Directive], mark: bool) -> bool
     return hit
 
 
-def _removal(directive: _Directive, text: str, dropped: str) -> Edit:
+def _removal(directive: Suppression, text: str, dropped: str) -> Edit:
     """The edit that drops one code from a directive, or the whole directive when it was the last."""
     kept = [code for code, _, _ in directive.codes if code != dropped]
     if kept:
@@ -138,7 +106,7 @@ def _removal(directive: _Directive, text: str, dropped: str) -> Edit:
     return Edit(start, directive.end, "")
 
 
-def _suppression_findings(directives: list[_Directive], index: LineIndex) -> list[Diagnostic]:
+def _suppression_findings(directives: list[Suppression], index: LineIndex) -> list[Diagnostic]:
     findings = []
     text = index.text
     for directive in directives:
@@ -199,7 +167,7 @@ def finish(text: str, has_bom: bool, found: list[Diagnostic], comments: Sequence
            settings: Settings, check: CheckResult | Callable[[], CheckResult], syntax_ok: bool,
            document: Callable[[], Document] | None = None) -> LintResult:
     """Steps 3 and 4 of the pipeline: suppressions, then the settings' selection, over ``found``."""
-    directives = _directives(comments, index)
+    directives = suppressions(comments)
     kept = [d for d in found if d.code.startswith("S") or not _suppressed(d, directives, mark=True)]
     own = [d for d in _suppression_findings(directives, index) if not _suppressed(d, directives, False)]
     reported = [d for d in kept + own if settings.enabled(d.code)]

@@ -21,22 +21,23 @@ path and ``--isolated`` ignores them all.
     line-ending = "auto"        # auto (follow the file) | lf | crlf
 
 A file can name its own inventory in a header comment, ``# amct: layers=PATH``
-(relative to the file's folder, inside the settings file's folder, or without
-one the file's own folder), which wins over ``layers``
-(:func:`inventory_source`; ``amct lint``, ``amct plan`` and ``amct lsp`` share it).
+(read by :func:`cfglang.directives.layers_header`; relative to the file's folder,
+inside the settings file's folder, or without one the file's own folder), which
+wins over ``layers`` (:func:`inventory_source`; ``amct lint``, ``amct plan`` and
+``amct lsp`` share it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from cfglang.directives import LayersHeader, layers_header
+
 __all__ = ["FormatOptions", "Settings", "SettingsError", "SettingsResolver", "load_settings_file", "find_settings_file",
-           "parse_codes", "is_enabled", "LayersHeader", "layers_header", "header_layers", "InventorySource",
-           "inventory_source", "inventory_path"]
+           "parse_codes", "is_enabled", "InventorySource", "inventory_source", "inventory_path"]
 
 _LINT_KEYS = {"select", "ignore", "strict", "format", "layers", "max-file-size", "target"}
 _FORMAT_KEYS = {"indent-width", "line-ending"}
@@ -281,54 +282,6 @@ class SettingsResolver:
 
 
 # ---------------------------------------------------------------- the layer inventory
-
-# `# amct: layers=path/to/layers.json` in a comment line of the file's header
-_HEADER = re.compile(r"#\s*amct:\s*layers\s*=\s*(?P<path>\S+)")
-
-
-@dataclass(frozen=True)
-class LayersHeader:
-    """A ``# amct: layers=PATH`` header comment: the path as written and where it starts (1-based, code points)."""
-
-    path: str
-    line: int
-    column: int
-
-
-def _lines(text: str | bytes) -> Iterable[str]:
-    """The lines of ``text`` one at a time (bytes decoded line by line), so the header of a big file is cheap."""
-    newline = b"\n" if isinstance(text, bytes) else "\n"
-    start = 0
-    while start <= len(text):
-        end = text.find(newline, start)  # type: ignore[arg-type]
-        end = len(text) if end < 0 else end
-        line = text[start:end]
-        yield line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
-        start = end + 1
-
-
-def layers_header(text: str | bytes) -> LayersHeader | None:
-    """The ``# amct: layers=PATH`` comment of the header (the comment lines before any field), if any."""
-    for number, line in enumerate(_lines(text), start=1):
-        if number == 1:
-            line = line.removeprefix("\ufeff")
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if not stripped.startswith("#"):
-            return None
-        match = _HEADER.match(stripped)
-        if match:
-            indent = len(line) - len(line.lstrip())
-            return LayersHeader(match.group("path"), number, indent + match.start("path") + 1)
-    return None
-
-
-def header_layers(text: str | bytes) -> str | None:
-    """The path of the ``# amct: layers=PATH`` header comment, as written."""
-    header = layers_header(text)
-    return header.path if header is not None else None
-
 
 @dataclass(frozen=True)
 class InventorySource:

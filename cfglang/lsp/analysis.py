@@ -16,8 +16,7 @@ from cfglang.diagnostics import Diagnostic, LineIndex, Span
 from cfglang.incremental import IncrementalLinter
 from cfglang.lsp.context import ContextScanner, CursorContext
 from cfglang.lsp.positions import Positions
-from cfglang.settings import (InventorySource, Settings, SettingsError, SettingsResolver, header_layers,
-                              inventory_path, inventory_source)
+from cfglang.settings import InventorySource, Settings, SettingsError, SettingsResolver, inventory_source
 
 if TYPE_CHECKING:  # pragma: no cover
     from cfglang.checker import CheckResult
@@ -26,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cfglang.plan import Plan
     from cfglang.syntax import Document
 
-__all__ = ["Analysis", "Analyzer", "header_layers", "inventory_path"]
+__all__ = ["Analysis", "Analyzer"]
 
 _MISSING = object()
 

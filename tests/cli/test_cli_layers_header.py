@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from cfglang.settings import LayersHeader, Settings, header_layers, inventory_path, inventory_source, layers_header
+from cfglang.directives import LayersHeader, header_layers, layers_header
+from cfglang.settings import Settings, inventory_path, inventory_source
 from tests.cli.test_cli_lint import amct
 
 INVENTORY = json.loads((Path(__file__).parent / "data" / "layers.json").read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ import sys
 
 from lsprotocol import types
 
-from cfglang.lsp.analysis import header_layers
+from cfglang.directives import header_layers
 from cfglang.lsp.context import cursor_context, word_at
 from cfglang.lsp.server import _guarded
 

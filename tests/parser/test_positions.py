@@ -106,3 +106,19 @@ def test_every_span_matches_its_text() -> None:
                 assert text[value.start : value.end] == value.text
 
     walk(document.fields)
+
+
+def test_header_comments_are_the_parse_s_comments_before_the_first_token() -> None:
+    from cfglang.parser import header_comments
+
+    texts = ["\ufeff# a\r\n\n  # b\xa0\n\t# c\rd\nbatch_num: 1  # not header\n# nor this\n",
+             "# only comments\n# to the end", "", "} # after a stray closer\n", '"s" # after a value\n',
+             "# x\n\x00# after a NUL\n"]
+    for text in texts:
+        for given in (text, text.encode("utf-8")):
+            parsed = cfglang.parse(given)
+            # the first token: a field, or text the parser reports (other than whitespace, S019)
+            first = min((d.span.start for d in parsed.diagnostics if d.code != "S019"), default=len(parsed.text))
+            first = min([first, *(f.start for f in parsed.fields)])
+            expected = [(c.text, c.span) for c in parsed.comments if c.start < first]
+            assert [(c.text, c.span) for c in header_comments(given)] == expected, text
