@@ -15,7 +15,7 @@ It enforces the nesting limit by skipping the contents of a too-deep message.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from cfglang.diagnostics import Diagnostic, Edit, Fix, LineIndex, Severity
 from cfglang.rules import REGISTRY
@@ -157,6 +157,17 @@ class Scanner:
     def scan(self, text: str, index: LineIndex, reporter: Reporter, *, max_depth: int,
              fast: bool = True, bad_offsets: frozenset[int] = frozenset()) -> tuple[list[Tok], list[Comment]]:
         return _Scan(self, text, index, reporter, max_depth, bad_offsets).run(fast, 0, len(text), True)
+
+    def plain(self, text: str, pos: int, end: int) -> Iterator[tuple[str, int, int]]:
+        """The plain tokens of ``text[pos:end]`` as ``(kind, start, end)``, kind a terminal name or
+        ``PUNCT`` (one of ``:,;{}<>[]``), ``OTHER_WS`` or ``ANY`` (a character that starts no token), read
+        as :meth:`scan` reads them without folding, decoding, reporting or balancing brackets (for
+        readers of text that rarely parses, as the LSP's cursor context)."""
+        match = self.fine.match
+        while (m := match(text, pos, end)) is not None:
+            kind = m.lastgroup
+            pos = m.end()
+            yield kind, m.start(kind), pos  # type: ignore[misc]
 
     def header(self, text: str) -> list[Comment]:
         """The comments before the first token of ``text`` (its header), read as :meth:`scan` reads them

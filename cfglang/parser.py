@@ -42,7 +42,7 @@ from cfglang.resources import data_file
 from cfglang.rules import syntax as S
 from cfglang.syntax import Comment, Document, Field, ListValue, MessageValue, Scalar
 
-__all__ = ["parse", "header_comments", "too_large", "not_utf8", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE"]
+__all__ = ["parse", "header_comments", "scanner", "too_large", "not_utf8", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_SIZE"]
 
 DEFAULT_MAX_DEPTH = 100
 
@@ -168,13 +168,19 @@ def _parse(text: str | bytes, path: str | None, max_depth: int, max_size: int, f
     return Document(text, fields, comments, diagnostics, index, path, has_bom)
 
 
+def scanner() -> Scanner:
+    """The scanner of the grammar (built once per process) for readers of raw tokens
+    (:meth:`~cfglang.lexer.Scanner.plain`)."""
+    return _machine().scanner
+
+
 def header_comments(text: str | bytes) -> list[Comment]:
     """The comments before the first token of a file (its header), as :func:`parse` reads them (same
     offsets: a BOM removed; same lines and columns), without parsing the rest: cheap for a large file.
     Bytes are read as UTF-8 with U+FFFD for invalid sequences, as :func:`parse` reads them."""
     if isinstance(text, (bytes, bytearray, memoryview)):
         text = bytes(text).decode("utf-8", "replace")
-    return _machine().scanner.header(text.removeprefix("\ufeff"))
+    return scanner().header(text.removeprefix("\ufeff"))
 
 
 def too_large(size: int | None, limit: int, path: str | None) -> Document:

@@ -2,9 +2,10 @@
 
 Completion and hover run while the user is typing, when the file rarely
 parses. Rather than ask the parser for a tree of half a field, this module
-scans the text before the cursor with the few tokens that matter (names,
-strings, brackets, ``:``), keeping a stack of the messages that are open. It
-never fails: unknown characters are skipped.
+reads the plain tokens of the text before the cursor, as the parser's scanner
+reads them (:meth:`cfglang.lexer.Scanner.plain`), and keeps a stack of the
+messages that are open. It never fails: characters that start no token are
+skipped.
 
 The scan is linear in the text before the cursor: seconds for a completion at
 the end of a 15 MB file. :class:`ContextScanner` keeps the scanner's state
@@ -22,24 +23,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cfglang.incremental import common_prefix
+from cfglang.parser import scanner
 
 __all__ = ["CursorContext", "ContextScanner", "cursor_context", "word_at", "CHECKPOINT"]
 
 CHECKPOINT = 16384  # characters between two saved scanner states
 _LONGEST_WORD = 4096  # the identifier before the cursor is looked for this far back at most
 
-_TOKEN = re.compile(
-    r"""
-    (?P<comment>\#[^\n]*)
-  | (?P<string>"(?:[^"\\\n]|\\.)*("|$)|'(?:[^'\\\n]|\\.)*('|$))
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<number>[-+]?(?:\d|\.\d)[A-Za-z0-9_.+-]*)
-  | (?P<punct>[{}<>\[\]:,;])
-  | (?P<space>\s+)
-  | (?P<other>.)
-    """,
-    re.VERBOSE | re.MULTILINE,
-)
+# what each kind of token is to the cursor scan (None: skipped)
+_KINDS = {"FIELD_NAME": "name", "IDENT": "name", "BAD_IDENT": "name", "INTEGER": "number", "FLOAT": "number",
+          "NUMBER_LIKE": "number", "STRING": "string", "UNTERMINATED_STRING": "unterminated", "PUNCT": "punct",
+          "COMMENT": None, "OTHER_WS": None, "ANY": None}
 _WORD = re.compile(r"[A-Za-z0-9_]*\Z")
 _WORD_AFTER = re.compile(r"[A-Za-z0-9_]*")
 
@@ -116,21 +110,19 @@ def _context(text: str, offset: int, saved: list[_Saved] | None) -> CursorContex
             start, opened, state, pending, listed = saved[i]  # type: ignore[assignment]
             stack = list(opened)
     next_save = (saved[-1][0] if saved else 0) + CHECKPOINT
-    for match in _TOKEN.finditer(text, start, scan_end):
+    for kind, token_start, token_end in scanner().plain(text, start, scan_end):
         # a state is saved at a token that starts a line: no token reaches across a line break, and whether
         # a quote starts a string depends on the rest of its line (so a state saved inside one could be
         # wrong after an edit further along that line)
-        if saved is not None and match.start() >= next_save and text[match.start() - 1] == "\n":
-            saved.append((match.start(), tuple(stack), state, pending, listed))
-            next_save = match.start() + CHECKPOINT
-        kind = match.lastgroup
-        token = match.group()
-        if kind in ("space", "comment", "other"):
+        if saved is not None and token_start >= next_save and text[token_start - 1] == "\n":
+            saved.append((token_start, tuple(stack), state, pending, listed))
+            next_save = token_start + CHECKPOINT
+        kind = _KINDS[kind]
+        if kind is None:
             continue
-        if kind == "string":
-            unterminated = len(token) == 1 or token[-1] != token[0] or _escaped_end(token)
-            if unterminated and match.end() == scan_end and "\n" not in token:
-                string_at, quote = match.start(), token[0]
+        if kind == "string" or kind == "unterminated":
+            if kind == "unterminated" and token_end == scan_end:
+                string_at, quote = token_start, text[token_start]
                 break
             if state == "value":
                 state = "name"
@@ -139,6 +131,7 @@ def _context(text: str, offset: int, saved: list[_Saved] | None) -> CursorContex
             if state == "value":
                 state = "name"
             continue
+        token = text[token_start:token_end]
         if kind == "name":
             # an identifier value (`true`, an enum name), or the next field's name when the
             # value is missing (`do_fusion:\nbatch_num: 1`): the token after it tells
@@ -189,12 +182,6 @@ def _punct(token: str, state: str, pending: str | None, stack: list[_Open]) -> t
     if state == "list":
         return "list", pending
     return "name", None
-
-
-def _escaped_end(token: str) -> bool:
-    """True when the closing quote of ``token`` is escaped (so it does not close)."""
-    backslashes = len(token) - 1 - len(token[:-1].rstrip("\\"))
-    return backslashes % 2 == 1
 
 
 def word_at(text: str, offset: int) -> tuple[int, int] | None:
