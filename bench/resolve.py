@@ -14,7 +14,7 @@ import time
 
 from cfglang.checker import check
 from cfglang.inventory import Inventory
-from cfglang.resolution import resolve
+from cfglang.planner import resolve
 
 SIZES = (1000, 2000, 5000, 10000)
 

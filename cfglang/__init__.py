@@ -26,7 +26,7 @@ _EXPORTS = {
     "ConfigError": "cfglang.checker",
     "format_text": "cfglang.formatter",
     "Inventory": "cfglang.inventory",
-    "resolve": "cfglang.resolution",
+    "resolve": "cfglang.planner",
     "Plan": "cfglang.plan",
 }
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cfglang.inventory import Inventory
     from cfglang.parser import parse
     from cfglang.plan import Plan
-    from cfglang.resolution import resolve
+    from cfglang.planner import resolve
     from cfglang.syntax import Document
 
 

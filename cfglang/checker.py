@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from google.protobuf.message import Message
-
 from cfglang import constraints, schema, siblings
 from cfglang.capabilities import Target, get_target
 from cfglang.diagnostics import Diagnostic, Edit, Fix, Severity, Span
 from cfglang.rules import REGISTRY
 from cfglang.rules import schema as F
+from cfglang.schema import Message
 from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
 
 __all__ = ["Loc", "SpanTable", "CheckResult", "ConfigError", "check", "load", "finding_diagnostic"]
@@ -337,9 +336,8 @@ class _Builder:
 
     def _element(self, field: Field, info: schema.FieldInfo, value: MessageValue, message: Message,
                  path: FieldPath) -> None:
-        container = getattr(message, info.name)
-        sub = container.add()
-        sub_path = (*path, info.name, len(container) - 1)
+        sub, index = schema.add_element(message, info.name)
+        sub_path = (*path, info.name, index)
         self.locs[sub_path] = Loc(field, value)
         if not value.closed:
             self._unclosed.add(sub_path)
@@ -356,8 +354,7 @@ class _Builder:
                         f"`{field.name}` is given twice {_where(path)}, expected one block "
                         f"(protobuf merges the two, later values winning)",
                         "move the fields of both blocks into one", ((earlier.name_span, "first given here"),))
-        sub = getattr(message, info.name)
-        sub.SetInParent()
+        sub = schema.open_block(message, info.name)
         self.locs[sub_path] = Loc(field, value)
         if not value.closed:
             self._unclosed.add(sub_path)
@@ -365,7 +362,7 @@ class _Builder:
 
     def _enter_oneof(self, field: Field, info: schema.FieldInfo, message: Message, path: FieldPath) -> None:
         key = (path, info.oneof)
-        current = message.WhichOneof(info.oneof)
+        current = schema.which(message, info.oneof)
         if current is None or current == info.name:
             self._oneof_fields.setdefault(key, []).append(field)
             return
@@ -417,9 +414,7 @@ class _Builder:
                 return
             converted = converted.value
         if info.repeated:
-            container = getattr(message, info.name)
-            container.append(converted)
-            self.locs[(*path, info.name, len(container) - 1)] = Loc(field, value)
+            self.locs[(*path, info.name, schema.append_value(message, info.name, converted))] = Loc(field, value)
             return
         where = (*path, info.name)
         earlier = self.locs.get(where)
@@ -429,7 +424,7 @@ class _Builder:
                         "protobuf keeps the last value; delete the earlier one",
                         ((earlier.field.span, "first set here"),),
                         Fix(f"delete the earlier `{field.name}`", (self._deletion(earlier.field),)))
-        setattr(message, info.name, converted)
+        schema.set_value(message, info.name, converted)
         self.locs[where] = Loc(field, value)
 
     def _syntax_error_between(self, start: int, end: int) -> bool:
@@ -457,7 +452,7 @@ class _Builder:
         # in a file of another config kind, its entries lack our required fields by design: no cascade
         if required and path and self._sibling is None and path not in self._unclosed and (loc := self.locs.get(path)) is not None:
             for info in required:
-                if not message.HasField(info.name):
+                if not schema.is_set(message, info.name):
                     self.report(F.MISSING_REQUIRED_FIELD, self._block_span(loc),
                                 f"{_block_name(path)} entry has no `{info.name}`, expected one (a required field)")
         for check_one in constraints.VALUE_CHECKS.get(type_name, ()):
@@ -474,7 +469,7 @@ class _Builder:
             if info.repeated:
                 for i, sub in enumerate(getattr(message, info.name)):
                     self._semantics(sub, info.message, (*path, info.name, i))
-            elif message.HasField(info.name):
+            elif schema.is_set(message, info.name):
                 self._semantics(getattr(message, info.name), info.message, (*path, info.name))
 
     @staticmethod
@@ -488,7 +483,7 @@ class _Builder:
         level = path[0] if path else "common_config"
         if level == "override_layer_types":
             entry = self._root_entry(path)
-            layer_type = entry.layer_type if entry is not None and entry.HasField("layer_type") else None
+            layer_type = entry.layer_type if entry is not None and schema.is_set(entry, "layer_type") else None
             return constraints.Context("override_layer_types", layer_type, self.target)
         return constraints.Context(level, target=self.target)  # type: ignore[arg-type]
 

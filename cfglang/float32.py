@@ -3,9 +3,11 @@ with the fewest digits that read back as the same float32 (``0.699999988`` -> ``
 
 from __future__ import annotations
 
+import functools
+import math
 import struct
 
-__all__ = ["as_float32", "shortest_digits"]
+__all__ = ["as_float32", "shortest_digits", "shortest_float32"]
 
 
 def as_float32(value: float) -> float:
@@ -22,3 +24,13 @@ def shortest_digits(value: float, max_digits: int) -> str | None:
         if as_float32(float(text)) == target:
             return text
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def shortest_float32(value: float) -> float:
+    """The shortest decimal that reads back as the same float32 (``0.699999988`` -> ``0.7``)."""
+    if not math.isfinite(value):
+        return value
+    single = as_float32(value)
+    text = shortest_digits(single, 9)
+    return single if text is None else float(text)

@@ -3,7 +3,7 @@
 ``lint(text, path, settings, inventory)`` runs, in order:
 
 1. :func:`cfglang.checker.check` (syntax, schema, values, capabilities);
-2. with an inventory, :func:`cfglang.resolution.resolve` for the model-aware diagnostics;
+2. with an inventory, :func:`cfglang.resolve` for the model-aware diagnostics;
 3. suppression comments (read by :mod:`cfglang.directives`), ``# amct: noqa: CODE[, CODE]`` at the end of a
    line and ``# amct: noqa-file: CODE`` anywhere; a suppression that suppresses nothing is
    reported (``L001``), as is one that names no code or an unknown one (``L002``);
@@ -138,7 +138,7 @@ def _suppression_findings(directives: list[Suppression], index: LineIndex) -> li
 def model_diagnostics(result: Any, inventory: Any) -> list[Diagnostic]:
     """Step 2: what resolving against the inventory finds (``result``: a check result, or anything with its
     ``config`` and ``spans``)."""
-    from cfglang.resolution import resolve
+    from cfglang.planner import resolve
 
     return list(resolve(result, inventory).diagnostics)
 

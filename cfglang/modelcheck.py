@@ -2,7 +2,8 @@
 
 Reads a finished :class:`cfglang.resolution.Resolution` (sources, per-layer
 results, capability events) and returns diagnostics located through the
-checker's span table. Everything is one pass over layers or entries.
+checker's span table; the resolver never calls this module (:func:`cfglang.resolve`
+and the linter do). Everything is one pass over layers or entries.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cfglang import capabilities as cap
 from cfglang.diagnostics import Diagnostic, Span
+from cfglang.resolution import DEFAULTS, INT4_PACKING, INT4_PROBLEMS, Resolution, Source, fallback_reason
 from cfglang.rules import REGISTRY
 from cfglang.rules import model as M
 from cfglang.rules import schema as F
-
-if TYPE_CHECKING:  # pragma: no cover
-    from cfglang.resolution import Resolution, Source
 
 __all__ = ["diagnostics"]
 
@@ -335,8 +334,6 @@ def _unjudged(res: Resolution) -> Iterator[Diagnostic]:
 
 def _layer_attribute(res: Resolution, event, layer_type: str, names: list[str]) -> Iterator[Diagnostic]:
     """The rules that read a layer's attributes (AMCT's INT4 packing, INT16 without bias), at every level."""
-    from cfglang.resolution import INT4_PACKING, INT4_PROBLEMS, fallback_reason
-
     span = res.where(event.path)
     because = fallback_reason(event, layer_type, res.target)
     layers = _count(len(names), f"`{layer_type}` layer")
@@ -449,8 +446,6 @@ def _dropped(res: Resolution, source: Source, label: str, span: Span | None, lay
 
 
 def _default(block: str, name: str, layer_type: str, target: cap.Target) -> Any:
-    from cfglang.resolution import DEFAULTS
-
     if name == "channel_wise":
         return layer_type in target.channel_wise
     return DEFAULTS.get(block, {}).get(name)

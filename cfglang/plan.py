@@ -7,15 +7,12 @@ reads), AMCT's own ``config.json`` (as its ``create_quant_config`` writes it) an
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cfglang.capabilities import DEFAULT_TARGET
 from cfglang.diagnostics import Diagnostic, Severity, Span
-from cfglang.float32 import as_float32, shortest_digits
 from cfglang.table import table_lines
 
 __all__ = [
@@ -29,7 +26,6 @@ __all__ = [
     "LayerPlan",
     "Plan",
     "PlanError",
-    "shortest_float32",
     "explain_layer",
 ]
 
@@ -42,16 +38,6 @@ _IFMR_KEYS = ("search_range_start", "search_range_end", "search_step", "max_perc
 
 class PlanError(ValueError):
     """A plan JSON that cannot be read: the message says where and what."""
-
-
-@functools.lru_cache(maxsize=4096)
-def shortest_float32(value: float) -> float:
-    """The shortest decimal that reads back as the same float32 (``0.699999988`` -> ``0.7``)."""
-    if not math.isfinite(value):
-        return value
-    single = as_float32(value)
-    text = shortest_digits(single, 9)
-    return single if text is None else float(text)
 
 
 @dataclass(frozen=True, slots=True)

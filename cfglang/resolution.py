@@ -5,8 +5,10 @@ CalibrationConfig is read once into a :class:`Source` (the algorithm blocks
 and the fields set in them); a layer's values then come from one source, with
 the built-in defaults for whatever it leaves unset (overrides replace, they
 do not merge), except ``asymmetric`` (docs/semantics.md, "The `asymmetric` chain"). Every value carries its
-:class:`Provenance`; capability problems are collected as :class:`Event` and
-turned into diagnostics by :mod:`cfglang.modelcheck`.
+:class:`Provenance`; capability problems are collected as :class:`Event`. The
+resolver reports nothing itself: :mod:`cfglang.modelcheck` reads a finished
+:class:`Resolution` (events included) and returns the model-aware diagnostics,
+and :func:`cfglang.planner.resolve` puts the two together.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cfglang import capabilities as cap
+from cfglang import schema
 from cfglang.capabilities import Target
 from cfglang.diagnostics import Span
+from cfglang.float32 import shortest_float32
 from cfglang.inventory import Inventory, Layer
 from cfglang.plan import ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip, WeightPlan
 
-__all__ = ["resolve", "Resolution", "Source", "Resolved", "Event", "Facts", "INT4_PROBLEMS", "INT4_PACKING",
+__all__ = ["Resolution", "Source", "Resolved", "Event", "Facts", "DEFAULTS", "INT4_PROBLEMS", "INT4_PACKING",
            "fallback_reason"]
 
 LAYER, TYPE, COMMON, OFFSET, DEFAULT, FALLBACK = (
@@ -40,19 +43,13 @@ _ACT_KEYS = {
 
 def _number(value: Any) -> Any:
     """Floats as the shortest decimal that reads back as the same float32."""
-    if isinstance(value, float):
-        from cfglang.plan import shortest_float32
-
-        return shortest_float32(value)
-    return value
+    return shortest_float32(value) if isinstance(value, float) else value
 
 
 def _proto_defaults() -> dict[str, dict[str, Any]]:
-    from cfglang.schema import defaults_of
-
     blocks = (("arq_quantize", "ARQuantize"), ("ada_quantize", "ADAquantize"), ("ifmr_quantize", "FMRQuantize"),
               ("hfmg_quantize", "HFMGQuantize"), ("dmq_balancer", "DMQBalancer"))
-    return {block: {name: _number(value) for name, value in defaults_of(message).items()}
+    return {block: {name: _number(value) for name, value in schema.defaults_of(message).items()}
             for block, message in blocks}
 
 
@@ -84,13 +81,11 @@ class Source:
              key: str | None = None) -> Source:
         blocks = []
         for oneof in ("wts_quant_algo", "acts_quant_algo", "tensor_balancer"):
-            name = message.WhichOneof(oneof)
+            name = schema.which(message, oneof)
             if name is None:
                 blocks.append(None)
                 continue
-            fields = {}
-            for fd, value in getattr(message, name).ListFields():
-                fields[fd.name] = fd.enum_type.values_by_number[value].name if fd.enum_type else _number(value)
+            fields = {key: _number(value) for key, value in schema.set_fields(getattr(message, name)).items()}
             blocks.append(Block(name, fields))
         return cls(level, path, entry, *blocks, key=key)
 
@@ -321,8 +316,8 @@ class Resolution:
             self.target = getattr(self.checked, "target", None) or cap.get_target()
         config = self.checked.config
         self.common = Source.read(config.common_config, COMMON, ("common_config",)) \
-            if config.HasField("common_config") else EMPTY
-        if config.HasField("activation_offset"):
+            if schema.is_set(config, "common_config") else EMPTY
+        if schema.is_set(config, "activation_offset"):
             self.offset = (config.activation_offset, OFFSET, ("activation_offset",))
         else:
             self.offset = (True, DEFAULT, ())
@@ -400,8 +395,6 @@ class Resolution:
                 gc.enable()
 
     def _plan(self) -> Plan:
-        from cfglang.modelcheck import diagnostics
-
         layers = []
         for layer in self.inventory.quantizable:
             skip = self.skip_of(layer)
@@ -415,20 +408,17 @@ class Resolution:
             layers.append(LayerPlan(layer.name, layer.type, True, None, found.weight, found.activation,
                                     found.dmq_balancer, found.provenance))
         config = self.checked.config
-        mode = config.fakequant_precision_mode
         document = getattr(self.checked, "document", None)
         return Plan(
             config=getattr(document, "path", None),
             batch_num=config.batch_num,
             do_fusion=config.do_fusion,
-            fakequant_precision_mode=(config.DESCRIPTOR.fields_by_name["fakequant_precision_mode"]
-                                      .enum_type.values_by_number[mode].name
-                                      if config.HasField("fakequant_precision_mode") else None),
+            fakequant_precision_mode=(schema.enum_name(config, "fakequant_precision_mode")
+                                      if schema.is_set(config, "fakequant_precision_mode") else None),
             fusions=self.fusions(),
             layers=tuple(layers),
             activation_offset=config.activation_offset,
             skip_fusion_layers=tuple(config.skip_fusion_layers),
-            diagnostics=tuple(diagnostics(self)),
             target=self.target.name,
         )
 
@@ -442,53 +432,3 @@ class Resolution:
 
 def _skip(reason: str, span: Span | None) -> Skip:
     return Skip(reason, span.line, span.column) if span is not None else Skip(reason)
-
-
-# the public entry point -------------------------------------------------------
-
-
-def resolve(config: Any, inventory: Inventory | Mapping[str, Any], target: str | Target | None = None) -> Plan:
-    """Resolve ``config`` against ``inventory`` into the per-layer :class:`Plan`.
-
-    ``config`` is config text, a path (``str`` or ``Path``) or an already checked
-    ``CheckResult``. Text and paths are checked first; one with errors raises
-    ``cfglang.ConfigError`` (a ``CheckResult`` is resolved as it is: its own
-    diagnostics are the caller's). ``plan.diagnostics`` holds the model-aware
-    diagnostics only. ``inventory`` is an :class:`Inventory` or its JSON dict.
-    ``target`` is the AMCT behaviour (:mod:`cfglang.capabilities`); None: the check
-    result's own target, ``documented`` for text and paths.
-    """
-    chosen = cap.get_target(target) if target is not None else None
-    checked = _checked(config, chosen)
-    if not isinstance(inventory, Inventory):
-        inventory = Inventory.from_dict(inventory)
-    return Resolution(checked, inventory, chosen).plan()  # type: ignore[arg-type]
-
-
-def _checked(config: Any, target: Target | None) -> Any:
-    if hasattr(config, "config") and hasattr(config, "spans"):
-        return config
-    from cfglang.checker import ConfigError, check
-
-    path = None
-    if isinstance(config, Path) or (isinstance(config, str) and _looks_like_path(config)):
-        path = str(config)
-        from cfglang.checker import read_source
-
-        result = check(read_source(config), path, target=target)
-    elif isinstance(config, (str, bytes)):
-        result = check(config, target=target)
-    else:
-        raise TypeError(f"config must be text, a path or a CheckResult, found `{type(config).__name__}`")
-    if result.has_errors:
-        raise ConfigError(result.diagnostics, path)
-    return result
-
-
-def _looks_like_path(text: str) -> bool:
-    if not text or "\n" in text or len(text) > 4096:
-        return False
-    try:
-        return Path(text).is_file()
-    except OSError:
-        return False

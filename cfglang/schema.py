@@ -2,8 +2,10 @@
 
 Everything the checker knows about fields (kinds, ranges, enums, defaults,
 oneofs, required labels) comes from here, so a change to the ``.proto`` needs
-no change to the checks. protobuf descriptors stay inside this module and
-:mod:`cfglang.checker`.
+no change to the checks. protobuf stays inside this module (and the generated
+``cfglang._proto``): the checker builds the config message, and the later stages
+read it, through the functions below (``is_set``, ``which``, ``set_fields``, ...)
+and the message's plain field attributes.
 
 Scalar conversion follows protobuf's own ``text_format`` reader exactly (it is
 what AMCT uses): its public ``ParseBool``/``ParseFloat`` functions are reused,
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import json_format as _json_format
 from google.protobuf import text_format as _text_format
 from google.protobuf.message import Message
 
@@ -31,6 +34,7 @@ from cfglang.rules import schema as F
 
 __all__ = [
     "ROOT",
+    "Message",
     "Kind",
     "FieldInfo",
     "Problem",
@@ -52,6 +56,17 @@ __all__ = [
     "expected_value",
     "format_number",
     "defaults_of",
+    "is_set",
+    "which",
+    "set_fields",
+    "enum_name",
+    "open_block",
+    "add_element",
+    "set_value",
+    "append_value",
+    "to_json",
+    "from_json",
+    "to_text",
 ]
 
 ROOT = "AMCTConfig"
@@ -225,6 +240,73 @@ def required_fields(message: str) -> tuple[FieldInfo, ...]:
 
 def field_info(message: str, name: str) -> FieldInfo | None:
     return fields_of(message).get(name)
+
+
+# --- reading and building messages --------------------------------------------
+
+
+def is_set(message: Message, name: str) -> bool:
+    """Whether the file sets the singular field ``name`` (a default is not set)."""
+    return message.HasField(name)
+
+
+def which(message: Message, oneof: str) -> str | None:
+    """The member of ``oneof`` that is set, or None."""
+    return message.WhichOneof(oneof)
+
+
+def set_fields(message: Message) -> dict[str, Any]:
+    """The fields a message sets, by name, in declaration order; an enum value as its name."""
+    return {fd.name: fd.enum_type.values_by_number[value].name if fd.enum_type else value
+            for fd, value in message.ListFields()}
+
+
+def enum_name(message: Message, name: str) -> str:
+    """The name of the value the enum field ``name`` holds (its default when unset)."""
+    return message.DESCRIPTOR.fields_by_name[name].enum_type.values_by_number[getattr(message, name)].name
+
+
+def open_block(message: Message, name: str) -> Message:
+    """The singular message field ``name``, set (empty) if it was not."""
+    block = getattr(message, name)
+    block.SetInParent()
+    return block
+
+
+def add_element(message: Message, name: str) -> tuple[Message, int]:
+    """A new element of the repeated message field ``name`` and its index."""
+    container = getattr(message, name)
+    return container.add(), len(container) - 1
+
+
+def set_value(message: Message, name: str, value: Any) -> None:
+    """Store a converted scalar (:func:`convert_scalar`) in the singular field ``name``."""
+    setattr(message, name, value)
+
+
+def append_value(message: Message, name: str, value: Any) -> int:
+    """Append a converted scalar to the repeated field ``name``; its index."""
+    container = getattr(message, name)
+    container.append(value)
+    return len(container) - 1
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    """protobuf's JSON mapping of a message, with the proto field names and enums as names."""
+    return _json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def from_json(data: Any, message: str = ROOT) -> Message:
+    """The message of type ``message`` that protobuf's JSON mapping ``data`` describes (ValueError if none)."""
+    try:
+        return _json_format.ParseDict(data, new_message(message))
+    except _json_format.ParseError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def to_text(message: Message) -> str:
+    """A message in protobuf's text format, as ``text_format`` writes it."""
+    return _text_format.MessageToString(message)
 
 
 def message_class(message: str) -> type[Message]:

@@ -85,7 +85,7 @@ def resolve_file(path: str, args: argparse.Namespace, stderr: TextIO) -> tuple[A
     it has syntax diagnostics: then its tree is not what was meant, only those are reported and the
     result is None.
     """
-    from cfglang.resolution import resolve
+    from cfglang.planner import resolve
 
     result = checked_file(path, getattr(args, "amct_target", None))  # `--target`, else the settings'
     if any(d.code.startswith("S") for d in result.diagnostics):

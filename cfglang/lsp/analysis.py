@@ -78,7 +78,7 @@ class Analysis:
         if found is _MISSING:
             found = None
             if self.inventory is not None and self.syntax_ok and self.check is not None:
-                from cfglang.resolution import resolve
+                from cfglang.planner import resolve
 
                 found = resolve(self.check, self.inventory)
             self._cache["plan"] = found

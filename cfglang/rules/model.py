@@ -1,7 +1,7 @@
 """Model-aware rules (M): what only a config resolved against a model can show.
 
 They run when a model or a layer inventory is given (``amct lint --layers``,
-``amct plan``); :mod:`cfglang.resolution` emits them.
+``amct plan``); :mod:`cfglang.modelcheck` finds them in a finished resolution.
 """
 
 from __future__ import annotations

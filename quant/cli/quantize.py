@@ -40,7 +40,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from cfglang.cli import plural, warning_line
     from cfglang.cli.planning import adaround_estimate, checked_file, report
     from cfglang.diagnostics import Severity
-    from cfglang.resolution import resolve
+    from cfglang.planner import resolve
     from quant.batches import BatchFileError, describe_batch, describe_batches, read_batches
     from quant.cli import output_dir, report_outputs
     from quant.engine import QuantizeError

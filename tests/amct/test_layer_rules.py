@@ -14,7 +14,7 @@ from cfglang.capabilities import TARGETS, format_target
 from cfglang.inventory import Inventory, InventoryError
 from cfglang.lint import lint
 from cfglang.plan import Plan, explain_layer
-from cfglang.resolution import resolve
+from cfglang.planner import resolve
 from cfglang.settings import Settings
 
 CORPUS = Path(__file__).parent / "corpus"

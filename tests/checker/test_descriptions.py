@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from cfglang import schema
-from cfglang.convert import config_schema
+from cfglang.jsonschemas import config_schema
 from cfglang.resources import data_file
 
 FIELDS = [(m, f) for m in schema.message_names() for f in schema.fields_of(m)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cfglang.convert import config_schema
+from cfglang.jsonschemas import config_schema
 from cfglang.ranges import NUM_OF_BINS, VALUE_RANGES, Bound
 
 

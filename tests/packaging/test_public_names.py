@@ -14,7 +14,7 @@ import cfglang
 
 
 def test_resolve_is_the_function_after_its_module_is_imported() -> None:
-    module = importlib.import_module("cfglang.resolution")
+    module = importlib.import_module("cfglang.planner")
     assert isinstance(cfglang.resolve, types.FunctionType)
     assert cfglang.resolve is module.resolve
     assert type(module) is types.ModuleType

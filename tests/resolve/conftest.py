@@ -12,7 +12,7 @@ from cfglang.checker import check
 from cfglang.inventory import Inventory
 from cfglang.jsonschemas import schema
 from cfglang.plan import Plan
-from cfglang.resolution import resolve
+from cfglang.planner import resolve
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cfglang.float32 import as_float32, shortest_digits
-from cfglang.plan import shortest_float32
+from cfglang.float32 import shortest_float32
 from cfglang.schema import format_number
 
 

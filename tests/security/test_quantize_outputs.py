@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cfglang.checker import check  # noqa: E402
-from cfglang.resolution import resolve  # noqa: E402
+from cfglang.planner import resolve  # noqa: E402
 from quant import quantize  # noqa: E402
 from quant.inventory import model_inventory  # noqa: E402
 from quant.result import OUTPUT_FILES, OutputDirError  # noqa: E402
