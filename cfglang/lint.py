@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from cfglang.diagnostics import Diagnostic, Edit, Fix, LineIndex, Severity
 from cfglang.directives import Suppression, suppressions
-from cfglang.rules import REGISTRY
+from cfglang.rules import REGISTRY, stage_of
 from cfglang.rules.lint import INVALID_SUPPRESSION, UNUSED_SUPPRESSION
 from cfglang.settings import Settings
 
@@ -123,7 +123,7 @@ def _suppression_findings(directives: list[Suppression], index: LineIndex) -> li
                 findings.append(Diagnostic(INVALID_SUPPRESSION, Severity.WARNING, span,
                                            f"unknown code `{code}` in a suppression",
                                            hint="`amct explain CODE` lists what each code means"))
-            elif code not in directive.used and not code.startswith("L"):
+            elif code not in directive.used and stage_of(code) != "lint":
                 where = "in this file" if directive.whole_file else "on this line"
                 findings.append(Diagnostic(
                     UNUSED_SUPPRESSION, Severity.WARNING, span,
@@ -156,7 +156,7 @@ def lint(text: str | bytes, path: str | None = None, settings: Settings | None =
     result = check(text, path, max_size=settings.max_file_size, target=settings.target)
     document = result.document
     found = list(result.diagnostics)
-    syntax_ok = not any(d.code.startswith("S") for d in found)
+    syntax_ok = not any(stage_of(d.code) == "parse" for d in found)
     if inventory is not None and syntax_ok:
         found.extend(model_diagnostics(result, inventory))
     return finish(document.text, document.has_bom, found, document.comments, document.index, settings,
@@ -168,7 +168,7 @@ def finish(text: str, has_bom: bool, found: list[Diagnostic], comments: Sequence
            document: Callable[[], Document] | None = None) -> LintResult:
     """Steps 3 and 4 of the pipeline: suppressions, then the settings' selection, over ``found``."""
     directives = suppressions(comments)
-    kept = [d for d in found if d.code.startswith("S") or not _suppressed(d, directives, mark=True)]
+    kept = [d for d in found if stage_of(d.code) == "parse" or not _suppressed(d, directives, mark=True)]
     own = [d for d in _suppression_findings(directives, index) if not _suppressed(d, directives, False)]
     reported = [d for d in kept + own if settings.enabled(d.code)]
     return LintResult(text, has_bom, _ordered(reported), check, syntax_ok, document)
@@ -229,7 +229,7 @@ class FixOutcome:
 
 def _syntax_errors(result: LintResult) -> int:
     # syntax warnings (S017-S019, S021) mark text protobuf reads one way, the way the tree holds it: fixable
-    return sum(1 for d in result.check.diagnostics if d.code.startswith("S") and d.severity is Severity.ERROR)
+    return sum(1 for d in result.check.diagnostics if stage_of(d.code) == "parse" and d.severity is Severity.ERROR)
 
 
 def fix_text(text: str | bytes, path: str | None = None, settings: Settings | None = None,

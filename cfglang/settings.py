@@ -117,7 +117,9 @@ def is_enabled(code: str, select: tuple[str, ...], ignore: tuple[str, ...]) -> b
     ``select=("F",), ignore=("F01",)`` turns off ``F010``; ``select=("F010",), ignore=("F",)`` keeps it.
     Syntax errors (``S``) are always reported: nothing else can be checked without them.
     """
-    if code.startswith("S"):
+    from cfglang.rules import stage_of  # the registry, only when there is a diagnostic to judge
+
+    if stage_of(code) == "parse":
         return True
     selected = _match_length(code, select) if select else 0
     if selected < 0:

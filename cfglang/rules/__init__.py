@@ -3,15 +3,20 @@
 Each family lives in its own module (``syntax``, ``schema``, ``value``,
 ``capability``, ``model``, ``lint``) and declares its rules with :func:`rule`.
 A code is never reused: a retired rule keeps its entry with ``status="removed"``.
+
+A family belongs to one stage of the pipeline (:data:`STAGES`), the one whose
+code finds its diagnostics; code that treats diagnostics by where they come
+from asks :func:`stage_of`, never a code's letter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cfglang.diagnostics import Severity
 
-__all__ = ["Rule", "REGISTRY", "FAMILIES", "rule", "get", "all_rules"]
+__all__ = ["Rule", "REGISTRY", "Family", "FAMILIES", "STAGES", "rule", "get", "all_rules", "stage_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,15 +32,32 @@ class Rule:
     status: str = "stable"  # stable | preview | removed
     target: str | None = None  # the target its examples assume (None: the default)
 
+    @property
+    def stage(self) -> str:
+        """The pipeline stage that finds it (:data:`STAGES`): its family's."""
+        return FAMILIES[self.family].stage
 
-# family name -> (code letter, title), in the order docs/rules.md lists them
-FAMILIES: dict[str, tuple[str, str]] = {
-    "syntax": ("S", "Syntax"),
-    "schema": ("F", "Schema: fields, kinds and ranges"),
-    "value": ("V", "Value constraints"),
-    "capability": ("C", "Layer capabilities"),
-    "model": ("M", "Model-aware"),
-    "lint": ("L", "Linter and suppressions"),
+
+#: the stages of the pipeline that report diagnostics, in order: the parser (:mod:`cfglang.parser`), the
+#: checker (:mod:`cfglang.checker`), the model-aware checks on a resolution (:mod:`cfglang.modelcheck`), the
+#: linter's own (:mod:`cfglang.lint`)
+STAGES = ("parse", "check", "resolve", "lint")
+
+
+class Family(NamedTuple):
+    letter: str  # the first letter of its codes
+    title: str  # its section of docs/rules.md
+    stage: str  # one of STAGES
+
+
+# family name -> Family, in the order docs/rules.md lists them
+FAMILIES: dict[str, Family] = {
+    "syntax": Family("S", "Syntax", "parse"),
+    "schema": Family("F", "Schema: fields, kinds and ranges", "check"),
+    "value": Family("V", "Value constraints", "check"),
+    "capability": Family("C", "Layer capabilities", "check"),
+    "model": Family("M", "Model-aware", "resolve"),
+    "lint": Family("L", "Linter and suppressions", "lint"),
 }
 
 REGISTRY: dict[str, Rule] = {}
@@ -55,7 +77,7 @@ def rule(
     target: str | None = None,
 ) -> str:
     """Register a rule and return its code (modules keep it as a constant)."""
-    letter = FAMILIES[family][0]
+    letter = FAMILIES[family].letter
     if not code.startswith(letter):
         raise ValueError(f"code {code} does not belong to family {family}")
     if code in REGISTRY:
@@ -90,3 +112,9 @@ def get(code_or_name: str) -> Rule | None:
 def all_rules() -> list[Rule]:
     order = {family: i for i, family in enumerate(FAMILIES)}
     return sorted(REGISTRY.values(), key=lambda r: (order[r.family], r.code))
+
+
+def stage_of(code: str) -> str | None:
+    """The stage (:data:`STAGES`) whose diagnostics carry ``code``; None for a code not in the registry."""
+    found = REGISTRY.get(code)
+    return found.stage if found is not None else None

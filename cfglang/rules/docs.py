@@ -64,11 +64,11 @@ def render_rules_page() -> str:
     ]
     out += [f"| {r.code} | `{r.name}` | {r.severity.label} | {r.summary.replace('|', chr(92) + '|')} |" for r in rules]
     out.append("")
-    for family, (_letter, title) in FAMILIES.items():
+    for family, info in FAMILIES.items():
         members = [r for r in rules if r.family == family]
         if not members:
             continue
-        out += [f"## {title}", ""]
+        out += [f"## {info.title}", ""]
         out += [render_rule(r) for r in members]
     return "\n".join(out).rstrip("\n") + "\n"
 
