@@ -97,7 +97,6 @@ _PUNCT = {":": "COLON", ",": "COMMA", ";": "SEMICOLON", "{": "LBRACE", "}": "RBR
 _OPENER_OF = {"}": "{", ">": "<", "]": "["}
 _CLOSER_OF = {"{": "}", "<": ">", "[": "]"}
 _NAME = re.compile(r"[A-Za-z_][0-9A-Za-z_]*")
-_NWS = re.compile(r"[ \t\n\r\f\v]*")
 # the parts of folded scalar fields (already validated by the master pattern)
 _FOLDED_PARTS = re.compile(
     r"([A-Za-z_][0-9A-Za-z_]*)[ \t]*:[ \t]*"
