@@ -1,5 +1,5 @@
 """AdaRound's cost per iteration on layers of a few sizes: the floor of the estimate that `amct plan` and
-`amct quantize` print when AdaRound is planned (``cfglang.cli.planning.ADAROUND_SECONDS_PER_ITERATION``).
+`amct quantize` print when AdaRound is planned (``amct_cli.planning.ADAROUND_SECONDS_PER_ITERATION``).
 
 Each layer gets 1,024 cached samples and the engine's settings (batch 32, Adam); the figure is the
 median of three runs of ``--iterations`` steps of ``quant.adaround.optimize_rounding``.

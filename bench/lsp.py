@@ -1,6 +1,6 @@
 """Benchmark: didChange -> publishDiagnostics of the real `amct lsp` process.
 
-Starts ``python -m cfglang lsp --debounce-ms 0`` (so no debounce delay is
+Starts ``python -m amct_cli lsp --debounce-ms 0`` (so no debounce delay is
 counted), opens a generated config of about 2 KB and one of about 100 KB, then
 sends one-character edits (incremental sync, as editors do) and times each
 until the diagnostics for that document version arrive: near the top of the
@@ -78,7 +78,7 @@ class Server:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cfglang", "lsp", "--debounce-ms", "0"],
+            [sys.executable, "-m", "amct_cli", "lsp", "--debounce-ms", "0"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=ROOT,
         )
         self.messages: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
@@ -212,7 +212,7 @@ def time_lint_process(path: Path) -> float:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cfglang", "lint", str(path)], env=env, cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "amct_cli", "lint", str(path)], env=env, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     return time.perf_counter() - start
 

@@ -92,8 +92,8 @@ def measure(repeat: int) -> dict[str, tuple[float, float]]:
         python = sys.executable
         return {
             "import": _times([python, "-c", "import lark, google.protobuf.text_format"], repeat, work),
-            "lint_one": _times([python, "-m", "cfglang", "lint", "small.cfg"], repeat, work),
-            "lint_200": _times([python, "-m", "cfglang", "lint", "many"], repeat, work),
+            "lint_one": _times([python, "-m", "amct_cli", "lint", "small.cfg"], repeat, work),
+            "lint_200": _times([python, "-m", "amct_cli", "lint", "many"], repeat, work),
         }
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 __all__ = ["BatchFileError", "BatchFile", "BatchFailure", "read_batches", "load_batches", "describe_batch",
-           "describe_batches", "locate_failure", "FORMATS"]
+           "locate_failure", "FORMATS"]
 
 #: the forms ``--data`` accepts, for messages that refuse a file
 FORMATS = ("a `.pt` file holding a list of batches (`torch.save([batch_0, batch_1, ...], path)`; a batch is a "
@@ -110,19 +110,6 @@ def describe_batch(batch: Any) -> str:
     if isinstance(batch, (tuple, list)):
         return "(" + ", ".join(describe_batch(v) for v in batch) + ("," if len(batch) == 1 else "") + ")"
     return f"`{type(batch).__name__}`"
-
-
-def describe_batches(batches: Sequence[Any]) -> str:
-    """``4 calibration batches of shape [20]``, or the first and last shapes when they differ."""
-    from cfglang.cli import plural
-
-    counted = plural(len(batches), "calibration batch")
-    shapes = [describe_batch(b) for b in batches]
-    if not shapes:
-        return counted
-    if len(set(shapes)) == 1:
-        return f"{counted} of shape {shapes[0]}"
-    return f"{counted} of shapes {shapes[0]} ... {shapes[-1]}"
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from cfglang.table import table_lines
-
-__all__ = ["DigitsCNN", "DigitsData", "load_digits_data", "train", "cache_dir", "trained_model", "digits_cnn",
-           "calibration_batches", "accuracy", "DemoRow", "config_path", "evaluate", "run_demo", "demo_table", "ALGOS"]
+__all__ = ["DigitsCNN", "DigitsData", "load_digits_data", "train", "cache_dir", "cached_model_path", "trained_model",
+           "digits_cnn", "calibration_batches", "accuracy", "DemoRow", "config_path", "evaluate", "ALGOS"]
 
 _CACHE_NAME = "digits_cnn_v1.pt"
-#: the bundled configs ``amct demo`` runs, ``quant/data/demo_<algo>.cfg``
+#: the bundled demo configs, ``quant/data/demo_<algo>.cfg``
 ALGOS = ("ifmr", "hfmg")
 _SEED = 0
 
@@ -93,9 +91,14 @@ def cache_dir() -> Path:
     return Path(base) / "amct-cfg"
 
 
+def cached_model_path(cache: Path | None = None) -> Path:
+    """Where the trained CNN's weights are cached (``cache``: the folder, default :func:`cache_dir`)."""
+    return (cache or cache_dir()) / _CACHE_NAME
+
+
 def trained_model(cache: Path | None = None, data: DigitsData | None = None) -> DigitsCNN:
     """The trained CNN: from the cache when there, else trained once and cached."""
-    path = (cache or cache_dir()) / _CACHE_NAME
+    path = cached_model_path(cache)
     model = DigitsCNN()
     if path.is_file():
         try:
@@ -154,49 +157,3 @@ def evaluate(model: nn.Module, result, data: DigitsData, config: str, findings: 
                                              fq_logits.reshape(1, -1).double()).item()
     return DemoRow(config, findings, fp32, accuracy(fq_logits, data.test_y), accuracy(ort_logits, data.test_y),
                    same, cosine)
-
-
-def run_demo(stdout, stderr, *, cache: Path | None = None, output: Path | None = None,
-             overwrite: bool = False, algos: tuple[str, ...] = ALGOS) -> int:
-    """The ``amct demo`` flow; returns the exit status."""
-    import cfglang
-    from cfglang.cli.planning import report
-    from cfglang.diagnostics import Severity
-    from quant.engine import quantize
-    from quant.inventory import model_inventory
-
-    folder = cache or cache_dir()
-    cached = (folder / _CACHE_NAME).is_file()
-    data = load_digits_data()
-    print(("using the cached digits CNN" if cached else "training the digits CNN (once)") +
-          f" in `{folder}`", file=stdout)
-    model = trained_model(folder, data)
-    layers = model_inventory(model, "DigitsCNN")
-    with torch.no_grad():
-        fp32 = accuracy(model(data.test_x), data.test_y)
-    rows = []
-    for algo in algos:
-        path = config_path(algo)
-        checked = cfglang.check(path.read_text(encoding="utf-8"), str(path.name))
-        plan = cfglang.resolve(checked, layers)
-        diagnostics = [*checked.diagnostics, *plan.diagnostics]
-        report(checked, diagnostics, stderr)
-        if any(d.severity is Severity.ERROR for d in diagnostics):
-            return 1
-        result = quantize(model, plan, calibration_batches(data, plan.batch_num), progress=False)
-        if output is not None:
-            from quant.cli import report_outputs
-
-            report_outputs(result.save(output / algo, overwrite=overwrite), stderr)
-        rows.append(evaluate(model, result, data, path.name, len(diagnostics), fp32))
-    stdout.write(demo_table(rows, len(data.train_y), len(data.test_y)))
-    return 0
-
-
-def demo_table(rows: list[DemoRow], n_train: int, n_test: int) -> str:
-    head = ("config", "lint", "FP32", "INT8 fake-quant", "ONNX Runtime QDQ", "ORT = torch", "logits cosine")
-    table = [head] + [(r.config, "clean" if not r.findings else f"{r.findings} findings", f"{r.fp32:.2f}%",
-                       f"{r.int8:.2f}%", f"{r.onnx:.2f}%", f"{r.agreement:.2f}%", f"{r.cosine:.6f}") for r in rows]
-    lines = [f"digits CNN, top-1 accuracy on {n_test} held-out images ({n_train} for training and calibration):"]
-    lines += table_lines(table, rule=True)
-    return "\n".join(lines) + "\n"

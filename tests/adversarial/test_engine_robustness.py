@@ -177,7 +177,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _amct(*argv: str) -> tuple[int, str, str]:
-    from cfglang.cli import run
+    from amct_cli import run
 
     out, err = io.StringIO(), io.StringIO()
     code = run(["quantize", "quant.cfg", "--model", "h8model:make", "--data", "calib.pt", "--no-progress", *argv],

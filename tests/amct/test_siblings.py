@@ -13,7 +13,7 @@ import pytest
 
 from cfglang import schema, siblings
 from cfglang.checker import check
-from cfglang.cli import run
+from amct_cli import run
 
 SIBLINGS = {
     # text -> (line of the telling field, the kind's proto)

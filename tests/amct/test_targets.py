@@ -12,7 +12,7 @@ import pytest
 
 from cfglang.capabilities import TARGETS, TargetError, format_target, get_target
 from cfglang.checker import check
-from cfglang.cli import run
+from amct_cli import run
 from cfglang.settings import SettingsError, load_settings_file
 
 A8W4_A16W8 = "common_config {\n  arq_quantize { quant_bits: 4 }\n  ifmr_quantize { dst_type: INT16 }\n}\n"

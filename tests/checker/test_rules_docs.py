@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cfglang.cli import run
+from amct_cli import run
 from cfglang.rules import REGISTRY, all_rules
 from cfglang.rules.docs import COMMAND, render_rules_page
 

@@ -17,7 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cfglang.cli import run  # noqa: E402
+from amct_cli import run  # noqa: E402
 
 MODEL = """\
 import warnings
@@ -105,7 +105,8 @@ def test_a_single_npz_array_is_split_and_named_arrays_are_batches(work: Path) ->
 
 
 def test_tuples_and_dicts_are_described(work: Path) -> None:
-    from quant.batches import describe_batch, describe_batches
+    from amct_cli.quantize import describe_batches
+    from quant.batches import describe_batch
 
     assert describe_batch((torch.zeros(2, 3), torch.zeros(2))) == "([2, 3], [2])"
     assert describe_batch({"x": torch.zeros(1, 4)}) == "{x: [1, 4]}"
@@ -234,7 +235,7 @@ def _quantize_process(work: Path, stderr: int) -> subprocess.Popen[bytes]:
     (work / "ada.cfg").write_text(ADA_CFG, encoding="utf-8")
     torch.save([torch.randn(8, 20), torch.randn(8, 20)], work / "calib.pt")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(work), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([sys.executable, "-m", "cfglang", "quantize", "ada.cfg", "--model", "mlp_model:mlp",
+    return subprocess.Popen([sys.executable, "-m", "amct_cli", "quantize", "ada.cfg", "--model", "mlp_model:mlp",
                              "--data", "calib.pt", "-o", "out"], cwd=work, env=env, stdout=subprocess.PIPE,
                             stderr=stderr)
 
@@ -280,9 +281,9 @@ def test_on_a_terminal_the_adaround_bar_shows_layer_and_iteration(work: Path) ->
 
 
 def test_demo_without_output_says_that_o_exists(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import quant.cli.demo as demo_cli
+    import amct_cli.demo as demo_cli
 
-    monkeypatch.setattr("quant.demo.run_demo", lambda stdout, stderr, **kwargs: 0)
+    monkeypatch.setattr("amct_cli.demo.run_demo", lambda stdout, stderr, **kwargs: 0)
     import argparse
 
     err = io.StringIO()
@@ -302,12 +303,12 @@ def test_a_missing_package_of_an_extra_says_what_to_install(monkeypatch: pytest.
     """A command of an extra imports its packages when it runs (numpy for the demo, lsprotocol for the server)."""
     import importlib
 
-    from cfglang.cli import SUBCOMMANDS
+    from amct_cli import COMMANDS
 
     def missing(*_args: object) -> int:
         raise ModuleNotFoundError("No module named 'numpy'", name="numpy")
 
-    monkeypatch.setattr(importlib.import_module(SUBCOMMANDS[command]), "main", missing)
+    monkeypatch.setattr(importlib.import_module(COMMANDS[command].module), "main", missing)
     status, out, err = amct(command)
     assert (status, out) == (2, "")
     assert err.startswith(f"amct {command}: needs the `numpy` package, which is not installed (install")

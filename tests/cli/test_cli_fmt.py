@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cfglang.cli import run
+from amct_cli import run
 
 MESSY = "batch_num:2;common_config{arq_quantize{quant_bits:8}}\n"
 TIDY = "batch_num: 2\ncommon_config {\n  arq_quantize {\n    quant_bits: 8\n  }\n}\n"

@@ -1,4 +1,4 @@
-"""``amct lint`` in-process through ``cfglang.cli.run``: formats (golden files), exit status, selection,
+"""``amct lint`` in-process through ``amct_cli.run``: formats (golden files), exit status, selection,
 suppressions, settings, fixes and model-aware checks.
 
 Set ``AMCT_UPDATE_GOLDEN=1`` to rewrite the golden files after an intended change (then review the diff).
@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cfglang.cli import run
+from amct_cli import run
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = Path(__file__).parent / "golden"
@@ -337,7 +337,7 @@ def test_model_that_cannot_be_traced_is_said_on_stderr(work: Path) -> None:
 
 
 def test_amct_lint_script_is_amct_lint(work: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from cfglang.cli import lint_main
+    from amct_cli import lint_main
 
     monkeypatch.setattr("sys.argv", ["amct-lint", "--format", "concise", "bad.cfg"])
     with pytest.raises(SystemExit) as exited:

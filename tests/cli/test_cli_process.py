@@ -22,37 +22,37 @@ def _run(*argv: str, stdin: bytes = b"", cwd: Path = DATA) -> subprocess.Complet
 
 
 def test_exit_status_of_a_real_process() -> None:
-    assert _run("-m", "cfglang", "lint", "--isolated", "good.cfg").returncode == 0
-    bad = _run("-m", "cfglang", "lint", "--isolated", "bad.cfg")
+    assert _run("-m", "amct_cli", "lint", "--isolated", "good.cfg").returncode == 0
+    bad = _run("-m", "amct_cli", "lint", "--isolated", "bad.cfg")
     assert bad.returncode == 1 and b"bad.cfg:5:5: error[F001]" in bad.stdout
-    missing = _run("-m", "cfglang", "lint", "--isolated", "missing.cfg")
+    missing = _run("-m", "amct_cli", "lint", "--isolated", "missing.cfg")
     assert missing.returncode == 2
     assert missing.stderr == b"amct lint: no such file or folder: missing.cfg\n"
-    usage = _run("-m", "cfglang", "lint", "--no-such-option")
+    usage = _run("-m", "amct_cli", "lint", "--no-such-option")
     assert usage.returncode == 2 and usage.stderr.count(b"\n") == 1 and b"Traceback" not in usage.stderr
 
 
 def test_stdin_with_a_file_name_for_messages() -> None:
-    done = _run("-m", "cfglang", "lint", "--isolated", "-", "--stdin-filename", "in.cfg", "--format", "json",
+    done = _run("-m", "amct_cli", "lint", "--isolated", "-", "--stdin-filename", "in.cfg", "--format", "json",
                 stdin=b"quant_bitz: 8\n")
     assert done.returncode == 1
     assert [(d["path"], d["code"], d["line"]) for d in json.loads(done.stdout)] == [("in.cfg", "F001", 1)]
 
 
 def test_not_a_terminal_means_no_colour() -> None:
-    assert b"\x1b[" not in _run("-m", "cfglang", "lint", "--isolated", "bad.cfg").stdout
+    assert b"\x1b[" not in _run("-m", "amct_cli", "lint", "--isolated", "bad.cfg").stdout
 
 
 def test_fmt_on_stdin_writes_stdout() -> None:
-    done = _run("-m", "cfglang", "fmt", "--isolated", "-", stdin=b"batch_num:2;do_fusion:true\r\n")
+    done = _run("-m", "amct_cli", "fmt", "--isolated", "-", stdin=b"batch_num:2;do_fusion:true\r\n")
     assert (done.returncode, done.stdout) == (0, b"batch_num: 2\r\ndo_fusion: true\r\n")
-    broken = _run("-m", "cfglang", "fmt", "--isolated", "-", stdin=b"batch_num: \"2\n")
+    broken = _run("-m", "amct_cli", "fmt", "--isolated", "-", stdin=b"batch_num: \"2\n")
     assert broken.returncode == 1 and broken.stdout == b"" and b"error[S" in broken.stderr
 
 
 _PROBE = """
 import sys
-from cfglang.cli import run
+from amct_cli import run
 status = run(sys.argv[1:])
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "pygls", "numpy", "quant", "jsonschema"})
 extra = sorted(m for m in sys.modules if m in ("cfglang.formatter", "cfglang.resolution", "cfglang.lsp"))

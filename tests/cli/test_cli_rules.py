@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cfglang.cli import run
+from amct_cli import run
 from cfglang.rules import all_rules
 
 ROOT = Path(__file__).resolve().parents[2]

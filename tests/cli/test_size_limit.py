@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import cfglang
-from cfglang.cli import run
+from amct_cli import run
 from cfglang.parser import DEFAULT_MAX_SIZE
 
 

@@ -38,7 +38,7 @@ def server_config(*extra: str) -> ClientServerConfig:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return ClientServerConfig(
-        server_command=[sys.executable, "-m", "cfglang", "lsp", f"--debounce-ms={DEBOUNCE_MS}", *extra],
+        server_command=[sys.executable, "-m", "amct_cli", "lsp", f"--debounce-ms={DEBOUNCE_MS}", *extra],
         server_env=env,
         client_factory=make_client,
     )

@@ -26,7 +26,7 @@ class RawServer:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cfglang", "lsp", "--debounce-ms", "0", *extra],
+            [sys.executable, "-m", "amct_cli", "lsp", "--debounce-ms", "0", *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
         self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._stderr: list[bytes] = []

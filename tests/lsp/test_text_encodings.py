@@ -12,7 +12,7 @@ from google.protobuf import text_format
 
 from cfglang._proto import calibration_config_pytorch_pb2 as pb
 from cfglang.checker import check
-from cfglang.cli import run
+from amct_cli import run
 from cfglang.encoding import lone_carriage_returns, wide_encoding
 from cfglang.formatter import format_text
 from cfglang.parser import parse

@@ -68,7 +68,7 @@ def test_a_failing_handler_answers_empty_and_logs() -> None:
 def test_the_lint_path_never_imports_pygls(tmp_path) -> None:
     config = tmp_path / "quant.cfg"
     config.write_text("batch_num: 0\n", encoding="utf-8")
-    code = ("import io, sys; from cfglang.cli import run; "
+    code = ("import io, sys; from amct_cli import run; "
             f"status = run(['lint', {str(config)!r}], io.StringIO(), io.StringIO()); "
             "print(status, sorted(m for m in sys.modules if m.split('.')[0] in ('pygls', 'lsprotocol')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

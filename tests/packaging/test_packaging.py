@@ -51,7 +51,7 @@ def test_wheel_holds_every_module_and_data_file(wheel: Path) -> None:
     ]:
         assert required in names
     # every module of the source tree must be packaged (a subpackage missing from pyproject.toml would not be)
-    for package in ("cfglang", "quant"):
+    for package in ("amct_cli", "cfglang", "quant"):
         for source in (ROOT / package).rglob("*.py"):
             assert source.relative_to(ROOT).as_posix() in names, f"{source.relative_to(ROOT)} is not in the wheel"
     for schema in (ROOT / "cfglang" / "schemas").glob("*.*"):
@@ -87,7 +87,7 @@ def test_installed_copy_finds_its_grammar_and_proto(wheel: Path, tmp_path: Path)
 
 
 def test_language_side_never_imports_torch() -> None:
-    code = "import sys, cfglang, cfglang.rules, cfglang.cli; cfglang.parse; print('torch' in sys.modules)"
+    code = "import sys, cfglang, cfglang.rules, amct_cli; cfglang.parse; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

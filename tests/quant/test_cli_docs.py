@@ -1,7 +1,7 @@
 """The examples of docs/cli.md, "The engine's commands", run as written, in order, in an empty folder.
 
 ``cfg`` blocks are the example's ``quant.cfg``, ``python`` blocks run in one shared namespace, and each
-``amct ...`` line of an ``sh`` block runs through ``cfglang.cli.run`` and must exit 0; synopsis lines
+``amct ...`` line of an ``sh`` block runs through ``amct_cli.run`` and must exit 0; synopsis lines
 (with ``|`` or ``[``) are skipped. ``text`` blocks are sample output: their ``wrote`` and ``read`` lines
 must be among what the commands printed (sample lines of the error examples aside)."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cfglang.cli import run
+from amct_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "# The engine's commands"

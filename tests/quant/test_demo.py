@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import cfglang
-from cfglang.cli import run
+from amct_cli import run
 from quant import demo, model_inventory, quantize
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from cfglang.cli import run
+from amct_cli import run
 from cfglang.jsonschemas import schema
 from cfglang.plan import Plan
 

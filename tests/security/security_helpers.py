@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cfglang.cli import run
+from amct_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = "batch_num: 2\n"
@@ -29,7 +29,7 @@ def amct_process(*argv: str, cwd: Path, timeout: float = 60, python_args: bool =
     ARGV goes to the interpreter itself (``-c SCRIPT``). ``-P``: the working folder is not put first on
     ``sys.path``, as for the installed ``amct`` script (``python -m`` would put it there itself)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
-    command = [sys.executable, "-P", *argv] if python_args else [sys.executable, "-P", "-m", "cfglang", *argv]
+    command = [sys.executable, "-P", *argv] if python_args else [sys.executable, "-P", "-m", "amct_cli", *argv]
     kwargs.setdefault("stdout", subprocess.PIPE)
     kwargs.setdefault("stderr", subprocess.PIPE)
     return subprocess.run(command, cwd=cwd, env=env, timeout=timeout, **kwargs)

@@ -70,7 +70,7 @@ def test_no_settings_key_and_no_header_imports_or_runs_code(tmp_path: Path) -> N
     # one interpreter runs every command in every project, then says what it imported
     script = textwrap.dedent(f"""
         import io, json, os, sys
-        from cfglang.cli import run
+        from amct_cli import run
         statuses = []
         for folder in {json.dumps([str(f) for f in folders])}:
             os.chdir(folder)

@@ -67,7 +67,7 @@ def test_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     for i in range(400):
         (tmp_path / f"f{i:03}.cfg").write_text(f"unknown_{i}: 1\n")
     (tmp_path / "amct.toml").write_text("")
-    process = subprocess.Popen([sys.executable, "-P", "-m", "cfglang", "lint", "."], cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-P", "-m", "amct_cli", "lint", "."], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert process.stdout.readline().startswith(b"f000.cfg:1:1:")

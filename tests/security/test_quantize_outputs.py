@@ -78,13 +78,13 @@ def test_an_output_name_that_is_a_folder_is_caught_before_calibration(work: Path
 
 
 def test_a_full_disk_in_the_demo_is_one_line(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import quant.demo
+    import amct_cli.demo
 
     def full(*args, **kwargs):  # what QuantResult.save raises when the disk fills while saving
         raise OutputDirError("cannot write the outputs into `out/ifmr`: no space left on device; no output file "
                              "was written")
 
-    monkeypatch.setattr(quant.demo, "run_demo", full)
+    monkeypatch.setattr(amct_cli.demo, "run_demo", full)
     status, _, err = amct("demo", "-o", "out")
     assert status == 2 and err == ("amct demo: cannot write the outputs into `out/ifmr`: no space left on device; "
                                    "no output file was written\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cfglang.cli import run
+from amct_cli import run
 from cfglang.lint import lint
 from cfglang.render import FORMATS, FileReport, printable, render
 

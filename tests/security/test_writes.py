@@ -130,7 +130,7 @@ def test_a_signal_during_a_write_leaves_no_temporary_file(tmp_path: Path, signum
             print("writing", flush=True)
             time.sleep(60)
         os.fsync = slow_fsync
-        from cfglang.cli import main
+        from amct_cli import main
         sys.argv = ["amct", "fmt", "messy.cfg"]
         main()
     """)
@@ -147,7 +147,7 @@ def test_a_signal_during_a_write_leaves_no_temporary_file(tmp_path: Path, signum
 
 
 def test_fmt_does_not_overwrite_an_edit_made_while_formatting(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import cfglang.cli.fmt as fmt
+    import amct_cli.fmt as fmt
 
     (work / "messy.cfg").write_text(MESSY)
     real = fmt._formatted

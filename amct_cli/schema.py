@@ -10,15 +10,14 @@ import argparse
 import json
 from typing import TextIO
 
-HELP = "print the JSON Schema of the config, the plan or the inventory"
 
-__all__ = ["HELP", "add_arguments", "main"]
+__all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", nargs="?", choices=("config", "plan", "inventory"), default="config",
                         help="which schema (default: config)")
-    from cfglang.cli.targets import add_target_argument
+    from amct_cli.targets import add_target_argument
 
     add_target_argument(parser)  # the config schema's widths
 

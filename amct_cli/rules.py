@@ -11,13 +11,12 @@ import argparse
 import json
 from typing import TextIO
 
-from cfglang.cli import CLIError
+from amct_cli import CLIError
 from cfglang.rules import Rule, all_rules
 from cfglang.table import table_lines
 
-HELP = "list every diagnostic rule: code, name, severity, summary"
 
-__all__ = ["HELP", "add_arguments", "main", "rules_table"]
+__all__ = ["add_arguments", "main", "rules_table"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from cfglang.cli import CLIError, UserDataError
+from amct_cli import CLIError, UserDataError, plural, warning_line
 
-HELP = "calibrate and quantize a PyTorch model (needs torch)"
-
-__all__ = ["HELP", "add_arguments", "main"]
+__all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,12 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from cfglang.cli import plural, warning_line
-    from cfglang.cli.planning import adaround_estimate, checked_file, report
+    from amct_cli.outputs import output_dir, report_outputs
+    from amct_cli.planning import adaround_estimate, checked_file, report
     from cfglang.diagnostics import Severity
     from cfglang.planner import resolve
-    from quant.batches import BatchFileError, describe_batch, describe_batches, read_batches
-    from quant.cli import output_dir, report_outputs
+    from quant.batches import BatchFileError, describe_batch, read_batches
     from quant.engine import QuantizeError
     from quant.inventory import model_inventory
     from quant.modelref import ModelRefError, load_model
@@ -82,6 +79,19 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     stdout.write(result.table())
     report_outputs(paths, stderr)
     return 0
+
+
+def describe_batches(batches: list[Any]) -> str:
+    """``4 calibration batches of shape [20]``, or the first and last shapes when they differ."""
+    from quant.batches import describe_batch
+
+    counted = plural(len(batches), "calibration batch")
+    shapes = [describe_batch(b) for b in batches]
+    if not shapes:
+        return counted
+    if len(set(shapes)) == 1:
+        return f"{counted} of shape {shapes[0]}"
+    return f"{counted} of shapes {shapes[0]} ... {shapes[-1]}"
 
 
 def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool) -> Any:

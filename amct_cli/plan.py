@@ -17,7 +17,8 @@ import argparse
 import json
 from typing import TextIO
 
-from cfglang.cli.planning import (
+from amct_cli import plural, warning_line
+from amct_cli.planning import (
     adaround_estimate,
     add_model_arguments,
     error_count,
@@ -26,9 +27,7 @@ from cfglang.cli.planning import (
     write_output,
 )
 
-HELP = "resolve a config against a model into the per-layer plan"
-
-__all__ = ["HELP", "add_arguments", "main"]
+__all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from cfglang.cli import plural, warning_line
-
     refuse_overwrite(args.output, args.force)
     resolved = resolve_file(args.config, args, stderr)
     if resolved is None:

@@ -1,11 +1,13 @@
-"""``amct``: one entry point, one module per subcommand, imported only when used.
+"""``amct``: the command line, an application above both libraries (``cfglang``, the language, and
+``quant``, the engine); neither imports it. One entry point, one module per subcommand, found in
+:data:`COMMANDS` and imported only when used (``python -m amct_cli`` is the same as ``amct``).
 
 Start-up is the product for ``amct lint`` in pre-commit: nothing here imports
 more than argparse until a subcommand is chosen, and the lint path never
 imports torch or pygls.
 
-Each subcommand module exposes ``HELP`` (one line), ``add_arguments(parser)``
-and ``main(args, stdout, stderr) -> int``.
+Each subcommand module exposes ``add_arguments(parser)`` and ``main(args, stdout, stderr) -> int``;
+its one line of help is in :data:`COMMANDS`.
 
 Messages have one form for every command: ``amct NAME: MESSAGE`` for a failure,
 ``amct NAME: warning: MESSAGE`` for a warning (Python ``warnings`` raised while a
@@ -23,40 +25,36 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from cfglang.fsutil import os_reason
 
-__all__ = ["run", "main", "lint_main", "CLIError", "UserDataError", "wrote", "plural", "warning_line"]
+__all__ = ["Command", "COMMANDS", "run", "main", "lint_main", "CLIError", "UserDataError", "wrote", "plural",
+           "warning_line"]
 
-# subcommand -> module; modules outside cfglang may import torch
-SUBCOMMANDS: dict[str, str] = {
-    "lint": "cfglang.cli.lint",
-    "fmt": "cfglang.cli.fmt",
-    "explain": "cfglang.cli.explain",
-    "plan": "cfglang.cli.plan",
-    "schema": "cfglang.cli.schema",
-    "convert": "cfglang.cli.convert",
-    "rules": "cfglang.cli.rules",
-    "layers": "quant.cli.layers",
-    "quantize": "quant.cli.quantize",
-    "demo": "quant.cli.demo",
-    "lsp": "cfglang.lsp.cli",
-}
 
-# one-line help per subcommand, kept here so `amct --help` imports nothing else
-HELP: dict[str, str] = {
-    "lint": "check .cfg files and report diagnostics",
-    "fmt": "format .cfg files in the canonical layout",
-    "explain": "explain a diagnostic code, or where each value of a layer comes from",
-    "plan": "resolve a config against a model into the per-layer plan",
-    "schema": "print the JSON Schema of the config, the plan or the inventory",
-    "convert": "convert a config between .cfg text and JSON",
-    "rules": "list every diagnostic rule: code, name, severity, summary",
-    "layers": "write the layer inventory of a PyTorch model (needs torch)",
-    "quantize": "calibrate and quantize a PyTorch model (needs torch)",
-    "demo": "train, quantize and evaluate a small CNN on the digits dataset (needs torch)",
-    "lsp": "start the language server over stdio (needs pygls)",
+class Command(NamedTuple):
+    """One subcommand: where it lives and what ``amct --help`` says of it."""
+
+    module: str  # imported only when the command runs: `amct lint` imports neither torch nor pygls
+    help: str  # one line, here so that `amct --help` imports no command module
+    extra: str | None = None  # the optional dependencies it needs (`pip install 'amct-cfg[EXTRA]'`)
+
+
+#: every subcommand, by name: the one place that says which commands exist
+COMMANDS: dict[str, Command] = {
+    "lint": Command("amct_cli.lint", "check .cfg files and report diagnostics"),
+    "fmt": Command("amct_cli.fmt", "format .cfg files in the canonical layout"),
+    "explain": Command("amct_cli.explain", "explain a diagnostic code, or where each value of a layer comes from"),
+    "plan": Command("amct_cli.plan", "resolve a config against a model into the per-layer plan"),
+    "schema": Command("amct_cli.schema", "print the JSON Schema of the config, the plan or the inventory"),
+    "convert": Command("amct_cli.convert", "convert a config between .cfg text and JSON"),
+    "rules": Command("amct_cli.rules", "list every diagnostic rule: code, name, severity, summary"),
+    "layers": Command("amct_cli.layers", "write the layer inventory of a PyTorch model (needs torch)", "quant"),
+    "quantize": Command("amct_cli.quantize", "calibrate and quantize a PyTorch model (needs torch)", "quant"),
+    "demo": Command("amct_cli.demo", "train, quantize and evaluate a small CNN on the digits dataset (needs torch)",
+                    "quant"),
+    "lsp": Command("amct_cli.lsp", "start the language server over stdio (needs pygls)", "lsp"),
 }
 
 
@@ -107,8 +105,8 @@ def _parser(prog: str = "amct") -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal failures")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
-        sub.add_parser(name, help=HELP[name], add_help=False)
+    for name, command in COMMANDS.items():
+        sub.add_parser(name, help=command.help, add_help=False)
     return parser
 
 
@@ -124,7 +122,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _subcommand_parser(name: str, module) -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"amct {name}", description=HELP[name])
+    parser = _Parser(prog=f"amct {name}", description=COMMANDS[name].help)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal failures")
     module.add_arguments(parser)
     return parser
@@ -147,10 +145,10 @@ def run(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Tex
     if argv[0] == "--debug":
         argv = argv[1:]
     name, rest = argv[0], argv[1:]
-    if name not in SUBCOMMANDS:
+    if name not in COMMANDS:
         print(f"amct: unknown command `{name}` (try `amct --help`)", file=stderr)
         return 2
-    return _dispatch(name, SUBCOMMANDS[name], rest, stdout, stderr, debug)
+    return _dispatch(name, COMMANDS[name].module, rest, stdout, stderr, debug)
 
 
 def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stderr: TextIO, debug: bool) -> int:
@@ -190,7 +188,7 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
         return 1
     except ModuleNotFoundError as exc:
         # a command of an extra imports its packages when it runs: a missing one is an install to do
-        if debug or name not in _EXTRA or (exc.name or "").split(".")[0] in ("cfglang", "quant"):
+        if debug or COMMANDS[name].extra is None or (exc.name or "").split(".")[0] in ("cfglang", "quant", "amct_cli"):
             raise
         print(_missing_extra(name, exc), file=stderr)
         return 2
@@ -205,11 +203,8 @@ def _dispatch(name: str, module_name: str, rest: list[str], stdout: TextIO, stde
         return 2
 
 
-_EXTRA = {"lsp": "lsp", "layers": "quant", "quantize": "quant", "demo": "quant"}
-
-
 def _missing_extra(name: str, exc: ModuleNotFoundError) -> str:
-    extra = _EXTRA.get(name, "quant")
+    extra = COMMANDS[name].extra or "quant"
     first = " torch, see the README's Install, then" if extra == "quant" else ""
     return (f"amct {name}: needs the `{exc.name}` package, which is not installed (install{first} the `{extra}` "
             f"extra: pip install 'amct-cfg[{extra}]', or '.[{extra}]' in a clone)")

@@ -11,12 +11,11 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from cfglang.cli import CLIError
-from cfglang.cli.planning import checked_file, refuse_overwrite, report, write_output
+from amct_cli import CLIError
+from amct_cli.planning import checked_file, refuse_overwrite, report, write_output
 
-HELP = "convert a config between .cfg text and JSON"
 
-__all__ = ["HELP", "add_arguments", "main"]
+__all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +36,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             return 1
         text = dumps(to_json(result.config))
     else:
-        from cfglang.cli.common import read_bytes
+        from amct_cli.common import read_bytes
         from cfglang.jsonlimits import JSONLimitError, loads
         from cfglang.settings import SettingsError, SettingsResolver
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from cfglang.cli import CLIError
+from amct_cli import CLIError
 from cfglang.settings import InventorySource, SettingsError, SettingsResolver
 
 __all__ = ["add_settings_arguments", "resolver_from", "input_paths", "read_config", "read_bytes", "read_stdin",
@@ -179,7 +179,7 @@ def load_model_inventory(ref: str) -> Any:
     or a ``torch.export`` program file (see ``quant.inventory.inventory_from_ref``).
 
     A model that cannot be traced still gives names and types; the trace warning saying what is
-    missing is always shown (``cfglang.cli.run`` prints warnings in the CLI's one form).
+    missing is always shown (``amct_cli.run`` prints warnings in the CLI's one form).
     """
     import warnings
 

@@ -15,8 +15,8 @@ import difflib
 from pathlib import Path
 from typing import Any, TextIO
 
-from cfglang.cli import CLIError, wrote
-from cfglang.cli.common import (
+from amct_cli import CLIError, wrote
+from amct_cli.common import (
     add_settings_arguments,
     color_enabled,
     input_paths,
@@ -26,7 +26,6 @@ from cfglang.cli.common import (
 )
 from cfglang.render import FileReport, for_terminal, printable, render_full
 
-HELP = "format .cfg files in the canonical layout"
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -64,7 +63,7 @@ def _diff(name: str, old: bytes, new: bytes) -> str:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from cfglang.cli.common import write_bytes
+    from amct_cli.common import write_bytes
     from cfglang.settings import SettingsError
 
     resolver = resolver_from(args)

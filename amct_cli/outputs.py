@@ -1,5 +1,5 @@
-"""The engine's subcommands (``amct layers``, ``amct quantize``, ``amct demo``; they import torch), and
-what they share: how the output files of ``QuantResult.save`` are announced."""
+"""What ``amct quantize`` and ``amct demo`` share: the output folder, checked before any work, and how the
+output files of ``QuantResult.save`` are announced."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
+
+from amct_cli import CLIError, wrote
 
 __all__ = ["OUTPUT_DESCRIPTIONS", "report_outputs", "output_dir"]
 
@@ -23,8 +25,6 @@ OUTPUT_DESCRIPTIONS: dict[str, str] = {
 
 def report_outputs(paths: Mapping[str, Path], stderr: TextIO) -> None:
     """One ``wrote PATH: WHAT`` line per output file."""
-    from cfglang.cli import wrote
-
     for name, path in paths.items():
         wrote(stderr, path, OUTPUT_DESCRIPTIONS.get(name, "output"))
 
@@ -32,7 +32,6 @@ def report_outputs(paths: Mapping[str, Path], stderr: TextIO) -> None:
 def output_dir(path: str | os.PathLike, force: bool) -> Path:
     """The output folder, checked before any work: a one-line failure when it cannot take the outputs,
     and existing outputs need ``--force`` (the message names the option, not the Python argument)."""
-    from cfglang.cli import CLIError
     from quant.result import OUTPUT_FILES, OutputDirError, check_output_dir
 
     existing = [name for name in OUTPUT_FILES if (Path(path) / name).exists()]

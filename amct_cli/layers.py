@@ -10,9 +10,9 @@ import argparse
 import json
 from typing import TextIO
 
-HELP = "write the layer inventory of a PyTorch model (needs torch)"
+from amct_cli import plural
 
-__all__ = ["HELP", "add_arguments", "main"]
+__all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,9 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from cfglang.cli import plural
-    from cfglang.cli.common import load_model_inventory
-    from cfglang.cli.planning import refuse_overwrite, write_output
+    from amct_cli.common import load_model_inventory
+    from amct_cli.planning import refuse_overwrite, write_output
 
     refuse_overwrite(args.output, args.force)
     found = load_model_inventory(args.model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-HELP = "start the language server over stdio (needs pygls)"
+from amct_cli import CLIError
 
 DEFAULT_DEBOUNCE_MS = 150
 
@@ -22,7 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from cfglang.cli import CLIError
     from cfglang.lsp.server import create_server
 
     if args.debounce_ms < 0:

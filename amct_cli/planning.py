@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
-from cfglang.cli import CLIError
+from amct_cli import CLIError, plural, wrote
 
 __all__ = ["add_model_arguments", "inventory_from_args", "checked_file", "report", "resolve_file", "refuse_overwrite",
            "write_output", "error_count", "adaround_estimate", "add_layer_arguments", "explain_layer_main"]
@@ -23,7 +23,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) 
                        help="`package.module:factory` returning the nn.Module, or a file written by "
                             "`torch.export.save` (needs torch)")
     group.add_argument("--layers", metavar="LAYERS.JSON", help="a layer inventory written by `amct layers`")
-    from cfglang.cli.targets import add_target_argument
+    from amct_cli.targets import add_target_argument
 
     add_target_argument(parser)
 
@@ -34,7 +34,7 @@ def inventory_from_args(args: argparse.Namespace, result: Any, stderr: TextIO) -
     ``--layers`` or ``--model`` when given; else the inventory the file's header
     or its project settings name (as for ``amct lint``); else a one-line failure.
     """
-    from cfglang.cli import common
+    from amct_cli import common
 
     if args.layers:
         return common.load_inventory_file(args.layers)
@@ -57,7 +57,7 @@ def checked_file(path: str, target: str | None = None) -> Any:
     """Read and check ``path`` (at most its settings' ``max-file-size``: S015 beyond); a file that cannot be
     read is a one-line failure. ``target`` (None: the settings' ``target``) is the AMCT behaviour to check against."""
     from cfglang.checker import check
-    from cfglang.cli.common import read_config
+    from amct_cli.common import read_config
     from cfglang.settings import SettingsError, SettingsResolver
 
     try:
@@ -114,8 +114,6 @@ ADAROUND_WARN_SECONDS = 60.0
 def adaround_estimate(plan: Any) -> str | None:
     """A warning when the plan's AdaRound layers will take long: how many layers, iterations and about
     how long; None when the estimate is under a minute."""
-    from cfglang.cli import plural
-
     ada = [layer for layer in plan.layers if layer.quantize and layer.weight is not None and layer.weight.algo == "ada"]
     iterations = sum(layer.weight.num_iteration or 0 for layer in ada)
     seconds = iterations * ADAROUND_SECONDS_PER_ITERATION
@@ -135,7 +133,7 @@ def refuse_overwrite(path: str | None, force: bool) -> None:
     import os
     import stat
 
-    from cfglang.cli.common import is_stdout
+    from amct_cli.common import is_stdout
 
     if not path or is_stdout(path):
         return
@@ -152,13 +150,12 @@ def refuse_overwrite(path: str | None, force: bool) -> None:
 def write_output(text: str, output: str | None, what: str, stdout: TextIO, stderr: TextIO) -> None:
     """``text`` into the file ``output`` (``-o``), said with a ``wrote PATH: WHAT`` line on stderr; else, and for
     ``-o -`` or ``-o /dev/stdout``, on stdout."""
-    from cfglang.cli.common import is_stdout
+    from amct_cli.common import is_stdout
 
     if not output or is_stdout(output):
         stdout.write(text)
         return
-    from cfglang.cli import wrote
-    from cfglang.cli.common import write_bytes
+    from amct_cli.common import write_bytes
 
     write_bytes(output, text.encode("utf-8"))
     wrote(stderr, output, what)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from cfglang.cli import CLIError, plural, wrote
-from cfglang.cli.common import (
+from amct_cli import CLIError, plural, wrote
+from amct_cli.common import (
     add_settings_arguments,
     color_enabled,
     input_paths,
@@ -29,8 +29,6 @@ from cfglang.cli.common import (
 from cfglang.diagnostics import Severity
 from cfglang.render import FORMATS, FileReport, for_terminal, printable, render, render_statistics, summary
 from cfglang.settings import Settings, SettingsError, inventory_source, parse_codes
-
-HELP = "check .cfg files and report diagnostics"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="a Python factory returning the torch model, or a torch.export program file, "
                             "for model-aware checks (needs torch)")
     add_settings_arguments(parser)
-    from cfglang.cli.targets import add_target_argument
+    from amct_cli.targets import add_target_argument
 
     add_target_argument(parser)
 

@@ -13,12 +13,11 @@ import os
 import textwrap
 from typing import TextIO
 
-from cfglang.cli import CLIError
+from amct_cli import CLIError
 from cfglang.rules import Rule, all_rules, get
 
-HELP = "explain a diagnostic code, or where each value of a layer comes from"
 
-__all__ = ["HELP", "add_arguments", "main", "explain_code", "format_rule", "is_config_path"]
+__all__ = ["add_arguments", "main", "explain_code", "format_rule", "is_config_path"]
 
 _CONFIG_SUFFIXES = (".cfg", ".prototxt", ".pbtxt", ".textproto", ".txtpb")
 
@@ -27,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", metavar="CODE",
                         help="a diagnostic code (`F001`) or rule name (`unknown-field`), a target name "
                              "(`amct-9.1`: its capability table), or a config file")
-    from cfglang.cli.planning import add_layer_arguments
+    from amct_cli.planning import add_layer_arguments
 
     add_layer_arguments(parser)
 
@@ -39,7 +38,7 @@ def is_config_path(target: str) -> bool:
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if is_config_path(args.target):
-        from cfglang.cli.planning import explain_layer_main
+        from amct_cli.planning import explain_layer_main
 
         return explain_layer_main(args, stdout, stderr)
     return explain_code(args.target, stdout)
@@ -47,7 +46,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def explain_code(code_or_name: str, stdout: TextIO) -> int:
     if code_or_name.strip().upper() == "ALL":  # as `amct rules`: the list travels with the package
-        from cfglang.cli.rules import rules_table
+        from amct_cli.rules import rules_table
 
         stdout.write(rules_table(all_rules()))
         return 0

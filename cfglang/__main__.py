@@ -1,3 +1,0 @@
-from cfglang.cli import main
-
-main()
