@@ -45,8 +45,8 @@ class Suppression:
     line: int
     whole_file: bool
     codes: list[tuple[str, int, int]]  # (code, start, end), the code upper-cased
+    own_comment: bool  # the directive starts the comment, so deleting it deletes the comment
     used: set[str] = field(default_factory=set)
-    own_comment: bool = True  # the directive starts the comment, so deleting it deletes the comment
 
 
 def suppressions(comments: Iterable[Comment]) -> list[Suppression]:
@@ -63,7 +63,7 @@ def suppressions(comments: Iterable[Comment]) -> list[Suppression]:
                  for m in _CODE.finditer(codes_group)] if match.group("colon") else []
         found.append(Suppression(base + match.start(), base + match.end(), codes_start,
                                  comment.index.position(comment.start)[0], bool(match.group("file")), codes,
-                                 own_comment=match.start() == 0))
+                                 match.start() == 0))
     return found
 
 
