@@ -122,3 +122,13 @@ def test_header_comments_are_the_parse_s_comments_before_the_first_token() -> No
             first = min([first, *(f.start for f in parsed.fields)])
             expected = [(c.text, c.span) for c in parsed.comments if c.start < first]
             assert [(c.text, c.span) for c in header_comments(given)] == expected, text
+
+
+def test_adjacent_string_literals_keep_their_places() -> None:
+    text = "a: \"x\"  # between\n  'y' \"z\"\nb: \"one\"\nc: [\"p\" \"q\", 5]\n"
+    document = cfglang.parse(text)
+    a, b, c = (f.value for f in document.fields)
+    assert a.text == "xyz" and [text[s:e] for s, e in a.pieces] == ['"x"', "'y'", '"z"']
+    assert (a.start, a.end) == (a.pieces[0][0], a.pieces[-1][1])
+    assert b.pieces == () and text[b.start:b.end] == '"one"'
+    assert [text[s:e] for s, e in c.items[0].pieces] == ['"p"', '"q"'] and c.items[1].pieces == ()

@@ -18,7 +18,7 @@ def dump(node: object) -> object:
     if isinstance(node, ListValue):
         return ("list", node.start, node.end, dump(node.items))
     if isinstance(node, Scalar):
-        return (node.kind, node.text, node.start, node.end)
+        return (node.kind, node.text, node.start, node.end, node.pieces)
     assert node is None, node
     return None
 
