@@ -22,8 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from quant import qmath  # noqa: E402
-from quant.calibrators import (HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams,  # noqa: E402
-                               ifmr_ratios, percentile_index)
+from quant.calibrators import HFMGCalibrator, IFMRCalibrator, ifmr_ratios, percentile_index  # noqa: E402
+from quant.core import HFMGSpec, IFMRSpec  # noqa: E402
 
 
 def make_batch(i: int, numel: int) -> torch.Tensor:
@@ -42,7 +42,7 @@ def best_of(fn, repeat: int = 3) -> float:
 
 
 def run_ifmr(batches) -> IFMRCalibrator:
-    cal = IFMRCalibrator(IFMRParams(), num_batches=len(batches))
+    cal = IFMRCalibrator(IFMRSpec(), num_batches=len(batches))
     for b in batches:
         cal.observe(b)
     cal.result = cal.compute()
@@ -50,7 +50,7 @@ def run_ifmr(batches) -> IFMRCalibrator:
 
 
 def run_hfmg(batches) -> HFMGCalibrator:
-    cal = HFMGCalibrator(HFMGParams(num_of_bins=4096))
+    cal = HFMGCalibrator(HFMGSpec(num_of_bins=4096))
     for b in batches:
         cal.observe(b)
     cal.result = cal.compute()
@@ -75,7 +75,7 @@ def run_minmax(batches):
     return obs.calculate_qparams()
 
 
-def amct_exact_ifmr(batches, params: IFMRParams = IFMRParams()) -> tuple[list[float], list[float]]:
+def amct_exact_ifmr(batches, params: IFMRSpec = IFMRSpec()) -> tuple[list[float], list[float]]:
     """AMCT's way: concatenate every batch, then a full-data MSE for each candidate."""
     x = torch.cat(batches)
     n = x.numel()
@@ -130,12 +130,12 @@ def _peak_worker(method: str, count: int, numel: int, queue) -> None:
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM) to the current RSS
     base = _status_kib("VmRSS")
     if method == "ifmr":
-        cal = IFMRCalibrator(IFMRParams(), num_batches=count)
+        cal = IFMRCalibrator(IFMRSpec(), num_batches=count)
         for i in range(count):
             cal.observe(make_batch(i, numel))
         cal.compute()
     else:
-        amct_exact_ifmr([make_batch(i, numel) for i in range(count)], IFMRParams(search_range_end=0.72))
+        amct_exact_ifmr([make_batch(i, numel) for i in range(count)], IFMRSpec(search_range_end=0.72))
     queue.put((_status_kib("VmHWM") - base) / 1024.0)
 
 

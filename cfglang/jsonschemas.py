@@ -61,11 +61,8 @@ def with_targets(plan_schema: dict[str, Any]) -> dict[str, Any]:
     plan_schema["properties"]["target"]["enum"] = list(TARGETS)
     arq_bits = sorted({bits for t in TARGETS.values() for bits in t.weight_bits})
     act_bits = sorted({t.dst_type_bits(name) for t in TARGETS.values() for name in t.activation_bits})
-    for variant in plan_schema["$defs"]["weight"]["oneOf"]:
-        if variant["properties"]["algo"] == {"const": "arq"}:
-            variant["properties"]["bits"] = {"enum": arq_bits}
-    for variant in plan_schema["$defs"]["activation"]["oneOf"]:
-        variant["properties"]["bits"] = {"enum": act_bits}
+    plan_schema["$defs"]["weight"]["properties"]["bits"] = {"enum": arq_bits}  # AdaRound: 8 only
+    plan_schema["$defs"]["activation"]["properties"]["bits"] = {"enum": act_bits}
     return plan_schema
 
 

@@ -7,6 +7,7 @@ reads), AMCT's own ``config.json`` (as its ``create_quant_config`` writes it) an
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "LayerPlan",
     "Plan",
     "PlanError",
+    "parameter_defaults",
     "explain_layer",
 ]
 
@@ -35,9 +37,33 @@ LEVELS = ("override_layer_configs", "override_layer_types", "common_config", "ac
 _ADA_KEYS = ("num_iteration", "reg_param", "beta_range_start", "beta_range_end", "warm_start")
 _IFMR_KEYS = ("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile")
 
+# plan block (a weight or activation `algo`, or `dmq_balancer`) -> (config message, its parameters in the plan)
+_PARAMETERS = {
+    "ada": ("ADAquantize", _ADA_KEYS),
+    "ifmr": ("FMRQuantize", _IFMR_KEYS),
+    "hfmg": ("HFMGQuantize", ("num_of_bins",)),
+    "dmq_balancer": ("DMQBalancer", ("migration_strength",)),
+}
+
 
 class PlanError(ValueError):
     """A plan JSON that cannot be read: the message says where and what."""
+
+
+@functools.cache
+def parameter_defaults(block: str) -> dict[str, Any]:
+    """The parameters of a plan block (``ada``, ``ifmr``, ``hfmg``, ``dmq_balancer``; none for ``arq``) that a
+    plan JSON may omit, with the value they then take: the config schema's default, as the plan writes it
+    (the shortest decimal of the float32)."""
+    from cfglang.float32 import shortest_float32
+    from cfglang.schema import defaults_of
+
+    if block not in _PARAMETERS:
+        return {}
+    message, keys = _PARAMETERS[block]
+    defaults = defaults_of(message)
+    return {key: shortest_float32(defaults[key]) if isinstance(defaults[key], float) else defaults[key]
+            for key in keys}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +164,12 @@ class LayerPlan:
     activation: ActivationPlan | None
     dmq_balancer: DMQPlan | None
     provenance: Mapping[str, Provenance]
+    #: the activation module that alone consumes the layer's output (through its BatchNorm only when the
+    #: plan folds it), which AdaRound reconstructs through; None: no such activation, or none known
+    fused_activation: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "type": self.type,
             "quantize": self.quantize,
@@ -150,6 +179,9 @@ class LayerPlan:
             "dmq_balancer": self.dmq_balancer.to_dict() if self.dmq_balancer else None,
             "provenance": {key: p.to_dict() for key, p in self.provenance.items()},
         }
+        if self.fused_activation is not None:
+            out["fused_activation"] = self.fused_activation
+        return out
 
     def value(self, key: str) -> Any:
         """The resolved value named by a provenance key (``weight.bits``, ``dmq_balancer``)."""
@@ -202,7 +234,8 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "plan") -> Plan:
-        """Read the native plan JSON; a bad one raises :class:`PlanError`."""
+        """Read the native plan JSON; a bad one raises :class:`PlanError`. Algorithm parameters it omits take
+        their :func:`parameter_defaults`; a layer without ``fused_activation`` has none."""
         from cfglang.jsonschemas import validation_errors
 
         problems = validation_errors(data, "plan")
@@ -301,11 +334,12 @@ def _layer_from_dict(item: Mapping[str, Any]) -> LayerPlan:
         type=item["type"],
         quantize=item["quantize"],
         skip=Skip(skip["reason"], skip.get("line"), skip.get("column")) if skip else None,
-        weight=WeightPlan(**weight) if weight else None,
-        activation=ActivationPlan(**act) if act else None,
-        dmq_balancer=DMQPlan(dmq["migration_strength"]) if dmq else None,
+        weight=WeightPlan(**{**parameter_defaults(weight["algo"]), **weight}) if weight else None,
+        activation=ActivationPlan(**{**parameter_defaults(act["algo"]), **act}) if act else None,
+        dmq_balancer=DMQPlan(**{**parameter_defaults("dmq_balancer"), **dmq}) if dmq is not None else None,
         provenance={key: Provenance(p["from"], p.get("line"), p.get("column"), reason=p.get("reason"))
                     for key, p in item["provenance"].items()},
+        fused_activation=item.get("fused_activation"),
     )
 
 

@@ -396,6 +396,7 @@ class Resolution:
 
     def _plan(self) -> Plan:
         layers = []
+        fusions = self.fusions()
         for layer in self.inventory.quantizable:
             skip = self.skip_of(layer)
             if skip is not None:
@@ -406,7 +407,7 @@ class Resolution:
             found = self.resolve(source, layer)
             self.resolved.append((layer, source, found))
             layers.append(LayerPlan(layer.name, layer.type, True, None, found.weight, found.activation,
-                                    found.dmq_balancer, found.provenance))
+                                    found.dmq_balancer, found.provenance, self.fused_activation(layer, fusions)))
         config = self.checked.config
         document = getattr(self.checked, "document", None)
         return Plan(
@@ -415,12 +416,21 @@ class Resolution:
             do_fusion=config.do_fusion,
             fakequant_precision_mode=(schema.enum_name(config, "fakequant_precision_mode")
                                       if schema.is_set(config, "fakequant_precision_mode") else None),
-            fusions=self.fusions(),
+            fusions=fusions,
             layers=tuple(layers),
             activation_offset=config.activation_offset,
             skip_fusion_layers=tuple(config.skip_fusion_layers),
             target=self.target.name,
         )
+
+    def fused_activation(self, layer: Layer, fusions: tuple[Fusion, ...]) -> str | None:
+        """The inventory's activation that alone consumes ``layer``'s output, when the BatchNorm in between
+        (if any) is folded by the plan: what AdaRound reconstructs through."""
+        found = self.inventory.activation_of(layer.name)
+        bn = self.inventory.bn_of(layer.name)
+        if found is None or (bn is not None and Fusion(layer.name, bn) not in fusions):
+            return None
+        return found.activation
 
     def fusions(self) -> tuple[Fusion, ...]:
         config = self.checked.config

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 # public name -> module that defines it
 _EXPORTS = {
     "quantize": "quant.engine",
-    "QuantizeError": "quant.engine",
+    "QuantizeError": "quant.core",
     "QuantResult": "quant.result",
     "LayerResult": "quant.result",
     "load_fake_quant_model": "quant.result",
@@ -25,7 +25,8 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from quant.engine import QuantizeError, quantize
+    from quant.core import QuantizeError
+    from quant.engine import quantize
     from quant.inventory import model_inventory
     from quant.result import LayerResult, QuantResult, load_fake_quant_model
 

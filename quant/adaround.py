@@ -24,17 +24,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import random
-import warnings
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from quant.arq import WeightQuant, arq_scale, weight_axis
+from quant.core import AdaRoundSpec, WeightContext, run_batch
+from quant.dmq import balanced_inputs
+from quant.fakequant import LAYER_KINDS
 from quant.qmath import fake_quantize, qrange
 
 __all__ = [
@@ -53,7 +56,6 @@ __all__ = [
     "optimize_rounding",
     "collect_samples",
     "adaround_model",
-    "fused_activations",
     "ada_quantize",
 ]
 
@@ -63,16 +65,10 @@ GAMMA = -0.1
 
 
 @dataclass(frozen=True, slots=True)
-class AdaRoundParams:
-    """``ada_quantize`` with AMCT's defaults, plus the optimiser settings AMCT does not expose."""
+class AdaRoundParams(AdaRoundSpec):
+    """``ada_quantize``'s settings (:class:`~quant.core.AdaRoundSpec`, AMCT's defaults), plus the optimiser
+    settings AMCT does not expose."""
 
-    num_iteration: int = 10000
-    reg_param: float = 0.01
-    beta_range_start: float = 20.0
-    beta_range_end: float = 2.0
-    warm_start: float = 0.2
-    channel_wise: bool = False
-    bits: int = 8
     #: samples cached per layer (a sample is one batch item; for Linear one token row)
     max_samples: int = 1024
     #: samples per Adam step
@@ -81,18 +77,9 @@ class AdaRoundParams:
     seed: int = 0
 
     @classmethod
-    def from_plan(cls, weight: Mapping[str, Any], **extra: Any) -> AdaRoundParams:
-        """Build from a native plan layer's ``weight`` entry (``algo: "ada"``)."""
-        return cls(
-            num_iteration=int(weight.get("num_iteration", 10000)),
-            reg_param=float(weight.get("reg_param", 0.01)),
-            beta_range_start=float(weight.get("beta_range_start", 20.0)),
-            beta_range_end=float(weight.get("beta_range_end", 2.0)),
-            warm_start=float(weight.get("warm_start", 0.2)),
-            channel_wise=bool(weight.get("channel_wise", False)),
-            bits=int(weight.get("bits", 8)),
-            **extra,
-        )
+    def of(cls, spec: AdaRoundSpec, **extra: Any) -> AdaRoundParams:
+        """``spec``'s settings with the optimiser settings of ``extra``."""
+        return cls(**dataclasses.asdict(spec), **extra)
 
     @property
     def qmin(self) -> int:
@@ -255,8 +242,6 @@ def optimize_rounding(
     if params.num_iteration <= 0:
         return fake_quantize(weight, scale, 0, params.bits)
 
-    from quant.fakequant import LAYER_KINDS
-
     # the layer's float op with a given weight (quant.fakequant's table), cheaper than functional_call
     layer_op = LAYER_KINDS[type(layer).__name__].forward
     work = _frozen_copy(layer)
@@ -336,9 +321,6 @@ def collect_samples(
 ) -> SampleCache:
     """Cache pairs of (input of ``name`` in ``quant_model``, output of ``name`` then ``activation`` in
     ``float_model``) over ``batches``, at most ``capacity`` of them."""
-    from quant.engine import run_batch  # lazily: the engine imports this module
-    from quant.dmq import balanced_inputs
-
     float_layer = float_model.get_submodule(name)
     quant_layer = quant_model.get_submodule(name)
     cache = SampleCache(capacity, seed=seed)
@@ -407,62 +389,13 @@ def adaround_model(
 # ---------------------------------------------------------------------------------------------
 # the engine's ``"ada"`` weight algorithm
 
-_FUSED_CACHE: weakref.WeakKeyDictionary[nn.Module, dict[str, str]] = weakref.WeakKeyDictionary()
-
-
-def fused_activations(model: nn.Module) -> dict[str, str]:
-    """``{layer: activation}`` for every activation module (``ADA_FUSED_ACTIVATIONS``) that is the only
-    consumer of a layer's output, looking through ``nn.Identity`` (a folded BatchNorm). Empty, with a
-    warning, when the model cannot be traced with torch.fx."""
-    if model in _FUSED_CACHE:
-        return _FUSED_CACHE[model]
-    from cfglang.capabilities import ADA_FUSED_ACTIVATIONS, QUANTIZABLE
-    from quant.inventory import _LeafTracer
-
-    try:
-        graph = _LeafTracer().trace(model)
-    except Exception as exc:  # fx raises many kinds: control flow on tensors, unsupported ops
-        warnings.warn(
-            f"cannot trace `{type(model).__name__}` with torch.fx ({type(exc).__name__}): AdaRound "
-            "reconstructs each layer's own output, without a fused activation",
-            stacklevel=2,
-        )
-        _FUSED_CACHE[model] = {}
-        return {}
-    modules = dict(model.named_modules())
-    calls = [n for n in graph.nodes if n.op == "call_module"]
-    count: dict[str, int] = {}
-    for node in calls:
-        count[node.target] = count.get(node.target, 0) + 1
-    found: dict[str, str] = {}
-    for node in calls:
-        if count[node.target] != 1 or type(modules[node.target]).__name__ not in QUANTIZABLE:
-            continue
-        user = _sole_module_user(node)
-        while user is not None and isinstance(modules[user.target], nn.Identity):
-            user = _sole_module_user(user)
-        if user is not None and type(modules[user.target]).__name__ in ADA_FUSED_ACTIVATIONS:
-            found[node.target] = user.target
-    _FUSED_CACHE[model] = found
-    return found
-
-
-def _sole_module_user(node: Any) -> Any:
-    users = list(node.users)
-    if len(users) != 1 or users[0].op != "call_module" or users[0].all_input_nodes != [node]:
-        return None
-    return users[0]
-
-
-def ada_quantize(module: nn.Module, spec: Mapping[str, Any], context: Any) -> Any:
-    """``quant.engine.WEIGHT_ALGOS["ada"]``: plan ``weight`` = ``{"algo": "ada", "num_iteration",
-    "reg_param", "beta_range_start", "beta_range_end", "warm_start", "channel_wise"}``.
+def ada_quantize(module: nn.Module, spec: AdaRoundSpec, context: WeightContext) -> WeightQuant:
+    """The AdaRound weight algorithm (``quant.engine.WEIGHT_ALGOS``).
 
     The inputs come from ``context.model`` (earlier layers already quantized), the targets from
-    ``context.float_model``; the scale is ARQ's, so only the rounding differs from ``"arq"``."""
-    from quant.arq import WeightQuant, arq_scale, weight_axis
-
-    params = AdaRoundParams.from_plan(spec, **ENGINE_SETTINGS)
+    ``context.float_model`` through the layer's fused activation of the plan (``context.fused_activation``);
+    the scale is ARQ's, so only the rounding differs from ARQ."""
+    params = AdaRoundParams.of(spec, **ENGINE_SETTINGS)
     axis = weight_axis(module)
     scale = arq_scale(module.weight, params.bits, channel_wise=params.channel_wise, axis=axis)
     view = scale
@@ -471,8 +404,7 @@ def ada_quantize(module: nn.Module, spec: Mapping[str, Any], context: Any) -> An
         shape[axis] = -1
         view = scale.reshape(shape)
     float_model = context.float_model
-    act_name = fused_activations(float_model).get(context.name)
-    act = float_model.get_submodule(act_name) if act_name else None
+    act = float_model.get_submodule(context.fused_activation) if context.fused_activation else None
     inputs, targets = collect_samples(
         float_model, context.model, context.name, context.batches, params.max_samples,
         activation=act, seed=params.seed,

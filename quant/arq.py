@@ -10,13 +10,12 @@ Every weight width AMCT's ARQ takes (4, 6, 7, 8: ``WTS_SUPPORT_NUM_BITS`` in its
 the negative end is larger), as ``arq_cali_pytorch`` in its ``custom_op/arq/arq_impl.py``; the codes
 fit int8 at every one of them (AMCT's ``apply_true_quantize`` stores them as int8 too).
 
-New weight algorithms plug in through ``quant.engine.WEIGHT_ALGOS`` (plan ``weight.algo`` -> function
-returning a ``WeightQuant``); ``arq_quantize`` is the ``"arq"`` entry.
+New weight algorithms plug in through ``quant.engine.WEIGHT_ALGOS`` (weight spec type, :mod:`quant.core`,
+-> function returning a ``WeightQuant``); ``arq_quantize`` is the :class:`~quant.core.ARQSpec` entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from quant import qmath
+from quant.core import ARQSpec
 
 __all__ = ["TRANSPOSED", "WeightQuant", "weight_axis", "arq_scale", "quantize_codes", "arq_quantize", "weight_sqnr_db"]
 
@@ -74,13 +74,11 @@ def quantize_codes(weight: torch.Tensor, scale: torch.Tensor, axis: int, bits: i
     return qmath.quantize(weight.detach().to(torch.float32), s, 0, bits).to(torch.int8)
 
 
-def arq_quantize(module: nn.Module, spec: Mapping[str, Any], context: Any = None) -> WeightQuant:
-    """The ``"arq"`` weight algorithm: plan ``weight`` = ``{"algo": "arq", "bits", "channel_wise"}``."""
-    bits = int(spec.get("bits", 8))
-    channel_wise = bool(spec.get("channel_wise", False))
+def arq_quantize(module: nn.Module, spec: ARQSpec, context: Any = None) -> WeightQuant:
+    """The ARQ weight algorithm (``context`` unused: ARQ reads the weight only)."""
     axis = weight_axis(module)
-    scale = arq_scale(module.weight, bits, channel_wise=channel_wise, axis=axis)
-    return WeightQuant(quantize_codes(module.weight, scale, axis, bits), scale, axis, bits, channel_wise)
+    scale = arq_scale(module.weight, spec.bits, channel_wise=spec.channel_wise, axis=axis)
+    return WeightQuant(quantize_codes(module.weight, scale, axis, spec.bits), scale, axis, spec.bits, spec.channel_wise)
 
 
 def weight_sqnr_db(weight: torch.Tensor, quantized: torch.Tensor) -> float:

@@ -136,7 +136,7 @@ def locate_failure(model: nn.Module, batches: Sequence[Any]) -> BatchFailure | N
     Forward pre-hooks and hooks keep the stack of modules entered and not yet left; when a forward
     raises, the top of that stack is the innermost layer that raised (a hook does not run for a module
     whose forward raised, so its entry stays)."""
-    from quant.engine import run_batch
+    from quant.core import run_batch
 
     stack: list[str] = []
 

@@ -14,21 +14,23 @@ so memory does not grow with the number of batches. The candidate MSE is then in
 histogram in closed form (uniform density within a bin), and exactly for the out-of-range values.
 When everything observed fits in ``EXACT_LIMIT`` values, the candidates are scored on the data itself.
 
-New activation algorithms plug in through ``CALIBRATORS`` (plan ``activation.algo`` -> factory taking
-the plan's activation dict and the batch count).
+New activation algorithms plug in through ``CALIBRATORS`` (activation spec type, :mod:`quant.core`, ->
+calibrator class taking the spec and the batch count).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from cfglang.float32 import as_float32
 from quant import qmath
+from quant.core import ActivationSpec, HFMGSpec, IFMRSpec
 from quant.histogram import (HistcCounts, HistogramMoments, bin_index, clamped_counts, extremes, histogram_losses,
                              rebin)
 
@@ -36,8 +38,6 @@ __all__ = [
     "ActivationQParams",
     "Calibrator",
     "NonFiniteError",
-    "IFMRParams",
-    "HFMGParams",
     "IFMRCalibrator",
     "HFMGCalibrator",
     "CALIBRATORS",
@@ -65,58 +65,21 @@ class Calibrator(Protocol):
     def compute(self) -> ActivationQParams: ...
 
 
-def _f32(value: float) -> float:
-    """The float32 value AMCT reads from the proto (the plan prints the shortest decimal)."""
-    return float(np.float32(value))
-
-
-@dataclass(frozen=True, slots=True)
-class IFMRParams:
-    bits: int = 8
-    asymmetric: bool = True
-    search_range_start: float = 0.7
-    search_range_end: float = 1.3
-    search_step: float = 0.01
-    max_percentile: float = 0.999999
-    min_percentile: float = 0.999999
-
-    @classmethod
-    def from_plan(cls, act: Mapping[str, Any]) -> IFMRParams:
-        return cls(
-            bits=int(act.get("bits", 8)),
-            asymmetric=bool(act.get("asymmetric", True)),
-            **{f: _f32(act[f]) for f in ("search_range_start", "search_range_end", "search_step",
-                                         "max_percentile", "min_percentile") if f in act},
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class HFMGParams:
-    bits: int = 8
-    asymmetric: bool = True
-    num_of_bins: int = 4096
-
-    @classmethod
-    def from_plan(cls, act: Mapping[str, Any]) -> HFMGParams:
-        return cls(bits=int(act.get("bits", 8)), asymmetric=bool(act.get("asymmetric", True)),
-                   num_of_bins=int(act.get("num_of_bins", 4096)))
-
-
 def percentile_index(n: int, percentile: float) -> int:
     """``k = N - floor(p * N)`` (1-based rank from the top), and 1 when ``1 - p`` is below float32 eps."""
-    p = _f32(percentile)
+    p = as_float32(percentile)
     if 1.0 - p < qmath.FLOAT32_EPS:
         return 1
     return max(1, n - math.floor(p * n))
 
 
-def ifmr_ratios(params: IFMRParams) -> torch.Tensor:
+def ifmr_ratios(params: IFMRSpec) -> torch.Tensor:
     """The candidate ratios exactly as AMCT makes them: ``torch.arange(start, end, step)`` in float32."""
     return torch.arange(params.search_range_start, params.search_range_end, params.search_step,
                         dtype=torch.float32)
 
 
-def _candidate_qparams(params: IFMRParams, max0: float, min0: float) -> tuple[torch.Tensor, ...]:
+def _candidate_qparams(params: IFMRSpec, max0: float, min0: float) -> tuple[torch.Tensor, ...]:
     """Candidates ``c_i = max0 * r_i`` with their scale, offset and lower clip bound, from the
     percentiles clamped to ``max0 >= 0 >= min0``. Symmetric: ``c_i = max(max0, -min0) * r_i``,
     ``scale_i = c_i / D`` with ``D = 2^(b-1)`` when ``-min0 > max0``, else ``2^(b-1) - 1``, as AMCT's
@@ -196,7 +159,7 @@ class IFMRCalibrator:
     #: flushes whose extremes are merged into the top-K/bottom-K at once
     MERGE_EVERY = 32
 
-    def __init__(self, params: IFMRParams, *, num_batches: int = 1) -> None:
+    def __init__(self, params: IFMRSpec, *, num_batches: int = 1) -> None:
         self.params = params
         self.num_batches = max(1, num_batches)
         self.n = 0
@@ -434,7 +397,7 @@ class HFMGCalibrator:
     #: pick was within 0.7% of the best of all ranges, most often the best itself)
     COARSE = 96
 
-    def __init__(self, params: HFMGParams, *, num_batches: int = 1) -> None:
+    def __init__(self, params: HFMGSpec, *, num_batches: int = 1) -> None:
         self.params = params
         self._hist: torch.Tensor | None = None  # float64, on the CPU, whatever the batches' device
         self._counter: HistcCounts | None = None  # counts over the current range, not in _hist yet
@@ -525,19 +488,10 @@ class HFMGCalibrator:
         return ActivationQParams(scale, offset, lo, hi, self.params.bits)
 
 
-CalibratorFactory = Callable[[Mapping[str, Any], int], Calibrator]
-
-#: plan ``activation.algo`` -> factory(plan activation dict, number of batches)
-CALIBRATORS: dict[str, CalibratorFactory] = {
-    "ifmr": lambda act, n: IFMRCalibrator(IFMRParams.from_plan(act), num_batches=n),
-    "hfmg": lambda act, n: HFMGCalibrator(HFMGParams.from_plan(act), num_batches=n),
-}
+#: activation spec type -> its calibrator class (``cls(spec, num_batches=...)``)
+CALIBRATORS: dict[type, Callable[..., Calibrator]] = {IFMRSpec: IFMRCalibrator, HFMGSpec: HFMGCalibrator}
 
 
-def make_calibrator(act: Mapping[str, Any], num_batches: int) -> Calibrator:
-    algo = act.get("algo")
-    factory = CALIBRATORS.get(algo)
-    if factory is None:
-        raise KeyError(f"activation algorithm `{algo}` is not supported, expected one of "
-                       f"{', '.join(f'`{a}`' for a in sorted(CALIBRATORS))}")
-    return factory(act, num_batches)
+def make_calibrator(spec: ActivationSpec, num_batches: int) -> Calibrator:
+    """The calibrator of ``spec``'s algorithm, for ``num_batches`` calibration batches."""
+    return CALIBRATORS[type(spec)](spec, num_batches=num_batches)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from quant.arq import TRANSPOSED as _TRANSPOSED
+from quant.core import LayerSpec, forward_hooks, run_batch
 
 __all__ = [
     "InputChannelMax",
@@ -125,9 +126,8 @@ class InputChannelMax:
         return self.absmax
 
 
-@contextlib.contextmanager
-def _observing(model: nn.Module, observers: Mapping[str, InputChannelMax]) -> Iterator[None]:
-    handles = []
+def _observing(model: nn.Module, observers: Mapping[str, InputChannelMax]) -> contextlib.AbstractContextManager[None]:
+    """Forward pre-hooks feeding each named layer's input to its observer, removed on exit."""
 
     def make_hook(name: str, obs: InputChannelMax):
         def hook(_mod: nn.Module, args: tuple[Any, ...]) -> None:
@@ -138,13 +138,7 @@ def _observing(model: nn.Module, observers: Mapping[str, InputChannelMax]) -> It
 
         return hook
 
-    try:
-        for name, obs in observers.items():
-            handles.append(model.get_submodule(name).register_forward_pre_hook(make_hook(name, obs)))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    return forward_hooks(model, {name: make_hook(name, obs) for name, obs in observers.items()}, pre=True)
 
 
 def collect_input_absmax(model: nn.Module, names: Iterable[str], batches: Iterable[Any]) -> dict[str, torch.Tensor]:
@@ -152,8 +146,6 @@ def collect_input_absmax(model: nn.Module, names: Iterable[str], batches: Iterab
     observers = {name: InputChannelMax(model.get_submodule(name)) for name in names}
     if not observers:
         return {}
-    from quant.engine import run_batch  # lazily: the engine imports this module
-
     seen = 0
     with torch.no_grad(), _observing(model, observers):
         for batch in batches:
@@ -204,7 +196,7 @@ def apply_balance(layer: nn.Module, factors: torch.Tensor) -> ActivationBalance:
 
 
 
-def balance_pass(model: nn.Module, layers: Sequence[Any], batches: Sequence[Any]) -> dict[str, torch.Tensor]:
+def balance_pass(model: nn.Module, layers: Sequence[LayerSpec], batches: Sequence[Any]) -> dict[str, torch.Tensor]:
     """The engine's DMQ step (``quant.engine.BALANCE_PASS``): one pass over ``batches`` for ``max|X_j|``
     at every layer of ``layers`` (``LayerSpec``s with a ``dmq_balancer``), then the factors folded into
     each weight in place. The engine divides the inputs during calibration and in the fake-quant model."""
@@ -212,8 +204,7 @@ def balance_pass(model: nn.Module, layers: Sequence[Any], batches: Sequence[Any]
     factors: dict[str, torch.Tensor] = {}
     for spec in layers:
         layer = model.get_submodule(spec.name)
-        strength = float(spec.dmq_balancer.get("migration_strength", 0.5))
-        found = layer_factors(layer, absmax[spec.name], strength)
+        found = layer_factors(layer, absmax[spec.name], spec.dmq_balancer.migration_strength)
         apply_balance(layer, found)
         setattr(layer, FACTORS_ATTR, found)
         factors[spec.name] = found

@@ -6,10 +6,12 @@ The conv keeps its name; the BatchNorm becomes ``nn.Identity`` in the engine's w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import torch
 from torch import nn
+
+from cfglang.plan import Fusion
 
 __all__ = ["FoldError", "fold_batchnorm", "fold_pairs"]
 
@@ -43,11 +45,11 @@ def fold_batchnorm(conv: nn.Module, bn: nn.Module) -> None:
             conv.bias.copy_(bias.to(conv.bias.dtype))
 
 
-def fold_pairs(model: nn.Module, pairs: Iterable[Mapping[str, str]]) -> list[tuple[str, str]]:
-    """Fold every ``{"conv", "bn"}`` pair of the plan in ``model`` (a copy); returns the pairs folded."""
+def fold_pairs(model: nn.Module, pairs: Iterable[Fusion]) -> list[tuple[str, str]]:
+    """Fold every pair of the plan's ``fusions`` in ``model`` (a copy); returns the pairs folded."""
     folded = []
     for pair in pairs:
-        conv_name, bn_name = pair["conv"], pair["bn"]
+        conv_name, bn_name = pair.conv, pair.bn
         conv = _get(model, conv_name, _CONVS, "conv")
         bn = _get(model, bn_name, _NORMS, "BatchNorm")
         try:

@@ -1,4 +1,5 @@
-"""The scale/offset record file (AMCT's ``ScaleOffsetRecord``, proto/scale_offset_record.proto): protobuf text format.
+"""The scale/offset record file (AMCT's ``ScaleOffsetRecord``, proto/scale_offset_record.proto): what each
+layer records; :mod:`cfglang.record` writes it in protobuf text format (and reads it back).
 
 ``record { key: "conv1" value { scale_d: 0.113 offset_d: 29 scale_w: ... offset_w: 0 ... } }``;
 weights are symmetric, so every ``offset_w`` is 0; DMQ factors go to ``tensor_balance_factor``.
@@ -17,12 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from google.protobuf import text_format
+from cfglang import record
 
-from cfglang._proto import scale_offset_record_pb2 as pb
-
-__all__ = ["LayerRecord", "record_message", "record_text", "parse_record"]
+__all__ = ["LayerRecord", "record_text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,34 +36,21 @@ class LayerRecord:
     fakequant_precision_mode: str | None = None
     act_bits: int = 8
 
-
-def record_message(layers: Sequence[LayerRecord]) -> pb.ScaleOffsetRecord:
-    message = pb.ScaleOffsetRecord()
-    for layer in layers:
-        entry = message.record.add()
-        entry.key = layer.name
-        value = entry.value
-        value.scale_d = layer.scale_d
-        value.offset_d = layer.offset_d
-        value.scale_w.extend(layer.scale_w)
-        value.offset_w.extend([0] * len(layer.scale_w))
-        value.tensor_balance_factor.extend(layer.tensor_balance_factor)
-        if layer.act_bits == 8 and layer.weight_bits != 4:
-            value.dst_type = "INT8"
-        value.act_type = f"INT{layer.act_bits}"
-        if layer.weight_bits is not None:
-            value.wts_type = f"INT{layer.weight_bits}"
-        if layer.fakequant_precision_mode:
-            value.fakequant_precision_mode = layer.fakequant_precision_mode
-    return message
+    def fields(self) -> dict[str, Any]:
+        """The layer's ``SingleLayerRecord`` fields (None: not written)."""
+        return {
+            "scale_d": self.scale_d,
+            "offset_d": self.offset_d,
+            "scale_w": self.scale_w,
+            "offset_w": (0,) * len(self.scale_w),
+            "tensor_balance_factor": self.tensor_balance_factor,
+            "dst_type": "INT8" if self.act_bits == 8 and self.weight_bits != 4 else None,
+            "act_type": f"INT{self.act_bits}",
+            "wts_type": f"INT{self.weight_bits}" if self.weight_bits is not None else None,
+            "fakequant_precision_mode": self.fakequant_precision_mode or None,
+        }
 
 
 def record_text(layers: Sequence[LayerRecord]) -> str:
-    """The record file text, layers in the given (model) order."""
-    return text_format.MessageToString(record_message(layers))
-
-
-def parse_record(text: str) -> dict[str, pb.SingleLayerRecord]:
-    """Read a record file back: layer name -> ``SingleLayerRecord``."""
-    message = text_format.Parse(text, pb.ScaleOffsetRecord())
-    return {entry.key: entry.value for entry in message.record}
+    """The record file text, layers in the given (model) order (written by :func:`cfglang.record.record_text`)."""
+    return record.record_text([(layer.name, layer.fields()) for layer in layers])

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from cfglang.plan import LayerPlan
+from quant.core import ACTIVATION_SPECS, ARQSpec, LayerSpec, QuantizeError
+from quant.fakequant import activation_qdq, offset_dtype
 from quant.qmath import fake_quantize, symmetric_scale
 
 __all__ = [
@@ -118,8 +119,6 @@ class FakeQuantRecurrent(nn.Module):
         self.weights = (
             quantize_recurrent_weights(self.module, weight_bits, channel_wise) if quantize_weights else None
         )
-        from quant.fakequant import offset_dtype
-
         self.act_bits = act_bits
         self.register_buffer("act_scale", torch.ones((), dtype=torch.float32))
         self.register_buffer("act_offset", torch.zeros((), dtype=offset_dtype(act_bits)))
@@ -130,8 +129,6 @@ class FakeQuantRecurrent(nn.Module):
         self.act_offset.fill_(offset)
 
     def _quant_input(self, x: torch.Tensor) -> torch.Tensor:
-        from quant.fakequant import activation_qdq
-
         return activation_qdq(x, self.act_scale, self.act_offset, self.act_bits)
 
     def forward(self, x, hx=None):  # noqa: ANN001, ANN201 - mirrors nn.LSTM / nn.GRU
@@ -145,34 +142,28 @@ class FakeQuantRecurrent(nn.Module):
         return f"scale_d={self.act_scale.item():.6g}, offset_d={int(self.act_offset.item())}, bits={self.act_bits}"
 
 
-def engine_spec(name: str, kind: str, module: nn.Module, layer: Mapping[str, Any]) -> Any:
+def engine_spec(layer: LayerPlan, module: nn.Module) -> LayerSpec | None:
     """The engine's ``LayerSpec`` for a recurrent plan layer, or None (with a warning saying why)
     when the layer is left in float. Raises ``QuantizeError`` for settings it cannot honour."""
-    from quant.calibrators import CALIBRATORS
-    from quant.engine import LayerSpec, QuantizeError
-
+    name, kind = layer.name, layer.type
     reason = skip_reason(module)
     if reason is not None:
         warnings.warn(f"layer `{name}` is not quantized and stays in float: {reason}", stacklevel=3)
         return None
-    weight, act = layer.get("weight"), layer.get("activation")
-    if weight is None or weight.get("algo") != "arq":
-        found = None if weight is None else weight.get("algo")
+    weight, act = layer.weight, layer.activation
+    if weight is None or weight.algo != ARQSpec.algo:
+        found = None if weight is None else weight.algo
         raise QuantizeError(f"layer `{name}` ({kind}) has weight algorithm `{found}`, expected `arq`")
-    if act is None or act.get("algo") not in CALIBRATORS:
-        found = None if act is None else act.get("algo")
+    if act is None or act.algo not in ACTIVATION_SPECS:
+        found = None if act is None else act.algo
         raise QuantizeError(f"layer `{name}` ({kind}) has activation algorithm `{found}`, expected one of "
-                            + ", ".join(f"`{k}`" for k in sorted(CALIBRATORS)))
-    if layer.get("dmq_balancer") is not None:
+                            + ", ".join(f"`{k}`" for k in sorted(ACTIVATION_SPECS)))
+    if layer.dmq_balancer is not None:
         raise QuantizeError(f"layer `{name}` ({kind}) has a `dmq_balancer`, which {kind} does not take")
-    return LayerSpec(name, kind, weight, act, None)
+    return LayerSpec(name, kind, ARQSpec.from_plan(weight), ACTIVATION_SPECS[act.algo].from_plan(act))
 
 
-def engine_wrapper(module: nn.Module, spec: Any) -> FakeQuantRecurrent:
+def engine_wrapper(module: nn.Module, spec: LayerSpec) -> FakeQuantRecurrent:
     """The fake-quant module that replaces a recurrent layer in the engine's model."""
-    return FakeQuantRecurrent(
-        module,
-        act_bits=int(spec.activation.get("bits", 8)),
-        weight_bits=int(spec.weight.get("bits", 8)),
-        channel_wise=bool(spec.weight.get("channel_wise", False)),
-    )
+    return FakeQuantRecurrent(module, act_bits=spec.activation.bits, weight_bits=spec.weight.bits,
+                              channel_wise=spec.weight.channel_wise)

@@ -27,7 +27,10 @@ import torch
 from torch import nn
 
 from cfglang.fsutil import os_reason, process_alive, signals_raise
+from cfglang.plan import Plan
 from cfglang.table import table_lines
+from quant.binding import as_plan, build_fake_quant_model, layer_specs
+from quant.fold import fold_pairs
 
 __all__ = ["LayerResult", "QuantResult", "OUTPUT_FILES", "OutputDirError", "check_output_dir", "load_fake_quant_model",
            "layer_table"]
@@ -92,7 +95,7 @@ class QuantResult:
     model: nn.Module
     record: str
     layers: tuple[LayerResult, ...]
-    plan: Mapping[str, Any]
+    plan: Plan  # as the engine was given it (a plan JSON dict read with ``Plan.from_dict``)
     example_inputs: Any = None
     balance_factors: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
@@ -103,15 +106,13 @@ class QuantResult:
         raise KeyError(f"no quantized layer `{name}`")
 
     def amct_config(self) -> dict[str, Any]:
-        from cfglang.plan import Plan
-
-        return Plan.from_dict(self.plan).to_amct_json()
+        return self.plan.to_amct_json()
 
     def fake_quant_payload(self) -> dict[str, Any]:
         return {
             "format": _FORMAT,
             "version": 1,
-            "plan": json.loads(json.dumps(self.plan)),
+            "plan": self.plan.to_dict(),
             "balance_channels": {name: int(f.numel()) for name, f in self.balance_factors.items()},
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
         }
@@ -143,7 +144,7 @@ class QuantResult:
         writers: dict[str, Callable[[Path], None]] = {
             "record.txt": lambda p: p.write_text(self.record, encoding="utf-8"),
             "config.json": lambda p: p.write_text(json.dumps(self.amct_config(), indent=2) + "\n", encoding="utf-8"),
-            "plan.json": lambda p: p.write_text(json.dumps(self.plan, indent=2) + "\n", encoding="utf-8"),
+            "plan.json": lambda p: p.write_text(json.dumps(self.plan.to_dict(), indent=2) + "\n", encoding="utf-8"),
             "fake_quant_model.pt": lambda p: p.write_bytes(self.fake_quant_bytes()),
             "model_qdq.onnx": lambda p: p.write_bytes(self.onnx_bytes(example_inputs)),
         }
@@ -212,18 +213,15 @@ def layer_table(layers: tuple[LayerResult, ...]) -> str:
 def load_fake_quant_model(path: str | os.PathLike, factory: Callable[[], nn.Module] | nn.Module) -> nn.Module:
     """Rebuild the fake-quant model: a fresh float model from ``factory`` (or a module, which is
     modified), BatchNorm pairs of the plan replaced, layers wrapped, then the saved state loaded."""
-    from quant.engine import _layer_specs, build_fake_quant_model
-    from quant.fold import fold_pairs
-
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"`{path}` is not a fake-quant model written by `QuantResult.save`")
     model = factory if isinstance(factory, nn.Module) else factory()
     model.eval()
-    plan = payload["plan"]
-    specs = _layer_specs(model, plan)
-    if plan.get("do_fusion", True):
-        fold_pairs(model, plan.get("fusions", ()))
+    plan = as_plan(payload["plan"])
+    specs = layer_specs(model, plan)
+    if plan.do_fusion:
+        fold_pairs(model, plan.fusions)
     factors = {name: torch.ones(n) for name, n in payload.get("balance_channels", {}).items()}
     build_fake_quant_model(model, specs, factors)
     model.load_state_dict(payload["state_dict"], strict=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -11,10 +12,11 @@ import pytest
 import torch
 from torch import nn
 
+from cfglang.plan import Fusion, Plan, WeightPlan
+from cfglang.record import parse_record
 from quant import QuantizeError, load_fake_quant_model, quantize
 from quant.fold import fold_pairs
 from quant.onnx_export import onnx_session, run_onnx
-from quant.record import parse_record
 from quant.result import OutputDirError
 from quant_helpers import (MixedConvs, hfmg, ifmr, layer, mixed_plan, plan, small_cnn, small_cnn_plan)
 
@@ -58,7 +60,7 @@ def test_result_layers_and_record(cnn_result):
 def test_output_cosine_is_the_float64_cosine_of_the_layer_outputs(cnn_result):
     model, result = cnn_result
     folded = copy.deepcopy(model)
-    fold_pairs(folded, [{"conv": "conv", "bn": "bn"}])
+    fold_pairs(folded, [Fusion("conv", "bn")])
     outputs: dict[str, list[torch.Tensor]] = {"float": [], "quant": []}
     for key, net in (("float", folded), ("quant", result.model)):
         for name in ("conv", "pool", "fc"):
@@ -156,11 +158,13 @@ def test_plan_errors():
         quantize(model, plan([layer("nope", "Conv2d")]), batches(), progress=False)
     with pytest.raises(QuantizeError, match="has type `Linear`, but the model's module is a `Conv2d`"):
         quantize(model, plan([layer("conv", "Linear")]), batches(), progress=False)
-    ada = {"algo": "ada", "bits": 8, "channel_wise": False}
-    import quant.engine as engine
-    if "ada" not in engine.WEIGHT_ALGOS:
-        with pytest.raises(QuantizeError, match="weight algorithm `ada`"):
-            quantize(model, plan([layer("fc", "Linear", weight=ada)]), batches(), progress=False)
+    unknown = {"algo": "foo", "bits": 8, "channel_wise": False}
+    with pytest.raises(QuantizeError, match=r"plan: not a valid plan: `layers\[0\]\.weight\.algo`: found \"foo\""):
+        quantize(model, plan([layer("fc", "Linear", weight=unknown)]), batches(), progress=False)
+    typed = Plan.from_dict(plan([layer("fc", "Linear")]))
+    typed = dataclasses.replace(typed, layers=(dataclasses.replace(typed.layers[0], weight=WeightPlan(**unknown)),))
+    with pytest.raises(QuantizeError, match="layer `fc`: weight algorithm `foo` is not supported by this engine"):
+        quantize(model, typed, batches(), progress=False)
     with pytest.raises(QuantizeError, match="quantizes no layer"):
         quantize(model, plan([layer("fc", "Linear", quantize=False)]), batches(), progress=False)
     with pytest.raises(QuantizeError, match="single tensor"):
@@ -190,7 +194,7 @@ def test_plan_object_from_cfglang_resolve():
     resolved = cfglang.resolve(text, model_inventory(model))
     result = quantize(model, resolved, batches(), progress=False)
     assert result.layer("conv").activation_algo == "hfmg" and not result.layer("conv").channel_wise
-    assert result.plan["fusions"] == [{"conv": "conv", "bn": "bn"}]
+    assert result.plan.fusions == (Fusion("conv", "bn"),)
 
 
 def test_mixed_conv_kinds_and_tuple_batches_export_to_onnx(tmp_path):
@@ -215,7 +219,7 @@ def test_save_load_and_overwrite(tmp_path, cnn_result):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(paths)
     config = json.loads(paths["config.json"].read_text())
     assert config["batch_num"] == 2 and config["conv"]["weight_quant_params"]["wts_algo"] == "arq_quantize"
-    assert json.loads(paths["plan.json"].read_text()) == json.loads(json.dumps(result.plan))
+    assert json.loads(paths["plan.json"].read_text()) == result.plan.to_dict()
     assert parse_record(paths["record.txt"].read_text())
     payload = torch.load(paths["fake_quant_model.pt"], weights_only=True)
     assert payload["state_dict"]["conv.weight_codes"].dtype == torch.int8

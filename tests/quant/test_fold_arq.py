@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from cfglang.plan import Fusion
 from quant.arq import arq_quantize, arq_scale, weight_axis
+from quant.core import ARQSpec
 from quant.fold import FoldError, fold_batchnorm, fold_pairs
 
 
@@ -27,7 +29,7 @@ def test_folding_keeps_outputs_within_1e_5(dims, bias):
     model = nn.Sequential(conv, bn).eval()
     x = torch.randn(2, 3, *([6] * dims))
     want = model(x)
-    fold_pairs(model, [{"conv": "0", "bn": "1"}])
+    fold_pairs(model, [Fusion("0", "1")])
     assert isinstance(model[1], nn.Identity)
     torch.testing.assert_close(model(x), want, atol=1e-5, rtol=1e-5)
 
@@ -49,7 +51,7 @@ def test_fold_formula():
 def test_unfoldable_batchnorm_is_a_clear_error(bn, message):
     model = nn.Sequential(nn.Conv2d(2, 4, 1), bn)
     with pytest.raises(FoldError, match=message):
-        fold_pairs(model, [{"conv": "0", "bn": "1"}])
+        fold_pairs(model, [Fusion("0", "1")])
 
 
 def ref_arq(weight: torch.Tensor, bits: int, axis: int) -> torch.Tensor:
@@ -76,7 +78,7 @@ def test_arq_per_channel_matches_reference(module, bits):
         module.weight[0].zero_()  # a dead channel (or input slice) takes the epsilon rule
     axis = weight_axis(module)
     assert axis == (1 if "Transpose" in type(module).__name__ else 0)
-    got = arq_quantize(module, {"algo": "arq", "bits": bits, "channel_wise": True})
+    got = arq_quantize(module, ARQSpec(bits, True))
     torch.testing.assert_close(got.scale, ref_arq(module.weight.detach(), bits, axis), rtol=0, atol=0)
     assert got.codes.dtype == torch.int8
     assert int(got.codes.min()) >= -(2 ** (bits - 1)) and int(got.codes.max()) <= 2 ** (bits - 1) - 1

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import cfglang
+from cfglang.record import parse_record
 from quant import QuantizeError, model_inventory, quantize
-from quant.record import parse_record
 from quant_helpers import ifmr, layer, plan
 
 

@@ -13,12 +13,14 @@ import pytest
 import torch
 from torch import nn
 
+from cfglang.plan import ActivationPlan, Fusion
+from cfglang.record import parse_record
 from quant import QuantizeError, load_fake_quant_model, quantize
 from quant.arq import arq_scale
-from quant.calibrators import HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams
+from quant.calibrators import HFMGCalibrator, IFMRCalibrator
+from quant.core import HFMGSpec, IFMRSpec
 from quant.fold import fold_pairs
 from quant.onnx_export import OPSET, WIDE_OPSET, export_qdq, onnx_session, run_onnx
-from quant.record import parse_record
 from quant_helpers import MixedConvs, hfmg, ifmr, layer, mixed_plan, plan, small_cnn, small_cnn_plan
 
 TARGET = "amct-9.1"
@@ -45,7 +47,7 @@ def wide():
 
 def test_weights_are_4_bit_arq_of_the_folded_weight(wide):
     folded = copy.deepcopy(small_cnn())
-    fold_pairs(folded, [{"conv": "conv", "bn": "bn"}])
+    fold_pairs(folded, [Fusion("conv", "bn")])
     conv, fc = wide.model.conv, wide.model.fc
     assert wide.layer("conv").weight_bits == 4 and wide.layer("fc").weight_bits == 4
     assert list(wide.layer("conv").scale_w) == arq_scale(folded.conv.weight, 4, channel_wise=True).tolist()
@@ -62,7 +64,7 @@ def test_weights_are_4_bit_arq_of_the_folded_weight(wide):
 
 def test_activations_are_16_bit_calibrations_of_the_layer_inputs(wide):
     # conv is the first layer: its input is the batch itself
-    cal = IFMRCalibrator(IFMRParams.from_plan({**ifmr(), "bits": 16}), num_batches=2)
+    cal = IFMRCalibrator(IFMRSpec.from_plan(ActivationPlan(**{**ifmr(), "bits": 16})), num_batches=2)
     for b in batches():
         cal.observe(b)
     want = cal.compute()
@@ -77,11 +79,11 @@ def test_activations_are_16_bit_calibrations_of_the_layer_inputs(wide):
     # what calibration saw at fc: the folded model with conv's quantized weight, activations in float
     inputs = []
     folded = copy.deepcopy(small_cnn())
-    fold_pairs(folded, [{"conv": "conv", "bn": "bn"}])
+    fold_pairs(folded, [Fusion("conv", "bn")])
     with torch.no_grad():
         folded.conv.weight.copy_(wide.model.conv.dequantized_weight())
     folded.fc.register_forward_pre_hook(lambda _m, args: inputs.append(args[0].detach().clone()))
-    hfmg_cal = HFMGCalibrator(HFMGParams.from_plan({**hfmg(), "bits": 16}))
+    hfmg_cal = HFMGCalibrator(HFMGSpec.from_plan(ActivationPlan(**{**hfmg(), "bits": 16})))
     with torch.no_grad():
         for b in batches():
             folded(b)
@@ -110,7 +112,7 @@ def test_record_is_what_amct_writes(wide):
     layer_conv = wide.layer("conv")
     assert conv.offset_d == layer_conv.offset_d and conv.scale_d == np.float32(layer_conv.scale_d)
     assert list(conv.scale_w) == [float(np.float32(s)) for s in layer_conv.scale_w]
-    assert wide.plan["target"] == TARGET
+    assert wide.plan.target == TARGET
 
 
 def _types(model: onnx.ModelProto) -> dict[str, int]:
@@ -150,6 +152,7 @@ def test_onnx_runtime_agrees_with_the_fake_quant_model(wide):
 def test_one_wide_tensor_kind_is_enough_for_opset_21(act_bits, weight_bits):
     p = plan([layer("conv", "Conv2d", act={**ifmr(), "bits": act_bits}, bits=weight_bits),
               layer("pool", "AvgPool2d"), layer("fc", "Linear", bits=8)], fusions=[("conv", "bn")])
+    p["target"] = TARGET
     result = quantize(small_cnn(), p, batches(), progress=False)
     model = onnx.load_from_string(result.onnx_bytes())
     assert model.opset_import[0].version == WIDE_OPSET
@@ -172,7 +175,8 @@ def assert_exact_in_onnx_runtime(result, x: torch.Tensor) -> None:
 
 def test_every_conv_kind_at_4_bits_with_16_bit_activations():
     # Conv1d, ConvTranspose1d, grouped Conv2d, grouped ConvTranspose2d (output channels on axis 1), and a
-    # Conv3d (not in AMCT's INT16 table: 8-bit activations; the plan names no target)
+    # Conv3d (not in AMCT's INT16 table: 8-bit activations); a plan without a target is `documented`, which
+    # has neither width: the plan names one
     torch.manual_seed(0)
     model = MixedConvs().eval()
     data = [(torch.randn(2, 4, 8), torch.randn(2, 2, 4, 4, 4)) for _ in range(2)]
@@ -180,6 +184,7 @@ def test_every_conv_kind_at_4_bits_with_16_bit_activations():
     for entry in p["layers"]:
         entry["weight"]["bits"] = 4
         entry["activation"]["bits"] = 8 if entry["type"] == "Conv3d" else 16
+    p["target"] = TARGET
     result = quantize(model, p, data, progress=False)
     assert all(l.weight_bits == 4 for l in result.layers)
     assert len(result.layer("t2").scale_w) == 3 and result.model.t2.weight_codes.abs().max() <= 8
@@ -271,11 +276,11 @@ def qmin(bits: int) -> int:
 
 @pytest.mark.parametrize("weight, act, message", [
     ({"algo": "ada", "bits": 4, "channel_wise": True}, ifmr(),
-     r"layer `conv` \(Conv2d\) has `ada` weights of `4` bits, expected 8: AMCT's AdaRound is 8-bit only"),
+     r"plan: not a valid plan: `layers\[0\]\.weight\.bits`: found 4, expected one of 8"),
     ({"algo": "arq", "bits": 5, "channel_wise": True}, ifmr(),
-     r"layer `conv` \(Conv2d\) has weight bits `5`, expected one of `4`, `6`, `7`, `8`"),
+     r"`layers\[0\]\.weight\.bits`: found 5, expected one of 4, 6, 7, 8"),
     ({"algo": "arq", "bits": 8, "channel_wise": True}, {**ifmr(), "bits": 12},
-     r"layer `conv` \(Conv2d\) has activation bits `12`, expected one of `8`, `16`"),
+     r"`layers\[0\]\.activation\.bits`: found 12, expected one of 8, 16"),
 ])
 def test_widths_the_engine_cannot_execute_are_refused_before_any_work(weight, act, message):
     calls = []
@@ -327,7 +332,7 @@ def test_end_to_end_from_a_cfg_is_the_hand_built_plan(wide):
                                     r"does not give Conv2d"),
     ("amct-9.1", "Conv3d", 8, 16, r"has activation bits `16`, which target `amct-9.1` does not give Conv3d"),
     ("amct-9.1", "Linear", 6, 8, r"has weight bits `6`, which target `amct-9.1` does not give Linear"),
-    ("no-such", "Linear", 8, 8, r"plan has unknown target `no-such`, expected one of `documented`"),
+    ("no-such", "Linear", 8, 8, r"`target`: found \"no-such\", expected one of \"documented\""),
 ])
 def test_a_plan_is_executed_only_as_its_target_allows(target, kind, weight_bits, act_bits, message):
     module = {"Conv2d": nn.Conv2d(3, 4, 3), "Conv3d": nn.Conv3d(3, 4, 3), "Linear": nn.Linear(3, 4)}[kind]

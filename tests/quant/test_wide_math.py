@@ -18,7 +18,8 @@ from torch import nn
 
 from quant import qmath
 from quant.arq import arq_quantize, arq_scale, quantize_codes
-from quant.calibrators import HFMGCalibrator, HFMGParams, IFMRCalibrator, IFMRParams, greedy_ranges
+from quant.calibrators import HFMGCalibrator, IFMRCalibrator, greedy_ranges
+from quant.core import ARQSpec, HFMGSpec, IFMRSpec
 from quant.histogram import HistogramMoments
 from test_calibrators import ADVERSARIAL, StreamingIFMR, _data, ref_dense_l2, ref_ifmr, run
 
@@ -40,7 +41,7 @@ ROWS = [[1.75, -0.875, 0.125, 0.0625], [-2.0, 1.0, 0.375, -0.125]]
 
 
 def test_arq_4_bit_per_channel_by_hand():
-    got = arq_quantize(_linear(ROWS), {"algo": "arq", "bits": 4, "channel_wise": True})
+    got = arq_quantize(_linear(ROWS), ARQSpec(4, True))
     assert got.scale.tolist() == [0.25, 0.25] and got.bits == 4
     # -3.5 -> -4, 0.5 -> 0, -0.5 -> 0: round half to even; -2.0 / 0.25 = -8 is the one extra level
     assert got.codes.tolist() == [[7, -4, 0, 0], [-8, 4, 2, 0]]
@@ -49,10 +50,10 @@ def test_arq_4_bit_per_channel_by_hand():
 
 
 def test_arq_4_bit_per_tensor_by_hand():
-    got = arq_quantize(_linear(ROWS), {"algo": "arq", "bits": 4, "channel_wise": False})
+    got = arq_quantize(_linear(ROWS), ARQSpec(4, False))
     assert got.scale.dim() == 0 and got.scale.item() == 0.25  # |min| 2 > |max| 1.75: D = 8
     assert got.codes.tolist() == [[7, -4, 0, 0], [-8, 4, 2, 0]]
-    eight = arq_quantize(_linear(ROWS), {"algo": "arq", "bits": 8, "channel_wise": False})
+    eight = arq_quantize(_linear(ROWS), ARQSpec(8, False))
     assert eight.scale.item() == 2.0 / 128 and eight.codes.tolist()[1] == [-128, 64, 24, -8]
 
 
@@ -69,7 +70,7 @@ def test_arq_4_bit_matches_amct_on_random_weights(kind):
     torch.manual_seed(4)
     module = {"Conv2d": nn.Conv2d(6, 5, 3), "ConvTranspose2d": nn.ConvTranspose2d(6, 5, 3),
               "Linear": nn.Linear(7, 5)}[kind]
-    got = arq_quantize(module, {"algo": "arq", "bits": 4, "channel_wise": True})
+    got = arq_quantize(module, ARQSpec(4, True))
     axis = 1 if kind == "ConvTranspose2d" else 0
     rows = module.weight.detach().transpose(0, axis).reshape(5, -1)
     assert got.scale.tolist() == [amct_scale(r.max().item(), r.min().item(), 4) for r in rows]
@@ -131,7 +132,7 @@ def test_fp16_rounding_as_amct_casts():
 @pytest.mark.parametrize("asymmetric", [True, False])
 @pytest.mark.parametrize("kind", ["normal", "relu", "shifted"])
 def test_ifmr_16_bit_small_data_is_exactly_the_reference(kind, asymmetric):
-    p = IFMRParams(bits=16, asymmetric=asymmetric, max_percentile=0.999, min_percentile=0.999)
+    p = IFMRSpec(bits=16, asymmetric=asymmetric, max_percentile=0.999, min_percentile=0.999)
     batches = [_data(kind, 3000, s) for s in range(3)]
     got = run(IFMRCalibrator(p, num_batches=3), batches)
     losses, scales = ref_ifmr(batches, p)
@@ -148,7 +149,7 @@ def test_ifmr_symmetric_divisor_follows_the_larger_percentile(bits):
     # AMCT's find_optimal_scale_offset: D = 2^(b-1) when |min0| > |max0| ("bound_negative"), else 2^(b-1) - 1
     half = 2 ** (bits - 1)
     for data, divisor in ((torch.linspace(-2.0, 1.0, 3001), half), (torch.linspace(-1.0, 2.0, 3001), half - 1)):
-        p = IFMRParams(bits=bits, asymmetric=False, max_percentile=1.0, min_percentile=1.0)
+        p = IFMRSpec(bits=bits, asymmetric=False, max_percentile=1.0, min_percentile=1.0)
         got = run(IFMRCalibrator(p), [data])
         assert got.offset == 0 and got.clip_min == -got.clip_max
         assert got.scale == float(np.float32(got.clip_max) / np.float32(divisor))
@@ -159,14 +160,14 @@ def test_ifmr_symmetric_divisor_follows_the_larger_percentile(bits):
 def _streaming_case(kind: str, asymmetric: bool) -> tuple[list[torch.Tensor], list[float], list[float]]:
     """Batches past IFMR's exact limit and their reference losses, computed once for both paths."""
     batches = [_data(kind, 60_000, s) for s in range(2)]
-    losses, scales = ref_ifmr(batches, IFMRParams(bits=16, asymmetric=asymmetric))
+    losses, scales = ref_ifmr(batches, IFMRSpec(bits=16, asymmetric=asymmetric))
     return batches, losses, scales
 
 
 @pytest.mark.parametrize(("kind", "asymmetric"), [("normal", True), ("relu", True), ("normal", False)])
 def test_ifmr_16_bit_streaming_within_0p1_percent(kind, asymmetric, histogram_path):
     batches, losses, scales = _streaming_case(kind, asymmetric)
-    got = run(StreamingIFMR(IFMRParams(bits=16, asymmetric=asymmetric), num_batches=2), batches)
+    got = run(StreamingIFMR(IFMRSpec(bits=16, asymmetric=asymmetric), num_batches=2), batches)
     chosen = int(np.argmin([abs(s - got.scale) for s in scales]))
     assert scales[chosen] == got.scale
     assert losses[chosen] <= min(losses) * 1.001
@@ -174,7 +175,7 @@ def test_ifmr_16_bit_streaming_within_0p1_percent(kind, asymmetric, histogram_pa
 
 @pytest.mark.parametrize("case", ["zeros", "constant", "outlier", "negative"])
 def test_ifmr_16_bit_adversarial(case, histogram_path):
-    got = run(IFMRCalibrator(IFMRParams(bits=16), num_batches=2), ADVERSARIAL[case]())
+    got = run(IFMRCalibrator(IFMRSpec(bits=16), num_batches=2), ADVERSARIAL[case]())
     assert math.isfinite(got.scale) and got.scale > 0 and -32768 <= got.offset <= 32767
     if case == "zeros":
         assert (got.scale, got.offset) == (1.0, -32768)
@@ -187,7 +188,7 @@ def test_ifmr_16_bit_adversarial(case, histogram_path):
 @pytest.mark.parametrize("asymmetric", [True, False])
 @pytest.mark.parametrize("kind", ["normal", "relu", "shifted"])
 def test_hfmg_16_bit_scores_are_the_dense_integral(kind, asymmetric, histogram_path):
-    cal = HFMGCalibrator(HFMGParams(num_of_bins=256, asymmetric=asymmetric, bits=16))
+    cal = HFMGCalibrator(HFMGSpec(num_of_bins=256, asymmetric=asymmetric, bits=16))
     for b in [_data(kind, 20_000, s) * (1 + 0.3 * s) for s in range(3)]:
         cal.observe(b)
     width = (cal.max - cal.min) / cal.hist.numel()
@@ -228,17 +229,17 @@ def test_hfmg_16_bit_keeps_the_full_range_of_uniform_data(histogram_path):
     # 65536 levels: narrowing by one of 4096 bins saves ~1e-14 of rounding error and clips ~5e-12,
     # so the whole range wins
     x = torch.linspace(0.0, 1.0, 10_001)
-    got = run(HFMGCalibrator(HFMGParams(bits=16)), [x, x])
+    got = run(HFMGCalibrator(HFMGSpec(bits=16)), [x, x])
     assert (got.clip_min, got.clip_max) == (0.0, 1.0)
     assert got.scale == float(np.float32(1.0) / np.float32(65535)) and got.offset == -32768
-    got = run(HFMGCalibrator(HFMGParams(bits=16, asymmetric=False)), [x * 2 - 1, x * 2 - 1])
+    got = run(HFMGCalibrator(HFMGSpec(bits=16, asymmetric=False)), [x * 2 - 1, x * 2 - 1])
     assert (got.clip_min, got.clip_max) == (-1.0, 1.0)
     assert got.scale == float(np.float32(1.0) / np.float32(32767)) and got.offset == 0
 
 
 @pytest.mark.parametrize("case", sorted(ADVERSARIAL))
 def test_hfmg_16_bit_adversarial(case, histogram_path):
-    got = run(HFMGCalibrator(HFMGParams(num_of_bins=1024, bits=16)), ADVERSARIAL[case]())
+    got = run(HFMGCalibrator(HFMGSpec(num_of_bins=1024, bits=16)), ADVERSARIAL[case]())
     assert math.isfinite(got.scale) and got.scale > 0
     assert -32768 <= got.offset <= 32767
     if case == "zeros":

@@ -25,8 +25,8 @@ class Digits:
 @pytest.fixture(scope="session")
 def digits(tmp_path_factory) -> Digits:
     import quant
+    from cfglang.plan import Fusion
     from quant import demo
-    from quant.adaround import fused_activations
     from quant.fold import fold_pairs
 
     data = demo.load_digits_data()
@@ -34,8 +34,8 @@ def digits(tmp_path_factory) -> Digits:
     model = copy.deepcopy(original)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pairs = quant.model_inventory(model).foldable
-    fold_pairs(model, [{"conv": p.conv, "bn": p.bn} for p in pairs])
-    acts = fused_activations(model)
+        inventory = quant.model_inventory(model)
+    fold_pairs(model, [Fusion(p.conv, p.bn) for p in inventory.foldable])
     weighted = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    return Digits(original, model.eval(), data.train_x, data.test_x, data.test_y, {n: acts.get(n) for n in weighted})
+    fused = {n: act.activation if (act := inventory.activation_of(n)) else None for n in weighted}
+    return Digits(original, model.eval(), data.train_x, data.test_x, data.test_y, fused)

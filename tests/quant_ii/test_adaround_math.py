@@ -8,7 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from cfglang.plan import WeightPlan
 from quant import adaround as ada
+from quant.core import AdaRoundSpec
 
 
 def test_rectified_sigmoid_is_stretched_and_clamped() -> None:
@@ -120,11 +122,9 @@ def test_sample_cache_rejects_mismatched_pairs() -> None:
 
 
 def test_params_from_a_plan_weight_entry() -> None:
-    p = ada.AdaRoundParams.from_plan(
-        {"algo": "ada", "bits": 8, "channel_wise": True, "num_iteration": 77, "reg_param": 0.02,
-         "beta_range_start": 10.0, "beta_range_end": 3.0, "warm_start": 0.3},
-        max_samples=64,
-    )
+    weight = WeightPlan("ada", 8, True, num_iteration=77, reg_param=0.02, beta_range_start=10.0,
+                        beta_range_end=3.0, warm_start=0.3)
+    p = ada.AdaRoundParams.of(AdaRoundSpec.from_plan(weight), max_samples=64)
     assert (p.num_iteration, p.reg_param, p.beta_range_start, p.beta_range_end, p.warm_start) == (
         77, 0.02, 10.0, 3.0, 0.3)
     assert p.channel_wise and p.max_samples == 64 and (p.qmin, p.qmax) == (-128, 127)

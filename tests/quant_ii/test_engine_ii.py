@@ -11,10 +11,11 @@ import torch
 
 import cfglang
 import quant
+from cfglang.record import parse_record
 from quant import demo, dmq
-from quant.engine import LayerSpec, run_batch
+from quant.binding import layer_specs
+from quant.core import run_batch
 from quant.fakequant import FakeQuantLayer
-from quant.record import parse_record
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +64,8 @@ def test_dmq_factors_in_record_fake_quant_model_and_onnx(setup) -> None:
 
 def test_balance_pass_without_quantization_keeps_the_float_output(setup) -> None:
     model, data, inv = setup
-    plan = cfglang.resolve("common_config { dmq_balancer { migration_strength: 0.8 } }", inv).to_dict()
-    specs = [LayerSpec(l["name"], l["type"], l["weight"], l["activation"], l["dmq_balancer"])
-             for l in plan["layers"] if l["quantize"] and l["dmq_balancer"]]
+    plan = cfglang.resolve("common_config { dmq_balancer { migration_strength: 0.8 } }", inv)
+    specs = [spec for spec in layer_specs(model, plan) if spec.dmq_balancer is not None]
     work = copy.deepcopy(model)
     factors = dmq.balance_pass(work, specs, [data.train_x[:64]])
     assert set(factors) == {"conv1", "conv2", "conv3", "fc"}

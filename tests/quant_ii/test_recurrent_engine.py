@@ -10,7 +10,7 @@ from torch import nn
 
 import cfglang
 import quant
-from quant.record import parse_record
+from cfglang.record import parse_record
 from quant.recurrent import FakeQuantRecurrent
 
 

@@ -1,0 +1,194 @@
+"""What every part of the engine needs: the typed per-layer specs, the engine's error, what a weight
+algorithm is given, running a batch and forward hooks. The bottom of :mod:`quant`: it imports no other
+module of the package.
+
+A plan (``cfglang.Plan``) becomes one :class:`LayerSpec` per quantized layer (:mod:`quant.binding`):
+the weight settings are an :class:`ARQSpec` or an :class:`AdaRoundSpec`, the activation settings an
+:class:`IFMRSpec` or an :class:`HFMGSpec`, DMQ a :class:`DMQSpec`. The engine finds each algorithm by
+its spec's type (``quant.engine.WEIGHT_ALGOS``, ``quant.calibrators.CALIBRATORS``).
+
+Parameters a spec is built without take the config schema's defaults (:func:`cfglang.plan.parameter_defaults`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from torch import nn
+
+from cfglang.float32 import as_float32
+from cfglang.plan import ActivationPlan, DMQPlan, WeightPlan, parameter_defaults
+
+__all__ = [
+    "QuantizeError",
+    "ARQSpec",
+    "AdaRoundSpec",
+    "IFMRSpec",
+    "HFMGSpec",
+    "DMQSpec",
+    "WeightSpec",
+    "ActivationSpec",
+    "WEIGHT_SPECS",
+    "ACTIVATION_SPECS",
+    "LayerSpec",
+    "WeightContext",
+    "run_batch",
+    "forward_hooks",
+]
+
+
+class QuantizeError(ValueError):
+    """A plan, model or batch that the engine cannot quantize; the message names the layer."""
+
+
+def _read(spec: type, part: Any) -> dict[str, Any]:
+    """The fields of ``spec`` as the plan ``part`` (a WeightPlan, ActivationPlan or DMQPlan) gives them."""
+    return {f.name: getattr(part, f.name) for f in dataclasses.fields(spec)}
+
+
+_ADA = parameter_defaults("ada")
+_IFMR = parameter_defaults("ifmr")
+_HFMG = parameter_defaults("hfmg")
+_DMQ = parameter_defaults("dmq_balancer")
+
+
+@dataclass(frozen=True, slots=True)
+class ARQSpec:
+    """AMCT's ``arq_quantize``: symmetric min/max weight scales, per tensor or per output channel."""
+
+    algo: ClassVar[str] = "arq"
+    bits: int
+    channel_wise: bool
+
+    @classmethod
+    def from_plan(cls, weight: WeightPlan) -> ARQSpec:
+        return cls(**_read(cls, weight))
+
+
+@dataclass(frozen=True, slots=True)
+class AdaRoundSpec:
+    """AMCT's ``ada_quantize``: ARQ's scale with learned rounding (:mod:`quant.adaround`)."""
+
+    algo: ClassVar[str] = "ada"
+    num_iteration: int = _ADA["num_iteration"]
+    reg_param: float = _ADA["reg_param"]
+    beta_range_start: float = _ADA["beta_range_start"]
+    beta_range_end: float = _ADA["beta_range_end"]
+    warm_start: float = _ADA["warm_start"]
+    channel_wise: bool = False
+    bits: int = 8  # AMCT's AdaRound is 8-bit only
+
+    @classmethod
+    def from_plan(cls, weight: WeightPlan) -> AdaRoundSpec:
+        return cls(**_read(cls, weight))
+
+
+@dataclass(frozen=True, slots=True)
+class IFMRSpec:
+    """AMCT's ``ifmr_quantize``; the float parameters are float32 values, as AMCT reads them from the proto."""
+
+    algo: ClassVar[str] = "ifmr"
+    bits: int = 8
+    asymmetric: bool = True
+    search_range_start: float = as_float32(_IFMR["search_range_start"])
+    search_range_end: float = as_float32(_IFMR["search_range_end"])
+    search_step: float = as_float32(_IFMR["search_step"])
+    max_percentile: float = as_float32(_IFMR["max_percentile"])
+    min_percentile: float = as_float32(_IFMR["min_percentile"])
+
+    @classmethod
+    def from_plan(cls, act: ActivationPlan) -> IFMRSpec:
+        return cls(**{key: as_float32(value) if key in _IFMR else value for key, value in _read(cls, act).items()})
+
+
+@dataclass(frozen=True, slots=True)
+class HFMGSpec:
+    """AMCT's ``hfmg_quantize``."""
+
+    algo: ClassVar[str] = "hfmg"
+    bits: int = 8
+    asymmetric: bool = True
+    num_of_bins: int = _HFMG["num_of_bins"]
+
+    @classmethod
+    def from_plan(cls, act: ActivationPlan) -> HFMGSpec:
+        return cls(**_read(cls, act))
+
+
+@dataclass(frozen=True, slots=True)
+class DMQSpec:
+    """AMCT's ``dmq_balancer`` (:mod:`quant.dmq`)."""
+
+    migration_strength: float = _DMQ["migration_strength"]
+
+    @classmethod
+    def from_plan(cls, dmq: DMQPlan) -> DMQSpec:
+        return cls(**_read(cls, dmq))
+
+
+WeightSpec = ARQSpec | AdaRoundSpec
+ActivationSpec = IFMRSpec | HFMGSpec
+
+#: plan ``weight.algo`` -> its spec type
+WEIGHT_SPECS: dict[str, type[ARQSpec] | type[AdaRoundSpec]] = {t.algo: t for t in (ARQSpec, AdaRoundSpec)}
+#: plan ``activation.algo`` -> its spec type
+ACTIVATION_SPECS: dict[str, type[IFMRSpec] | type[HFMGSpec]] = {t.algo: t for t in (IFMRSpec, HFMGSpec)}
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSpec:
+    """One quantized layer of the plan: its module name and type in the model, and its settings."""
+
+    name: str
+    type: str
+    weight: WeightSpec | None  # None: a layer without weights (AvgPool2d)
+    activation: ActivationSpec
+    dmq_balancer: DMQSpec | None = None
+    #: the activation module that alone consumes the layer's output, from the plan (AdaRound's target)
+    fused_activation: str | None = None
+
+
+@dataclass(eq=False)
+class WeightContext:
+    """What a weight algorithm may use besides the layer itself."""
+
+    name: str
+    model: nn.Module  # the working model: earlier layers already carry quantized weights
+    batches: Sequence[Any]
+    float_model_factory: Callable[[], nn.Module]
+    progress: bool = False
+    fused_activation: str | None = None  # the layer's, from the plan (LayerSpec.fused_activation)
+
+    @functools.cached_property
+    def float_model(self) -> nn.Module:
+        """The folded (and balanced) float model, copied on first use."""
+        return self.float_model_factory()
+
+
+def run_batch(model: nn.Module, batch: Any) -> Any:
+    """Call ``model`` on one batch: a tensor, a tuple/list of positional inputs or a dict of keywords."""
+    if isinstance(batch, Mapping):
+        return model(**batch)
+    if isinstance(batch, (tuple, list)):
+        return model(*batch)
+    return model(batch)
+
+
+@contextlib.contextmanager
+def forward_hooks(model: nn.Module, hooks: Mapping[str, Callable], *, pre: bool) -> Iterator[None]:
+    """Forward (``pre``: forward pre-) hooks on named modules of ``model``, always removed on exit."""
+    handles = []
+    try:
+        for name, hook in hooks.items():
+            module = model.get_submodule(name)
+            register = module.register_forward_pre_hook if pre else module.register_forward_hook
+            handles.append(register(hook))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
