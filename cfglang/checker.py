@@ -11,6 +11,7 @@ diagnostic says why. Nothing here raises on any input.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -18,11 +19,14 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from cfglang import constraints, schema, siblings
+from cfglang import schema, siblings
 from cfglang.capabilities import Target, get_target
 from cfglang.diagnostics import Diagnostic, Edit, Fix, Severity, Span
 from cfglang.rules import REGISTRY
+from cfglang.rules import capability as C
 from cfglang.rules import schema as F
+from cfglang.rules import value as V
+from cfglang.rules.findings import Context, Finding
 from cfglang.schema import Message
 from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
 
@@ -214,6 +218,16 @@ def _value_kind(field: Field) -> str | None:
     if isinstance(value, MessageValue):
         return "message"
     return value.kind if isinstance(value, Scalar) else None
+
+
+# the checks of the final message, each beside its rule in its family's module (cfglang.rules.findings)
+_CHECKS = (F.CHECKS, V.CHECKS, C.CHECKS)
+
+
+@functools.cache
+def _floats(type_name: str) -> tuple[str, ...]:
+    """The singular float fields of a message type (V014 reads them)."""
+    return tuple(info.name for info in schema.fields_of_kind(type_name, "float") if not info.repeated)
 
 
 def _block_name(path: FieldPath) -> str:
@@ -455,16 +469,18 @@ class _Builder:
                 if not schema.is_set(message, info.name):
                     self.report(F.MISSING_REQUIRED_FIELD, self._block_span(loc),
                                 f"{_block_name(path)} entry has no `{info.name}`, expected one (a required field)")
-        for check_one in constraints.VALUE_CHECKS.get(type_name, ()):
-            for finding in check_one(message, self.target):
-                self._finding(finding, path)
-        for finding in constraints.non_finite(message, type_name):
+        for checks in _CHECKS:
+            for check_one in checks.messages.get(type_name, ()):
+                for finding in check_one(message, self.target):
+                    self._finding(finding, path)
+        for finding in V.non_finite(message, _floats(type_name)):
             self._finding(finding, path)
         if type_name == "CalibrationConfig":
             context = self._context(path)
-            for check_capability in constraints.CAPABILITY_CHECKS:
-                for finding in check_capability(message, context):
-                    self._finding(finding, path)
+            for checks in _CHECKS:
+                for check_capability in checks.calibration:
+                    for finding in check_capability(message, context):
+                        self._finding(finding, path)
         for info in schema.fields_of_kind(type_name, "message"):
             if info.repeated:
                 for i, sub in enumerate(getattr(message, info.name)):
@@ -479,20 +495,20 @@ class _Builder:
             return loc.name_span
         return loc.value.index.span(loc.value.start, loc.value.start + 1)
 
-    def _context(self, path: FieldPath) -> constraints.Context:
+    def _context(self, path: FieldPath) -> Context:
         level = path[0] if path else "common_config"
         if level == "override_layer_types":
             entry = self._root_entry(path)
             layer_type = entry.layer_type if entry is not None and schema.is_set(entry, "layer_type") else None
-            return constraints.Context("override_layer_types", layer_type, self.target)
-        return constraints.Context(level, target=self.target)  # type: ignore[arg-type]
+            return Context("override_layer_types", layer_type, self.target)
+        return Context(level, target=self.target)  # type: ignore[arg-type]
 
     def _root_entry(self, path: FieldPath) -> Any:
         if len(path) < 2 or not isinstance(path[1], int):
             return None
         return getattr(self._root, str(path[0]))[path[1]]
 
-    def _finding(self, finding: constraints.Finding, path: FieldPath) -> None:
+    def _finding(self, finding: Finding, path: FieldPath) -> None:
         found = finding_diagnostic(finding, lambda at: self._span(path, at))
         if found is not None:
             self.diagnostics.append(found)
@@ -502,7 +518,7 @@ class _Builder:
         return self._table.span(where) if where else None
 
 
-def finding_diagnostic(finding: constraints.Finding,
+def finding_diagnostic(finding: Finding,
                        span_of: Callable[[tuple[PathPart, ...]], Span | None]) -> Diagnostic | None:
     """The diagnostic of a constraint finding; ``span_of`` maps the finding's paths to spans
     (None: the path is not in the file, and the finding is not reported)."""

@@ -7,7 +7,7 @@ import functools
 import math
 import struct
 
-__all__ = ["as_float32", "shortest_digits", "shortest_float32"]
+__all__ = ["as_float32", "shortest_digits", "shortest_float32", "format_number"]
 
 
 def as_float32(value: float) -> float:
@@ -34,3 +34,13 @@ def shortest_float32(value: float) -> float:
     single = as_float32(value)
     text = shortest_digits(single, 9)
     return single if text is None else float(text)
+
+
+def format_number(value: float) -> str:
+    """The shortest text that reads back as the same float32 (``0.01``, not ``0.009999999776``)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    text = shortest_digits(value, 17)
+    return repr(value) if text is None else text

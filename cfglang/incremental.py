@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cfglang import constraints, schema
+from cfglang import schema
 from cfglang.checker import CheckResult, check, finding_diagnostic
 from cfglang.diagnostics import Diagnostic, LineIndex, Span
 from cfglang.lint import LintResult, finish, lint, model_diagnostics
@@ -360,7 +360,7 @@ def _whole(head: CheckResult, entries: list[_Entry], diagnostics: tuple[Diagnost
 
 
 def _duplicate_keys(entries: list[_Entry]) -> list[Diagnostic]:
-    """:func:`cfglang.constraints.repeated_keys` over every entry of the text (in text order)."""
+    """:func:`cfglang.rules.schema.repeated_keys` over every entry of the text (in text order)."""
     message = schema.new_message(schema.ROOT)
     spans: dict[tuple[str | int, ...], Span | None] = {}
     for key in entries:
@@ -369,7 +369,7 @@ def _duplicate_keys(entries: list[_Entry]) -> list[Diagnostic]:
         if key.value is not None:
             setattr(entry, _KEY_OF[key.list_name], key.value)
             spans[(key.list_name, len(container) - 1, _KEY_OF[key.list_name])] = key.span
-    return [d for f in constraints.repeated_keys(message) if (d := finding_diagnostic(f, spans.get)) is not None]
+    return [d for f in F.repeated_keys(message) if (d := finding_diagnostic(f, spans.get)) is not None]
 
 
 def common_prefix(a: str, b: str) -> int:

@@ -17,6 +17,7 @@ from cfglang import capabilities as cap
 from cfglang.diagnostics import Diagnostic, Span
 from cfglang.resolution import DEFAULTS, INT4_PACKING, INT4_PROBLEMS, Resolution, Source, fallback_reason
 from cfglang.rules import REGISTRY
+from cfglang.rules import capability as C
 from cfglang.rules import model as M
 from cfglang.rules import schema as F
 
@@ -216,22 +217,6 @@ def _skipped_and_overridden(res: Resolution) -> Iterator[Diagnostic]:
 
 # capability events (docs/semantics.md, "Capability fallbacks and errors") ------
 
-def _fallback_text(event, target: cap.Target) -> tuple[str, str]:
-    """Why a value does not apply (from the target's table) and what the layer gets instead."""
-    if event.what == "quant_bits":
-        return (f"{event.value} bits are for {cap.type_names(target.bits_types(event.value))} only "
-                f"(target `{target.name}`)", "8 bits instead")
-    if event.what == "dst_type":
-        return (f"{event.value} activations are for {cap.type_names(target.dst_type_types(event.value))} only "
-                f"(target `{target.name}`)", "INT8 instead")
-    if event.what == "ada_quantize":
-        return f"AdaRound supports {cap.type_names(target.ada)} only", "`arq_quantize` defaults instead"
-    if event.what == "dmq_balancer":
-        return f"the balancer supports {cap.type_names(target.dmq)} only", "no balancing instead"
-    symmetric = frozenset(target.quantizable) - target.asymmetric
-    return f"{cap.type_names(symmetric)} activations are always symmetric", "symmetric activations instead"
-
-
 def _shown(what: str, value: Any) -> str:
     if what in ("ada_quantize", "dmq_balancer"):
         return f"`{what}`"
@@ -249,7 +234,7 @@ def _capabilities(res: Resolution) -> Iterator[Diagnostic]:
             continue
         if event.what in _ATTRIBUTE_EVENTS:
             continue  # _layer_attributes
-        because, outcome = _fallback_text(event, res.target)
+        because, outcome = C.FALLBACKS[event.what](event.value, res.target)
         is_block = event.what in ("ada_quantize", "dmq_balancer")
         span = res.where(event.path, is_block)
         if event.level in (_COMMON, "activation_offset"):

@@ -1,5 +1,6 @@
-"""The value ranges of the V rules, written once: the checker (:mod:`cfglang.constraints`) tests
-values against them and the JSON Schema (:mod:`cfglang.convert`) states them as keywords."""
+"""The value ranges of the V rules, written once: the rules that a value lies in its interval
+(:mod:`cfglang.rules.value`) take their summary and their check from here, and the JSON Schema
+(:func:`cfglang.jsonschemas.config_schema`) states them as keywords."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ class Bound:
     closed_low: bool = False
     closed_high: bool = False
 
+    def __str__(self) -> str:
+        """``[0.2, 0.8]``, ``(0.5, 1.0]``: a bounded interval, its ends as written."""
+        return f"{'[' if self.closed_low else '('}{self.low!r}, {self.high!r}{']' if self.closed_high else ')'}"
+
     def json_keywords(self) -> dict[str, float]:
         """The JSON Schema keywords for this interval, lower bound first."""
         keywords: dict[str, float] = {}
@@ -30,7 +35,7 @@ class Bound:
         return keywords
 
 
-#: (message, field) -> the values the field accepts (relations between fields are the checker's)
+#: (message, field) -> the values the field accepts (relations between fields are checks of their own)
 VALUE_RANGES: dict[tuple[str, str], Bound] = {
     ("AMCTConfig", "batch_num"): Bound(low=1, closed_low=True),
     ("DMQBalancer", "migration_strength"): Bound(0.2, 0.8, closed_low=True, closed_high=True),

@@ -28,7 +28,6 @@ from google.protobuf import text_format as _text_format
 from google.protobuf.message import Message
 
 from cfglang._proto import calibration_config_pytorch_pb2 as _pb
-from cfglang.float32 import shortest_digits
 from cfglang.resources import data_file
 from cfglang.rules import schema as F
 
@@ -54,7 +53,6 @@ __all__ = [
     "convert_scalar",
     "describe_value",
     "expected_value",
-    "format_number",
     "defaults_of",
     "is_set",
     "which",
@@ -520,13 +518,3 @@ def _convert_enum(info: FieldInfo, kind: str, text: str) -> Any | Problem:
         return number
     return Problem(F.UNKNOWN_ENUM_VALUE,
                    f"found number {number} for `{info.name}`, expected {expected_value(info)}")
-
-
-def format_number(value: float) -> str:
-    """The shortest text that reads back as the same float32 (``0.01``, not ``0.009999999776``)."""
-    if value != value or value in (float("inf"), float("-inf")):
-        return str(value)
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    text = shortest_digits(value, 17)
-    return repr(value) if text is None else text

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Sequence
 
 from cfglang import capabilities, schema
+from cfglang.float32 import format_number
 from cfglang.rules import all_rules
 from cfglang.schema import FieldInfo
 
@@ -50,7 +51,7 @@ def default_text(info: FieldInfo) -> str | None:
     if info.kind == "bool":
         return "true" if value else "false"
     if info.kind == "float":
-        return schema.format_number(value)
+        return format_number(value)
     return str(value)
 
 

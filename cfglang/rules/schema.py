@@ -1,14 +1,25 @@
 """Schema rules (F): fields, value kinds, ranges, enums, duplicates, required fields.
 
-All of them come from the proto descriptor: nothing here is written per field.
+Most come from the proto descriptor, found while :mod:`cfglang.checker` builds the
+message (unknown fields, kinds, duplicates, oneofs, required fields) and by
+:func:`cfglang.schema.convert_scalar` (a scalar that cannot be stored): nothing is
+written per field. The checks of the final message (keys and skip items given
+twice) sit below their rules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+from cfglang.capabilities import Target
 from cfglang.diagnostics import Severity
 from cfglang.rules import rule
+from cfglang.rules.findings import Checks, Finding
 
 __all__ = [
+    "CHECKS",
+    "repeated_keys",
     "UNKNOWN_FIELD",
     "WRONG_VALUE_KIND",
     "INTEGER_OUT_OF_RANGE",
@@ -28,6 +39,8 @@ __all__ = [
 ]
 
 _F = "schema"
+
+CHECKS = Checks()
 
 UNKNOWN_FIELD = rule(
     "F001", "unknown-field", Severity.ERROR,
@@ -175,6 +188,28 @@ DUPLICATE_LAYER_NAME = rule(
     family=_F,
 )
 
+def repeated_keys(m: Any) -> Iterator[Finding]:
+    """`layer_type` or `layer_name` used by two override entries (the only check across entries)."""
+    for list_name, key, code in (("override_layer_types", "layer_type", DUPLICATE_LAYER_TYPE),
+                                 ("override_layer_configs", "layer_name", DUPLICATE_LAYER_NAME)):
+        first: dict[str, int] = {}
+        for i, entry in enumerate(getattr(m, list_name)):
+            if not entry.HasField(key):
+                continue
+            value = getattr(entry, key)
+            if value in first:
+                yield Finding(code, f"`{key}: \"{value}\"` appears again in `{list_name}`, expected each once",
+                              (list_name, i, key), "merge the two entries into one (AMCT: \"Please delete repeated items\")",
+                              (((list_name, first[value], key), "first used here"),))
+            else:
+                first[value] = i
+
+
+@CHECKS.on("AMCTConfig")
+def _repeated_override_keys(m: Any, target: Target) -> Iterator[Finding]:
+    return repeated_keys(m)
+
+
 MISSING_COLON_BEFORE_LIST = rule(
     "F014", "missing-colon-before-list", Severity.ERROR,
     "a scalar field's list without the `:` before `[`",
@@ -197,6 +232,20 @@ REPEATED_SKIP_ITEM = rule(
     "skip_layers: \"fc\"\n",
     family=_F,
 )
+
+@CHECKS.on("AMCTConfig")
+def _repeated_items(m: Any, target: Target) -> Iterator[Finding]:
+    """A name given twice in a skip list: AMCT's `check_no_repeated` raises "Please delete repeated items"."""
+    for list_name in ("skip_layers", "skip_layer_types", "skip_fusion_layers"):
+        first: dict[str, int] = {}
+        for i, name in enumerate(getattr(m, list_name)):
+            if name in first:
+                yield Finding(REPEATED_SKIP_ITEM, f"`\"{name}\"` appears again in `{list_name}`, expected each once",
+                              (list_name, i), "delete the repeat (AMCT: \"Please delete repeated items\")",
+                              (((list_name, first[name]), "first given here"),))
+            else:
+                first[name] = i
+
 
 OTHER_CONFIG_KIND = rule(
     "F016", "other-config-kind", Severity.ERROR,

@@ -6,7 +6,7 @@ import pytest
 
 from cfglang.float32 import as_float32, shortest_digits
 from cfglang.float32 import shortest_float32
-from cfglang.schema import format_number
+from cfglang.float32 import format_number
 
 
 @pytest.mark.parametrize(("value", "text"), [(0.7, "0.7"), (0.01, "0.01"), (as_float32(0.999), "0.999"),
