@@ -1,9 +1,10 @@
 """``cfglang.parse``: text-format text -> :class:`cfglang.syntax.Document`. Never raises.
 
-The language is ``grammars/textproto.lark``. Lark is used here only: it turns
-the grammar into terminal patterns (for :mod:`cfglang.lexer`) and LALR(1)
-tables; the loop that runs the tables, the callbacks that build our own nodes
-and the error recovery are ours, so nothing of Lark leaks into the tree.
+The language is ``grammars/textproto.lark``. Lark turns the grammar into terminal
+patterns (for :mod:`cfglang.lexer`) and LALR(1) tables when the grammar changes
+(:mod:`cfglang.lalr` writes them to the generated ``cfglang/_lalr.py``, which is all
+a parse reads); the loop that runs the tables, the callbacks that build our own
+nodes and the error recovery are ours, so nothing of Lark leaks into the tree.
 
 Guarantees for later stages:
 
@@ -38,7 +39,6 @@ from cfglang.diagnostics import LineIndex, Severity
 from cfglang.encoding import lone_carriage_returns, wide_encoding
 from cfglang.fsutil import DEFAULT_MAX_SIZE  # the one limit of every read (16 MiB)
 from cfglang.lexer import BAD, DEEP, JOINED, MISSING, SYNTHETIC, Reporter, Scanner, Tok, string_value
-from cfglang.resources import data_file
 from cfglang.rules import syntax as S
 from cfglang.syntax import Comment, Document, Field, ListValue, MessageValue, Scalar
 
@@ -51,8 +51,6 @@ _FIELD_STARTS = frozenset(("FIELD_NAME", "SCALAR_FIELD", "OPEN_FIELD", "FLAT_MES
 _FOLDED = frozenset(("SCALAR_FIELD", "OPEN_FIELD", "FLAT_MESSAGE_FIELD"))
 _OPENERS = {"LBRACE": "RBRACE", "LESSTHAN": "MORETHAN", "LSQB": "RSQB"}
 _CLOSERS = frozenset(_OPENERS.values())
-_LEXICAL = ("WS", "OTHER_WS", "COMMENT", "BAD_IDENT", "NUMBER_LIKE", "UNTERMINATED_STRING",
-            "_LONE_STRING", "_VALUE_IDENT", "_FOLLOW")
 _EXPECTED_WORDS = (
     ("FIELD_NAME", "a field name"), ("COLON", "`:`"), ("IDENT", "a value"), ("LBRACE", "`{`"),
     ("LESSTHAN", "`<`"), ("LSQB", "`[`"), ("COMMA", "`,`"), ("SEMICOLON", "`;`"), ("RBRACE", "`}`"),
@@ -63,39 +61,19 @@ _PUNCT_TEXT = {"COLON": ":", "COMMA": ",", "SEMICOLON": ";", "LBRACE": "{", "RBR
 
 
 class _Machine:
-    """Scanner and LALR tables for the grammar, built once per process."""
+    """Scanner and LALR tables for the grammar, built once per process from ``cfglang._lalr``."""
 
     def __init__(self) -> None:
-        from lark import Lark
-        from lark.lexer import Lexer
-        from lark.parsers.lalr_analysis import Shift
+        from cfglang import _lalr
 
-        class NoLexer(Lexer):  # the scanner is cfglang.lexer; Lark only compiles the grammar
-            def __init__(self, conf: object) -> None:
-                pass
-
-            def lex(self, data: object):  # pragma: no cover - never called
-                raise NotImplementedError
-
-        class KeepTerminals:  # keeps the purely lexical terminals in Lark's output
-            always_accept = _LEXICAL
-
-            def process(self, stream: object) -> object:  # pragma: no cover - never called
-                return stream
-
-        grammar = data_file("grammars", "textproto.lark").read_text(encoding="utf-8")
-        lark = Lark(grammar, parser="lalr", lexer=NoLexer, postlex=KeepTerminals())
-        self.scanner = Scanner({t.name: t.pattern.to_regexp() for t in lark.terminals})
-        conf = lark.parse_interactive("").parser_state.parse_conf
-        self.start, self.end = conf.start_state, conf.end_state
+        self.scanner = Scanner(_lalr.PATTERNS)
+        self.start, self.end = _lalr.START, _lalr.END
         # state -> symbol -> (True, next state) | (False, (size, callback, rule name))
-        self.table: dict[object, dict[str, tuple[bool, object]]] = {}
-        for state, row in conf.states.items():
-            self.table[state] = {
-                symbol: (True, arg) if action is Shift
-                else (False, (len(arg.expansion), getattr(_Build, arg.alias or arg.origin.name), arg.origin.name))
-                for symbol, (action, arg) in row.items()
-            }
+        self.table: dict[object, dict[str, tuple[bool, object]]] = {
+            state: {symbol: (True, arg) if shift else (False, (arg[0], getattr(_Build, arg[1]), arg[2]))
+                    for symbol, (shift, arg) in row.items()}
+            for state, row in _lalr.STATES.items()
+        }
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""The wheel ships its data files, and the generated protobuf modules are current."""
+"""The wheel ships its data files, and the generated modules (protobuf, the parser's tables) are current."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ def test_generated_proto_modules_are_current(tmp_path: Path) -> None:
             f"cfglang/_proto/{module} is stale: regenerate with "
             f"python -m grpc_tools.protoc -Iproto --python_out=cfglang/_proto proto/{proto}"
         )
+
+
+def test_generated_parser_tables_are_current() -> None:
+    from cfglang import lalr
+
+    committed = (ROOT / "cfglang" / "_lalr.py").read_text(encoding="utf-8")
+    assert lalr.module_text() == committed, (
+        "cfglang/_lalr.py is stale: regenerate with python -m cfglang.lalr > cfglang/_lalr.py")
 
 
 @pytest.fixture(scope="module")
