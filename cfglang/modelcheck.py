@@ -9,13 +9,16 @@ and the linter do). Everything is one pass over layers or entries.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from cfglang import capabilities as cap
+from cfglang import schema
 from cfglang.diagnostics import Diagnostic, Span
-from cfglang.resolution import DEFAULTS, INT4_PACKING, INT4_PROBLEMS, Resolution, Source, fallback_reason
+from cfglang.float32 import shortest_float32
+from cfglang.resolution import INT4_PACKING, INT4_PROBLEMS, Resolution, Source, fallback_reason
 from cfglang.rules import REGISTRY
 from cfglang.rules import capability as C
 from cfglang.rules import model as M
@@ -433,7 +436,14 @@ def _dropped(res: Resolution, source: Source, label: str, span: Span | None, lay
 def _default(block: str, name: str, layer_type: str, target: cap.Target) -> Any:
     if name == "channel_wise":
         return layer_type in target.channel_wise
-    return DEFAULTS.get(block, {}).get(name)
+    return _block_defaults(block).get(name)
+
+
+@functools.cache
+def _block_defaults(block: str) -> dict[str, Any]:
+    """The proto's defaults of the fields of a ``calibration_config`` block, floats as a resolution reads them."""
+    message = schema.field_info("CalibrationConfig", block).message
+    return {name: shortest_float32(v) if isinstance(v, float) else v for name, v in schema.defaults_of(message).items()}
 
 
 # asymmetric: documented precedence versus AMCT's rule (docs/semantics.md) -------

@@ -24,36 +24,22 @@ from cfglang.capabilities import Target
 from cfglang.diagnostics import Span
 from cfglang.float32 import shortest_float32
 from cfglang.inventory import Inventory, Layer
-from cfglang.plan import ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip, WeightPlan
+from cfglang.plan import (ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip, WeightPlan,
+                          parameter_defaults)
 
-__all__ = ["Resolution", "Source", "Resolved", "Event", "Facts", "DEFAULTS", "INT4_PROBLEMS", "INT4_PACKING",
-           "fallback_reason"]
+__all__ = ["Resolution", "Source", "Resolved", "Event", "Facts", "INT4_PROBLEMS", "INT4_PACKING", "fallback_reason"]
 
 LAYER, TYPE, COMMON, OFFSET, DEFAULT, FALLBACK = (
     "override_layer_configs", "override_layer_types", "common_config", "activation_offset", "default", "fallback")
 _OVERRIDES = (LAYER, TYPE)
 
 _ALGO = {"arq_quantize": "arq", "ada_quantize": "ada", "ifmr_quantize": "ifmr", "hfmg_quantize": "hfmg"}
-_ADA_KEYS = ("num_iteration", "reg_param", "beta_range_start", "beta_range_end", "warm_start")
-_ACT_KEYS = {
-    "ifmr_quantize": ("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile"),
-    "hfmg_quantize": ("num_of_bins",),
-}
 
 
 def _number(value: Any) -> Any:
     """Floats as the shortest decimal that reads back as the same float32."""
     return shortest_float32(value) if isinstance(value, float) else value
 
-
-def _proto_defaults() -> dict[str, dict[str, Any]]:
-    blocks = (("arq_quantize", "ARQuantize"), ("ada_quantize", "ADAquantize"), ("ifmr_quantize", "FMRQuantize"),
-              ("hfmg_quantize", "HFMGQuantize"), ("dmq_balancer", "DMQBalancer"))
-    return {block: {name: _number(value) for name, value in schema.defaults_of(message).items()}
-            for block, message in blocks}
-
-
-DEFAULTS: dict[str, dict[str, Any]] = _proto_defaults()
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,9 +213,8 @@ def _weight(source: Source, layer_type: str, values: _Values) -> WeightPlan | No
         channel_wise = values.fall_back("weight.channel_wise", Event(
             "channel_wise", source.level, source.path + (block.name, "channel_wise"), True), False)
     if algo == "ada":
-        defaults = DEFAULTS["ada_quantize"]
-        for name in _ADA_KEYS:
-            extra[name] = values.take(f"weight.{name}", source, block, name, defaults[name])
+        for name, default in parameter_defaults("ada").items():
+            extra[name] = values.take(f"weight.{name}", source, block, name, default)
     return WeightPlan(algo, bits, channel_wise, **extra)
 
 
@@ -258,8 +243,8 @@ def _activation(source: Source, common: Source, offset: tuple[bool, str, tuple],
             values.fall_back("activation.asymmetric", Event("asymmetric", level, path, True), False)
     else:
         values.provenance["activation.asymmetric"] = values.at(level, path)
-    defaults = DEFAULTS[name]
-    extra = {key: values.take(f"activation.{key}", source, block, key, defaults[key]) for key in _ACT_KEYS[name]}
+    extra = {key: values.take(f"activation.{key}", source, block, key, default)
+             for key, default in parameter_defaults(_ALGO[name]).items()}
     return ActivationPlan(_ALGO[name], bits, asymmetric, **extra), found
 
 
@@ -289,7 +274,7 @@ def _balancer(source: Source, layer_type: str, values: _Values) -> DMQPlan | Non
         values.fall_back("dmq_balancer", Event("dmq_balancer", source.level, source.path + (block.name,)), None, True)
         return None
     strength = values.take("dmq_balancer.migration_strength", source, block, "migration_strength",
-                           DEFAULTS["dmq_balancer"]["migration_strength"])
+                           parameter_defaults("dmq_balancer")["migration_strength"])
     return DMQPlan(strength)
 
 

@@ -31,13 +31,13 @@ def test_plan_and_diagnostics_agree_on_float32_values() -> None:
 
 
 def test_the_resolver_takes_its_defaults_from_the_schema() -> None:
-    from cfglang.resolution import DEFAULTS
+    from cfglang.plan import parameter_defaults
     from cfglang.schema import defaults_of
 
     assert defaults_of("ARQuantize") == {"quant_bits": 8}
     assert "channel_wise" not in defaults_of("ARQuantize")  # no declared default: the layer type decides
     ada = defaults_of("ADAquantize")
     assert ada["reg_param"] != 0.01 and as_float32(ada["reg_param"]) == as_float32(0.01)  # the float32 as read
-    assert DEFAULTS["ada_quantize"] == {name: shortest_float32(v) if isinstance(v, float) else v
-                                        for name, v in ada.items()}
-    assert DEFAULTS["ifmr_quantize"]["search_range_start"] == 0.7
+    assert parameter_defaults("ada") == {name: shortest_float32(v) if isinstance(v, float) else v
+                                         for name, v in ada.items()}
+    assert parameter_defaults("ifmr")["search_range_start"] == 0.7
