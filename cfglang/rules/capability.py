@@ -19,7 +19,7 @@ from cfglang import capabilities as caps
 from cfglang.capabilities import TARGETS, Target
 from cfglang.diagnostics import Severity
 from cfglang.rules import rule
-from cfglang.rules.findings import Checks, Context, Finding
+from cfglang.rules.findings import Checks, Context, ContextChecker, Finding
 
 __all__ = [
     "CHECKS",
@@ -59,6 +59,17 @@ def _names(types: frozenset[str]) -> str:
     return ", ".join(t for t in caps.QUANTIZABLE if t in types)
 
 
+def _listed(types: frozenset[str], last: str = "and") -> str:
+    """``Conv2d, ConvTranspose2d and Linear``: the types of a set in the usual order, for the rule docs."""
+    names = [t for t in caps.QUANTIZABLE if t in types]
+    return ", ".join(names[:-1]) + f" {last} " + names[-1] if len(names) > 1 else names[0]
+
+
+# the type sets that are the same in every target, as the rule docs state them
+_DOCUMENTED = caps.get_target()
+_EVERY = frozenset(caps.QUANTIZABLE)
+
+
 def per_target(describe) -> str:
     """One sentence per target, from its capability table (``describe(target)``; None: nothing to say)."""
     lines = [f"`{t.name}`: {text}." for t in TARGETS.values() if (text := describe(t))]
@@ -84,8 +95,7 @@ NOT_QUANTIZABLE_TYPE = rule(
     "C001", "not-quantizable-type", Severity.ERROR,
     "a layer type that AMCT cannot quantize",
     "`override_layer_types` and `skip_layer_types` name PyTorch classes (`type(module).__name__`); "
-    "AMCT quantizes Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, Linear, AvgPool2d, "
-    "LSTM and GRU. Names are case-sensitive; any other name never matches a quantizable layer, "
+    f"AMCT quantizes {_listed(_EVERY)}. Names are case-sensitive; any other name never matches a quantizable layer, "
     "which usually hides a typo. AMCT's documentation samples use the placeholder `\"Optype\"`, "
     "which must be replaced with a real type. An ONNX, Caffe or TensorFlow op type (`Gemm`, "
     "`InnerProduct`, `Pooling`, ...) gets the PyTorch class as a hint, and a value in `skip_layer_types` "
@@ -181,7 +191,7 @@ def _bits_fallback(bits: Any, target: Target) -> tuple[str, str]:
             "8 bits instead")
 
 
-def _type_override(check: Callable[[Any, str, Target], Iterator[Finding]]) -> Callable[[Any, Context], Iterator[Finding]]:
+def _type_override(check: Callable[[Any, str, Target], Iterator[Finding]]) -> ContextChecker:
     """A check of a ``CalibrationConfig`` that runs only in an ``override_layer_types`` entry for a known
     quantizable type (``check(cc, layer_type, target)``)."""
 
@@ -196,7 +206,7 @@ def _type_override(check: Callable[[Any, str, Target], Iterator[Finding]]) -> Ca
 ADA_UNSUPPORTED = rule(
     "C004", "ada-unsupported", Severity.ERROR,
     "`ada_quantize` in a type override for a type AdaRound does not support",
-    "AdaRound (`ada_quantize`) is implemented for Conv2d, ConvTranspose2d and Linear only.",
+    f"AdaRound (`ada_quantize`) is implemented for {_listed(_DOCUMENTED.ada)} only.",
     "override_layer_types {\n  layer_type: \"Conv1d\"\n"
     "  calibration_config { ada_quantize { } }\n}\n",
     "override_layer_types {\n  layer_type: \"Conv2d\"\n"
@@ -219,8 +229,8 @@ def _ada_fallback(_value: Any, target: Target) -> tuple[str, str]:
 
 CHANNEL_WISE_UNSUPPORTED = rule(
     "C005", "channel-wise-unsupported", Severity.ERROR,
-    "`channel_wise: true` in a type override for Linear or AvgPool2d",
-    "Per-channel weight scales are not supported for Linear and AvgPool2d, and AMCT has no "
+    f"`channel_wise: true` in a type override for {_listed(_EVERY - _DOCUMENTED.channel_wise, 'or')}",
+    f"Per-channel weight scales are not supported for {_listed(_EVERY - _DOCUMENTED.channel_wise)}, and AMCT has no "
     "fallback: it fails with \"The channel_wise must be False for layer type Linear\".",
     "override_layer_types {\n  layer_type: \"Linear\"\n"
     "  calibration_config { arq_quantize { channel_wise: true } }\n}\n",
@@ -243,7 +253,7 @@ DMQ_UNSUPPORTED = rule(
     "C006", "dmq-unsupported", Severity.ERROR,
     "`dmq_balancer` in a type override for a type the balancer does not support",
     "The DMQ balancer scales input channels of Linear, Conv1d, Conv2d, Conv3d, ConvTranspose1d "
-    "and ConvTranspose2d; AvgPool2d, LSTM and GRU do not support it.",
+    f"and ConvTranspose2d; {_listed(_EVERY - _DOCUMENTED.dmq)} do not support it.",
     "override_layer_types {\n  layer_type: \"LSTM\"\n"
     "  calibration_config { dmq_balancer { } }\n}\n",
     "override_layer_types {\n  layer_type: \"Linear\"\n"
@@ -267,8 +277,9 @@ def _dmq_fallback(_value: Any, target: Target) -> tuple[str, str]:
 
 ASYMMETRIC_UNSUPPORTED = rule(
     "C007", "asymmetric-unsupported", Severity.ERROR,
-    "`asymmetric: true` in a type override for Conv3d",
-    "Conv3d activations are always quantized symmetrically; an override that asks Conv3d for "
+    f"`asymmetric: true` in a type override for {_listed(_EVERY - _DOCUMENTED.asymmetric)}",
+    f"{_listed(_EVERY - _DOCUMENTED.asymmetric)} activations are always quantized symmetrically; an override that "
+    f"asks {_listed(_EVERY - _DOCUMENTED.asymmetric)} for "
     "asymmetric activations cannot be honoured.",
     "override_layer_types {\n  layer_type: \"Conv3d\"\n"
     "  calibration_config { ifmr_quantize { asymmetric: true } }\n}\n",
@@ -295,8 +306,8 @@ def _asymmetric_fallback(_value: Any, target: Target) -> tuple[str, str]:
 
 WEIGHTS_ON_WEIGHTLESS_TYPE = rule(
     "C008", "weights-on-weightless-type", Severity.WARNING,
-    "a weight algorithm in a type override for AvgPool2d, which has no weights",
-    "AvgPool2d layers get activation quantization only; an `arq_quantize` block in their type "
+    f"a weight algorithm in a type override for {_listed(_EVERY - caps.WEIGHTED)}, which has no weights",
+    f"{_listed(_EVERY - caps.WEIGHTED)} layers get activation quantization only; an `arq_quantize` block in their type "
     "override has no effect.",
     "override_layer_types {\n  layer_type: \"AvgPool2d\"\n"
     "  calibration_config { arq_quantize { } ifmr_quantize { } }\n}\n",

@@ -199,7 +199,8 @@ def repeated_keys(m: Any) -> Iterator[Finding]:
             value = getattr(entry, key)
             if value in first:
                 yield Finding(code, f"`{key}: \"{value}\"` appears again in `{list_name}`, expected each once",
-                              (list_name, i, key), "merge the two entries into one (AMCT: \"Please delete repeated items\")",
+                              (list_name, i, key),
+                              "merge the two entries into one (AMCT: \"Please delete repeated items\")",
                               (((list_name, first[value], key), "first used here"),))
             else:
                 first[value] = i

@@ -158,7 +158,7 @@ def _quant_bits(m: Any, target: Target) -> Iterator[Finding]:
 
 NUM_OF_BINS_VALUE = rule(
     "V003", "num-of-bins-value", Severity.ERROR,
-    "`num_of_bins` is not 1024, 2048, 4096 or 8192",
+    f"`num_of_bins` is not {_or_list([str(n) for n in NUM_OF_BINS])}",
     "The HFMG activation algorithm builds a histogram of `num_of_bins` bins; AMCT supports "
     "1024, 2048, 4096 (the default) and 8192.",
     "common_config { hfmg_quantize { num_of_bins: 1000 } }\n",
@@ -367,4 +367,5 @@ def non_finite(message: Any, floats: Iterable[str]) -> Iterator[Finding]:
         if message.HasField(name):
             value = getattr(message, name)
             if not math.isfinite(value):
-                yield Finding(NON_FINITE_FLOAT, f"`{name}` is {format_number(value)}, expected a finite number", (name,))
+                yield Finding(NON_FINITE_FLOAT, f"`{name}` is {format_number(value)}, expected a finite number",
+                              (name,))
