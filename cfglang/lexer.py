@@ -158,10 +158,11 @@ class Scanner:
         return _Scan(self, text, index, reporter, max_depth, bad_offsets).run(fast, 0, len(text), True)
 
     def plain(self, text: str, pos: int, end: int) -> Iterator[tuple[str, int, int]]:
-        """The plain tokens of ``text[pos:end]`` as ``(kind, start, end)``, kind a terminal name or
-        ``PUNCT`` (one of ``:,;{}<>[]``), ``OTHER_WS`` or ``ANY`` (a character that starts no token), read
-        as :meth:`scan` reads them without folding, decoding, reporting or balancing brackets (for
-        readers of text that rarely parses, as the LSP's cursor context)."""
+        """The plain tokens of ``text[pos:end]`` as ``(kind, start, end)``: what the scanner's pattern
+        matches, before :meth:`scan` reads it (no folded tokens; nothing decoded, reported, split or
+        balanced). ``kind`` is a terminal name, ``PUNCT`` (one of ``:,;{}<>[]``), ``OTHER_WS`` or ``ANY``
+        (a character that starts no token). For readers of text that rarely parses (the LSP's cursor
+        context)."""
         match = self.fine.match
         while (m := match(text, pos, end)) is not None:
             kind = m.lastgroup
