@@ -31,7 +31,7 @@ __all__ = ["Suppression", "suppressions", "LayersHeader", "layers_header", "head
 _NOQA = re.compile(r"#\s*amct:\s*noqa(?P<file>-file)?\b(?P<colon>\s*:)?(?P<codes>[ \t]*[A-Za-z]+[0-9]+"
                    r"(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*)?", re.IGNORECASE)
 _CODE = re.compile(r"[A-Za-z]+[0-9]+")
-# the layers header: the whole comment starts with it
+# the layers header: a comment that starts with it
 _LAYERS = re.compile(r"#\s*amct:\s*layers\s*=\s*(?P<path>\S+)")
 
 
