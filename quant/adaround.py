@@ -13,7 +13,8 @@ itself, up to clipping). Adam minimises, over minibatches of cached layer inputs
 
 where ``f`` is the activation fused after the layer (the plan's ``fused_activation``, found once with the
 layer inventory; identity if none), the rounding term is switched on after ``warm_start * num_iteration``
-steps and ``beta`` anneals from ``beta_range_start`` to ``beta_range_end`` on a cosine. The result rounds up where ``V >= 0``.
+steps and ``beta`` anneals from ``beta_range_start`` to ``beta_range_end`` on a cosine. The result rounds
+up where ``V >= 0``.
 
 Layers are handled one at a time in model order: the inputs come from the model whose earlier layers
 are already quantized, the targets from the float model (as AMCT does). Only a bounded number of
