@@ -86,9 +86,10 @@ def resolve_file(path: str, args: argparse.Namespace, stderr: TextIO) -> tuple[A
     result is None.
     """
     from cfglang.planner import resolve
+    from cfglang.rules import stage_of
 
     result = checked_file(path, getattr(args, "amct_target", None))  # `--target`, else the settings'
-    if any(d.code.startswith("S") for d in result.diagnostics):
+    if any(stage_of(d.code) == "parse" for d in result.diagnostics):
         report(result, result.diagnostics, stderr)
         return None
     inventory = inventory_from_args(args, result, stderr)
