@@ -48,6 +48,8 @@ FALLBACKS: dict[str, Callable[[Any, Target], tuple[str, str]]] = {}
 
 
 def _fallback(what: str):
+    """Decorator: the model-aware words of the rule above it, for the resolver's events ``what``."""
+
     def add(text: Callable[[Any, Target], tuple[str, str]]) -> Callable[[Any, Target], tuple[str, str]]:
         FALLBACKS[what] = text
         return text
