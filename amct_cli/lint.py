@@ -27,7 +27,7 @@ from amct_cli.common import (
     write_bytes,
 )
 from cfglang.diagnostics import Severity
-from cfglang.render import FORMATS, FileReport, for_terminal, printable, render, render_statistics, summary
+from cfglang.render import RENDERERS, FileReport, for_terminal, printable, render, render_statistics, summary
 from cfglang.settings import Settings, SettingsError, inventory_source, parse_codes
 
 
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="files or folders to check (folders: *.cfg, *.txtpb, *.textproto, *.pbtxt); "
                              "`-` reads stdin; default: the working folder")
-    parser.add_argument("--format", choices=FORMATS, default="full", help="output format (default: full)")
+    parser.add_argument("--format", choices=list(RENDERERS), default="full", help="output format (default: full)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour the full and concise formats (auto: on a terminal; never with NO_COLOR)")
     parser.add_argument("--select", action="append", metavar="CODES",

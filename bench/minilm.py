@@ -19,7 +19,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "quant_ii"))
+sys.path.insert(0, str(ROOT / "tests" / "engine"))
 
 import minilm_support as ms  # noqa: E402
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cfglang.rules import Rule
 
 __all__ = [
-    "FORMATS",
+    "RENDERERS",
     "FileReport",
     "render",
     "render_full",
@@ -36,7 +36,6 @@ __all__ = [
     "for_terminal",
 ]
 
-FORMATS = ("full", "concise", "json", "github", "sarif")
 
 _TAB = "    "
 _ELLIPSIS = "..."
@@ -366,7 +365,8 @@ def render_sarif(reports: Sequence[FileReport], color: bool = False, rules: Sequ
 
 # ---------------------------------------------------------------- dispatch and summaries
 
-_RENDERERS: dict[str, Callable[..., str]] = {
+#: output format -> renderer ``(reports, color=...) -> str``: the one list of `amct lint --format` values
+RENDERERS: dict[str, Callable[..., str]] = {
     "full": render_full,
     "concise": render_concise,
     "json": render_json,
@@ -376,11 +376,11 @@ _RENDERERS: dict[str, Callable[..., str]] = {
 
 
 def render(reports: Sequence[FileReport], fmt: str = "full", color: bool = False) -> str:
-    """All reports in one of :data:`FORMATS`."""
+    """All reports in one of the formats of :data:`RENDERERS`."""
     try:
-        renderer = _RENDERERS[fmt]
+        renderer = RENDERERS[fmt]
     except KeyError:
-        raise ValueError(f"unknown format `{fmt}` (expected one of {', '.join(FORMATS)})") from None
+        raise ValueError(f"unknown format `{fmt}` (expected one of {', '.join(RENDERERS)})") from None
     return renderer(reports, color=color)
 
 

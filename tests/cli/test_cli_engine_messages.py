@@ -17,7 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from amct_cli import run  # noqa: E402
+from clirun import amct  # noqa: E402
 
 MODEL = """\
 import warnings
@@ -62,12 +62,6 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
     sys.modules.pop("mlp_model", None)
-
-
-def amct(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = run(list(argv), out, err)
-    return status, out.getvalue(), err.getvalue()
 
 
 def quantize(data: str, *extra: str, model: str = "mlp_model:mlp", config: str = "quant.cfg") -> tuple[int, str, str]:

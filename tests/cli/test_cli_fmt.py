@@ -8,16 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from amct_cli import run
+from clirun import amct
 
 MESSY = "batch_num:2;common_config{arq_quantize{quant_bits:8}}\n"
 TIDY = "batch_num: 2\ncommon_config {\n  arq_quantize {\n    quant_bits: 8\n  }\n}\n"
-
-
-def amct(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = run(list(argv), out, err)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from cfglang.diagnostics import Diagnostic, Edit, Fix, LineIndex, Severity
-from cfglang.render import FORMATS, FileReport, render, render_diagnostic, render_sarif, render_statistics, summary
+from cfglang.render import RENDERERS, FileReport, render, render_diagnostic, render_sarif, render_statistics, summary
 from cfglang.rules import Rule
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -79,7 +79,7 @@ RULES = (
 )
 
 
-@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "sarif"])
+@pytest.mark.parametrize("fmt", [f for f in RENDERERS if f != "sarif"])
 def test_every_format_matches_its_golden_file(fmt: str) -> None:
     _golden(f"render.{fmt}", render(synthetic_reports(), fmt))
 

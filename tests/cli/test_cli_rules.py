@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from amct_cli import run
+from clirun import amct
 from cfglang.rules import all_rules
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def amct(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = run(list(argv), out, err)
-    return status, out.getvalue(), err.getvalue()
 
 
 def test_rules_lists_every_rule_with_code_name_severity_and_summary() -> None:

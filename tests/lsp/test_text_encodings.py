@@ -3,7 +3,6 @@ no-break spaces (formatted, as `lint` only warns about them)."""
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -12,19 +11,13 @@ from google.protobuf import text_format
 
 from cfglang._proto import calibration_config_pytorch_pb2 as pb
 from cfglang.checker import check
-from amct_cli import run
+from clirun import amct
 from cfglang.encoding import lone_carriage_returns, wide_encoding
 from cfglang.formatter import format_text
 from cfglang.parser import parse
 from tests.lsp.rawclient import RawServer
 
 TEXT = 'batch_num: 2\nskip_layers: "conv1"\n'
-
-
-def amct(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = run(list(argv), out, err)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.mark.parametrize("codec, name", [

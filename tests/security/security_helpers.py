@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import subprocess
@@ -11,16 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from amct_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = "batch_num: 2\n"
-
-
-def amct(*argv: str) -> tuple[int, str, str]:
-    """``amct ARGV`` in this process: (status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    return run(list(argv), out, err), out.getvalue(), err.getvalue()
 
 
 def amct_process(*argv: str, cwd: Path, timeout: float = 60, python_args: bool = False,

@@ -11,7 +11,7 @@ import pytest
 
 from cfglang.jsonlimits import MAX_DEPTH, JSONLimitError, loads
 
-from security_helpers import amct
+from clirun import amct
 
 DEEP = "[" * 100_000 + "]" * 100_000
 LONG_INTEGER = "9" * 5000

@@ -4,7 +4,6 @@ user named, and a doctored `torch.export` program runs nothing."""
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from cfglang import settings
 
-from security_helpers import ROOT, amct_process
+from security_helpers import amct_process
 
 PROBE = "evil_probe"  # a module in the project that leaves a mark when imported
 REFERENCE = f"{PROBE}:factory"

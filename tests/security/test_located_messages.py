@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from security_helpers import ROOT, amct, amct_process, as_nobody
+from clirun import amct
+from security_helpers import ROOT, amct_process, as_nobody
 
 GOOD = "batch_num: 2\n"
 

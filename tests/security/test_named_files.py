@@ -13,7 +13,8 @@ import pytest
 from cfglang.fsutil import DEFAULT_MAX_SIZE, FileTooLarge, ReadError, inside_root, read_file
 from cfglang.inventory import Inventory, InventoryError
 
-from security_helpers import amct, amct_process
+from clirun import amct
+from security_helpers import amct_process
 
 LAYERS = {"version": 1, "layers": [{"name": "conv1", "type": "Conv2d"}]}
 

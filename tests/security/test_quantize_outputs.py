@@ -16,7 +16,7 @@ from quant import quantize  # noqa: E402
 from quant.inventory import model_inventory  # noqa: E402
 from quant.result import OUTPUT_FILES, OutputDirError  # noqa: E402
 
-from security_helpers import amct  # noqa: E402
+from clirun import amct  # noqa: E402
 
 
 EXAMPLE = torch.randn(1, 4)

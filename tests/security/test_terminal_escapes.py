@@ -11,9 +11,9 @@ import pytest
 
 from amct_cli import run
 from cfglang.lint import lint
-from cfglang.render import FORMATS, FileReport, printable, render
+from cfglang.render import RENDERERS, FileReport, printable, render
 
-from security_helpers import amct
+from clirun import amct
 
 # OSC 52 (write the clipboard), erase line, BEL, a C1 CSI, a right-to-left override, DEL, CR, backspace
 HOSTILE = "\x1b]52;c;ZXZpbA==\x07\x1b[2K\x9b31m\u202e\x7f\r\x08"
@@ -27,7 +27,7 @@ def _report(name: str = f"a{HOSTILE}.cfg") -> list[FileReport]:
     return [FileReport(name, result.text, result.diagnostics)]
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", list(RENDERERS))
 def test_no_format_prints_control_characters(fmt: str) -> None:
     out = render(_report(), fmt, color=False)
     assert not RAW.search(out.replace("\n", "")), repr(out[:400])

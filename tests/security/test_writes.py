@@ -15,7 +15,8 @@ import pytest
 
 from cfglang.fsutil import WriteConflict, WriteError, atomic_write, remove_strays
 
-from security_helpers import ROOT, amct
+from clirun import amct
+from security_helpers import ROOT
 
 MESSY = "batch_num:   2\n"
 TIDY = "batch_num: 2\n"

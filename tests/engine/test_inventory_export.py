@@ -15,8 +15,8 @@ nn = torch.nn
 from quant.inventory import TraceWarning, model_inventory, inventory_from_ref  # noqa: E402
 from quant.modelref import ModelRefError, load_model, load_program  # noqa: E402
 
-from .test_cli import amct  # noqa: E402
-from .test_torch_models import ResNetish, TransposedGrouped, sequential_cnn  # noqa: E402
+from clirun import amct  # noqa: E402
+from test_inventory_models import ResNetish, TransposedGrouped, sequential_cnn  # noqa: E402
 
 
 def mlp() -> nn.Module:

@@ -13,7 +13,7 @@ nn = torch.nn
 from cfglang.inventory import Inventory  # noqa: E402
 from quant.inventory import TraceWarning, model_inventory  # noqa: E402
 
-from .conftest import validate_plan  # noqa: E402
+from resolve.conftest import validate_plan  # noqa: E402
 
 
 class BasicBlock(nn.Module):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from amct_cli import run
+from clirun import amct
 from cfglang.jsonschemas import schema
 from cfglang.plan import Plan
 
@@ -30,12 +29,6 @@ override_layer_types {
   calibration_config { hfmg_quantize { num_of_bins: 2048 } }
 }
 """
-
-
-def amct(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = run(list(argv), out, err)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

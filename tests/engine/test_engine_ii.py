@@ -19,9 +19,9 @@ from quant.fakequant import FakeQuantLayer
 
 
 @pytest.fixture(scope="module")
-def setup(digits):
+def setup(folded_digits):
     data = demo.load_digits_data()
-    model = digits.original
+    model = folded_digits.original
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         inv = quant.model_inventory(model)

@@ -43,10 +43,10 @@ def _layer_outputs(model: nn.Module, x: torch.Tensor, names) -> dict[str, torch.
     return outs
 
 
-def test_adaround_halves_layer_and_logit_error_of_nearest(digits) -> None:
-    model = digits.model
-    fused = digits.fused
-    calib = list(digits.train_x[:512].split(64))
+def test_adaround_halves_layer_and_logit_error_of_nearest(folded_digits) -> None:
+    model = folded_digits.model
+    fused = folded_digits.fused
+    calib = list(folded_digits.train_x[:512].split(64))
     params = ada.AdaRoundParams(num_iteration=1000, max_samples=512)
     layers = [
         ada.AdaRoundLayer(name, _scale(model.get_submodule(name)), params, act)
@@ -56,9 +56,9 @@ def test_adaround_halves_layer_and_logit_error_of_nearest(digits) -> None:
     ada.adaround_model(model, learned, layers, calib)
     nearest = _nearest(model, fused)
 
-    ref = _layer_outputs(model, digits.test_x, fused)
-    got_ada = _layer_outputs(learned, digits.test_x, fused)
-    got_near = _layer_outputs(nearest, digits.test_x, fused)
+    ref = _layer_outputs(model, folded_digits.test_x, fused)
+    got_ada = _layer_outputs(learned, folded_digits.test_x, fused)
+    got_near = _layer_outputs(nearest, folded_digits.test_x, fused)
 
     def mse(a: torch.Tensor, b: torch.Tensor) -> float:
         return (a - b).pow(2).mean().item()
@@ -68,8 +68,8 @@ def test_adaround_halves_layer_and_logit_error_of_nearest(digits) -> None:
     print(f"adaround/nearest: per-layer {ratios}, logits {logit_ratio:.3f}")
     assert sum(ratios) / len(ratios) <= 0.5, ratios
     assert logit_ratio <= 0.5, logit_ratio
-    acc_ada = (got_ada["logits"].argmax(1) == digits.test_y).float().mean().item()
-    acc_near = (got_near["logits"].argmax(1) == digits.test_y).float().mean().item()
+    acc_ada = (got_ada["logits"].argmax(1) == folded_digits.test_y).float().mean().item()
+    acc_near = (got_near["logits"].argmax(1) == folded_digits.test_y).float().mean().item()
     print(f"accuracy: adaround {acc_ada:.4f}, nearest {acc_near:.4f}")
     assert acc_ada >= acc_near
     # every weight is on its grid, within one step of the float weight

@@ -16,9 +16,9 @@ from cfglang.plan import Fusion, Plan, WeightPlan
 from cfglang.record import parse_record
 from quant import QuantizeError, load_fake_quant_model, quantize
 from quant.fold import fold_pairs
-from quant.onnx_export import onnx_session, run_onnx
+from quant.onnx_export import onnx_session
 from quant.result import OutputDirError
-from quant_helpers import (MixedConvs, hfmg, ifmr, layer, mixed_plan, plan, small_cnn, small_cnn_plan)
+from quant_helpers import MixedConvs, hfmg, layer, mixed_plan, plan, small_cnn, small_cnn_plan
 
 
 def batches(n: int = 2, size: int = 4, seed: int = 0) -> list[torch.Tensor]:
