@@ -55,7 +55,8 @@ import sys
 from amct_cli import run
 status = run(sys.argv[1:])
 heavy = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "pygls", "numpy", "quant", "jsonschema", "lark"})
-extra = sorted(m for m in sys.modules if m in ("cfglang.formatter", "cfglang.resolution", "cfglang.lsp"))
+extra = sorted(m for m in sys.modules if m in ("cfglang.formatter", "cfglang.resolution", "cfglang.planner",
+                                            "cfglang.modelcheck", "cfglang.lsp"))
 print(status, heavy, extra, file=sys.stderr)
 """
 
