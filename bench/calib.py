@@ -11,6 +11,7 @@ generated one at a time, so only what a method keeps counts).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing as mp
 import statistics
 import sys
@@ -173,8 +174,9 @@ def end_to_end(batch_count: int = 16, batch_size: int = 80, rounds: int = 7,
                 model(b)
 
     def calibration(kind: str):
-        plan = cfglang.resolve(demo.config_path(kind).read_text(), model_inventory(model)).to_dict()
-        plan["batch_num"] = batch_count
+        # the typed plan, as `amct quantize` passes it (a plan JSON dict adds one schema validation per call)
+        plan = cfglang.resolve(demo.config_path(kind).read_text(), model_inventory(model))
+        plan = dataclasses.replace(plan, batch_num=batch_count)
         return lambda: quantize(model, plan, batches, progress=False)
 
     runs = {kind: calibration(kind) for kind in E2E_KINDS}
