@@ -77,7 +77,7 @@ def run_demo(stdout: TextIO, stderr: TextIO, *, cache: Path | None = None, outpu
             return 1
         result = quantize(model, plan, demo.calibration_batches(data, plan.batch_num), progress=False)
         if output is not None:
-            report_outputs(result.save(output / algo, overwrite=overwrite), stderr)
+            report_outputs(result.save(output / algo, overwrite=overwrite), stderr, "demo")
         rows.append(demo.evaluate(model, result, data, path.name, len(diagnostics), fp32))
     stdout.write(demo_table(rows, len(data.train_y), len(data.test_y)))
     return 0

@@ -4,11 +4,13 @@ output files of ``QuantResult.save`` are announced."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from amct_cli import CLIError, wrote
+from amct_cli import CLIError, warning_line, wrote
+
+if TYPE_CHECKING:
+    from quant.result import SavedOutputs
 
 __all__ = ["OUTPUT_DESCRIPTIONS", "report_outputs", "output_dir"]
 
@@ -23,10 +25,15 @@ OUTPUT_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-def report_outputs(paths: Mapping[str, Path], stderr: TextIO) -> None:
-    """One ``wrote PATH: WHAT`` line per output file."""
-    for name, path in paths.items():
+def report_outputs(saved: SavedOutputs, stderr: TextIO, command: str) -> None:
+    """One ``wrote PATH: WHAT`` line per output file written, ``amct COMMAND: NAME not written: not asked
+    for`` per file skipped, and one warning line per file that could not be written, with the cause."""
+    for name, path in saved.written.items():
         wrote(stderr, path, OUTPUT_DESCRIPTIONS.get(name, "output"))
+    for name in saved.skipped:
+        print(f"amct {command}: {name} not written: not asked for", file=stderr)
+    for name, cause in saved.failed.items():
+        print(warning_line(command, f"{name} not written: {cause}"), file=stderr)
 
 
 def output_dir(path: str | os.PathLike, force: bool) -> Path:

@@ -4,7 +4,9 @@ Checks and resolves the config against the model (diagnostics as ``amct lint`` s
 stop here with status 1), says how it read ``--data`` (``quant.batches``), calibrates with progress
 bars over batches, layers and AdaRound's iterations (when stderr is a terminal: ``quant.engine``),
 prints the per-layer table and writes the outputs of ``QuantResult.save`` into the output folder
-(existing files are kept unless ``--force``), one ``wrote PATH: WHAT`` line each. A batch the model
+(existing files are kept unless ``--force``), one ``wrote PATH: WHAT`` line each. ``--no-onnx`` skips the
+ONNX model; where no ONNX export of the model works, the other files are still written and one
+warning line names the cause (status 0). A batch the model
 fails on is a user error (status 1) naming the batch and the innermost layer that raised. The
 factory's model is put in eval mode. A ``torch.export`` program file is refused (one line, status 2):
 the program keeps the graph but not the ``nn.Module`` layers (``Conv2d``, ``Linear``, ...) that
@@ -31,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "tensors) or .npz (arrays batch_0, batch_1, ...)")
     parser.add_argument("-o", "--output", metavar="DIR", required=True, help="folder for the outputs")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    parser.add_argument("--no-onnx", action="store_true", help="do not export the QDQ ONNX model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -73,11 +76,11 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         print(warning_line("quantize", estimate), file=stderr)
     try:
         result = _quantize(model, plan, data.batches, progress=not args.no_progress)
-        paths = result.save(out, overwrite=args.force)
+        saved = result.save(out, overwrite=args.force, onnx=not args.no_onnx)
     except (QuantizeError, OutputDirError) as exc:
         raise CLIError(str(exc)) from None
     stdout.write(result.table())
-    report_outputs(paths, stderr)
+    report_outputs(saved, stderr, "quantize")
     return 0
 
 

@@ -25,16 +25,21 @@ behaviour, what a user of the exported model gets.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import re
+import sys
+import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["OPSET", "WIDE_OPSET", "export_qdq", "onnx_session", "run_onnx"]
+__all__ = ["OPSET", "WIDE_OPSET", "ExportError", "export_qdq", "onnx_session", "run_onnx"]
 
 #: the opset of all-8-bit models
 OPSET = 13
@@ -62,21 +67,125 @@ def _widths(model: nn.Module) -> tuple[set[str], bool]:
     return int4, int16
 
 
+class ExportError(Exception):
+    """No ONNX export of the model works; the message is one line naming the cause (an operator the
+    exporter does not support, or what it could not do with the inputs or outputs)."""
+
+
 def export_qdq(model: nn.Module, example_inputs: Any) -> bytes:
     """The serialized ONNX model of ``model`` traced on ``example_inputs`` (one batch): opset 13, or 21
-    when a layer has 4-bit weights or 16-bit activations."""
-    args, kwargs, names = _args(example_inputs)
+    when a layer has 4-bit weights or 16-bit activations; an all-8-bit model with an operator that opset
+    13 lacks (``aten::scaled_dot_product_attention``) is exported at opset 20 instead.
+
+    A dict batch is passed by keyword, each key becoming an input of the ONNX model in the batch's
+    order; an output that is not a tensor or a tuple of tensors (a ``transformers`` ``ModelOutput``
+    with its cache) is exported as its tensors, named by their keys. What the exporter prints and warns
+    is dropped; a failure raises :class:`ExportError`."""
     int4, int16 = _widths(model)
     wide = bool(int4) or int16
-    buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
+    module, args, names, outputs = _traceable(model.eval(), example_inputs)
+    opsets = (_EXPORT_OPSET,) if wide else (OPSET, _EXPORT_OPSET)
+    causes = []
+    for opset in opsets:
+        buffer = io.BytesIO()
+        try:
+            with _quiet():
+                torch.onnx.export(
+                    module, args, buffer, dynamo=False, opset_version=opset, input_names=names,
+                    output_names=outputs, dynamic_axes={n: {0: "batch"} for n in [*names, *outputs]},
+                )
+        except torch.onnx.errors.UnsupportedOperatorError as exc:  # a newer opset may have it
+            causes.append(_cause(exc, opset))
+        except Exception as exc:
+            causes.append(_cause(exc, opset))
+            break
+        else:
+            return _widen(buffer.getvalue(), int4) if wide else buffer.getvalue()
+    raise ExportError("; ".join(causes))
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No warnings, and what is printed on stdout or stderr dropped: the TorchScript exporter writes
+    its graph at a failure (up to a megabyte) to the process's stdout, below Python's ``sys.stdout``."""
+    with torch.no_grad(), warnings.catch_warnings(), tempfile.TemporaryFile() as sink, \
+            contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model.eval(), args, buffer, kwargs=kwargs or None, dynamo=False,
-            opset_version=_EXPORT_OPSET if wide else OPSET, input_names=names, output_names=["output"],
-            dynamic_axes={**{n: {0: "batch"} for n in names}, "output": {0: "batch"}},
-        )
-    return _widen(buffer.getvalue(), int4) if wide else buffer.getvalue()
+        for stream in (sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                stream.flush()
+        saved = [os.dup(fd) for fd in (1, 2)]
+        try:
+            for fd in (1, 2):
+                os.dup2(sink.fileno(), fd)
+            yield
+        finally:
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def _cause(exc: BaseException, opset: int) -> str:
+    """One line from an exporter failure, naming the operator where the message does (the exporter
+    appends the whole TorchScript graph to its messages)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0].strip() if text else type(exc).__name__
+    unsupported = re.search(r"operator '([\w:.]+)' to ONNX opset version", first)
+    if unsupported:
+        return f"the operator `{unsupported[1]}` is not supported at opset {opset}"
+    node = re.search(r"The containing node has kind '([\w:.]+)'", text)
+    where = f"`{node[1]}` at opset {opset}" if node else f"at opset {opset}"
+    cause = f"{where}: {first}"
+    return cause if len(cause) <= 300 else cause[:297] + "..."
+
+
+class _KeywordCall(nn.Module):
+    """``model(**dict(zip(keys, args)))``, returning the output's tensors as a tuple (``names`` of them)."""
+
+    def __init__(self, model: nn.Module, keys: list[str], names: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.keys = keys
+        self.names = names
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        tensors = dict(_tensors(self.model(**dict(zip(self.keys, args)))))
+        return tuple(tensors[name] for name in self.names)
+
+
+def _tensors(output: Any, prefix: str = "output") -> Iterator[tuple[str, torch.Tensor]]:
+    """The tensors in a model output (a tensor, or tuples, lists and mappings of them), each with a name:
+    the mapping keys on its path; anything else (``None``, a cache object) is left out."""
+    if isinstance(output, torch.Tensor):
+        yield prefix, output
+    elif isinstance(output, Mapping):
+        for key, value in output.items():
+            yield from _tensors(value, key if prefix == "output" else f"{prefix}.{key}")
+    elif isinstance(output, (tuple, list)):
+        for index, value in enumerate(output):
+            yield from _tensors(value, f"{prefix}.{index}")
+
+
+def _traceable(model: nn.Module, batch: Any) -> tuple[nn.Module, tuple[Any, ...], list[str], list[str]]:
+    """What the exporter is given: the module, its positional inputs, the input and output names.
+
+    A model taking tensors and returning a tensor or a tuple of them is exported as it is (the first
+    output named ``output``); a dict batch or another output goes through :class:`_KeywordCall`."""
+    args, kwargs, names = _args(batch)
+    try:
+        with _quiet():
+            output = model(*args, **kwargs)
+    except Exception as exc:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise ExportError(f"the model fails on the example inputs: {lines[0]}") from None
+    plain = isinstance(output, torch.Tensor) or (
+        isinstance(output, tuple) and all(isinstance(o, torch.Tensor) for o in output))
+    if plain and not kwargs:
+        return model, args, names, ["output"]
+    outputs = [name for name, _ in _tensors(output)]
+    if not outputs:
+        raise ExportError(f"the model returns no tensor ({type(output).__name__}), expected at least one")
+    return _KeywordCall(model, names, outputs), (*args, *kwargs.values()), names, outputs
 
 
 def _widen(model_bytes: bytes, int4_codes: set[str]) -> bytes:

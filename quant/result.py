@@ -1,11 +1,18 @@
 """What ``quantize`` returns, and how it is saved.
 
 ``QuantResult.save(out_dir)`` writes ``record.txt``, ``config.json`` (AMCT's layout, from
-``cfglang.plan.Plan.to_amct_json``), ``plan.json``, ``fake_quant_model.pt`` and ``model_qdq.onnx``.
-It never overwrites an existing file unless ``overwrite=True``. The five files appear together or not
-at all: they are written into a temporary folder inside the output folder (``.amct-save-PID-XXXX``),
-each synced to disk, and only then renamed into place; a failure (a full disk, an interrupt, SIGTERM)
-before that leaves no output file and no temporary folder (a later save removes those of killed runs).
+``cfglang.plan.Plan.to_amct_json``), ``plan.json``, ``fake_quant_model.pt`` and ``model_qdq.onnx``,
+and returns :class:`SavedOutputs`: what it wrote, and what it did not and why. It never overwrites an
+existing file unless ``overwrite=True``. The files appear together or not at all: they are written
+into a temporary folder inside the output folder (``.amct-save-PID-XXXX``), each synced to disk, and
+only then renamed into place; a failure (a full disk, an interrupt, SIGTERM) before that leaves no
+output file and no temporary folder (a later save removes those of killed runs).
+
+The ONNX model is the one output that may be missing: ``onnx=False`` skips it, and where no export of
+the model works (:class:`quant.onnx_export.ExportError`: an operator the exporter lacks, inputs it
+cannot take) the other four files are still written and ``SavedOutputs.failed`` holds the one-line
+cause. A ``model_qdq.onnx`` of an earlier save in the folder is then removed with the others' publication,
+since it would not match the new record.
 
 ``fake_quant_model.pt`` holds plain data (the plan, the state dict), loadable with
 ``torch.load(..., weights_only=True)``; :func:`load_fake_quant_model` rebuilds the module from the
@@ -32,10 +39,11 @@ from cfglang.table import table_lines
 from quant.binding import as_plan, build_fake_quant_model, layer_specs
 from quant.fold import fold_pairs
 
-__all__ = ["LayerResult", "QuantResult", "OUTPUT_FILES", "OutputDirError", "check_output_dir", "load_fake_quant_model",
+__all__ = ["LayerResult", "QuantResult", "SavedOutputs", "OUTPUT_FILES", "OutputDirError", "check_output_dir", "load_fake_quant_model",
            "layer_table"]
 
 OUTPUT_FILES = ("record.txt", "config.json", "plan.json", "fake_quant_model.pt", "model_qdq.onnx")
+_ONNX = "model_qdq.onnx"
 
 
 class OutputDirError(Exception):
@@ -67,6 +75,15 @@ def check_output_dir(out_dir: str | os.PathLike, *, overwrite: bool = False) -> 
         raise OutputDirError(f"cannot write into the output folder `{out}`: `{probe}` is not writable")
     return out
 _FORMAT = "amct-cfg fake-quant model"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedOutputs:
+    """What ``QuantResult.save`` did with each of the ``OUTPUT_FILES``."""
+
+    written: dict[str, Path]  # name -> path, in the order of OUTPUT_FILES
+    skipped: tuple[str, ...] = ()  # not asked for (``onnx=False``)
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why it could not be written (one line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,28 +143,33 @@ class QuantResult:
         return buffer.getvalue()
 
     def onnx_bytes(self, example_inputs: Any = None) -> bytes:
-        from quant.onnx_export import export_qdq
+        """The QDQ ONNX model (``quant.onnx_export.export_qdq``); :class:`ExportError` when none can be made."""
+        from quant.onnx_export import ExportError, export_qdq
 
         inputs = self.example_inputs if example_inputs is None else example_inputs
         if inputs is None:
-            raise ValueError("no example inputs for the ONNX export: pass `example_inputs`")
+            raise ExportError("no example inputs to trace the model with: pass `example_inputs`")
         return export_qdq(self.model, inputs)
 
-    def save(self, out_dir: str | os.PathLike, example_inputs: Any = None, *, overwrite: bool = False) -> dict[str, Path]:
-        """Write the output files into ``out_dir`` (created if needed); returns name -> path."""
+    def save(self, out_dir: str | os.PathLike, example_inputs: Any = None, *, overwrite: bool = False,
+             onnx: bool = True) -> SavedOutputs:
+        """Write the output files into ``out_dir`` (created if needed); ``onnx=False`` skips the ONNX model."""
+        from quant.onnx_export import ExportError
+
         out = check_output_dir(out_dir, overwrite=overwrite)
-        targets = {name: out / name for name in OUTPUT_FILES}
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputDirError(f"cannot create the output folder `{out}`: {os_reason(exc)}") from None
-        writers: dict[str, Callable[[Path], None]] = {
-            "record.txt": lambda p: p.write_text(self.record, encoding="utf-8"),
-            "config.json": lambda p: p.write_text(json.dumps(self.amct_config(), indent=2) + "\n", encoding="utf-8"),
-            "plan.json": lambda p: p.write_text(json.dumps(self.plan.to_dict(), indent=2) + "\n", encoding="utf-8"),
-            "fake_quant_model.pt": lambda p: p.write_bytes(self.fake_quant_bytes()),
-            "model_qdq.onnx": lambda p: p.write_bytes(self.onnx_bytes(example_inputs)),
+        contents: dict[str, Callable[[], bytes]] = {
+            "record.txt": lambda: self.record.encode("utf-8"),
+            "config.json": lambda: (json.dumps(self.amct_config(), indent=2) + "\n").encode("utf-8"),
+            "plan.json": lambda: (json.dumps(self.plan.to_dict(), indent=2) + "\n").encode("utf-8"),
+            "fake_quant_model.pt": self.fake_quant_bytes,
+            _ONNX: lambda: self.onnx_bytes(example_inputs),
         }
+        skipped = () if onnx else (_ONNX,)
+        failed: dict[str, str] = {}
         _remove_stray_folders(out)
         with signals_raise():  # SIGTERM/SIGHUP raise, so that `finally` removes the temporary folder
             try:
@@ -155,19 +177,30 @@ class QuantResult:
             except OSError as exc:
                 raise OutputDirError(f"cannot write into the output folder `{out}`: {os_reason(exc)}") from None
             try:
-                for name, write in writers.items():
-                    write(staging / name)
+                for name, content in contents.items():
+                    if name in skipped:
+                        continue
+                    try:
+                        data = content()
+                    except ExportError as exc:
+                        failed[name] = f"the ONNX export failed: {exc}"
+                        continue
+                    (staging / name).write_bytes(data)
                     _fsync(staging / name)
+                written = [name for name in OUTPUT_FILES if name not in skipped and name not in failed]
                 check_output_dir(out, overwrite=overwrite)  # nothing appeared in the way meanwhile
-                for name in OUTPUT_FILES:  # publish: renames in one folder, after everything is written
-                    os.replace(staging / name, targets[name])
+                for name in OUTPUT_FILES:  # a file of an earlier save that this one does not replace
+                    if name not in written and (out / name).exists():
+                        os.remove(out / name)
+                for name in written:  # publish: renames in one folder, after everything is written
+                    os.replace(staging / name, out / name)
                 _fsync(out)
             except OSError as exc:
                 raise OutputDirError(f"cannot write the outputs into `{out}`: {os_reason(exc)}; no output file "
                                      f"was written") from None
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-        return targets
+        return SavedOutputs({name: out / name for name in written}, skipped, failed)
 
     def table(self) -> str:
         return layer_table(self.layers)

@@ -17,7 +17,7 @@ from cfglang.record import parse_record
 from quant import QuantizeError, load_fake_quant_model, quantize
 from quant.fold import fold_pairs
 from quant.onnx_export import onnx_session
-from quant.result import OutputDirError
+from quant.result import OUTPUT_FILES, OutputDirError
 from quant_helpers import MixedConvs, hfmg, layer, mixed_plan, plan, small_cnn, small_cnn_plan
 
 
@@ -215,8 +215,10 @@ def test_mixed_conv_kinds_and_tuple_batches_export_to_onnx(tmp_path):
 
 def test_save_load_and_overwrite(tmp_path, cnn_result):
     _, result = cnn_result
-    paths = result.save(tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(paths)
+    saved = result.save(tmp_path / "out")
+    paths = saved.written
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(paths) == sorted(OUTPUT_FILES)
+    assert not saved.skipped and not saved.failed
     config = json.loads(paths["config.json"].read_text())
     assert config["batch_num"] == 2 and config["conv"]["weight_quant_params"]["wts_algo"] == "arq_quantize"
     assert json.loads(paths["plan.json"].read_text()) == result.plan.to_dict()
@@ -243,11 +245,12 @@ def test_save_load_and_overwrite(tmp_path, cnn_result):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
-def test_failed_save_leaves_nothing(tmp_path, cnn_result):
+def test_failed_export_keeps_the_other_outputs(tmp_path, cnn_result):
     _, result = cnn_result
-    with pytest.raises(Exception):
-        result.save(tmp_path / "out", example_inputs=torch.randn(1, 7))  # wrong shape for the ONNX trace
-    assert list((tmp_path / "out").iterdir()) == []
+    saved = result.save(tmp_path / "out", example_inputs=torch.randn(1, 7))  # wrong shape for the ONNX trace
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(saved.written) == sorted(
+        n for n in OUTPUT_FILES if n != "model_qdq.onnx")
+    assert list(saved.failed) == ["model_qdq.onnx"] and "\n" not in saved.failed["model_qdq.onnx"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

@@ -208,7 +208,7 @@ def test_8_bit_models_still_export_at_opset_13(bits):
 
 
 def test_save_and_load_a_wide_model(tmp_path, wide):
-    paths = wide.save(tmp_path / "out")
+    paths = wide.save(tmp_path / "out").written
     payload = torch.load(paths["fake_quant_model.pt"], weights_only=True)
     assert payload["state_dict"]["conv.act_offset"].dtype == torch.int16
     rebuilt = load_fake_quant_model(paths["fake_quant_model.pt"], small_cnn)

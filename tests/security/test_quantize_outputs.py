@@ -44,7 +44,7 @@ def test_a_full_disk_leaves_no_output(tmp_path: Path, result, monkeypatch: pytes
 
 
 def test_outputs_appear_together_and_replace_old_ones(tmp_path: Path, result) -> None:
-    paths = result.save(tmp_path / "out", EXAMPLE)
+    paths = result.save(tmp_path / "out", EXAMPLE).written
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUT_FILES) == sorted(paths)
     result.save(tmp_path / "out", EXAMPLE, overwrite=True)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUT_FILES)
