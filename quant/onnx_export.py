@@ -185,7 +185,8 @@ def _traceable(model: nn.Module, batch: Any) -> tuple[nn.Module, tuple[Any, ...]
     outputs = [name for name, _ in _tensors(output)]
     if not outputs:
         raise ExportError(f"the model returns no tensor ({type(output).__name__}), expected at least one")
-    return _KeywordCall(model, names, outputs), (*args, *kwargs.values()), names, outputs
+    # in eval mode as the model is: the exporter puts the module it is given back in its mode, recursively
+    return _KeywordCall(model, names, outputs).eval(), (*args, *kwargs.values()), names, outputs
 
 
 def _widen(model_bytes: bytes, int4_codes: set[str]) -> bytes:
