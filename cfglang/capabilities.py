@@ -35,6 +35,8 @@ __all__ = [
     "FOREIGN_OP_TYPES",
     "format_target",
     "int4_pack_problem",
+    "INT4_PROBLEMS",
+    "INT4_PACKING",
 ]
 
 # the same in every target
@@ -200,6 +202,16 @@ def suggest_type(name: str) -> str | None:
     by_fold = {c.casefold(): c for c in QUANTIZABLE}
     close = difflib.get_close_matches(folded, list(by_fold), n=1, cutoff=0.75)
     return by_fold[close[0]] if close else None
+
+
+# what each problem :func:`int4_pack_problem` names is, for messages and the plan's provenance
+INT4_PROBLEMS = {
+    "grouped convolution": "a grouped convolution, `groups` > 1",
+    "odd input channels": "an odd number of input channels",
+    "odd input size": "an odd `input_size`",
+    "odd hidden size": "an odd `hidden_size`",
+}
+INT4_PACKING = "AMCT packs INT4 weights two per byte along the input channels"
 
 
 def int4_pack_problem(layer_type: str, groups: int | None, in_channels: int | None,

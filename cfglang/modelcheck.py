@@ -18,7 +18,7 @@ from cfglang import capabilities as cap
 from cfglang import schema
 from cfglang.diagnostics import Diagnostic, Span
 from cfglang.float32 import shortest_float32
-from cfglang.resolution import INT4_PACKING, INT4_PROBLEMS, Resolution, Source, fallback_reason
+from cfglang.resolution import Resolution, Source
 from cfglang.rules import REGISTRY
 from cfglang.rules import capability as C
 from cfglang.rules import model as M
@@ -323,7 +323,7 @@ def _unjudged(res: Resolution) -> Iterator[Diagnostic]:
 def _layer_attribute(res: Resolution, event, layer_type: str, names: list[str]) -> Iterator[Diagnostic]:
     """The rules that read a layer's attributes (AMCT's INT4 packing, INT16 without bias), at every level."""
     span = res.where(event.path)
-    because = fallback_reason(event, layer_type, res.target)
+    because = event.reason(layer_type, res.target)
     layers = _count(len(names), f"`{layer_type}` layer")
     if event.what == "int4_pack":
         if event.level == _LAYER:
@@ -331,7 +331,7 @@ def _layer_attribute(res: Resolution, event, layer_type: str, names: list[str]) 
         else:
             what = f"{_origin(event, layer_type)} gives {layers} ({_some(names)})"
         yield _diag(M.INT4_NOT_PACKABLE, span,
-                    f"`quant_bits: 4` {what} 8-bit weights ({INT4_PROBLEMS[event.value]}): {INT4_PACKING}",
+                    f"`quant_bits: 4` {what} 8-bit weights ({cap.INT4_PROBLEMS[event.value]}): {cap.INT4_PACKING}",
                     f"AMCT (target `{res.target.name}`) warns \"... downgraded to INT8 (A8W8)\"; write "
                     f"`quant_bits: 8` for {'it' if len(names) == 1 else 'them'} to say so")
         return

@@ -27,7 +27,7 @@ from cfglang.inventory import Inventory, Layer
 from cfglang.plan import (ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip, WeightPlan,
                           parameter_defaults)
 
-__all__ = ["Resolution", "Source", "Resolved", "Event", "Facts", "INT4_PROBLEMS", "INT4_PACKING", "fallback_reason"]
+__all__ = ["Resolution", "Source", "Resolved", "Event", "Facts"]
 
 LAYER, TYPE, COMMON, OFFSET, DEFAULT, FALLBACK = (
     "override_layer_configs", "override_layer_types", "common_config", "activation_offset", "default", "fallback")
@@ -89,6 +89,14 @@ class Event:
     path: tuple  # the value (or block) in the span table
     value: Any = None
 
+    def reason(self, layer_type: str, target: Target) -> str | None:
+        """Why the plan says 8 bits for a layer-attribute rule (None for the type rules)."""
+        if self.what == "int4_pack":
+            return f"{cap.INT4_PROBLEMS[self.value]}: {cap.INT4_PACKING} (target `{target.name}`)"
+        if self.what == "int16_bias":
+            return f"a `{layer_type}` without bias takes INT8 activations only (target `{target.name}`)"
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
@@ -123,24 +131,6 @@ class Facts:
 
 NO_FACTS = Facts()
 
-# what each INT4 packing problem is, for messages and the plan's provenance
-INT4_PROBLEMS = {
-    "grouped convolution": "a grouped convolution, `groups` > 1",
-    "odd input channels": "an odd number of input channels",
-    "odd input size": "an odd `input_size`",
-    "odd hidden size": "an odd `hidden_size`",
-}
-INT4_PACKING = "AMCT packs INT4 weights two per byte along the input channels"
-
-
-def fallback_reason(event: Event, layer_type: str, target: Target) -> str | None:
-    """Why the plan says 8 bits for a layer-attribute rule (None for the type rules)."""
-    if event.what == "int4_pack":
-        return f"{INT4_PROBLEMS[event.value]}: {INT4_PACKING} (target `{target.name}`)"
-    if event.what == "int16_bias":
-        return f"a `{layer_type}` without bias takes INT8 activations only (target `{target.name}`)"
-    return None
-
 
 class _Values:
     """Collects provenance while taking values from a block or the defaults."""
@@ -165,7 +155,7 @@ class _Values:
         self.events.append(event)
         # the fallback value is not written anywhere: no line; the span of the cause is kept for `explain`
         self.provenance[key] = Provenance(FALLBACK, span=self.where(event.path, name),
-                                          reason=fallback_reason(event, self.layer_type, self.target))
+                                          reason=event.reason(self.layer_type, self.target))
         return value
 
 

@@ -13,9 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from cfglang.capabilities import Target, TargetError, get_target, int4_pack_problem
+from cfglang.capabilities import INT4_PACKING, INT4_PROBLEMS, Target, TargetError, get_target, int4_pack_problem
 from cfglang.plan import LayerPlan, Plan, PlanError
-from cfglang.resolution import INT4_PACKING, INT4_PROBLEMS
 from quant import recurrent
 from quant.core import ACTIVATION_SPECS, WEIGHT_SPECS, AdaRoundSpec, DMQSpec, LayerSpec, QuantizeError
 from quant.fakequant import ACTIVATION_BITS, LAYER_KINDS, FakeQuantLayer
