@@ -2,9 +2,9 @@
 
 Each family lives in its own module (``syntax``, ``schema``, ``value``,
 ``capability``, ``model``, ``lint``) and declares its rules with :func:`rule`;
-the checks of the final config sit below the rules they report, in the family's
-``CHECKS`` table (:mod:`cfglang.rules.findings`). docs/architecture.md, "Where a
-new check goes", says where the other checks are. A code is never reused: a
+the checks of the final config and of a resolution sit below the rules they
+report, in the family's ``CHECKS`` table (:mod:`cfglang.rules.findings`).
+docs/architecture.md, "Where a new check goes", says where the other checks are. A code is never reused: a
 retired rule keeps its entry with ``status="removed"``.
 
 A family belongs to one stage of the pipeline (:data:`STAGES`), the one whose

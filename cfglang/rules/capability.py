@@ -6,8 +6,8 @@ an error at that value. `common_config` reaches every type; where AMCT falls
 back quietly, an info says so. Each rule's check sits below it: on the top-level
 message (``@CHECKS.on``) or on each ``CalibrationConfig`` with where it sits
 (``@CHECKS.in_context``). With a model, the resolver gives the layers of a type
-that cannot take a value their fallback, and :mod:`cfglang.modelcheck` says so
-(M007, M008) in the words of the rule's :data:`FALLBACKS` entry.
+that cannot take a value their fallback, and the checks of M007 and M008
+(:mod:`cfglang.rules.model`) say so in the words of the rule's :data:`FALLBACKS` entry.
 """
 
 from __future__ import annotations

@@ -1,15 +1,36 @@
 """Model-aware rules (M): what only a config resolved against a model can show.
 
 They run when a model or a layer inventory is given (``amct lint --layers``,
-``amct plan``); :mod:`cfglang.modelcheck` finds them in a finished resolution.
+``amct plan``). Each rule's check sits below it, in :data:`CHECKS`: a function
+of a finished :class:`cfglang.resolution.Resolution` (sources, per-layer
+results, capability events) that yields diagnostics located through the
+checker's span table (``@CHECKS.on_resolution``; ``@CHECKS.on_layer_attributes``
+for the rules that read a layer's attributes). :mod:`cfglang.modelcheck` runs
+them; the resolver never does. The registry loads this module on every lint,
+and a lint without a model never imports the resolver: its types are named for
+type checkers only. Every check is one pass over layers or entries.
 """
 
 from __future__ import annotations
 
-from cfglang.diagnostics import Severity
-from cfglang.rules import rule
+import difflib
+import functools
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from cfglang import capabilities as cap
+from cfglang.diagnostics import Diagnostic, Severity, Span
+from cfglang.float32 import shortest_float32
+from cfglang.rules import REGISTRY, rule
+from cfglang.rules import capability as C
+from cfglang.rules.findings import Checks
+
+if TYPE_CHECKING:
+    from cfglang.inventory import Layer
+    from cfglang.resolution import Event, Resolution, Resolved, Source
 
 __all__ = [
+    "CHECKS",
     "UNKNOWN_LAYER",
     "NOT_QUANTIZABLE_LAYER",
     "UNUSED_LAYER_TYPE",
@@ -34,7 +55,65 @@ __all__ = [
 
 _M = "model"
 
+CHECKS = Checks()
+
 _LAYERS = "The examples assume a model with layers conv1 (Conv2d), bn1 (BatchNorm2d), relu1 (ReLU), conv2 (Conv2d) and fc (Linear)."
+
+_TOP = Span(0, 0, 1, 1, 1, 1)
+_LAYER, _TYPE, _COMMON = "override_layer_configs", "override_layer_types", "common_config"
+
+
+def _diag(code: str, span: Span | None, message: str, hint: str | None = None,
+          related: Iterable[tuple[Span | None, str]] = ()) -> Diagnostic:
+    return Diagnostic(code, REGISTRY[code].severity, span or _TOP, message, hint,
+                      tuple((s, note) for s, note in related if s is not None))
+
+
+def _some(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(f"`{n}`" for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _who(names: list[str]) -> str:
+    """```fc` gets`` or ``3 layers (`a`, `b`, `c`) get``."""
+    return f"`{names[0]}` gets" if len(names) == 1 else f"{len(names)} layers ({_some(names)}) get"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def _event_groups(res: Resolution) -> dict[tuple[Event, str], list[str]]:
+    """The names of the layers each capability event (:class:`cfglang.resolution.Event`) is found for, by the
+    event and the layers' type, in model order (docs/semantics.md, "Capability fallbacks and errors")."""
+    groups: dict[tuple[Event, str], list[str]] = {}
+    for layer, _source, found in res.resolved:
+        for event in found.events:
+            groups.setdefault((event, layer.type), []).append(layer.name)
+    return groups
+
+
+def _int16_groups(res: Resolution, code: str) -> Iterator[tuple[Event, str, list[str]]]:
+    """The groups of :func:`_event_groups` whose INT16 activations a Linear without bias cannot take, that
+    ``code`` reports: the layer's own override is refused (M008); a type override is refused while
+    `common_config` asks for INT8 (M019); the rest falls back (M007)."""
+    common_int16 = res.common.acts is not None and res.common.acts.fields.get("dst_type") == "INT16"
+    for (event, layer_type), names in _event_groups(res).items():
+        if event.what != "int16_bias":
+            continue
+        found = (UNSUPPORTED_FOR_LAYER if event.level == _LAYER
+                 else INT16_TYPE_OVERRIDE_REFUSED if event.level == _TYPE and not common_int16
+                 else CAPABILITY_FALLBACK)
+        if found == code:
+            yield event, layer_type, names
+
+
+def _origin(event: Event, layer_type: str) -> str:
+    if event.level == _COMMON:
+        return "in `common_config`"
+    return f"in the `{layer_type}` type override" if event.level == _TYPE else "in its override"
+
+
 
 UNKNOWN_LAYER = rule(
     "M001", "unknown-layer", Severity.ERROR,
@@ -48,6 +127,47 @@ UNKNOWN_LAYER = rule(
     family=_M,
 )
 
+
+_SUGGEST_LIMIT = 50  # did-you-mean is O(layers) per name: only for the first unknown names
+
+
+def _named_layers(res: Resolution) -> Iterator[tuple[str, tuple, str]]:
+    """Each layer name the config writes: ``(its field, its path, the name)``."""
+    config = res.checked.config
+    for i, name in enumerate(config.skip_layers):
+        yield "skip_layers", ("skip_layers", i), name
+    for i, entry in enumerate(config.override_layer_configs):
+        yield _LAYER, (_LAYER, i, "layer_name"), entry.layer_name
+    for i, name in enumerate(config.skip_fusion_layers):
+        yield "skip_fusion_layers", ("skip_fusion_layers", i), name
+
+
+@CHECKS.on_resolution
+def _unknown_layers(res: Resolution) -> Iterator[Diagnostic]:
+    suggest = _Suggest(res.inventory.names)
+    for where, path, name in _named_layers(res):
+        if res.inventory.get(name) is None:
+            yield _diag(UNKNOWN_LAYER, res.where(path), f"`{name}` in `{where}` is not a layer of the model",
+                        suggest(name))
+
+
+class _Suggest:
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.lower = {n.lower(): n for n in names}
+        self.calls = 0
+
+    def __call__(self, name: str) -> str | None:
+        exact = self.lower.get(name.lower())
+        if exact is None:
+            self.calls += 1
+            if self.calls > _SUGGEST_LIMIT:
+                return None
+            close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.6)
+            exact = close[0] if close else None
+        return f"did you mean `{exact}`?" if exact else None
+
+
 NOT_QUANTIZABLE_LAYER = rule(
     "M002", "not-quantizable-layer", Severity.ERROR,
     "`skip_layers` names a module AMCT does not quantize",
@@ -58,6 +178,17 @@ NOT_QUANTIZABLE_LAYER = rule(
     "skip_layers: \"conv1\"\n",
     family=_M,
 )
+
+
+@CHECKS.on_resolution
+def _skipped_not_quantizable(res: Resolution) -> Iterator[Diagnostic]:
+    for i, name in enumerate(res.checked.config.skip_layers):
+        layer = res.inventory.get(name)
+        if layer is not None and not layer.quantizable:
+            yield _diag(NOT_QUANTIZABLE_LAYER, res.where(("skip_layers", i)),
+                        f"`{name}` in `skip_layers` is a `{layer.type}`, which AMCT does not quantize",
+                        f"quantizable types: {', '.join(cap.QUANTIZABLE)}")
+
 
 UNUSED_LAYER_TYPE = rule(
     "M003", "unused-layer-type", Severity.WARNING,
@@ -71,6 +202,22 @@ UNUSED_LAYER_TYPE = rule(
     family=_M,
 )
 
+
+@CHECKS.on_resolution
+def _unused_layer_types(res: Resolution) -> Iterator[Diagnostic]:
+    config = res.checked.config
+    present = {layer.type for layer in res.inventory.layers}
+    for field_name, types in ((_TYPE, [e.layer_type for e in config.override_layer_types]),
+                              ("skip_layer_types", list(config.skip_layer_types))):
+        for i, layer_type in enumerate(types):
+            if layer_type in cap.QUANTIZABLE and layer_type not in present:
+                path = (field_name, i, "layer_type") if field_name == _TYPE else (field_name, i)
+                quantizable = sorted({layer.type for layer in res.inventory.quantizable})
+                yield _diag(UNUSED_LAYER_TYPE, res.where(path),
+                            f"`{layer_type}` in `{field_name}` matches no layer of the model",
+                            f"the model's quantizable types are {_some(quantizable, 9)}")
+
+
 SKIPPED_AND_OVERRIDDEN = rule(
     "M004", "skipped-and-overridden", Severity.WARNING,
     "a layer (or type) that is both skipped and overridden",
@@ -81,6 +228,30 @@ SKIPPED_AND_OVERRIDDEN = rule(
     "override_layer_configs {\n  layer_name: \"fc\"\n  calibration_config { hfmg_quantize { } }\n}\n",
     family=_M,
 )
+
+
+@CHECKS.on_resolution
+def _skipped_and_overridden(res: Resolution) -> Iterator[Diagnostic]:
+    config = res.checked.config
+    for i, entry in enumerate(config.override_layer_configs):
+        layer = res.inventory.get(entry.layer_name)
+        if layer is None or not layer.quantizable:
+            continue
+        skip = res.skip_of(layer)
+        if skip is None:
+            continue
+        where = (("skip_layers", res.skip_names[layer.name]) if skip.reason == "skip_layers"
+                 else ("skip_layer_types", res.skip_types[layer.type]))
+        yield _diag(SKIPPED_AND_OVERRIDDEN, res.where((_LAYER, i, "layer_name")),
+                    f"`{layer.name}` is overridden but also skipped by `{skip.reason}`: the override is never used",
+                    "remove the override or the skip", [(res.where(where), "skipped here")])
+    for i, entry in enumerate(config.override_layer_types):
+        if entry.layer_type in res.skip_types:
+            yield _diag(SKIPPED_AND_OVERRIDDEN, res.where((_TYPE, i, "layer_type")),
+                        f"`{entry.layer_type}` is overridden but also listed in `skip_layer_types`:"
+                        " the override is never used", "remove the override or the skip",
+                        [(res.where(("skip_layer_types", res.skip_types[entry.layer_type])), "skipped here")])
+
 
 NOTHING_TO_QUANTIZE = rule(
     "M005", "nothing-to-quantize", Severity.ERROR,
@@ -93,6 +264,20 @@ NOTHING_TO_QUANTIZE = rule(
     family=_M,
 )
 
+
+@CHECKS.on_resolution
+def _nothing_to_quantize(res: Resolution) -> Iterator[Diagnostic]:
+    quantizable = res.inventory.quantizable
+    if not quantizable and res.inventory.layers:
+        yield _diag(NOTHING_TO_QUANTIZE, None, "the model has no layer AMCT quantizes",
+                    f"quantizable types: {', '.join(cap.QUANTIZABLE)}")
+    if quantizable and len(res.skipped) == len(quantizable):
+        first = ("skip_layers", 0) if res.checked.config.skip_layers else ("skip_layer_types", 0)
+        yield _diag(NOTHING_TO_QUANTIZE, res.where(first),
+                    f"every quantizable layer of the model is skipped ({_count(len(quantizable), 'layer')}):"
+                    " nothing would be quantized")
+
+
 NO_FOLDABLE_BN = rule(
     "M006", "no-foldable-batchnorm", Severity.WARNING,
     "`skip_fusion_layers` names a layer that has no BatchNorm to fold",
@@ -103,6 +288,20 @@ NO_FOLDABLE_BN = rule(
     "skip_fusion_layers: \"conv1\"\n",
     family=_M,
 )
+
+
+@CHECKS.on_resolution
+def _no_foldable_batchnorm(res: Resolution) -> Iterator[Diagnostic]:
+    inventory = res.inventory
+    if not inventory.traced:
+        return  # M014 says the graph is unknown
+    for i, name in enumerate(res.checked.config.skip_fusion_layers):
+        layer = inventory.get(name)
+        if layer is not None and layer.type in cap.FOLDABLE_CONV and inventory.bn_of(name) is None:
+            yield _diag(NO_FOLDABLE_BN, res.where(("skip_fusion_layers", i)),
+                        f"`{name}` in `skip_fusion_layers` has no BatchNorm to fold (a `{layer.type}`)",
+                        "only a Conv1d/2d/3d followed by a BatchNorm that reads only its output is folded")
+
 
 CAPABILITY_FALLBACK = rule(
     "M007", "capability-fallback", Severity.INFO,
@@ -120,6 +319,45 @@ CAPABILITY_FALLBACK = rule(
     family=_M,
 )
 
+
+def _fallbacks(res: Resolution,
+               levels: tuple[str, ...]) -> Iterator[tuple[Event, str, list[str], Span | None, str, str]]:
+    """The groups of :func:`_event_groups` with a value from ``levels`` that a C rule's layer type cannot take:
+    the event, the type, the layers, where the value is, and the rule's words for it (why, what the layers get
+    instead: :data:`cfglang.rules.capability.FALLBACKS`)."""
+    for (event, layer_type), names in _event_groups(res).items():
+        if event.what in C.FALLBACKS and event.level in levels:
+            because, outcome = C.FALLBACKS[event.what](event.value, res.target)
+            span = res.where(event.path, event.what in ("ada_quantize", "dmq_balancer"))
+            yield event, layer_type, names, span, because, outcome
+    # a type override's impossible value needs no model: the checker reports it (C rules)
+
+
+def _shown(what: str, value: Any) -> str:
+    if what in ("ada_quantize", "dmq_balancer"):
+        return f"`{what}`"
+    return f"`{what}: {str(value).lower() if isinstance(value, bool) else value}`"
+
+
+@CHECKS.on_resolution
+def _capability_fallbacks(res: Resolution) -> Iterator[Diagnostic]:
+    for event, layer_type, names, span, because, outcome in _fallbacks(res, (_COMMON, "activation_offset")):
+        origin = "in `common_config`" if event.level == _COMMON else ""
+        yield _diag(CAPABILITY_FALLBACK, span,
+                    f"{_shown(event.what, event.value)} {origin} does not apply to "
+                    f"{_count(len(names), f'`{layer_type}` layer')} ({_some(names)}): {outcome}".replace("  ", " "),
+                    because)
+
+
+@CHECKS.on_layer_attributes
+def _int16_fallbacks(res: Resolution) -> Iterator[Diagnostic]:
+    for event, layer_type, names in _int16_groups(res, CAPABILITY_FALLBACK):
+        yield _diag(CAPABILITY_FALLBACK, res.where(event.path),
+                    f"`dst_type: INT16` {_origin(event, layer_type)} does not apply to "
+                    f"{_count(len(names), f'`{layer_type}` layer')} without bias ({_some(names)}): INT8 instead",
+                    event.reason(layer_type, res.target))
+
+
 UNSUPPORTED_FOR_LAYER = rule(
     "M008", "unsupported-for-layer", Severity.ERROR,
     "an `override_layer_configs` value that the layer's type cannot use",
@@ -134,6 +372,63 @@ UNSUPPORTED_FOR_LAYER = rule(
     family=_M,
 )
 
+
+@CHECKS.on_resolution
+def _refused_in_other_modules(res: Resolution) -> Iterator[Diagnostic]:
+    for _i, name, layer, refused in _other_module_overrides(res):
+        if refused is not None:
+            block = refused[1][-1].endswith(("_quantize", "_balancer"))  # a block: point at its name
+            yield _diag(UNSUPPORTED_FOR_LAYER, res.where(refused[1], block),
+                        f"{refused[0]} in the override of `{name}`, a `{layer.type}` module, which AMCT does not "
+                        f"quantize: AMCT refuses the value for it", "delete the entry")
+
+
+def _other_module_overrides(res: Resolution) -> Iterator[tuple[int, str, Layer, tuple[str, tuple] | None]]:
+    """The `override_layer_configs` entries for a module AMCT does not quantize: its index, its name, the
+    module, and what AMCT refuses in it (:func:`_refused_for_other_module`)."""
+    for i, entry in enumerate(res.checked.config.override_layer_configs):
+        layer = res.inventory.get(entry.layer_name)
+        if layer is not None and not layer.quantizable:
+            yield i, entry.layer_name, layer, _refused_for_other_module(res.layer_overrides.get(entry.layer_name))
+
+
+def _refused_for_other_module(source: Source | None) -> tuple[str, tuple] | None:
+    """What AMCT's `_get_override_layer_configs` refuses in the override of a module it does not quantize
+    (its per-layer checks run for any module: no such module is channel-wise, balanced, INT16, AdaRound
+    or 6/7-bit capable), and the block or value that says it."""
+    if source is None:
+        return None
+    wts, acts = source.wts, source.acts
+    if wts is not None and wts.name == "arq_quantize" and wts.fields.get("channel_wise") is True:
+        return "`channel_wise: true`", source.path + (wts.name, "channel_wise")
+    if source.dmq is not None:
+        return "`dmq_balancer`", source.path + (source.dmq.name,)
+    if acts is not None and acts.fields.get("dst_type") == "INT16":
+        return "`dst_type: INT16`", source.path + (acts.name, "dst_type")
+    if wts is not None and wts.name == "ada_quantize":
+        return "`ada_quantize`", source.path + (wts.name,)
+    if wts is not None and wts.fields.get("quant_bits") in (6, 7):
+        return f"`quant_bits: {wts.fields['quant_bits']}`", source.path + (wts.name, "quant_bits")
+    return None
+
+
+@CHECKS.on_resolution
+def _unsupported_for_layers(res: Resolution) -> Iterator[Diagnostic]:
+    for event, layer_type, names, span, because, _outcome in _fallbacks(res, (_LAYER,)):
+        yield _diag(UNSUPPORTED_FOR_LAYER, span,
+                    f"{_shown(event.what, event.value)} in the override of `{names[0]}`, a `{layer_type}` layer:"
+                    f" {because}")
+
+
+@CHECKS.on_layer_attributes
+def _int16_unsupported_for_layers(res: Resolution) -> Iterator[Diagnostic]:
+    for event, layer_type, names in _int16_groups(res, UNSUPPORTED_FOR_LAYER):
+        yield _diag(UNSUPPORTED_FOR_LAYER, res.where(event.path),
+                    f"`dst_type: INT16` in the override of `{names[0]}`, a `{layer_type}` layer without bias: "
+                    f"{event.reason(layer_type, res.target)}",
+                    "AMCT refuses the file (\"int16_quantizable not support for ... layer\")")
+
+
 CHANNEL_WISE_REACHES = rule(
     "M009", "channel-wise-reaches-unsupported", Severity.ERROR,
     "`channel_wise: true` reaches a Linear or AvgPool2d layer",
@@ -147,6 +442,26 @@ CHANNEL_WISE_REACHES = rule(
     family=_M,
 )
 
+
+@CHECKS.on_resolution
+def _channel_wise_reaches(res: Resolution) -> Iterator[Diagnostic]:
+    for (event, layer_type), names in _event_groups(res).items():
+        if event.what != "channel_wise":
+            continue
+        span = res.where(event.path)
+        if event.level == _COMMON:
+            yield _diag(CHANNEL_WISE_REACHES, span,
+                        f"`channel_wise: true` in `common_config` reaches "
+                        f"{_count(len(names), f'`{layer_type}` layer')} ({_some(names)}), and AMCT requires "
+                        f"`channel_wise: false` for `{layer_type}`",
+                        f"add an `override_layer_types` entry for `{layer_type}`: override_layer_types "
+                        f"{{ layer_type: \"{layer_type}\" calibration_config {{ arq_quantize {{ channel_wise: false }} }} }}")
+        elif event.level == _LAYER:
+            yield _diag(CHANNEL_WISE_REACHES, span,
+                        f"`channel_wise: true` in the override of `{names[0]}`, a `{layer_type}` layer:"
+                        f" AMCT requires `channel_wise: false` for `{layer_type}`", "set `channel_wise: false`")
+
+
 OVERRIDE_DROPS_BALANCER = rule(
     "M010", "override-drops-balancer", Severity.WARNING,
     "an override silently drops the `dmq_balancer` of `common_config`",
@@ -158,6 +473,38 @@ OVERRIDE_DROPS_BALANCER = rule(
     "  calibration_config { hfmg_quantize { } dmq_balancer { } }\n}\n",
     family=_M,
 )
+
+
+def _applied(res: Resolution) -> Iterator[tuple[Source, list[tuple[Layer, Resolved]], Span | None]]:
+    """Each override some layers take (an `override_layer_configs` or `override_layer_types` entry), those
+    layers with what they resolve to, and where the entry names its layer or type."""
+    applied: dict[int, tuple[Source, list[tuple[Layer, Resolved]]]] = {}
+    for layer, source, found in res.resolved:
+        if source.level in (_LAYER, _TYPE):
+            applied.setdefault(id(source), (source, []))[1].append((layer, found))
+    for source, items in applied.values():
+        yield source, items, res.where(source.entry + (("layer_name",) if source.level == _LAYER else ("layer_type",)))
+
+
+def _label(source: Source) -> str:
+    if source.level == _LAYER:
+        return f"the override of `{source.key}`"
+    return f"the `{source.key}` type override"
+
+
+@CHECKS.on_resolution
+def _overrides_dropping_balancer(res: Resolution) -> Iterator[Diagnostic]:
+    common = res.common
+    if common.level != _COMMON or common.dmq is None:
+        return
+    for source, items, span in _applied(res):
+        if source.dmq is None and any(layer.type in res.target.dmq for layer, _ in items):
+            yield _diag(OVERRIDE_DROPS_BALANCER, span,
+                        f"{_label(source)} has no `dmq_balancer`, so its layers are not balanced although "
+                        "`common_config` sets one",
+                        "overrides replace `common_config`, they do not merge: repeat the `dmq_balancer` in the "
+                        "override", [(res.where(common.path + ("dmq_balancer",), True), "`dmq_balancer` set here")])
+
 
 OVERRIDE_DROPS_SETTING = rule(
     "M011", "override-drops-setting", Severity.WARNING,
@@ -173,6 +520,62 @@ OVERRIDE_DROPS_SETTING = rule(
     family=_M,
 )
 
+
+@CHECKS.on_resolution
+def _overrides_dropping_settings(res: Resolution) -> Iterator[Diagnostic]:
+    common = res.common
+    if common.level != _COMMON:
+        return
+    for source, items, span in _applied(res):
+        dropped = _dropped(res, source, items[0][0].type)
+        if dropped:
+            names = [name for name, _ in dropped]
+            yield _diag(OVERRIDE_DROPS_SETTING, span,
+                        f"{_label(source)} drops {_some(names, 6)} set in `common_config`: its layers use the "
+                        "built-in defaults",
+                        "overrides replace `common_config`, they do not merge: repeat the settings in the override",
+                        [(res.where(path, name in ("ada_quantize", "hfmg_quantize")), f"`{name}` set here")
+                         for name, path in dropped])
+
+
+def _dropped(res: Resolution, source: Source, layer_type: str) -> list[tuple[str, tuple]]:
+    """The blocks and values of `common_config` that ``source``, an override of layers of ``layer_type``, drops:
+    each name and its path."""
+    common = res.common
+    dropped: list[tuple[str, tuple]] = []
+    for group in ("wts", "acts"):
+        mine, theirs = getattr(source, group), getattr(common, group)
+        if theirs is None or (group == "wts" and layer_type not in res.target.weighted):
+            continue
+        default_algo = "arq_quantize" if group == "wts" else "ifmr_quantize"
+        if mine is None and theirs.name != default_algo:
+            dropped.append((theirs.name, common.path + (theirs.name,)))
+            continue
+        if mine is not None and mine.name != theirs.name:
+            continue  # a deliberate change of algorithm
+        for name, value in theirs.fields.items():
+            if name in ("asymmetric", "dst_type") or (mine is not None and name in mine.fields):
+                continue
+            if value != _default(theirs.name, name, layer_type, res.target):
+                dropped.append((name, common.path + (theirs.name, name)))
+    return dropped
+
+
+def _default(block: str, name: str, layer_type: str, target: cap.Target) -> Any:
+    if name == "channel_wise":
+        return layer_type in target.channel_wise
+    return _block_defaults(block).get(name)
+
+
+@functools.cache
+def _block_defaults(block: str) -> dict[str, Any]:
+    """The proto's defaults of the fields of a ``calibration_config`` block, floats as a resolution reads them."""
+    from cfglang import schema  # protobuf: only where a model is given, never on the registry's every load
+
+    message = schema.field_info("CalibrationConfig", block).message
+    return {name: shortest_float32(v) if isinstance(v, float) else v for name, v in schema.defaults_of(message).items()}
+
+
 OVERRIDE_CHANGES_NOTHING = rule(
     "M012", "override-changes-nothing", Severity.WARNING,
     "an override whose layers resolve exactly as they would without it",
@@ -184,6 +587,24 @@ OVERRIDE_CHANGES_NOTHING = rule(
     "common_config { hfmg_quantize { } }\n",
     family=_M,
 )
+
+
+@CHECKS.on_resolution
+def _overrides_changing_nothing(res: Resolution) -> Iterator[Diagnostic]:
+    for source, items, span in _applied(res):
+        if all(_no_effect(res, source, layer, found) for layer, found in items):
+            below = res.below(source, items[0][0])
+            yield _diag(OVERRIDE_CHANGES_NOTHING, span,
+                        f"{_label(source)} changes nothing: without it, {_who([l.name for l, _ in items])} the same"
+                        f" settings from {'the defaults' if below.level == 'default' else f'`{below.level}`'}",
+                        "delete the entry")
+
+
+def _no_effect(res: Resolution, source: Source, layer: Layer, found: Resolved) -> bool:
+    """Same values without the entry, neither way through an impossible value (that one is reported)."""
+    below = res.resolve(res.below(source, layer), layer)
+    return not found.events and not below.events and found.same_values(below)
+
 
 ASYMMETRIC_PRECEDENCE = rule(
     "M013", "asymmetric-precedence", Severity.WARNING,
@@ -203,6 +624,42 @@ ASYMMETRIC_PRECEDENCE = rule(
     family=_M,
 )
 
+
+@CHECKS.on_resolution
+def _asymmetric_precedence(res: Resolution) -> Iterator[Diagnostic]:
+    """The documented precedence versus AMCT's rule (docs/semantics.md)."""
+    groups: dict[tuple, list[str]] = {}
+    for layer, _source, found in res.resolved:
+        documented = _documented_asymmetric(res, layer)
+        actual = found.asymmetric_from
+        if documented is not None and documented[0] != actual[0]:
+            groups.setdefault((documented, actual), []).append(layer.name)
+    for ((value, level, path), (actual, actual_level, _)), names in groups.items():
+        where = "`activation_offset`" if actual_level == "activation_offset" else (
+            "the default `activation_offset`" if actual_level == "default" else f"`{actual_level}`")
+        reason = ("has its own `override_layer_configs` entry" if level == _TYPE
+                  else "uses the other activation algorithm")
+        yield _diag(ASYMMETRIC_PRECEDENCE, res.where(path),
+                    f"`asymmetric: {str(value).lower()}` in `{level}` does not reach "
+                    f"{_count(len(names), 'layer')} ({_some(names)}) as the documented precedence suggests: each "
+                    f"{reason}, so AMCT takes `asymmetric: {str(actual).lower()}` from {where}",
+                    "set `asymmetric` in the layer's own activation block")
+
+
+def _documented_asymmetric(res: Resolution, layer: Layer) -> tuple | None:
+    """The value the documented precedence (layer > type > common > activation_offset) gives, if it
+    comes from a type override or common_config (the two places where AMCT's rule can differ)."""
+    own = res.layer_overrides.get(layer.name)
+    chain = [s for s in (own, res.type_overrides.get(layer.type), res.common) if s is not None]
+    for source in chain:
+        if source.acts is not None and "asymmetric" in source.acts.fields:
+            if source is res.source_of(layer):
+                return None  # the layer's own source sets it: both readings agree
+            return (source.acts.fields["asymmetric"], source.level,
+                    source.path + (source.acts.name, "asymmetric"))
+    return None
+
+
 GRAPH_UNKNOWN = rule(
     "M014", "graph-unknown", Severity.INFO,
     "the model's graph is unknown, so no Conv+BatchNorm pairs are planned for folding",
@@ -214,6 +671,14 @@ GRAPH_UNKNOWN = rule(
     family=_M,
 )
 
+
+@CHECKS.on_resolution
+def _graph_unknown(res: Resolution) -> Iterator[Diagnostic]:
+    if res.checked.config.do_fusion and not res.inventory.traced:
+        yield _diag(GRAPH_UNKNOWN, res.where(("do_fusion",)),
+                    "the model's graph is unknown (it could not be traced): no Conv+BatchNorm pair is folded")
+
+
 SKIP_FUSION_NOT_CONV = rule(
     "M015", "skip-fusion-not-conv", Severity.ERROR,
     "`skip_fusion_layers` names a layer that is not a convolution AMCT fuses",
@@ -223,6 +688,18 @@ SKIP_FUSION_NOT_CONV = rule(
     "skip_fusion_layers: \"conv1\"\n",
     family=_M,
 )
+
+
+@CHECKS.on_resolution
+def _skip_fusion_not_conv(res: Resolution) -> Iterator[Diagnostic]:
+    for i, name in enumerate(res.checked.config.skip_fusion_layers):
+        layer = res.inventory.get(name)
+        if layer is not None and layer.type not in cap.FOLDABLE_CONV:
+            yield _diag(SKIP_FUSION_NOT_CONV, res.where(("skip_fusion_layers", i)),
+                        f"`{name}` in `skip_fusion_layers` is a `{layer.type}`, expected a layer AMCT fuses "
+                        f"({cap.type_names(cap.FOLDABLE_CONV)})", "AMCT refuses the file: only a convolution is "
+                        "fused with its BatchNorm")
+
 
 OVERRIDE_NOT_QUANTIZABLE = rule(
     "M016", "override-not-quantizable", Severity.WARNING,
@@ -236,6 +713,16 @@ OVERRIDE_NOT_QUANTIZABLE = rule(
     family=_M,
 )
 
+
+@CHECKS.on_resolution
+def _override_not_quantizable(res: Resolution) -> Iterator[Diagnostic]:
+    for i, name, layer, refused in _other_module_overrides(res):
+        if refused is None:  # otherwise M008
+            yield _diag(OVERRIDE_NOT_QUANTIZABLE, res.where((_LAYER, i, "layer_name")),
+                        f"`{name}` in `override_layer_configs` is a `{layer.type}`, which AMCT does not quantize: "
+                        "the entry changes nothing", "delete the entry")
+
+
 LAYER_NAMED_LIKE_GLOBAL = rule(
     "M017", "layer-named-like-global", Severity.ERROR,
     "a quantizable layer whose name is one of the config's global keys",
@@ -247,6 +734,23 @@ LAYER_NAMED_LIKE_GLOBAL = rule(
     "# the model: conv1 (Conv2d), fc (Linear)\nbatch_num: 1\n",
     family=_M,
 )
+
+
+# the global keys of AMCT's config JSON (common/config/config_base.py `_init_quant_tree`, the
+# capacity table enabling neither `joint_quant` nor `weight_offset` for PyTorch)
+_GLOBAL_KEYS = frozenset({"version", "batch_num", "activation_offset", "do_fusion", "skip_fusion_layers",
+                          "fakequant_precision_mode"})
+
+
+@CHECKS.on_resolution
+def _layers_named_like_globals(res: Resolution) -> Iterator[Diagnostic]:
+    for layer in res.inventory.quantizable:
+        if layer.name in _GLOBAL_KEYS:
+            yield _diag(LAYER_NAMED_LIKE_GLOBAL, None,
+                        f"the model's `{layer.type}` layer is called `{layer.name}`, which AMCT reads as the "
+                        f"global key `{layer.name}`", "rename the module (AMCT: \"... is a global parameter, can "
+                        "not be a layer name\")")
+
 
 INT4_NOT_PACKABLE = rule(
     "M018", "int4-not-packable", Severity.WARNING,
@@ -266,6 +770,22 @@ INT4_NOT_PACKABLE = rule(
     family=_M,
     target="amct-9.2",
 )
+
+
+@CHECKS.on_layer_attributes
+def _int4_not_packable(res: Resolution) -> Iterator[Diagnostic]:
+    for (event, layer_type), names in _event_groups(res).items():
+        if event.what != "int4_pack":
+            continue
+        if event.level == _LAYER:
+            what = f"in the override of `{names[0]}`, a `{layer_type}` layer, gives it"
+        else:
+            what = f"{_origin(event, layer_type)} gives {_count(len(names), f'`{layer_type}` layer')} ({_some(names)})"
+        yield _diag(INT4_NOT_PACKABLE, res.where(event.path),
+                    f"`quant_bits: 4` {what} 8-bit weights ({cap.INT4_PROBLEMS[event.value]}): {cap.INT4_PACKING}",
+                    f"AMCT (target `{res.target.name}`) warns \"... downgraded to INT8 (A8W8)\"; write "
+                    f"`quant_bits: 8` for {'it' if len(names) == 1 else 'them'} to say so")
+
 
 INT16_TYPE_OVERRIDE_REFUSED = rule(
     "M019", "int16-type-override-refused", Severity.ERROR,
@@ -287,6 +807,18 @@ INT16_TYPE_OVERRIDE_REFUSED = rule(
     target="amct-9.1",
 )
 
+
+@CHECKS.on_layer_attributes
+def _int16_type_override_refused(res: Resolution) -> Iterator[Diagnostic]:
+    for event, layer_type, names in _int16_groups(res, INT16_TYPE_OVERRIDE_REFUSED):
+        yield _diag(INT16_TYPE_OVERRIDE_REFUSED, res.where(event.path),
+                    f"`dst_type: INT16` in the `{layer_type}` type override reaches "
+                    f"{_count(len(names), f'`{layer_type}` layer')} without bias ({_some(names)}), which AMCT's "
+                    f"`quantize_model` refuses: {event.reason(layer_type, res.target)}",
+                    f"give {'it' if len(names) == 1 else 'each'} an `override_layer_configs` entry with INT8 "
+                    "activations")
+
+
 LAYER_ATTRIBUTES_UNKNOWN = rule(
     "M020", "layer-attributes-unknown", Severity.INFO,
     "the layer inventory does not record the attributes a target's width rules read",
@@ -302,3 +834,51 @@ LAYER_ATTRIBUTES_UNKNOWN = rule(
     family=_M,
     target="amct-9.2",
 )
+
+
+@CHECKS.on_layer_attributes
+def _unjudged(res: Resolution) -> Iterator[Diagnostic]:
+    """Layers a layer-attribute rule of the target applies to, listed without the attributes."""
+    target = res.target
+    int4: list[str] = []
+    int16: list[str] = []
+    missing: set[str] = set()
+    first: dict[str, Span | None] = {}
+    for layer, _source, found in res.resolved:
+        if target.int4_packed_along_cin and found.weight is not None and found.weight.bits == 4:
+            unknown = _int4_unknowns(layer)
+            if unknown:
+                int4.append(layer.name)
+                missing.update(unknown)
+                first.setdefault("int4", _written(res, layer, found.provenance["weight.bits"].source, "quant_bits"))
+        if (layer.type in target.int16_needs_bias and layer.bias is None
+                and found.activation is not None and found.activation.bits == 16):
+            int16.append(layer.name)
+            first.setdefault("int16", _written(res, layer, found.provenance["activation.bits"].source, "dst_type"))
+    hint = "write the inventory again with `amct layers` (it records them), or lint with `--model`"
+    if int4:
+        names = " / ".join(f"`{m}`" for m in ("groups", "in_channels", "hidden_size") if m in missing)
+        yield _diag(LAYER_ATTRIBUTES_UNKNOWN, first["int4"],
+                    f"the layer inventory does not record {names} of {_count(len(int4), 'layer')} at "
+                    f"`quant_bits: 4` ({_some(int4)}): target `{target.name}` gives 8-bit weights to grouped "
+                    "convolutions and odd input channels, not checked for them", hint)
+    if int16:
+        yield _diag(LAYER_ATTRIBUTES_UNKNOWN, first["int16"],
+                    f"the layer inventory does not record `bias` of {_count(len(int16), 'layer')} at "
+                    f"`dst_type: INT16` ({_some(int16)}): target `{target.name}` takes INT16 for them only "
+                    "with a bias, not checked for them", hint)
+
+
+def _int4_unknowns(layer: Layer) -> list[str]:
+    """The attributes AMCT's INT4 packing check reads that the inventory does not record."""
+    needed = {"LSTM": ("in_channels", "hidden_size"), "GRU": ("in_channels", "hidden_size"),
+              "Linear": ("in_channels",)}.get(layer.type, ("groups", "in_channels"))
+    return [name for name in needed if getattr(layer, name) is None]
+
+
+def _written(res: Resolution, layer: Layer, level: str, name: str) -> Span | None:
+    """Where the value ``name`` (``quant_bits`` / ``dst_type``) that ``layer`` got from ``level`` is written."""
+    source = {_LAYER: res.layer_overrides.get(layer.name), _TYPE: res.type_overrides.get(layer.type),
+              _COMMON: res.common}.get(level)
+    block = None if source is None else source.wts if name == "quant_bits" else source.acts
+    return None if block is None else res.where(source.path + (block.name, name))

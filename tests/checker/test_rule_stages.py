@@ -11,6 +11,7 @@ from cfglang.checker import check
 from cfglang.ranges import VALUE_RANGES
 from cfglang.rules import FAMILIES, REGISTRY, STAGES, all_rules, stage_of
 from cfglang.rules import capability as C
+from cfglang.rules import model as M
 from cfglang.rules import schema as F
 from cfglang.rules import value as V
 
@@ -57,6 +58,17 @@ def test_a_family_module_checks_only_its_own_rules(module) -> None:
     family = module.__name__.rpartition(".")[2]
     for name in constants:
         assert REGISTRY[getattr(module, name)].family == family, name
+
+
+def test_the_model_family_checks_its_rules_below_them() -> None:
+    # the M checks read a resolution and report through `_diag(CODE, ...)`: each M rule, and only M rules,
+    # from checks in the family's own table
+    tree = ast.parse(Path(M.__file__).read_text(encoding="utf-8"))
+    named = {node.args[0].id for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name) and node.func.id == "_diag" and isinstance(node.args[0], ast.Name)}
+    assert {getattr(M, name) for name in named} == {r.code for r in all_rules() if r.family == "model"}
+    checks = M.CHECKS.resolution + M.CHECKS.layer_attributes
+    assert checks and all(check.__module__ == M.__name__ for check in checks)
 
 
 @pytest.mark.parametrize("code", [V.MIGRATION_STRENGTH_RANGE, V.REG_PARAM_RANGE, V.WARM_START_RANGE,
