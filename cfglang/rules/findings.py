@@ -21,14 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from cfglang import capabilities as caps
 from cfglang.capabilities import Target
 from cfglang.diagnostics import Diagnostic
-
-if TYPE_CHECKING:
-    from cfglang.resolution import Resolution
 
 __all__ = ["PathPart", "Finding", "Context", "Checker", "ContextChecker", "ResolutionChecker", "Checks"]
 
@@ -57,7 +54,7 @@ class Context:
 
 Checker = Callable[[Any, Target], Iterator[Finding]]
 ContextChecker = Callable[[Any, Context], Iterator[Finding]]
-ResolutionChecker = Callable[["Resolution"], Iterator[Diagnostic]]
+ResolutionChecker = Callable[[Any], Iterator[Diagnostic]]  # on a finished cfglang.resolution.Resolution
 
 
 @dataclass
