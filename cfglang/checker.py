@@ -22,6 +22,7 @@ from typing import Any
 from cfglang import schema, siblings
 from cfglang.capabilities import Target, get_target
 from cfglang.diagnostics import Diagnostic, Edit, Fix, Severity, Span
+from cfglang.message import is_set, which
 from cfglang.rules import REGISTRY
 from cfglang.rules import capability as C
 from cfglang.rules import schema as F
@@ -376,7 +377,7 @@ class _Builder:
 
     def _enter_oneof(self, field: Field, info: schema.FieldInfo, message: Message, path: FieldPath) -> None:
         key = (path, info.oneof)
-        current = schema.which(message, info.oneof)
+        current = which(message, info.oneof)
         if current is None or current == info.name:
             self._oneof_fields.setdefault(key, []).append(field)
             return
@@ -466,7 +467,7 @@ class _Builder:
         # in a file of another config kind, its entries lack our required fields by design: no cascade
         if required and path and self._sibling is None and path not in self._unclosed and (loc := self.locs.get(path)) is not None:
             for info in required:
-                if not schema.is_set(message, info.name):
+                if not is_set(message, info.name):
                     self.report(F.MISSING_REQUIRED_FIELD, self._block_span(loc),
                                 f"{_block_name(path)} entry has no `{info.name}`, expected one (a required field)")
         for checks in _CHECKS:
@@ -485,7 +486,7 @@ class _Builder:
             if info.repeated:
                 for i, sub in enumerate(getattr(message, info.name)):
                     self._semantics(sub, info.message, (*path, info.name, i))
-            elif schema.is_set(message, info.name):
+            elif is_set(message, info.name):
                 self._semantics(getattr(message, info.name), info.message, (*path, info.name))
 
     @staticmethod
@@ -499,7 +500,7 @@ class _Builder:
         level = path[0] if path else "common_config"
         if level == "override_layer_types":
             entry = self._root_entry(path)
-            layer_type = entry.layer_type if entry is not None and schema.is_set(entry, "layer_type") else None
+            layer_type = entry.layer_type if entry is not None and is_set(entry, "layer_type") else None
             return Context("override_layer_types", layer_type, self.target)
         return Context(level, target=self.target)  # type: ignore[arg-type]
 

@@ -46,6 +46,7 @@ from cfglang import schema
 from cfglang.checker import CheckResult, check, finding_diagnostic
 from cfglang.diagnostics import Diagnostic, LineIndex, Span
 from cfglang.lint import LintResult, finish, lint, model_diagnostics
+from cfglang.message import is_set
 from cfglang.parser import DEFAULT_MAX_SIZE, parse
 from cfglang.rules import schema as F
 from cfglang.settings import Settings
@@ -337,7 +338,7 @@ def _entries(result: CheckResult) -> list[_Entry]:
     found = []
     for list_name, key in _KEY_OF.items():
         for i, entry in enumerate(getattr(result.config, list_name)):
-            given = entry.HasField(key)
+            given = is_set(entry, key)
             found.append(_Entry(list_name, result.spans[(list_name, i)].value.start,
                                 getattr(entry, key) if given else None,
                                 result.spans.span((list_name, i, key)) if given else None, result, i))

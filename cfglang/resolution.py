@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cfglang import capabilities as cap
-from cfglang import schema
 from cfglang.capabilities import Target
 from cfglang.diagnostics import Span
 from cfglang.float32 import shortest_float32
 from cfglang.inventory import Inventory, Layer
+from cfglang.message import enum_name, is_set, set_fields, which
 from cfglang.plan import (ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip, WeightPlan,
                           parameter_defaults)
 
@@ -67,11 +67,11 @@ class Source:
              key: str | None = None) -> Source:
         blocks = []
         for oneof in ("wts_quant_algo", "acts_quant_algo", "tensor_balancer"):
-            name = schema.which(message, oneof)
+            name = which(message, oneof)
             if name is None:
                 blocks.append(None)
                 continue
-            fields = {key: _number(value) for key, value in schema.set_fields(getattr(message, name)).items()}
+            fields = {key: _number(value) for key, value in set_fields(getattr(message, name)).items()}
             blocks.append(Block(name, fields))
         return cls(level, path, entry, *blocks, key=key)
 
@@ -291,8 +291,8 @@ class Resolution:
             self.target = getattr(self.checked, "target", None) or cap.get_target()
         config = self.checked.config
         self.common = Source.read(config.common_config, COMMON, ("common_config",)) \
-            if schema.is_set(config, "common_config") else EMPTY
-        if schema.is_set(config, "activation_offset"):
+            if is_set(config, "common_config") else EMPTY
+        if is_set(config, "activation_offset"):
             self.offset = (config.activation_offset, OFFSET, ("activation_offset",))
         else:
             self.offset = (True, DEFAULT, ())
@@ -389,8 +389,8 @@ class Resolution:
             config=getattr(document, "path", None),
             batch_num=config.batch_num,
             do_fusion=config.do_fusion,
-            fakequant_precision_mode=(schema.enum_name(config, "fakequant_precision_mode")
-                                      if schema.is_set(config, "fakequant_precision_mode") else None),
+            fakequant_precision_mode=(enum_name(config, "fakequant_precision_mode")
+                                      if is_set(config, "fakequant_precision_mode") else None),
             fusions=fusions,
             layers=tuple(layers),
             activation_offset=config.activation_offset,

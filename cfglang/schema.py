@@ -3,9 +3,11 @@
 Everything the checker knows about fields (kinds, ranges, enums, defaults,
 oneofs, required labels) comes from here, so a change to the ``.proto`` needs
 no change to the checks. protobuf stays inside this module (and the generated
-``cfglang._proto``): the checker builds the config message, and the later stages
-read it, through the functions below (``is_set``, ``which``, ``set_fields``, ...)
-and the message's plain field attributes.
+``cfglang._proto``, and :mod:`cfglang.message`, its accessors that import nothing):
+the checker builds the config message, and the later stages read it, through
+:mod:`cfglang.message` (``is_set``, ``which``, ``set_fields``, ``enum_name``),
+the functions below (``to_json``, ``defaults_of``, ...) and the message's plain
+field attributes.
 
 Scalar conversion follows protobuf's own ``text_format`` reader exactly (it is
 what AMCT uses): its public ``ParseBool``/``ParseFloat`` functions are reused,
@@ -54,10 +56,6 @@ __all__ = [
     "describe_value",
     "expected_value",
     "defaults_of",
-    "is_set",
-    "which",
-    "set_fields",
-    "enum_name",
     "open_block",
     "add_element",
     "set_value",
@@ -241,27 +239,6 @@ def field_info(message: str, name: str) -> FieldInfo | None:
 
 
 # --- reading and building messages --------------------------------------------
-
-
-def is_set(message: Message, name: str) -> bool:
-    """Whether the file sets the singular field ``name`` (a default is not set)."""
-    return message.HasField(name)
-
-
-def which(message: Message, oneof: str) -> str | None:
-    """The member of ``oneof`` that is set, or None."""
-    return message.WhichOneof(oneof)
-
-
-def set_fields(message: Message) -> dict[str, Any]:
-    """The fields a message sets, by name, in declaration order; an enum value as its name."""
-    return {fd.name: fd.enum_type.values_by_number[value].name if fd.enum_type else value
-            for fd, value in message.ListFields()}
-
-
-def enum_name(message: Message, name: str) -> str:
-    """The name of the value the enum field ``name`` holds (its default when unset)."""
-    return message.DESCRIPTOR.fields_by_name[name].enum_type.values_by_number[getattr(message, name)].name
 
 
 def open_block(message: Message, name: str) -> Message:

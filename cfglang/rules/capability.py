@@ -18,6 +18,7 @@ from typing import Any
 from cfglang import capabilities as caps
 from cfglang.capabilities import TARGETS, Target
 from cfglang.diagnostics import Severity
+from cfglang.message import enum_name, is_set, which
 from cfglang.rules import rule
 from cfglang.rules.findings import Checks, Context, ContextChecker, Finding
 
@@ -130,7 +131,7 @@ def _layer_types(m: Any, target: Target) -> Iterator[Finding]:
             yield Finding(NOT_QUANTIZABLE_TYPE, f"`skip_layer_types` names `{name}`, expected a quantizable layer type",
                           ("skip_layer_types", i), type_hint(name, in_skip_list=True))
     for i, entry in enumerate(m.override_layer_types):
-        if entry.HasField("layer_type") and entry.layer_type not in target.quantizable:
+        if is_set(entry, "layer_type") and entry.layer_type not in target.quantizable:
             yield Finding(NOT_QUANTIZABLE_TYPE,
                           f"`layer_type` is `{entry.layer_type}`, expected a quantizable layer type",
                           ("override_layer_types", i, "layer_type"), type_hint(entry.layer_type))
@@ -168,7 +169,7 @@ def _weight_bits(cc: Any, ctx: Context) -> Iterator[Finding]:
     """C002 and C003: a `quant_bits` the target takes for some types only: a fallback in `common_config`, an
     error in a type override for another type (AMCT: `check_and_down_grade_winograd_num_bits` / "quant_bits {}
     not support for {} type")."""
-    if cc.WhichOneof("wts_quant_algo") != "arq_quantize" or not cc.arq_quantize.HasField("quant_bits"):
+    if which(cc, "wts_quant_algo") != "arq_quantize" or not is_set(cc.arq_quantize, "quant_bits"):
         return
     target, bits = ctx.target, cc.arq_quantize.quant_bits
     takers = target.bits_types(bits)
@@ -219,7 +220,7 @@ ADA_UNSUPPORTED = rule(
 
 @_type_override
 def _ada(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
-    if cc.WhichOneof("wts_quant_algo") == "ada_quantize" and layer_type not in target.ada:
+    if which(cc, "wts_quant_algo") == "ada_quantize" and layer_type not in target.ada:
         yield Finding(ADA_UNSUPPORTED, f"`ada_quantize` for `{layer_type}`, expected a type AdaRound supports "
                                        f"({caps.type_names(target.ada)})", ("ada_quantize",), "use `arq_quantize`")
 
@@ -244,7 +245,7 @@ CHANNEL_WISE_UNSUPPORTED = rule(
 
 @_type_override
 def _channel_wise(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
-    algo = cc.WhichOneof("wts_quant_algo")
+    algo = which(cc, "wts_quant_algo")
     if algo is not None and getattr(cc, algo).channel_wise and layer_type not in target.channel_wise:
         yield Finding(CHANNEL_WISE_UNSUPPORTED,
                       f"`channel_wise: true` for `{layer_type}`, expected `false` (AMCT: \"The channel_wise must be "
@@ -266,7 +267,7 @@ DMQ_UNSUPPORTED = rule(
 
 @_type_override
 def _dmq(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
-    if cc.HasField("dmq_balancer") and layer_type not in target.dmq:
+    if is_set(cc, "dmq_balancer") and layer_type not in target.dmq:
         yield Finding(DMQ_UNSUPPORTED, f"`dmq_balancer` for `{layer_type}`, expected a type the balancer supports "
                                        f"({caps.type_names(target.dmq)})", ("dmq_balancer",),
                       "remove the `dmq_balancer` block")
@@ -293,7 +294,7 @@ ASYMMETRIC_UNSUPPORTED = rule(
 
 @_type_override
 def _asymmetric(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
-    algo = cc.WhichOneof("acts_quant_algo")
+    algo = which(cc, "acts_quant_algo")
     if algo is not None and getattr(cc, algo).asymmetric and layer_type not in target.asymmetric:
         yield Finding(ASYMMETRIC_UNSUPPORTED,
                       f"`asymmetric: true` for `{layer_type}`, expected `false` ({layer_type} activations are always "
@@ -321,7 +322,7 @@ WEIGHTS_ON_WEIGHTLESS_TYPE = rule(
 
 @_type_override
 def _weightless(cc: Any, layer_type: str, target: Target) -> Iterator[Finding]:
-    if cc.WhichOneof("wts_quant_algo") == "arq_quantize" and layer_type not in target.weighted:
+    if which(cc, "wts_quant_algo") == "arq_quantize" and layer_type not in target.weighted:
         yield Finding(WEIGHTS_ON_WEIGHTLESS_TYPE,
                       f"`arq_quantize` for `{layer_type}`, which has no weights: the block has no effect",
                       ("arq_quantize",), "remove the `arq_quantize` block")
@@ -391,11 +392,11 @@ def _activation_bits(cc: Any, ctx: Context) -> Iterator[Finding]:
     """C010 and C011: `dst_type` the target takes for some types only: AMCT's `check_int16_quantize_layers`
     falls back to INT8 in `common_config`; `_get_override_layer_types` raises "int16_quantizable not support
     for {} type"."""
-    algo = cc.WhichOneof("acts_quant_algo")
-    if algo is None or not getattr(cc, algo).HasField("dst_type"):
+    algo = which(cc, "acts_quant_algo")
+    if algo is None or not is_set(getattr(cc, algo), "dst_type"):
         return
     block = getattr(cc, algo)
-    name = type(block).CalibrationDataType.Name(block.dst_type)
+    name = enum_name(block, "dst_type")
     target = ctx.target
     takers = target.dst_type_types(name)
     if not takers or takers >= set(target.quantizable):

@@ -14,6 +14,7 @@ from typing import Any
 
 from cfglang.capabilities import Target
 from cfglang.diagnostics import Severity
+from cfglang.message import is_set
 from cfglang.rules import rule
 from cfglang.rules.findings import Checks, Finding
 
@@ -194,7 +195,7 @@ def repeated_keys(m: Any) -> Iterator[Finding]:
                                  ("override_layer_configs", "layer_name", DUPLICATE_LAYER_NAME)):
         first: dict[str, int] = {}
         for i, entry in enumerate(getattr(m, list_name)):
-            if not entry.HasField(key):
+            if not is_set(entry, key):
                 continue
             value = getattr(entry, key)
             if value in first:

@@ -19,6 +19,7 @@ from typing import Any
 from cfglang.capabilities import TARGETS, Target
 from cfglang.diagnostics import Severity
 from cfglang.float32 import as_float32, format_number
+from cfglang.message import enum_name, is_set
 from cfglang.ranges import NUM_OF_BINS, VALUE_RANGES
 from cfglang.rules import rule
 from cfglang.rules.findings import Checker, Checks, Finding
@@ -54,13 +55,13 @@ def _by_target(values) -> str:
 def _show(message: Any, name: str) -> str:
     """``0.9`` or ``the default 20``: how a message quotes a value."""
     text = format_number(getattr(message, name))
-    return text if message.HasField(name) else f"the default {text}"
+    return text if is_set(message, name) else f"the default {text}"
 
 
 def _anchor(message: Any, *names: str) -> tuple[str, ...]:
     """The first of ``names`` that the file sets, else the block itself."""
     for name in names:
-        if message.HasField(name):
+        if is_set(message, name):
             return (name,)
     return ()
 
@@ -91,7 +92,7 @@ def _in_range(code: str, message: str, name: str) -> Checker:
     low, high = as_float32(bound.low), as_float32(bound.high)
 
     def check(m: Any, target: Target) -> Iterator[Finding]:
-        if not m.HasField(name) or not _finite(m, name):
+        if not is_set(m, name) or not _finite(m, name):
             return
         value = getattr(m, name)
         above = low <= value if bound.closed_low else low < value
@@ -130,7 +131,7 @@ _BATCH_NUM = VALUE_RANGES[("AMCTConfig", "batch_num")]
 
 @CHECKS.on("AMCTConfig")
 def _batch_num(m: Any, target: Target) -> Iterator[Finding]:
-    if m.HasField("batch_num") and m.batch_num < _BATCH_NUM.low:
+    if is_set(m, "batch_num") and m.batch_num < _BATCH_NUM.low:
         yield Finding(BATCH_NUM_ZERO, "`batch_num` is 0, expected at least 1 calibration batch", ("batch_num",))
 
 
@@ -149,7 +150,7 @@ QUANT_BITS_VALUE = rule(
 
 @CHECKS.on("ARQuantize")
 def _quant_bits(m: Any, target: Target) -> Iterator[Finding]:
-    if m.HasField("quant_bits") and m.quant_bits not in target.weight_bits:
+    if is_set(m, "quant_bits") and m.quant_bits not in target.weight_bits:
         expected = _or_list([str(b) for b in target.bits_values()])
         accepted, hint = _accepted_by(target, "quant_bits", m.quant_bits)
         yield Finding(QUANT_BITS_VALUE, f"`quant_bits` is {m.quant_bits}, expected {expected} under target "
@@ -169,7 +170,7 @@ NUM_OF_BINS_VALUE = rule(
 
 @CHECKS.on("HFMGQuantize")
 def _num_of_bins(m: Any, target: Target) -> Iterator[Finding]:
-    if m.HasField("num_of_bins") and m.num_of_bins not in NUM_OF_BINS:
+    if is_set(m, "num_of_bins") and m.num_of_bins not in NUM_OF_BINS:
         yield Finding(NUM_OF_BINS_VALUE,
                       f"`num_of_bins` is {m.num_of_bins}, expected {_or_list([str(n) for n in NUM_OF_BINS])}",
                       ("num_of_bins",))
@@ -225,7 +226,7 @@ def _beta_range(m: Any, target: Target) -> Iterator[Finding]:
     elif start <= end:
         at = _anchor(m, "beta_range_end", "beta_range_start")
         other = "beta_range_start" if at == ("beta_range_end",) else "beta_range_end"
-        related = (((other,), "compared with this"),) if m.HasField(other) else ()
+        related = (((other,), "compared with this"),) if is_set(m, other) else ()
         yield Finding(BETA_RANGE_ORDER,
                       f"`beta_range_start` ({_show(m, 'beta_range_start')}) is not greater than `beta_range_end` "
                       f"({_show(m, 'beta_range_end')}), expected start > end (beta anneals downwards)",
@@ -247,7 +248,7 @@ NUM_ITERATION_ZERO = rule(
 
 @CHECKS.on("ADAquantize")
 def _num_iteration(m: Any, target: Target) -> Iterator[Finding]:
-    if m.HasField("num_iteration") and m.num_iteration == 0:
+    if is_set(m, "num_iteration") and m.num_iteration == 0:
         yield Finding(NUM_ITERATION_ZERO, "`num_iteration` is 0, so AdaRound only rounds to nearest",
                       ("num_iteration",), "use `arq_quantize`, or a positive `num_iteration` (default 10000)")
 
@@ -338,9 +339,9 @@ DST_TYPE_INT16 = rule(
 @CHECKS.on("FMRQuantize")
 @CHECKS.on("HFMGQuantize")
 def _dst_type(m: Any, target: Target) -> Iterator[Finding]:
-    if not m.HasField("dst_type"):
+    if not is_set(m, "dst_type"):
         return
-    name = type(m).CalibrationDataType.Name(m.dst_type)
+    name = enum_name(m, "dst_type")
     if name not in target.activation_bits:
         expected = _or_list(list(target.dst_types()))
         accepted, hint = _accepted_by(target, "dst_type", name)
@@ -364,7 +365,7 @@ def non_finite(message: Any, floats: Iterable[str]) -> Iterator[Finding]:
     """V014 for every singular float field of ``floats`` that the file sets to inf or nan (or past the float32
     range); the checker runs it on every message with the message's float fields."""
     for name in floats:
-        if message.HasField(name):
+        if is_set(message, name):
             value = getattr(message, name)
             if not math.isfinite(value):
                 yield Finding(NON_FINITE_FLOAT, f"`{name}` is {format_number(value)}, expected a finite number",

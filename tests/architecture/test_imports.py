@@ -154,6 +154,21 @@ def test_no_import_cycles() -> None:
     assert not cycles, "import cycles (module or function level): " + "; ".join(" <-> ".join(c) for c in cycles)
 
 
+# protobuf's API for reading a message, which only the schema/message layer (and the generated code) calls
+_READING_API = {"HasField", "WhichOneof", "ListFields", "DESCRIPTOR"}
+_MESSAGE_LAYER = ("cfglang.schema", "cfglang.message", "cfglang._proto")
+
+
+def test_messages_are_read_through_the_accessors() -> None:
+    # the others read a config message through cfglang.message (is_set, which, set_fields, enum_name),
+    # cfglang.schema and its field attributes
+    found = [f"{module}:{node.lineno} calls .{node.attr}" for module, path in MODULES.items()
+             if not module.startswith(_MESSAGE_LAYER)
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Attribute) and node.attr in _READING_API]
+    assert not found, ", ".join(found)
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_packages_import_only_downwards(package: str) -> None:
     upward = sorted(f"{module} -> {target}" for module, targets in GRAPH.items() if module.split(".")[0] == package
