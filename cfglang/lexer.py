@@ -105,19 +105,26 @@ _FOLDED_PARTS = re.compile(
 _JUNK = re.compile(r"(?:[^\sA-Za-z0-9_\"'#:,;{}<>\[\]+-]|\.(?![0-9]))+")
 
 # protobuf's own number reading (text_format._ParseAbstractInteger / ParseFloat)
-_C_OCTAL = re.compile(r"(-?)0(\d+)$")
+#: protobuf's C-style octal integer (`017` is 15); `cfglang.schema` reads integers with it too
+C_OCTAL = re.compile(r"(-?)0(\d+)$")
 _FLOAT_OCTAL_PREFIX = re.compile(r"-?0[0-9]+")
 _FLOAT_INFINITY = re.compile(r"-?inf(?:inity)?f?$", re.IGNORECASE)
 _FLOAT_NAN = re.compile(r"nanf?$", re.IGNORECASE)
 _NUMBER_PREFIX = re.compile(r"[+-]?(?:0[xX][0-9A-Fa-f]+|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 
 
-def _python_int(text: str) -> bool:
-    m = _C_OCTAL.match(text)
+def integer_value(text: str) -> int:
+    """An integer literal as protobuf's text reader reads it (decimal, ``0x``, C-style octal); raises
+    ValueError."""
+    m = C_OCTAL.match(text)
     if m:
         text = m.group(1) + "0o" + m.group(2)
+    return int(text, 0)
+
+
+def _python_int(text: str) -> bool:
     try:
-        int(text, 0)
+        integer_value(text)
     except ValueError:
         return False
     return True

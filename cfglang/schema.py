@@ -30,6 +30,7 @@ from google.protobuf import text_format as _text_format
 from google.protobuf.message import Message
 
 from cfglang._proto import calibration_config_pytorch_pb2 as _pb
+from cfglang.lexer import C_OCTAL, integer_value
 from cfglang.resources import data_file
 from cfglang.rules import schema as F
 
@@ -374,16 +375,6 @@ def suggest_elsewhere(message: str, name: str, value_kind: str | None = None) ->
 
 # --- scalar conversion -----------------------------------------------------
 
-_C_OCTAL = re.compile(r"(-?)0(\d+)$")
-
-
-def _integer_literal(text: str) -> int:
-    """An integer as protobuf's text reader reads it (raises ValueError)."""
-    match = _C_OCTAL.match(text)
-    if match:
-        text = f"{match.group(1)}0o{match.group(2)}"
-    return int(text, 0)
-
 
 def describe_value(kind: str, text: str) -> str:
     """How a message names what was found: "string `\"a\"`", "`1.5`", "a `{ ... }` block"."""
@@ -461,11 +452,11 @@ def _convert_integer(info: FieldInfo, kind: str, text: str) -> Any | Problem:
     if kind == "identifier":
         return _wrong_kind(info, kind, text)
     try:
-        value = _integer_literal(text)
+        value = integer_value(text)
     except ValueError:
         if kind == "float":
             return Problem(F.INVALID_NUMBER, f"found float `{text}` for `{info.name}`, expected {expected_value(info)}")
-        hint = "a leading `0` makes an octal number, whose digits are 0 to 7" if _C_OCTAL.match(text) else None
+        hint = "a leading `0` makes an octal number, whose digits are 0 to 7" if C_OCTAL.match(text) else None
         return Problem(F.INVALID_NUMBER, f"found `{text}` for `{info.name}`, expected {expected_value(info)}", hint)
     if not info.signed and text.lstrip().startswith("-"):
         return Problem(F.NEGATIVE_UNSIGNED,
