@@ -142,7 +142,8 @@ def _cause(exc: BaseException, opset: int) -> str:
 
 
 class _KeywordCall(nn.Module):
-    """``model(**dict(zip(keys, args)))``, returning the output's tensors as a tuple (``names`` of them)."""
+    """The model called with its last inputs by keyword (``keys``), the others by position, returning
+    the output's tensors as a tuple (those named ``names`` by :func:`_tensors`)."""
 
     def __init__(self, model: nn.Module, keys: list[str], names: list[str]) -> None:
         super().__init__()
@@ -151,7 +152,8 @@ class _KeywordCall(nn.Module):
         self.names = names
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        tensors = dict(_tensors(self.model(**dict(zip(self.keys, args)))))
+        split = len(args) - len(self.keys)
+        tensors = dict(_tensors(self.model(*args[:split], **dict(zip(self.keys, args[split:])))))
         return tuple(tensors[name] for name in self.names)
 
 
@@ -188,7 +190,7 @@ def _traceable(model: nn.Module, batch: Any) -> tuple[nn.Module, tuple[Any, ...]
     if not outputs:
         raise ExportError(f"the model returns no tensor ({type(output).__name__}), expected at least one")
     # in eval mode as the model is: the exporter puts the module it is given back in its mode, recursively
-    return _KeywordCall(model, names, outputs).eval(), (*args, *kwargs.values()), names, outputs
+    return _KeywordCall(model, list(kwargs), outputs).eval(), (*args, *kwargs.values()), names, outputs
 
 
 def _widen(model_bytes: bytes, int4_codes: set[str]) -> bytes:

@@ -66,6 +66,17 @@ class Keywords(nn.Module):
         return {"logits": logits, "cache": object(), "hidden": None}
 
 
+class DictOut(nn.Module):
+    """A tensor in, a dict out (a ``transformers`` vision or speech encoder's ``ModelOutput``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, pixels: torch.Tensor) -> dict[str, object]:
+        return {"last_hidden_state": self.fc(pixels), "cache": object()}
+
+
 def _quantized(model: nn.Module, batches: list) -> object:
     torch.manual_seed(0)
     with warnings.catch_warnings():
@@ -129,6 +140,18 @@ def test_dict_batches_reach_a_forward_of_args_and_kwargs() -> None:
         expected = result.model(**batch)["logits"].numpy()
     np.testing.assert_allclose(run_onnx(session, batch), expected, rtol=1e-5, atol=1e-5)
     assert not result.model.training  # the exporter leaves the model in eval mode
+
+
+def test_a_tensor_batch_into_a_model_returning_a_dict() -> None:
+    torch.manual_seed(0)
+    batch = torch.randn(3, 8)
+    result = _quantized(DictOut(), [batch])
+    session = onnx_session(result.onnx_bytes(), exact=True)
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    assert [o.name for o in session.get_outputs()] == ["last_hidden_state"]
+    with torch.no_grad():
+        expected = result.model(batch)["last_hidden_state"].numpy()
+    np.testing.assert_allclose(run_onnx(session, batch), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_inputs_the_model_fails_on_are_one_line() -> None:
