@@ -39,11 +39,27 @@ __all__ = [
     "WeightContext",
     "run_batch",
     "forward_hooks",
+    "not_called_error",
+    "nonfinite_input_error",
+    "parameter_users",
+    "untie",
 ]
 
 
 class QuantizeError(ValueError):
     """A plan, model or batch that the engine cannot quantize; the message names the layer."""
+
+
+def not_called_error(name: str, batches: int) -> QuantizeError:
+    """The error for a planned layer that no calibration batch called: its forward never ran (its weight
+    read directly, as ``F.linear(x, layer.weight)`` or Mamba's ``conv1d.weight``, or a branch not taken)."""
+    return QuantizeError(f"layer `{name}` was not called by the model's forward in {batches} "
+                         f"calibration batch{'' if batches == 1 else 'es'}")
+
+
+def nonfinite_input_error(name: str, batch: int) -> QuantizeError:
+    """The error for a layer whose input holds nan or inf in calibration batch ``batch`` (0-based)."""
+    return QuantizeError(f"layer `{name}`: calibration batch {batch} has nan or inf values at the layer's input")
 
 
 def _read(spec: type, part: Any) -> dict[str, Any]:
@@ -192,3 +208,27 @@ def forward_hooks(model: nn.Module, hooks: Mapping[str, Callable], *, pre: bool)
     finally:
         for handle in handles:
             handle.remove()
+
+
+def parameter_users(model: nn.Module) -> dict[int, list[str]]:
+    """Per parameter (by ``id``), the qualified names under which the modules of ``model`` hold it: more
+    than one name is a parameter shared between modules (an embedding tied to an output Linear)."""
+    users: dict[int, list[str]] = {}
+    for prefix, module in model.named_modules():
+        for name, param in module.named_parameters(recurse=False):
+            users.setdefault(id(param), []).append(f"{prefix}.{name}" if prefix else name)
+    return users
+
+
+def untie(model: nn.Module, names: Sequence[str]) -> None:
+    """Give each named module of ``model`` its own copy of every parameter it shares with another
+    module, so that changing it in place (BatchNorm folding, DMQ, the quantized weight) changes that
+    module only; the other users keep the original parameter."""
+    users = parameter_users(model)
+    for name in names:
+        module = model.get_submodule(name)
+        for attr, param in list(module.named_parameters(recurse=False)):
+            holders = users[id(param)]
+            if len(holders) > 1:
+                setattr(module, attr, nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad))
+                holders.pop()  # one user fewer

@@ -11,6 +11,9 @@ that read channel ``j``: for a grouped conv, the output channels of ``j``'s grou
 
 A channel whose activation or weight maximum is zero (or not finite) gets the factor 1, so a dead
 channel never produces inf or nan.
+
+The engine gives a balanced layer its own copy of a weight it shares with another module (``quant.core.untie``)
+before this pass, so folding the factors changes that layer only.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import torch
 from torch import nn
 
 from quant.arq import TRANSPOSED as _TRANSPOSED
-from quant.core import LayerSpec, forward_hooks, run_batch
+from quant.core import LayerSpec, forward_hooks, nonfinite_input_error, not_called_error, run_batch
 
 __all__ = [
     "InputChannelMax",
@@ -126,34 +129,31 @@ class InputChannelMax:
         return self.absmax
 
 
-def _observing(model: nn.Module, observers: Mapping[str, InputChannelMax]) -> contextlib.AbstractContextManager[None]:
-    """Forward pre-hooks feeding each named layer's input to its observer, removed on exit."""
+def collect_input_absmax(model: nn.Module, names: Iterable[str], batches: Iterable[Any]) -> dict[str, torch.Tensor]:
+    """One pass over ``batches``: ``max|X_j|`` at the input of every named layer. A layer no batch
+    called, or an input with nan or inf, is a QuantizeError naming the layer (and the batch)."""
+    observers = {name: InputChannelMax(model.get_submodule(name)) for name in names}
+    if not observers:
+        return {}
+    seen = 0
 
     def make_hook(name: str, obs: InputChannelMax):
         def hook(_mod: nn.Module, args: tuple[Any, ...]) -> None:
             try:
                 obs.observe(args[0])
-            except ValueError as exc:
-                raise ValueError(f"layer `{name}`: {exc}") from None
+            except ValueError:
+                raise nonfinite_input_error(name, seen) from None
 
         return hook
 
-    return forward_hooks(model, {name: make_hook(name, obs) for name, obs in observers.items()}, pre=True)
-
-
-def collect_input_absmax(model: nn.Module, names: Iterable[str], batches: Iterable[Any]) -> dict[str, torch.Tensor]:
-    """One pass over ``batches``: ``max|X_j|`` at the input of every named layer."""
-    observers = {name: InputChannelMax(model.get_submodule(name)) for name in names}
-    if not observers:
-        return {}
-    seen = 0
-    with torch.no_grad(), _observing(model, observers):
+    hooks = {name: make_hook(name, obs) for name, obs in observers.items()}
+    with torch.no_grad(), forward_hooks(model, hooks, pre=True):
         for batch in batches:
             run_batch(model, batch)
             seen += 1
     missing = [name for name, obs in observers.items() if obs.absmax is None]
     if missing:
-        raise ValueError(f"layer `{missing[0]}` was not called in {seen} calibration batches")
+        raise not_called_error(missing[0], seen)
     return {name: obs.compute() for name, obs in observers.items()}
 
 

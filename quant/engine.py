@@ -17,6 +17,10 @@ quantized layer. The engine composes the algorithms, each found by its spec's ty
   weight in place (so weight quantization sees the balanced weight); the engine divides the layer's
   input by them during calibration and in the fake-quant model, and records them as
   ``tensor_balance_factor``.
+- Shared weights: the engine works on a copy of the model, which keeps the model's ties (an embedding
+  tied to an output Linear). Each quantized layer first gets its own copy of any parameter it shares
+  with another module (:func:`quant.core.untie`), so folding, balancing and the quantized weight change
+  that layer only; the other users keep the float parameter, unchanged.
 - ``quant.fakequant.LAYER_KINDS``: layer types the engine can quantize (LSTM and GRU: ``quant.recurrent``);
   a quantized layer of another type is a clear error before any work.
 """
@@ -37,7 +41,8 @@ from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db
 from quant.binding import as_plan, build_fake_quant_model, layer_specs
 from quant.calibrators import ActivationQParams, NonFiniteError, make_calibrator
-from quant.core import AdaRoundSpec, ARQSpec, LayerSpec, QuantizeError, WeightContext, forward_hooks, run_batch
+from quant.core import (AdaRoundSpec, ARQSpec, LayerSpec, QuantizeError, WeightContext, forward_hooks,
+                        nonfinite_input_error, not_called_error, run_batch, untie)
 from quant.dmq import balance_pass
 from quant.fakequant import LAYER_KINDS
 from quant.fold import FoldError, fold_pairs
@@ -130,7 +135,7 @@ def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[A
             if observation is not None:
                 found.append((calls[other][observation], other))
         (batch, _), layer = min(found)
-        return QuantizeError(f"layer `{layer}`: calibration batch {batch} has nan or inf values at the layer's input")
+        return nonfinite_input_error(layer, batch)
 
     def make(spec: LayerSpec):
         balance = factors.get(spec.name)
@@ -160,8 +165,7 @@ def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[A
                 run_batch(model, batch)
         missing = [name for name, seen in calls.items() if not seen]
         if missing:
-            raise QuantizeError(f"layer `{missing[0]}` was not called by the model's forward in {len(batches)} "
-                                f"calibration batch{'' if len(batches) == 1 else 'es'}")
+            raise not_called_error(missing[0], len(batches))
         qparams = {}
         for name, cal in calibrators.items():
             try:
@@ -198,6 +202,9 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
     taken = _take_batches(batches, plan.batch_num)
 
     work = copy.deepcopy(model)
+    # the copy keeps the model's ties: a quantized layer gets its own copy of a shared weight, and the
+    # other users (a tied embedding) keep theirs in float, unchanged
+    untie(work, [s.name for s in specs])
     if plan.do_fusion:
         try:
             fold_pairs(work, plan.fusions)

@@ -1,0 +1,110 @@
+"""Shared (tied) weights: a quantized layer gets its own copy, the other users stay float and unchanged.
+
+An embedding tied to the output Linear (the zoo's ``tied_lm``, transformers' Qwen2 with
+``tie_word_embeddings``): ARQ, DMQ and AdaRound quantize the Linear, the embedding of the quantized
+model is the float one bit for bit, and the user's model (ties included) is never modified. A layer
+whose weight is used without calling it is a clear error with DMQ as with IFMR.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import cfglang
+import quant
+from quant.core import QuantizeError, parameter_users, untie
+from quant.fakequant import FakeQuantLayer
+
+import quant_helpers as qh
+from zoo.architectures import architecture
+
+WEIGHTS = {
+    "arq": "  arq_quantize { channel_wise: false }\n",
+    "dmq": "  dmq_balancer { migration_strength: 0.5 }\n  arq_quantize { channel_wise: false }\n",
+    "ada": "  ada_quantize { num_iteration: 2 }\n",
+}
+
+#: per architecture: the embedding and the Linear tied to it
+TIED = {"tied_lm": ("embed", "lm_head"), "qwen2": ("model.embed_tokens", "lm_head")}
+
+
+def _quantize(arch: str, algo: str):
+    if arch == "qwen2":
+        pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    model, batches = architecture(arch)()
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # transformers models cannot be traced by torch.fx
+        inventory = quant.model_inventory(model, arch)
+    text = f"batch_num: 2\ncommon_config {{\n{WEIGHTS[algo]}  ifmr_quantize {{ }}\n}}\n"
+    plan = cfglang.resolve(text, inventory)
+    assert plan.ok, [d.message for d in plan.diagnostics]
+    before = copy.deepcopy(model.state_dict())
+    result = quant.quantize(model, plan, batches, progress=False)
+    return model, before, result
+
+
+@pytest.mark.parametrize("algo", list(WEIGHTS))
+@pytest.mark.parametrize("arch", list(TIED))
+def test_tied_embedding_stays_float_and_the_linear_is_quantized(arch: str, algo: str) -> None:
+    embed_name, head_name = TIED[arch]
+    model, before, result = _quantize(arch, algo)
+    float_embed = model.get_submodule(embed_name).weight
+
+    # the user's model: unchanged, its tie kept
+    assert model.get_submodule(head_name).weight is float_embed
+    assert all(torch.equal(value, model.state_dict()[key]) for key, value in before.items())
+
+    # the quantized model: the embedding is the float one bit for bit, the head its own quantized weight
+    embed = result.model.get_submodule(embed_name)
+    assert torch.equal(embed.weight, float_embed)
+    head = result.model.get_submodule(head_name)
+    assert isinstance(head, FakeQuantLayer)
+    codes, scale = head.weight_codes, head.weight_scale
+    assert torch.equal(head.dequantized_weight(), codes.float() * scale)
+    factors = result.balance_factors.get(head_name)
+    expected = float_embed.detach() * (factors if factors is not None else 1.0)  # DMQ: folded into the copy
+    assert (head.dequantized_weight() - expected).abs().max() <= scale.max() * (0.5 if algo != "ada" else 1.0) + 1e-6
+
+    assert head_name in [layer.name for layer in result.layers]
+    assert head_name in result.record
+
+
+def test_untie_gives_the_named_layer_its_own_parameter() -> None:
+    model, _ = architecture("tied_lm")()
+    shared = model.embed.weight
+    assert len(parameter_users(model)[id(shared)]) == 2
+    untie(model, ["lm_head"])
+    assert model.embed.weight is shared
+    assert model.lm_head.weight is not shared and torch.equal(model.lm_head.weight, shared)
+    assert len(parameter_users(model)[id(shared)]) == 1
+    untie(model, ["lm_head", "proj"])  # nothing shared any more: nothing changes
+    assert model.embed.weight is shared
+
+
+class DirectWeight(nn.Module):
+    """``fc``'s weight is read directly (``F.linear``): its forward never runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(4, 8)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(torch.relu(self.inp(x)), self.fc.weight, self.fc.bias)
+
+
+@pytest.mark.parametrize("dmq", [None, {"migration_strength": 0.5}], ids=["ifmr", "dmq"])
+def test_a_layer_used_without_calling_it_is_a_clear_error(dmq) -> None:
+    torch.manual_seed(0)
+    plan = qh.plan([qh.layer("inp", "Linear", dmq=dmq), qh.layer("fc", "Linear", dmq=dmq)])
+    with pytest.raises(QuantizeError, match=r"^layer `fc` was not called by the model's forward in 2 calibration "
+                                            r"batches$"):
+        quant.quantize(DirectWeight().eval(), plan, [torch.randn(2, 4) for _ in range(2)], progress=False)
