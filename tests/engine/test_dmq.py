@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from quant import dmq
+from quant.core import QuantizeError
 
 
 def _reference_factors(x_max: list[float], w_max: list[float], a: float) -> list[float]:
@@ -96,12 +97,19 @@ def test_balancing_flattens_the_activation_outlier() -> None:
     assert balanced_max.max() / balanced_max.min() < absmax.max() / absmax.min() / 5
 
 
-def test_nan_input_names_the_layer() -> None:
+def test_nan_input_names_the_layer_and_the_batch() -> None:
     model = nn.Sequential(nn.Linear(3, 3))
     x = torch.ones(2, 3)
     x[0, 1] = float("nan")
-    with pytest.raises(ValueError, match="layer `0`"):
-        dmq.collect_input_absmax(model, ["0"], [x])
+    with pytest.raises(QuantizeError, match=r"^layer `0`: calibration batch 1 has nan or inf values at the layer's input$"):
+        dmq.collect_input_absmax(model, ["0"], [torch.ones(2, 3), x])
+
+
+def test_a_layer_never_called_is_a_quantize_error() -> None:
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
+    model.forward = lambda x: model[0](x)  # the second layer's forward never runs
+    with pytest.raises(QuantizeError, match=r"^layer `1` was not called by the model's forward in 1 calibration batch$"):
+        dmq.collect_input_absmax(model, ["0", "1"], [torch.ones(2, 3)])
 
 
 def test_hooks_are_removed_even_on_error() -> None:
