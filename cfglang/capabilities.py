@@ -22,6 +22,8 @@ from cfglang.table import table_lines
 __all__ = [
     "QUANTIZABLE",
     "WEIGHTED",
+    "RECURRENT_LIMITS",
+    "recurrent_limit",
     "FOLDABLE_CONV",
     "BATCH_NORM",
     "ADA_FUSED_ACTIVATIONS",
@@ -232,6 +234,33 @@ def int4_pack_problem(layer_type: str, groups: int | None, in_channels: int | No
         return "odd input size" if layer_type in ("LSTM", "GRU") else "odd input channels"
     if hidden_size is not None and hidden_size % 2 == 1 and layer_type in ("LSTM", "GRU"):
         return "odd hidden size"
+    return None
+
+
+#: why AMCT leaves an LSTM or GRU unquantized, for messages and the plan
+RECURRENT_LIMITS = ("AMCT quantizes an LSTM or GRU only with num_layers 1, unidirectional, dropout 0 and "
+                    "proj_size 0 (its `GraphChecker.check_rnn_limit`), any other stays in float")
+
+
+def recurrent_limit(layer_type: str, num_layers: int | None, bidirectional: bool | None, dropout: float | None,
+                    proj_size: int | None) -> str | None:
+    """The attribute for which AMCT leaves an LSTM or GRU in float (``num_layers=2``, ``bidirectional=true``,
+    ``dropout=0.1``, ``proj_size=4``), or None when it quantizes the layer.
+
+    AMCT's `GraphChecker.check_rnn_limit` (amct_pytorch/classic/graph_based/amct_pytorch/configuration/
+    check.py), which its quantizable-layer check runs: a layer that breaks it is not quantizable at all. An
+    attribute the inventory does not record (None) is not judged, as for :func:`int4_pack_problem`.
+    """
+    if layer_type not in ("LSTM", "GRU"):
+        return None
+    if num_layers is not None and num_layers != 1:
+        return f"num_layers={num_layers}"
+    if bidirectional:
+        return "bidirectional=true"
+    if dropout:
+        return f"dropout={dropout:g}"
+    if proj_size:
+        return f"proj_size={proj_size}"
     return None
 
 

@@ -20,7 +20,7 @@ from cfglang.capabilities import QUANTIZABLE
 __all__ = ["Layer", "Foldable", "Activation", "Inventory", "InventoryError"]
 
 _QUANTIZABLE = frozenset(QUANTIZABLE)
-_ATTRIBUTES = ("in_channels", "groups", "bias", "hidden_size")
+_ATTRIBUTES = ("in_channels", "groups", "bias", "hidden_size", "num_layers", "bidirectional", "dropout", "proj_size")
 
 
 class InventoryError(ValueError):
@@ -38,6 +38,12 @@ class Layer:
     groups: int | None = None  # convolutions only
     bias: bool | None = None  # whether the layer has a bias
     hidden_size: int | None = None  # LSTM/GRU only
+    # LSTM/GRU only (``proj_size``: LSTM only): AMCT quantizes only a single-layer, unidirectional one
+    # without dropout or projection (cfglang.capabilities.recurrent_limit)
+    num_layers: int | None = None
+    bidirectional: bool | None = None
+    dropout: float | None = None
+    proj_size: int | None = None
 
     def attributes(self) -> dict[str, Any]:
         """The recorded attributes, as the inventory JSON writes them."""

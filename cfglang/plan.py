@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cfglang.capabilities import DEFAULT_TARGET
+from cfglang.capabilities import DEFAULT_TARGET, RECURRENT_LIMITS
 from cfglang.diagnostics import Diagnostic, Severity, Span
 from cfglang.table import table_lines
 
@@ -20,6 +20,7 @@ __all__ = [
     "LEVELS",
     "Provenance",
     "Skip",
+    "UNSUPPORTED",
     "WeightPlan",
     "ActivationPlan",
     "DMQPlan",
@@ -34,6 +35,8 @@ __all__ = [
 # where a resolved value can come from, highest precedence first
 LEVELS = ("override_layer_configs", "override_layer_types", "common_config", "activation_offset", "default", "fallback")
 
+#: the skip reason of a layer AMCT cannot quantize (the others name the config's list)
+UNSUPPORTED = "unsupported"
 _ADA_KEYS = ("num_iteration", "reg_param", "beta_range_start", "beta_range_end", "warm_start")
 _IFMR_KEYS = ("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile")
 
@@ -95,12 +98,24 @@ class Provenance:
 
 @dataclass(frozen=True, slots=True)
 class Skip:
-    reason: str  # "skip_layers" | "skip_layer_types"
+    """Why a layer is not quantized: the config lists it (``skip_layers``, ``skip_layer_types``, with the
+    entry's place), or AMCT cannot quantize it (``unsupported``; ``detail`` names the attribute, as
+    ``num_layers=2``)."""
+
+    reason: str  # "skip_layers" | "skip_layer_types" | "unsupported"
     line: int | None = None
     column: int | None = None
+    detail: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reason": self.reason, "line": self.line, "column": self.column}
+        out: dict[str, Any] = {"reason": self.reason, "line": self.line, "column": self.column}
+        if self.detail is not None:
+            out["detail"] = self.detail
+        return out
+
+    def cell(self) -> str:
+        """The table's word for it: ``skip_layers``, ``unsupported: num_layers=2``."""
+        return self.reason if self.detail is None else f"{self.reason}: {self.detail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,14 +279,15 @@ class Plan:
             "skip_fusion_layers": list(self.skip_fusion_layers),
         }
         for layer in sorted(self.layers, key=lambda l: l.name):
-            out[layer.name] = _amct_layer(layer)
+            if layer.skip is None or layer.skip.reason != UNSUPPORTED:  # AMCT lists only layers it can quantize
+                out[layer.name] = _amct_layer(layer)
         return out
 
     def to_table(self) -> str:
         """A fixed-width text table, one row per layer, then the fusions."""
         rows = [("layer", "type", "quantize", "weight", "activation", "dmq")]
         for layer in self.layers:
-            rows.append((layer.name, layer.type, "yes" if layer.quantize else f"no ({layer.skip.reason})"
+            rows.append((layer.name, layer.type, "yes" if layer.quantize else f"no ({layer.skip.cell()})"
                          if layer.skip else "no", _weight_cell(layer.weight), _act_cell(layer.activation),
                          str(layer.dmq_balancer.migration_strength) if layer.dmq_balancer else "-"))
         lines = table_lines(rows, rule=True)
@@ -333,7 +349,7 @@ def _layer_from_dict(item: Mapping[str, Any]) -> LayerPlan:
         name=item["name"],
         type=item["type"],
         quantize=item["quantize"],
-        skip=Skip(skip["reason"], skip.get("line"), skip.get("column")) if skip else None,
+        skip=Skip(skip["reason"], skip.get("line"), skip.get("column"), skip.get("detail")) if skip else None,
         weight=WeightPlan(**{**parameter_defaults(weight["algo"]), **weight}) if weight else None,
         activation=ActivationPlan(**{**parameter_defaults(act["algo"]), **act}) if act else None,
         dmq_balancer=DMQPlan(**{**parameter_defaults("dmq_balancer"), **dmq}) if dmq is not None else None,
@@ -353,7 +369,10 @@ def explain_layer(plan: Plan, name: str, text: str | None = None) -> str:
     index = LineIndex(text) if text is not None else None
     where = plan.config or "<config>"
     lines = [f"{layer.name} ({layer.type})"]
-    if layer.skip is not None:
+    if layer.skip is not None and layer.skip.reason == UNSUPPORTED:
+        lines.append(f"  not quantized: {layer.skip.detail}, which AMCT does not quantize"
+                     + (f": {RECURRENT_LIMITS}" if layer.type in ("LSTM", "GRU") else ""))
+    elif layer.skip is not None:
         lines.append(f"  not quantized: listed in `{layer.skip.reason}`"
                      + (f" at {where}:{layer.skip.line}:{layer.skip.column}" if layer.skip.line else ""))
         lines.extend(_source_line(index, layer.skip.line))

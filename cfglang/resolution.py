@@ -24,8 +24,8 @@ from cfglang.diagnostics import Span
 from cfglang.float32 import shortest_float32
 from cfglang.inventory import Inventory, Layer
 from cfglang.message import enum_name, is_set, set_fields, which
-from cfglang.plan import (ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip, WeightPlan,
-                          parameter_defaults)
+from cfglang.plan import (UNSUPPORTED, ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip,
+                          WeightPlan, parameter_defaults)
 
 __all__ = ["Resolution", "Source", "Resolved", "Event", "Facts"]
 
@@ -358,6 +358,13 @@ class Resolution:
             return _skip("skip_layer_types", self.where(("skip_layer_types", self.skip_types[layer.type])))
         return None
 
+    @staticmethod
+    def unsupported(layer: Layer) -> Skip | None:
+        """A layer of a quantizable type that AMCT cannot quantize for its attributes (a stacked or
+        bidirectional LSTM/GRU: :func:`cfglang.capabilities.recurrent_limit`)."""
+        limit = cap.recurrent_limit(layer.type, layer.num_layers, layer.bidirectional, layer.dropout, layer.proj_size)
+        return None if limit is None else Skip(UNSUPPORTED, detail=limit)
+
     def plan(self) -> Plan:
         # an allocation-heavy pass that creates no reference cycles: the collector would only rescan
         # the (large) syntax tree over and over, which makes big files superlinear
@@ -373,7 +380,7 @@ class Resolution:
         layers = []
         fusions = self.fusions()
         for layer in self.inventory.quantizable:
-            skip = self.skip_of(layer)
+            skip = self.skip_of(layer) or self.unsupported(layer)
             if skip is not None:
                 self.skipped.append(layer)
                 layers.append(LayerPlan(layer.name, layer.type, False, skip, None, None, None, {}))

@@ -45,7 +45,7 @@ def as_plan(plan: Any) -> Plan:
 
 def layer_specs(model: nn.Module, plan: Plan) -> list[LayerSpec]:
     """One spec per quantized layer of ``plan``, in plan order; a layer the model or the engine cannot
-    take is a QuantizeError naming it (before any work), a recurrent layer it leaves in float a warning."""
+    take is a QuantizeError naming it (before any work)."""
     modules = dict(model.named_modules())
     target = _plan_target(plan)
     specs = []
@@ -62,16 +62,15 @@ def layer_specs(model: nn.Module, plan: Plan) -> list[LayerSpec]:
         if layer.fused_activation is not None and layer.fused_activation not in modules:
             raise QuantizeError(f"plan layer `{name}` has fused activation `{layer.fused_activation}`, which is "
                                 f"not a module of the model")
-        if kind in recurrent.RECURRENT_TYPES:  # supported ones get a spec, others a warning
+        if kind in recurrent.RECURRENT_TYPES:
             spec = recurrent.engine_spec(layer, module)
         elif kind in LAYER_KINDS:
             spec = _layer_spec(layer)
         else:
             raise QuantizeError(f"layer `{name}` has type `{kind}`, which this engine cannot quantize")
-        if spec is not None:
-            _check_bits(spec, target)
-            _check_layer_rules(spec, module, target)
-            specs.append(spec)
+        _check_bits(spec, target)
+        _check_layer_rules(spec, module, target)
+        specs.append(spec)
     if not specs:
         raise QuantizeError("plan quantizes no layer")
     return specs

@@ -27,6 +27,7 @@ itself, or in a program from its weights' shapes and its convolution operations'
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,10 +84,17 @@ def module_attributes(module: nn.Module) -> dict[str, Any]:
     if kind not in QUANTIZABLE or kind == "AvgPool2d":
         return {}
     if kind in ("LSTM", "GRU"):
-        bias = getattr(module, "bias", None)
-        return {"in_channels": _positive(getattr(module, "input_size", None)),
-                "hidden_size": _positive(getattr(module, "hidden_size", None)),
-                "bias": bias if isinstance(bias, bool) else None}
+        bias, bidirectional = getattr(module, "bias", None), getattr(module, "bidirectional", None)
+        dropout, proj_size = getattr(module, "dropout", None), getattr(module, "proj_size", None)
+        rnn = {"in_channels": _positive(getattr(module, "input_size", None)),
+               "hidden_size": _positive(getattr(module, "hidden_size", None)),
+               "bias": bias if isinstance(bias, bool) else None,
+               "num_layers": _positive(getattr(module, "num_layers", None)),
+               "bidirectional": bidirectional if isinstance(bidirectional, bool) else None,
+               "dropout": float(dropout) if isinstance(dropout, (int, float)) and dropout >= 0 else None}
+        if kind == "LSTM":  # torch's GRU has the attribute too, always 0
+            rnn["proj_size"] = proj_size if isinstance(proj_size, int) and proj_size >= 0 else None
+        return rnn
     found = {"bias": getattr(module, "bias", None) is not None}
     if kind == "Linear":
         found["in_channels"] = _positive(getattr(module, "in_features", None))
@@ -281,9 +289,15 @@ def _program_attributes(program: Any, path: str, kind: str, groups: int | None) 
         tensor = state.get(f"{path}.{key}")
         return int(tensor.shape[axis]) if tensor is not None and tensor.dim() > axis else None
 
-    if kind in ("LSTM", "GRU"):
-        return {"in_channels": dim("weight_ih_l0", 1), "hidden_size": dim("weight_hh_l0", 1),
-                "bias": f"{path}.bias_ih_l0" in state}
+    if kind in ("LSTM", "GRU"):  # the layer count and directions from the weights' names; dropout is not kept
+        layer_weight = re.compile(re.escape(path) + r"\.weight_ih_l\d+")
+        rnn: dict[str, Any] = {"in_channels": dim("weight_ih_l0", 1), "hidden_size": dim("weight_hh_l0", 1),
+                               "bias": f"{path}.bias_ih_l0" in state,
+                               "num_layers": sum(1 for key in state if layer_weight.fullmatch(key)) or None,
+                               "bidirectional": f"{path}.weight_ih_l0_reverse" in state}
+        if kind == "LSTM":
+            rnn["proj_size"] = dim("weight_hr_l0", 0) or 0
+        return rnn
     found: dict[str, Any] = {"bias": f"{path}.bias" in state}
     if kind == "Linear":
         found["in_channels"] = dim("weight", 1)

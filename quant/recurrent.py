@@ -6,23 +6,27 @@ What is quantized, as AMCT does for its recurrent layers:
   symmetric, per tensor or per gate channel (one scale per row of the ``[gates * hidden, *]`` matrix);
 - the layer input ``x`` (activation quantization with the calibrated ``scale_d`` / ``offset_d``).
 
-Biases, the hidden and cell state stay in float. Only single-layer, unidirectional layers without a
-projection are supported; :func:`skip_reason` says why any other one is left in float.
+Biases, the hidden and cell state stay in float. As AMCT (``GraphChecker.check_rnn_limit`` in
+amct_pytorch/classic/graph_based/amct_pytorch/configuration/check.py), only single-layer, unidirectional
+layers without dropout or projection are quantizable: the resolver's plan leaves any other one in float
+(skip reason ``unsupported``, :func:`cfglang.capabilities.recurrent_limit`), and :func:`skip_reason` says
+why for a module.
 """
 
 from __future__ import annotations
 
 import copy
-import warnings
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from cfglang.capabilities import RECURRENT_LIMITS, recurrent_limit
 from cfglang.plan import LayerPlan
 from quant.core import ACTIVATION_SPECS, ARQSpec, LayerSpec, QuantizeError
 from quant.fakequant import activation_qdq, offset_dtype
+from quant.inventory import module_attributes
 from quant.qmath import fake_quantize, symmetric_scale
 
 __all__ = [
@@ -43,20 +47,13 @@ WEIGHT_NAMES = ("weight_ih_l0", "weight_hh_l0")
 
 
 def skip_reason(module: nn.Module) -> str | None:
-    """Why ``module`` (an LSTM or GRU) cannot be quantized, or None when it can."""
+    """Why AMCT cannot quantize ``module`` (an LSTM or GRU), or None when it can."""
     kind = type(module).__name__
     if kind not in RECURRENT_TYPES:
         return f"`{kind}` is not a recurrent layer, expected `LSTM` or `GRU`"
-    if module.num_layers != 1:
-        return (
-            f"`{kind}` has num_layers={module.num_layers}, expected 1: only single-layer recurrent "
-            "layers are quantized (split a stacked layer into single layers to quantize it)"
-        )
-    if module.bidirectional:
-        return f"`{kind}` is bidirectional, expected a unidirectional layer: the reverse direction is not quantized"
-    if getattr(module, "proj_size", 0):
-        return f"`{kind}` has proj_size={module.proj_size}, expected 0: projected LSTMs are not quantized"
-    return None
+    found = module_attributes(module)
+    limit = recurrent_limit(kind, found["num_layers"], found["bidirectional"], found["dropout"], found.get("proj_size"))
+    return None if limit is None else f"`{kind}` has {limit}: {RECURRENT_LIMITS}"
 
 
 def weight_scale(weight: torch.Tensor, bits: int, channel_wise: bool) -> torch.Tensor:
@@ -142,14 +139,14 @@ class FakeQuantRecurrent(nn.Module):
         return f"scale_d={self.act_scale.item():.6g}, offset_d={int(self.act_offset.item())}, bits={self.act_bits}"
 
 
-def engine_spec(layer: LayerPlan, module: nn.Module) -> LayerSpec | None:
-    """The engine's ``LayerSpec`` for a recurrent plan layer, or None (with a warning saying why)
-    when the layer is left in float. Raises ``QuantizeError`` for settings it cannot honour."""
+def engine_spec(layer: LayerPlan, module: nn.Module) -> LayerSpec:
+    """The engine's ``LayerSpec`` for a recurrent plan layer. Raises ``QuantizeError`` for settings it cannot
+    honour, and for a layer AMCT does not quantize (which a resolved plan leaves in float)."""
     name, kind = layer.name, layer.type
     reason = skip_reason(module)
     if reason is not None:
-        warnings.warn(f"layer `{name}` is not quantized and stays in float: {reason}", stacklevel=3)
-        return None
+        raise QuantizeError(f"plan layer `{name}` is quantized, but {reason} (a plan resolved against this model "
+                            f"leaves it in float, skip reason `unsupported`)")
     weight, act = layer.weight, layer.activation
     if weight is None or weight.algo != ARQSpec.algo:
         found = None if weight is None else weight.algo

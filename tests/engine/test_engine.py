@@ -140,13 +140,14 @@ def test_nan_in_a_late_batch_is_named_after_buffering():
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_recurrent_layer_is_quantized_and_a_stacked_one_is_a_clear_diagnostic(kind):
-    # engine II (quant.recurrent) quantizes single-layer unidirectional LSTM/GRU; others stay float
+    # engine II (quant.recurrent) quantizes single-layer unidirectional LSTM/GRU; a plan that quantizes
+    # another one is refused (a resolved plan leaves it in float: test_recurrent_stacked.py)
     model = nn.Sequential(getattr(nn, kind)(4, 4)).eval()
     result = quantize(model, plan([layer("0", kind, weight={"algo": "arq", "bits": 8, "channel_wise": False})]),
                       [torch.randn(2, 3, 4)] * 2, progress=False)
     assert type(result.model[0]).__name__ == "FakeQuantRecurrent"
     stacked = nn.Sequential(nn.Linear(4, 4), getattr(nn, kind)(4, 4, num_layers=2)).eval()
-    with pytest.warns(UserWarning, match=rf"layer `1` is not quantized .*`{kind}` has num_layers=2"):
+    with pytest.raises(QuantizeError, match=rf"plan layer `1` is quantized, but `{kind}` has num_layers=2"):
         quantize(stacked, plan([layer("0", "Linear"),
                                 layer("1", kind, weight={"algo": "arq", "bits": 8, "channel_wise": False})]),
                  [torch.randn(2, 3, 4)] * 2, progress=False)

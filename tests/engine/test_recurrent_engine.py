@@ -1,4 +1,5 @@
-"""LSTM and GRU through ``quant.quantize``: weights and input quantized, others skipped with a reason."""
+"""LSTM and GRU through ``quant.quantize``: weights and input quantized (stacked and bidirectional ones:
+test_recurrent_stacked.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ class Tagger(nn.Module):
     def __init__(self, kind: str, **kw) -> None:
         super().__init__()
         self.rnn = getattr(nn, kind)(input_size=8, hidden_size=16, batch_first=True, **kw)
-        width = 32 if kw.get("bidirectional") else 16
-        self.head = nn.Linear(width, 5)
+        self.head = nn.Linear(16, 5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(x)
@@ -60,14 +60,3 @@ def test_per_tensor_recurrent_weights() -> None:
     text = 'batch_num: 2\noverride_layer_types { layer_type: "LSTM" calibration_config { arq_quantize { channel_wise: false } } }'
     result = _quantize(Tagger("LSTM"), text)
     assert len(parse_record(result.record)["rnn"].scale_w) == 2
-
-
-@pytest.mark.parametrize(("kw", "why"), [({"num_layers": 2}, "num_layers=2"), ({"bidirectional": True}, "bidirectional")])
-def test_unsupported_recurrent_layers_stay_float_with_a_reason(kw: dict, why: str) -> None:
-    torch.manual_seed(0)
-    model = Tagger("LSTM", **kw).eval()
-    with pytest.warns(UserWarning, match=rf"layer `rnn` is not quantized and stays in float: .*{why}"):
-        result = _quantize(model)
-    assert isinstance(result.model.rnn, nn.LSTM)
-    assert "rnn" not in parse_record(result.record)
-    assert "head" in parse_record(result.record)
