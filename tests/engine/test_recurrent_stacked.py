@@ -103,3 +103,22 @@ def test_a_plan_that_quantizes_one_is_refused(kind: str, kw: dict, detail: str) 
 def test_an_inventory_without_the_attributes_is_not_judged() -> None:
     layer = cfglang.Inventory.from_dict({"version": 1, "layers": [{"name": "rnn", "type": "LSTM"}]})
     assert cfglang.resolve("batch_num: 2", layer).layer("rnn").quantize
+
+
+def test_outputs_and_onnx_with_a_float_stacked_layer(tmp_path) -> None:
+    from quant.onnx_export import onnx_session, run_onnx
+
+    torch.manual_seed(0)
+    model = Tagger("LSTM", num_layers=2, bidirectional=True).eval()
+    plan = cfglang.resolve("batch_num: 2", _inventory(model))
+    result = quant.quantize(model, plan, [torch.randn(4, 7, 6) for _ in range(2)], progress=False)
+    saved = result.save(tmp_path)
+    assert not saved.failed and {"record.txt", "plan.json", "config.json", "model_qdq.onnx"} <= set(saved.written)
+    x = torch.randn(4, 7, 6)
+    with torch.no_grad():
+        fake = result.model(x)
+        reloaded = quant.load_fake_quant_model(tmp_path / "fake_quant_model.pt", lambda: Tagger(
+            "LSTM", num_layers=2, bidirectional=True))(x)
+    assert torch.equal(reloaded, fake)
+    ort = torch.from_numpy(run_onnx(onnx_session((tmp_path / "model_qdq.onnx").read_bytes(), exact=True), x))
+    assert nn.functional.cosine_similarity(ort.flatten(), fake.flatten(), dim=0).item() > 0.9999
