@@ -280,10 +280,10 @@ def test_provenance_points_at_the_value(scenario) -> None:
 
 def _dst_width(text: str) -> int:
     """The activation width a `dst_type` literal names (INT8 = 1, INT16 = 2 in the proto)."""
-    from cfglang.schema import _integer_literal
+    from cfglang.lexer import integer_value
 
     named = {"INT8": 8, "INT16": 16}
-    return named[text] if text in named else {1: 8, 2: 16}[_integer_literal(text)]
+    return named[text] if text in named else {1: 8, 2: 16}[integer_value(text)]
 
 
 def _literal_equals(text: str, value: Any) -> bool:
