@@ -2,7 +2,8 @@
 
 An embedding tied to the output Linear (the zoo's ``tied_lm``, transformers' Qwen2 with
 ``tie_word_embeddings``): ARQ, DMQ and AdaRound quantize the Linear, the embedding of the quantized
-model is the float one bit for bit, and the user's model (ties included) is never modified. A layer
+model is the float one bit for bit, the user's model (ties included) is never modified, and the saved
+fake-quant model reloads into a tied model exactly. A layer
 whose weight is used without calling it is a clear error with DMQ as with IFMR.
 """
 
@@ -75,6 +76,17 @@ def test_tied_embedding_stays_float_and_the_linear_is_quantized(arch: str, algo:
 
     assert head_name in [layer.name for layer in result.layers]
     assert head_name in result.record
+
+
+def test_the_saved_tied_model_reloads_exactly(tmp_path) -> None:
+    model, _, result = _quantize("tied_lm", "dmq")
+    result.save(tmp_path, onnx=False)
+    factory = copy.deepcopy(model)  # tied, as the user's class builds it
+    loaded = quant.load_fake_quant_model(tmp_path / "fake_quant_model.pt", factory)
+    assert torch.equal(loaded.embed.weight, model.embed.weight)
+    ids = torch.randint(0, 64, (2, 8))
+    with torch.no_grad():
+        assert torch.equal(loaded(ids), result.model(ids))
 
 
 def test_untie_gives_the_named_layer_its_own_parameter() -> None:
