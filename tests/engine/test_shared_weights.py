@@ -3,8 +3,8 @@
 An embedding tied to the output Linear (the zoo's ``tied_lm``, transformers' Qwen2 with
 ``tie_word_embeddings``): ARQ, DMQ and AdaRound quantize the Linear, the embedding of the quantized
 model is the float one bit for bit, the user's model (ties included) is never modified, and the saved
-fake-quant model reloads into a tied model exactly. A layer
-whose weight is used without calling it is a clear error with DMQ as with IFMR.
+fake-quant model reloads into a tied model exactly. A layer whose weight is used without calling it is
+a clear error with DMQ as with IFMR.
 """
 
 from __future__ import annotations
