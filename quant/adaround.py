@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from quant.arq import WeightQuant, arq_scale, weight_axis
-from quant.core import AdaRoundSpec, WeightContext, run_batch
+from quant.core import AdaRoundSpec, WeightContext, not_called_error, run_batch
 from quant.dmq import balanced_inputs
 from quant.fakequant import LAYER_KINDS
 from quant.qmath import fake_quantize, qrange
@@ -322,6 +322,7 @@ def collect_samples(
 ) -> SampleCache:
     """Cache pairs of (input of ``name`` in ``quant_model``, output of ``name`` then ``activation`` in
     ``float_model``) over ``batches``, at most ``capacity`` of them."""
+    batches = list(batches)
     float_layer = float_model.get_submodule(name)
     quant_layer = quant_model.get_submodule(name)
     cache = SampleCache(capacity, seed=seed)
@@ -336,7 +337,7 @@ def collect_samples(
             with _capture(float_layer, "output", outs), contextlib.suppress(_StopForward):
                 run_batch(float_model, batch)
             if not ins or not outs:
-                raise ValueError(f"layer `{name}` was not called by the model's forward")
+                raise not_called_error(name, len(batches))
             target = activation(outs[0]) if activation is not None else outs[0]
             cache.add(_as_samples(ins[0], quant_layer), _as_samples(target, quant_layer))
     return cache

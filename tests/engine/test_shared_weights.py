@@ -120,3 +120,23 @@ def test_a_layer_used_without_calling_it_is_a_clear_error(dmq) -> None:
     with pytest.raises(QuantizeError, match=r"^layer `fc` was not called by the model's forward in 2 calibration "
                                             r"batches$"):
         quant.quantize(DirectWeight().eval(), plan, [torch.randn(2, 4) for _ in range(2)], progress=False)
+
+
+def test_adaround_names_a_layer_the_forward_never_calls() -> None:
+    class DirectWeight(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp = nn.Linear(8, 8)
+            self.fc = nn.Linear(8, 4)
+
+        def forward(self, x):
+            return F.linear(torch.relu(self.inp(x)), self.fc.weight)
+
+    torch.manual_seed(0)
+    model = DirectWeight().eval()
+    config = ("batch_num: 1\ncommon_config { ifmr_quantize { } }\noverride_layer_configs { layer_name: \"fc\" "
+              "calibration_config { ada_quantize { num_iteration: 2 } ifmr_quantize { } } }\n")
+    plan = cfglang.resolve(config, quant.model_inventory(model))
+    with pytest.raises(QuantizeError, match=r"^layer `fc` was not called by the model's forward in 1 calibration "
+                                            r"batch$"):
+        quant.quantize(model, plan, [torch.randn(4, 8)], progress=False)
