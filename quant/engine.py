@@ -265,7 +265,7 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
                                    plan.fakequant_precision_mode, act_bits=q.bits))
         layers.append(LayerResult(
             name=spec.name, type=spec.type, weight_algo=spec.weight.algo if spec.weight else None,
-            weight_bits=w.bits if w else None, channel_wise=w.channel_wise if w else None,
+            weight_bits=bits, channel_wise=w.channel_wise if w else spec.weight.channel_wise if spec.weight else None,
             activation_algo=spec.activation.algo, asymmetric=spec.activation.asymmetric,
             scale_d=q.scale, offset_d=q.offset, clip_min=q.clip_min, clip_max=q.clip_max, scale_w=scale_w,
             weight_sqnr_db=sqnr.get(spec.name), output_cosine=cosines.get(spec.name), activation_bits=q.bits,
