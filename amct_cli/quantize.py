@@ -66,7 +66,7 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         how = (f" (the file holds one tensor, split along dim 0; for one batch of {samples} of shape "
                f"{describe_batch(first)}, save a list: `torch.save([tensor], path)`)")
     print(f"amct quantize: read {describe_batches(data.batches)} from `{args.data}`{how}", file=stderr)
-    plan = resolve(checked, model_inventory(model, args.model))
+    plan = resolve(checked, model_inventory(model, args.model, example=data.batches[0]))
     report(checked, [*checked.diagnostics, *plan.diagnostics], stderr)
     if any(d.severity is Severity.ERROR for d in plan.diagnostics):
         print("amct quantize: the config has errors for this model, nothing quantized", file=stderr)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import torch
 from torch import nn
 
 from cfglang.float32 import as_float32
@@ -39,6 +40,7 @@ __all__ = [
     "WeightContext",
     "run_batch",
     "forward_hooks",
+    "output_tensors",
     "not_called_error",
     "nonfinite_input_error",
     "parameter_users",
@@ -232,3 +234,16 @@ def untie(model: nn.Module, names: Sequence[str]) -> None:
             if len(holders) > 1:
                 setattr(module, attr, nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad))
                 holders.pop()  # one user fewer
+
+
+def output_tensors(output: Any, prefix: str = "output") -> Iterator[tuple[str, torch.Tensor]]:
+    """The tensors in a model output (a tensor, or tuples, lists and mappings of them), each with a name:
+    the mapping keys on its path; anything else (``None``, a cache object) is left out."""
+    if isinstance(output, torch.Tensor):
+        yield prefix, output
+    elif isinstance(output, Mapping):
+        for key, value in output.items():
+            yield from output_tensors(value, key if prefix == "output" else f"{prefix}.{key}")
+    elif isinstance(output, (tuple, list)):
+        for index, value in enumerate(output):
+            yield from output_tensors(value, f"{prefix}.{index}")

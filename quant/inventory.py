@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from torch import fx, nn
 
 from cfglang.capabilities import ADA_FUSED_ACTIVATIONS, BATCH_NORM, FOLDABLE_CONV, QUANTIZABLE
 from cfglang.inventory import Activation, Foldable, Inventory, Layer
+from quant.core import output_tensors
 
 __all__ = ["model_inventory", "inventory_from_ref", "module_attributes", "TraceWarning"]
 
@@ -108,8 +110,12 @@ def _layer(name: str, kind: str, attributes: dict[str, Any]) -> Layer:
     return Layer(name, kind, **attributes)
 
 
-def model_inventory(model: Any, name: str | None = None) -> Inventory:
-    """The :class:`~cfglang.inventory.Inventory` of ``model``: an ``nn.Module`` or an ``ExportedProgram``."""
+def model_inventory(model: Any, name: str | None = None, example: Any = None) -> Inventory:
+    """The :class:`~cfglang.inventory.Inventory` of ``model``: an ``nn.Module`` or an ``ExportedProgram``.
+
+    ``example``: one batch of the model's inputs (a tensor, a tuple of them or a dict of keywords). When
+    torch.fx cannot trace the module (transformers models, ``nn.TransformerEncoder``), the graph comes from
+    ``torch.export`` on that batch instead, before falling back to module names only."""
     import torch.export
 
     if isinstance(model, torch.export.ExportedProgram):
@@ -124,13 +130,18 @@ def model_inventory(model: Any, name: str | None = None) -> Inventory:
     try:
         graph = _LeafTracer().trace(model)
     except Exception as exc:  # fx raises many kinds: control flow on tensors, unsupported ops
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        why = f"cannot trace `{label}` with torch.fx ({type(exc).__name__}: {_first_line(exc)[:200]})"
+        if example is not None:
+            try:
+                return _exported_inventory(model, example, label, types_of, attributes)
+            except Exception as export_exc:  # torch.export raises as many kinds
+                why += f", nor export it on the example batch ({type(export_exc).__name__}: " \
+                       f"{_first_line(export_exc)[:200]})"
         warnings.warn(TraceWarning(
-            f"cannot trace `{label}` with torch.fx ({type(exc).__name__}: {first[:200]}): layer names and types "
-            "are known, but not which BatchNorm follows which convolution nor which activation follows a "
-            "layer; the inventory is marked `traced: false`, no fusion is planned and `skip_fusion_layers` "
-            "is not checked (a `torch.export` program file of the model gives the graph, if it exports)"),
-            stacklevel=2)
+            f"{why}: layer names and types are known, but not which BatchNorm follows which convolution nor "
+            "which activation follows a layer; the inventory is marked `traced: false`, no fusion is planned "
+            "and `skip_fusion_layers` is not checked (a `torch.export` program file of the model gives the "
+            "graph, if it exports)"), stacklevel=2)
         return Inventory(tuple(_layer(n, t, attributes[n]) for n, t in types_of.items()), traced=False, model=label)
     ops: dict[fx.Node, _Op] = {}
     for node in graph.nodes:
@@ -141,6 +152,45 @@ def model_inventory(model: Any, name: str | None = None) -> Inventory:
     seen = set(order)
     order.extend(n for n in types_of if n not in seen)  # modules the forward never calls
     return Inventory(tuple(_layer(n, types_of[n], attributes[n]) for n in order), foldable, activations, True, label)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Outputs(nn.Module):
+    """``model`` returning the tensors of its output only: torch.export cannot return a transformers cache."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        return tuple(tensor for _, tensor in output_tensors(self.model(*args, **kwargs)))
+
+
+def _exported_inventory(model: nn.Module, example: Any, label: str, types_of: dict[str, str],
+                        attributes: dict[str, dict[str, Any]]) -> Inventory:
+    """The inventory from the graph of ``torch.export`` (non-strict) on one batch: the program's rules, the
+    module's own names, types and attributes; leaves the batch does not call come last, as with fx."""
+    import torch.export
+
+    if isinstance(example, Mapping):
+        args, kwargs = (), dict(example)
+    else:
+        args, kwargs = (tuple(example) if isinstance(example, (tuple, list)) else (example,)), {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the program names the wrapper's paths: its own warnings would too
+        program = torch.export.export(_Outputs(model), args, kwargs, strict=False)
+        found = _program_inventory(program, label)
+    name = (lambda path: path.removeprefix("model."))
+    order = [name(layer.name) for layer in found.layers if name(layer.name) in types_of]
+    order.extend(n for n in types_of if n not in set(order))
+    return Inventory(tuple(_layer(n, types_of[n], attributes[n]) for n in order),
+                     tuple(Foldable(name(p.conv), name(p.bn)) for p in found.foldable),
+                     tuple(Activation(name(a.layer), name(a.activation), a.type) for a in found.activations),
+                     True, label)
 
 
 def _relations(ops: list[_Op], types_of: dict[str, str]) -> tuple[list[str], tuple[Foldable, ...],

@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from quant.core import output_tensors
+
 __all__ = ["OPSET", "WIDE_OPSET", "ExportError", "export_qdq", "onnx_session", "run_onnx"]
 
 #: the opset of all-8-bit models
@@ -143,7 +145,7 @@ def _cause(exc: BaseException, opset: int) -> str:
 
 class _KeywordCall(nn.Module):
     """The model called with its last inputs by keyword (``keys``), the others by position, returning
-    the output's tensors as a tuple (those named ``names`` by :func:`_tensors`)."""
+    the output's tensors as a tuple (those named ``names`` by :func:`quant.core.output_tensors`)."""
 
     def __init__(self, model: nn.Module, keys: list[str], names: list[str]) -> None:
         super().__init__()
@@ -153,21 +155,8 @@ class _KeywordCall(nn.Module):
 
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         split = len(args) - len(self.keys)
-        tensors = dict(_tensors(self.model(*args[:split], **dict(zip(self.keys, args[split:])))))
+        tensors = dict(output_tensors(self.model(*args[:split], **dict(zip(self.keys, args[split:])))))
         return tuple(tensors[name] for name in self.names)
-
-
-def _tensors(output: Any, prefix: str = "output") -> Iterator[tuple[str, torch.Tensor]]:
-    """The tensors in a model output (a tensor, or tuples, lists and mappings of them), each with a name:
-    the mapping keys on its path; anything else (``None``, a cache object) is left out."""
-    if isinstance(output, torch.Tensor):
-        yield prefix, output
-    elif isinstance(output, Mapping):
-        for key, value in output.items():
-            yield from _tensors(value, key if prefix == "output" else f"{prefix}.{key}")
-    elif isinstance(output, (tuple, list)):
-        for index, value in enumerate(output):
-            yield from _tensors(value, f"{prefix}.{index}")
 
 
 def _traceable(model: nn.Module, batch: Any) -> tuple[nn.Module, tuple[Any, ...], list[str], list[str]]:
@@ -186,7 +175,7 @@ def _traceable(model: nn.Module, batch: Any) -> tuple[nn.Module, tuple[Any, ...]
         isinstance(output, tuple) and all(isinstance(o, torch.Tensor) for o in output))
     if plain and not kwargs:
         return model, args, names, ["output"]
-    outputs = [name for name, _ in _tensors(output)]
+    outputs = [name for name, _ in output_tensors(output)]
     if not outputs:
         raise ExportError(f"the model returns no tensor ({type(output).__name__}), expected at least one")
     # in eval mode as the model is: the exporter puts the module it is given back in its mode, recursively

@@ -50,3 +50,26 @@ def test_inventory_and_plan(arch: Architecture) -> None:
     assert validation_errors(data, "plan") == []
     assert Plan.from_dict(data) == plan
     assert [layer.name for layer in plan.layers] == [layer.name for layer in inventory.quantizable]
+
+
+@pytest.mark.parametrize("arch", _params())
+def test_an_example_batch_gives_the_graph_where_fx_cannot(arch: Architecture) -> None:
+    """With one batch, a model torch.fx cannot trace gets its graph from torch.export: the same layers
+    and attributes, marked traced, and the model is left as it was (eval mode, same weights)."""
+    if arch.needs_transformers:
+        pytest.importorskip("transformers")
+    import quant
+
+    model, batches = arch()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_name = quant.model_inventory(model, arch.name)
+        with_batch = quant.model_inventory(model, arch.name, example=batches[0])
+    assert with_batch.traced
+    assert sorted(layer.name for layer in with_batch.layers) == sorted(layer.name for layer in by_name.layers)
+    assert ({layer.name: (layer.type, layer.attributes()) for layer in with_batch.quantizable}
+            == {layer.name: (layer.type, layer.attributes()) for layer in by_name.quantizable})
+    if by_name.traced:  # fx traced it: the example changes nothing
+        assert with_batch == by_name
+    assert not model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
