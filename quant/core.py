@@ -38,6 +38,7 @@ __all__ = [
     "ACTIVATION_SPECS",
     "LayerSpec",
     "WeightContext",
+    "batch_arguments",
     "run_batch",
     "forward_hooks",
     "output_tensors",
@@ -188,13 +189,20 @@ class WeightContext:
         return self.float_model_factory()
 
 
-def run_batch(model: nn.Module, batch: Any) -> Any:
-    """Call ``model`` on one batch: a tensor, a tuple/list of positional inputs or a dict of keywords."""
+def batch_arguments(batch: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword inputs of one batch: a tensor, a tuple/list of positional inputs or a
+    dict of keywords."""
     if isinstance(batch, Mapping):
-        return model(**batch)
+        return (), dict(batch)
     if isinstance(batch, (tuple, list)):
-        return model(*batch)
-    return model(batch)
+        return tuple(batch), {}
+    return (batch,), {}
+
+
+def run_batch(model: nn.Module, batch: Any) -> Any:
+    """Call ``model`` on one batch (:func:`batch_arguments`)."""
+    args, kwargs = batch_arguments(batch)
+    return model(*args, **kwargs)
 
 
 @contextlib.contextmanager

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +36,7 @@ from torch import fx, nn
 
 from cfglang.capabilities import ADA_FUSED_ACTIVATIONS, BATCH_NORM, FOLDABLE_CONV, QUANTIZABLE
 from cfglang.inventory import Activation, Foldable, Inventory, Layer
-from quant.core import output_tensors
+from quant.core import batch_arguments, output_tensors
 
 __all__ = ["model_inventory", "inventory_from_ref", "module_attributes", "TraceWarning"]
 
@@ -148,10 +147,7 @@ def model_inventory(model: Any, name: str | None = None, example: Any = None) ->
         op = ops[node] = _Op(node.target if node.op == "call_module" else None)
         for source in node.all_input_nodes:
             _link(ops[source], op)
-    order, foldable, activations = _relations(list(ops.values()), types_of)
-    seen = set(order)
-    order.extend(n for n in types_of if n not in seen)  # modules the forward never calls
-    return Inventory(tuple(_layer(n, types_of[n], attributes[n]) for n in order), foldable, activations, True, label)
+    return _module_inventory(*_relations(list(ops.values()), types_of), types_of, attributes, label)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -176,21 +172,24 @@ def _exported_inventory(model: nn.Module, example: Any, label: str, types_of: di
     module's own names, types and attributes; leaves the batch does not call come last, as with fx."""
     import torch.export
 
-    if isinstance(example, Mapping):
-        args, kwargs = (), dict(example)
-    else:
-        args, kwargs = (tuple(example) if isinstance(example, (tuple, list)) else (example,)), {}
+    args, kwargs = batch_arguments(example)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the program names the wrapper's paths: its own warnings would too
         program = torch.export.export(_Outputs(model), args, kwargs, strict=False)
         found = _program_inventory(program, label)
     name = (lambda path: path.removeprefix("model."))
-    order = [name(layer.name) for layer in found.layers if name(layer.name) in types_of]
-    order.extend(n for n in types_of if n not in set(order))
-    return Inventory(tuple(_layer(n, types_of[n], attributes[n]) for n in order),
-                     tuple(Foldable(name(p.conv), name(p.bn)) for p in found.foldable),
-                     tuple(Activation(name(a.layer), name(a.activation), a.type) for a in found.activations),
-                     True, label)
+    return _module_inventory([name(layer.name) for layer in found.layers if name(layer.name) in types_of],
+                             tuple(Foldable(name(p.conv), name(p.bn)) for p in found.foldable),
+                             tuple(Activation(name(a.layer), name(a.activation), a.type) for a in found.activations),
+                             types_of, attributes, label)
+
+
+def _module_inventory(order: list[str], foldable: tuple[Foldable, ...], activations: tuple[Activation, ...],
+                      types_of: dict[str, str], attributes: dict[str, dict[str, Any]], label: str) -> Inventory:
+    """A traced module's inventory: the called leaves in ``order``, then those the forward never calls."""
+    seen = set(order)
+    order = order + [n for n in types_of if n not in seen]
+    return Inventory(tuple(_layer(n, types_of[n], attributes[n]) for n in order), foldable, activations, True, label)
 
 
 def _relations(ops: list[_Op], types_of: dict[str, str]) -> tuple[list[str], tuple[Foldable, ...],

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from quant.core import output_tensors
+from quant.core import batch_arguments, output_tensors
 
 __all__ = ["OPSET", "WIDE_OPSET", "ExportError", "export_qdq", "onnx_session", "run_onnx"]
 
@@ -54,11 +54,10 @@ _EXPORT_OPSET = 20
 
 
 def _args(batch: Any) -> tuple[tuple[Any, ...], dict[str, Any], list[str]]:
+    args, kwargs = batch_arguments(batch)
     if isinstance(batch, Mapping):
-        return (), dict(batch), list(batch)
-    if isinstance(batch, (tuple, list)):
-        return tuple(batch), {}, [f"input_{i}" for i in range(len(batch))]
-    return (batch,), {}, ["input"]
+        return args, kwargs, list(kwargs)
+    return args, kwargs, [f"input_{i}" for i in range(len(args))] if isinstance(batch, (tuple, list)) else ["input"]
 
 
 def _widths(model: nn.Module) -> tuple[set[str], bool]:
