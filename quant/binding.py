@@ -1,6 +1,6 @@
 """A plan bound to a model: the one conversion from ``cfglang.Plan`` (or its native JSON dict) to the
 engine's :class:`~quant.core.LayerSpec` list, checked against the model's modules and the plan's target,
-and the fake-quant layers that replace the planned modules.
+and the pieces a quantized layer gets in place (its input quantizer; its parametrized weight).
 
 Used by the engine (:func:`quant.quantize`) and by :func:`quant.result.load_fake_quant_model`.
 """
@@ -16,11 +16,13 @@ from torch import nn
 from cfglang.capabilities import INT4_PACKING, INT4_PROBLEMS, Target, TargetError, get_target, int4_pack_problem
 from cfglang.plan import LayerPlan, Plan, PlanError
 from quant import recurrent
+from quant.arq import weight_axis
 from quant.core import ACTIVATION_SPECS, WEIGHT_SPECS, AdaRoundSpec, DMQSpec, LayerSpec, QuantizeError
-from quant.fakequant import ACTIVATION_BITS, LAYER_KINDS, FakeQuantLayer
+from quant.fakequant import (ACTIVATION_BITS, LAYER_KINDS, InputQuantizer, attach_input_quantizer,
+                             quantize_weight_in_place)
 from quant.inventory import module_attributes
 
-__all__ = ["WEIGHT_BITS", "as_plan", "layer_specs", "build_fake_quant_model"]
+__all__ = ["WEIGHT_BITS", "as_plan", "layer_specs", "attach_input_quantizers", "placeholder_weights"]
 
 #: weight widths the engine executes: AMCT's WTS_SUPPORT_NUM_BITS (common/config/field.py)
 WEIGHT_BITS = (4, 6, 7, 8)
@@ -154,23 +156,36 @@ def _names(table: Mapping[str, Any]) -> str:
     return ", ".join(f"`{k}`" for k in sorted(table))
 
 
-def build_fake_quant_model(model: nn.Module, specs: Sequence[LayerSpec],
-                           factors: Mapping[str, torch.Tensor] | None = None) -> dict[str, nn.Module]:
-    """Replace every layer of ``specs`` in ``model`` (in place) by its fake-quant module with placeholder
-    parameters; used by the engine and to rebuild a saved fake-quant model from its factory."""
-    factors = factors or {}
-    wrappers: dict[str, nn.Module] = {}
+def attach_input_quantizers(model: nn.Module, specs: Sequence[LayerSpec],
+                            balance_channels: Mapping[str, int]) -> dict[str, InputQuantizer]:
+    """Give every layer of ``specs`` in ``model`` its input quantizer (placeholder scale 1, offset 0;
+    ``balance_channels`` factors for the DMQ-balanced layers); returns them by layer name."""
+    quantizers: dict[str, InputQuantizer] = {}
     for spec in specs:
         module = model.get_submodule(spec.name)
-        if spec.type in recurrent.RECURRENT_TYPES:
-            wrapper = recurrent.engine_wrapper(module, spec)
-        else:
-            wrapper = FakeQuantLayer(
-                module, spec.type, act_bits=spec.activation.bits,
-                weight_bits=spec.weight.bits if spec.weight else 8,
-                channel_wise=spec.weight.channel_wise if spec.weight else False,
-                balance_channels=factors[spec.name].numel() if spec.name in factors else None,
-            )
-        model.set_submodule(spec.name, wrapper)
-        wrappers[spec.name] = wrapper
-    return wrappers
+        channel_dim = 1 if spec.type in recurrent.RECURRENT_TYPES else LAYER_KINDS[spec.type].channel_dim
+        quantizer = InputQuantizer(bits=spec.activation.bits, balance_channels=balance_channels.get(spec.name),
+                                   channel_dim=channel_dim, device=_device(module))
+        attach_input_quantizer(module, quantizer)
+        quantizers[spec.name] = quantizer
+    return quantizers
+
+
+def placeholder_weights(model: nn.Module, specs: Sequence[LayerSpec]) -> None:
+    """Give every weighted, non-recurrent layer of ``specs`` the parametrized weight of a quantized layer,
+    with zero codes and unit scales, so that a saved state dict loads into ``model``."""
+    for spec in specs:
+        if spec.weight is None or spec.type in recurrent.RECURRENT_TYPES:
+            continue
+        module = model.get_submodule(spec.name)
+        axis = weight_axis(module)
+        scale = torch.ones(module.weight.shape[axis] if spec.weight.channel_wise else ())
+        quantize_weight_in_place(module, torch.zeros(module.weight.shape, dtype=torch.int8), scale, axis=axis,
+                                 channel_wise=spec.weight.channel_wise, bits=spec.weight.bits)
+
+
+def _device(module: nn.Module) -> torch.device | None:
+    tensor = next(iter(module.parameters(recurse=False)), None)
+    if tensor is None:
+        tensor = next(iter(module.buffers(recurse=False)), None)
+    return tensor.device if tensor is not None else None

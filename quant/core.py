@@ -13,6 +13,7 @@ Parameters a spec is built without take the config schema's defaults (:func:`cfg
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,8 +45,7 @@ __all__ = [
     "output_tensors",
     "not_called_error",
     "nonfinite_input_error",
-    "parameter_users",
-    "untie",
+    "shared_copy",
 ]
 
 
@@ -220,28 +220,14 @@ def forward_hooks(model: nn.Module, hooks: Mapping[str, Callable], *, pre: bool)
             handle.remove()
 
 
-def parameter_users(model: nn.Module) -> dict[int, list[str]]:
-    """Per parameter (by ``id``), the qualified names under which the modules of ``model`` hold it: more
-    than one name is a parameter shared between modules (an embedding tied to an output Linear)."""
-    users: dict[int, list[str]] = {}
-    for prefix, module in model.named_modules():
-        for name, param in module.named_parameters(recurse=False):
-            users.setdefault(id(param), []).append(f"{prefix}.{name}" if prefix else name)
-    return users
-
-
-def untie(model: nn.Module, names: Sequence[str]) -> None:
-    """Give each named module of ``model`` its own copy of every parameter it shares with another
-    module, so that changing it in place (BatchNorm folding, DMQ, the quantized weight) changes that
-    module only; the other users keep the original parameter."""
-    users = parameter_users(model)
-    for name in names:
-        module = model.get_submodule(name)
-        for attr, param in list(module.named_parameters(recurse=False)):
-            holders = users[id(param)]
-            if len(holders) > 1:
-                setattr(module, attr, nn.Parameter(param.detach().clone(), requires_grad=param.requires_grad))
-                holders.pop()  # one user fewer
+def shared_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model``'s modules that holds the same parameter and buffer tensors (no tensor memory
+    is copied). The engine never changes a tensor of it in place: BatchNorm folding, DMQ and the
+    quantized weights replace a module's tensor, so ``model`` stays as it is and another module holding
+    the same tensor (an embedding tied to an output Linear) keeps the float one."""
+    memo: dict[int, Any] = {id(t): t for t in model.parameters()}
+    memo.update((id(t), t) for t in model.buffers())
+    return copy.deepcopy(model, memo)
 
 
 def output_tensors(output: Any, prefix: str = "output") -> Iterator[tuple[str, torch.Tensor]]:

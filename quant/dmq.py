@@ -12,8 +12,8 @@ that read channel ``j``: for a grouped conv, the output channels of ``j``'s grou
 A channel whose activation or weight maximum is zero (or not finite) gets the factor 1, so a dead
 channel never produces inf or nan.
 
-The engine gives a balanced layer its own copy of a weight it shares with another module (``quant.core.untie``)
-before this pass, so folding the factors changes that layer only.
+Folding the factors gives the layer a new weight tensor (:func:`apply_balance`): a weight it shares with
+another module, or with the user's model (``quant.core.shared_copy``), is not changed.
 """
 
 from __future__ import annotations
@@ -182,15 +182,14 @@ def layer_factors(layer: nn.Module, act_absmax: torch.Tensor, strength: float) -
 
 
 def apply_balance(layer: nn.Module, factors: torch.Tensor) -> ActivationBalance:
-    """Fold ``factors`` into ``layer.weight`` in place and return the module that divides its input.
+    """Fold ``factors`` into the layer's weight (a new tensor) and return the module that divides its input.
 
     Used before weight quantization, so the weight quantizer sees the balanced weight."""
     with torch.no_grad():
-        layer.weight.copy_(
-            fold_into_weight(
-                layer.weight, factors, groups=_groups(layer), transposed=isinstance(layer, _TRANSPOSED)
-            )
-        )
+        balanced = fold_into_weight(layer.weight, factors, groups=_groups(layer),
+                                    transposed=isinstance(layer, _TRANSPOSED))
+    # a new tensor, not changed in place: the engine's copy of the model shares its tensors with the model
+    layer.weight = nn.Parameter(balanced, requires_grad=layer.weight.requires_grad)
     dim = -1 if isinstance(layer, nn.Linear) else 1
     return ActivationBalance(factors.to(layer.weight.device), dim)
 
@@ -199,7 +198,7 @@ def apply_balance(layer: nn.Module, factors: torch.Tensor) -> ActivationBalance:
 def balance_pass(model: nn.Module, layers: Sequence[LayerSpec], batches: Sequence[Any]) -> dict[str, torch.Tensor]:
     """The engine's DMQ step (``quant.engine.BALANCE_PASS``): one pass over ``batches`` for ``max|X_j|``
     at every layer of ``layers`` (``LayerSpec``s with a ``dmq_balancer``), then the factors folded into
-    each weight in place. The engine divides the inputs during calibration and in the fake-quant model."""
+    each weight (new tensors). The engine divides the inputs during calibration and in the fake-quant model."""
     absmax = collect_input_absmax(model, [spec.name for spec in layers], batches)
     factors: dict[str, torch.Tensor] = {}
     for spec in layers:

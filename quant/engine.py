@@ -14,15 +14,19 @@ quantized layer. The engine composes the algorithms, each found by its spec's ty
 - ``quant.calibrators.CALIBRATORS``: activation spec type -> calibrator (IFMR, HFMG).
 - ``BALANCE_PASS``: ``fn(model, layers, batches) -> {name: factors}``, run after folding and before
   weight quantization when any layer has a ``dmq_balancer``. It must fold the factors into each layer's
-  weight in place (so weight quantization sees the balanced weight); the engine divides the layer's
-  input by them during calibration and in the fake-quant model, and records them as
-  ``tensor_balance_factor``.
-- Shared weights: the engine works on a copy of the model, which keeps the model's ties (an embedding
-  tied to an output Linear). Each quantized layer first gets its own copy of any parameter it shares
-  with another module (:func:`quant.core.untie`), so folding, balancing and the quantized weight change
-  that layer only; the other users keep the float parameter, unchanged.
-- ``quant.fakequant.LAYER_KINDS``: layer types the engine can quantize (LSTM and GRU: ``quant.recurrent``);
-  a quantized layer of another type is a clear error before any work.
+  weight (giving the layer a new tensor, so weight quantization sees the balanced weight); the engine
+  divides the layer's input by them during calibration and in the fake-quant model, and records them
+  as ``tensor_balance_factor``.
+- The working model: :func:`quant.core.shared_copy` copies the model's modules but shares its tensors,
+  so quantizing costs no second copy of the float weights. Nothing changes a tensor in place: folding,
+  DMQ and the quantized weight give a layer new tensors, so the user's model stays as it was, and the
+  other users of a tensor a quantized layer shares (an embedding tied to an output Linear) keep it, in
+  float. The result's model still shares the tensors that quantization left alone with the model.
+- The fake-quant model is built in place (:mod:`quant.fakequant`): a quantized layer keeps its class and
+  attributes; its weight becomes a parametrization over int8 codes as soon as its weight algorithm has
+  run (later layers' calibration and AdaRound see it quantized), and after calibration it gets its input
+  quantizer. ``quant.fakequant.LAYER_KINDS``: layer types the engine can quantize (LSTM and GRU:
+  ``quant.recurrent``); a quantized layer of another type is a clear error before any work.
 """
 
 from __future__ import annotations
@@ -39,12 +43,12 @@ from cfglang.plan import Plan
 from quant import qmath, recurrent
 from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db
-from quant.binding import as_plan, build_fake_quant_model, layer_specs
+from quant.binding import as_plan, attach_input_quantizers, layer_specs
 from quant.calibrators import ActivationQParams, NonFiniteError, make_calibrator
 from quant.core import (AdaRoundSpec, ARQSpec, LayerSpec, QuantizeError, WeightContext, forward_hooks,
-                        nonfinite_input_error, not_called_error, run_batch, untie)
+                        nonfinite_input_error, not_called_error, run_batch, shared_copy)
 from quant.dmq import balance_pass
-from quant.fakequant import LAYER_KINDS
+from quant.fakequant import LAYER_KINDS, quantize_weight_in_place
 from quant.fold import FoldError, fold_pairs
 from quant.record import LayerRecord, record_text
 from quant.result import LayerResult, QuantResult
@@ -201,10 +205,9 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
     _check_eval(model)
     taken = _take_batches(batches, plan.batch_num)
 
-    work = copy.deepcopy(model)
-    # the copy keeps the model's ties: a quantized layer gets its own copy of a shared weight, and the
-    # other users (a tied embedding) keep theirs in float, unchanged
-    untie(work, [s.name for s in specs])
+    # the copy shares the model's tensors: every change (folding, DMQ, quantized weights) replaces a
+    # module's tensor, so the model and the other users of a shared tensor (a tied embedding) keep theirs
+    work = shared_copy(model)
     if plan.do_fusion:
         try:
             fold_pairs(work, plan.fusions)
@@ -228,37 +231,34 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
     weights: dict[str, WeightQuant] = {}
     sqnr: dict[str, float] = {}
     for spec in _bar(specs, len(specs), "weights", progress):
-        if spec.weight is None or spec.type in recurrent.RECURRENT_TYPES:  # recurrent weights: in their wrapper
+        if spec.weight is None or spec.type in recurrent.RECURRENT_TYPES:  # recurrent: after calibration
             continue
         module = work.get_submodule(spec.name)
         ctx = WeightContext(spec.name, work, taken, float_copy, progress, spec.fused_activation)
         quantized = WEIGHT_ALGOS[type(spec.weight)](module, spec.weight, ctx)
-        dequantized = quantized.dequantize().to(module.weight.dtype)
-        sqnr[spec.name] = weight_sqnr_db(module.weight, dequantized)
-        with torch.no_grad():
-            module.weight.copy_(dequantized)
+        sqnr[spec.name] = weight_sqnr_db(module.weight, quantized.dequantize().to(module.weight.dtype))
+        quantize_weight_in_place(module, quantized.codes, quantized.scale, axis=quantized.axis,
+                                 channel_wise=quantized.channel_wise, bits=quantized.bits)
         weights[spec.name] = quantized
+    snapshot = None  # the float copy is not needed past the weights
 
     qparams = _calibrate(work, specs, taken, factors, progress)
     if plan.fakequant_precision_mode == "FORCE_FP16_QUANT":
         qparams = {n: _fp16(q) for n, q in qparams.items()}
 
-    wrappers = build_fake_quant_model(work, specs, factors)
+    recurrent_scales = {
+        spec.name: recurrent.quantize_recurrent_weights(work.get_submodule(spec.name), spec.weight.bits,
+                                                        spec.weight.channel_wise).record_scales()
+        for spec in specs if spec.type in recurrent.RECURRENT_TYPES}
+    quantizers = attach_input_quantizers(work, specs, {name: f.numel() for name, f in factors.items()})
     for spec in specs:
-        wrapper = wrappers[spec.name]
-        wrapper.set_activation(qparams[spec.name].scale, qparams[spec.name].offset)
-        if spec.name in weights:
-            wrapper.set_weight(weights[spec.name].codes, weights[spec.name].scale)
-        if spec.name in factors:
-            wrapper.balance.copy_(factors[spec.name].reshape(-1))
+        quantizers[spec.name].set(qparams[spec.name].scale, qparams[spec.name].offset, factors.get(spec.name))
     cosines = _output_cosines(work, float_out, taken[0])
 
     layers, records = [], []
     for spec in specs:
         q, w = qparams[spec.name], weights.get(spec.name)
-        scale_w = tuple(w.scale.reshape(-1).tolist()) if w is not None else ()
-        if spec.type in recurrent.RECURRENT_TYPES:
-            scale_w = tuple(wrappers[spec.name].weights.record_scales())
+        scale_w = tuple(w.scale.reshape(-1).tolist()) if w is not None else tuple(recurrent_scales.get(spec.name, ()))
         balance = tuple(factors[spec.name].reshape(-1).tolist()) if spec.name in factors else ()
         bits = w.bits if w else spec.weight.bits if spec.weight else None
         records.append(LayerRecord(spec.name, q.scale, q.offset, scale_w, bits, balance,

@@ -1,35 +1,55 @@
-"""Fake-quant modules: plain torch, CPU and GPU, and exportable as standard ONNX QDQ.
+"""Fake quantization in place: a quantized layer stays the module it was.
 
-``FakeQuantLayer`` replaces a quantized layer in the engine's copy of the model. Its input goes
-through an activation quantize/dequantize (``scale_d``, ``offset_d``), optionally after division by
-DMQ balance factors; its weight is int8 codes times ``scale_w`` (per tensor, or per output channel
-along the layer's weight axis). Under ``torch.onnx.export`` (the TorchScript exporter) the two
-autograd functions below emit ``QuantizeLinear``/``DequantizeLinear`` whose zero point has the
-offset buffer's type (int8, or int16 for 16-bit activations), and the weight codes become int8
-initializers feeding a (per-axis) ``DequantizeLinear`` (quant.onnx_export retypes 4-bit ones to
-int4).
+The engine does not wrap a quantized layer: the module keeps its class, its attributes (``stride``,
+``in_features``, ``bias``) and a ``weight`` that model code can read (``layer.weight.dtype``,
+``conv.weight.shape``), so a model that reads its layers' attributes runs quantized as it runs in float.
+Two pieces are added to the module:
+
+- the weight becomes a parametrization (:mod:`torch.nn.utils.parametrize`): the stored tensor
+  (``parametrizations.weight.original``) is the int8 codes, a buffer, and ``module.weight`` is
+  ``codes * scale_w`` (per tensor, or per output channel along the layer's weight axis), computed at
+  each use in the layer's float dtype. The module's class is then torch's ``Parametrized<Class>``, a
+  subclass of its class. The float weight is not kept: a quantized layer holds a quarter of its float
+  weight's bytes.
+- a child module ``input_quantizer`` (:class:`InputQuantizer`: ``scale`` float32 0-d, ``offset`` 0-d of
+  ``offset_dtype(bits)``, with DMQ ``balance``, one factor per input channel) and a forward pre-hook
+  that passes the layer's input through it: division by the balance factors, then activation
+  quantize/dequantize.
+
+Recurrent layers (LSTM, GRU: :mod:`quant.recurrent`) get the same input quantizer; their weight
+matrices are replaced by float tensors holding their grid values.
+
+Both operations are custom operators (``amct::fake_quantize``, ``amct::dequantize_weight``), so that
+both ONNX exporters see them as one node each: the TorchScript exporter through the symbolics
+registered here, the ``torch.export``-based one through :func:`onnx_translations`; each becomes
+``QuantizeLinear``/``DequantizeLinear`` (activations, zero point of the offset's type: int8, or int16
+for 16-bit activations) or a (per-axis) ``DequantizeLinear`` of an int8 initializer (weights;
+quant.onnx_export retypes 4-bit ones to int4).
 
 Widths: activations of 8 or 16 bits (``ACTIVATION_BITS``: AMCT's ``dst_type`` INT8 / INT16), weights
-of 2 to 8 bits (codes always int8 here, as AMCT's ``apply_true_quantize`` makes them; the ONNX export
-stores 4-bit codes as int4, and AMCT's deploy model packs them two per byte).
+of 2 to 8 bits (codes always int8 here, as AMCT's ``apply_true_quantize`` makes them).
 
-``LAYER_KINDS`` is the table of supported layer types -> how to run the float op with a given weight;
-a layer type without an entry here cannot be quantized (LSTM and GRU plug in here).
+``LAYER_KINDS`` is the table of supported layer types: whether the type has a weight, the weight's
+output-channel axis, the input's channel dimension, and the float op with a given weight (AdaRound).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.rnn import PackedSequence
 
 from quant import qmath
 
-__all__ = ["LayerKind", "LAYER_KINDS", "FakeQuantLayer", "ACTIVATION_BITS", "offset_dtype", "activation_qdq",
-           "weight_dq"]
+__all__ = ["LayerKind", "LAYER_KINDS", "ACTIVATION_BITS", "InputQuantizer", "WeightDequantizer", "offset_dtype",
+           "fake_quantize", "dequantize_weight", "quantize_weight_in_place", "attach_input_quantizer",
+           "weight_dequantizer", "weight_codes", "onnx_translations"]
 
 #: activation widths -> the integer type of their codes and offset (the ONNX zero point's type)
 ACTIVATION_BITS: dict[int, torch.dtype] = {8: torch.int8, 16: torch.int16}
@@ -43,42 +63,74 @@ def offset_dtype(bits: int) -> torch.dtype:
     return ACTIVATION_BITS[bits]
 
 
-class _ActivationQDQ(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, scale, offset, bits: int):  # type: ignore[override]
-        return qmath.fake_quantize(x, scale, offset.to(torch.float32), bits).to(x.dtype)
-
-    @staticmethod
-    def symbolic(g, x, scale, offset, bits):
-        q = g.op("QuantizeLinear", x, scale, offset)
-        return g.op("DequantizeLinear", q, scale, offset)
-
-
-class _WeightDQ(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, codes, scale, offset, axis: int):  # type: ignore[override]
-        s = scale
-        if axis >= 0:
-            shape = [1] * codes.dim()
-            shape[axis] = -1
-            s = scale.reshape(shape)
-        return codes.to(scale.dtype) * s
-
-    @staticmethod
-    def symbolic(g, codes, scale, offset, axis):
-        if axis < 0:
-            return g.op("DequantizeLinear", codes, scale, offset)
-        return g.op("DequantizeLinear", codes, scale, offset, axis_i=axis)
-
-
-def activation_qdq(x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, bits: int = 8) -> torch.Tensor:
+@torch.library.custom_op("amct::fake_quantize", mutates_args=())
+def fake_quantize(x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, bits: int) -> torch.Tensor:
     """Activation fake quantization; ``offset`` is an int8 or int16 tensor (the ONNX zero point)."""
-    return _ActivationQDQ.apply(x, scale, offset, bits)
+    return qmath.fake_quantize(x, scale, offset.to(torch.float32), bits).to(x.dtype)
 
 
-def weight_dq(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, axis: int) -> torch.Tensor:
-    """The weight from its int8 codes: ``codes * scale`` along ``axis``."""
-    return _WeightDQ.apply(codes, scale, offset, axis)
+@fake_quantize.register_fake
+def _(x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, bits: int) -> torch.Tensor:
+    return torch.empty_like(x)
+
+
+def _straight_through(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+    return grad, None, None, None
+
+
+fake_quantize.register_autograd(_straight_through)
+
+
+@torch.library.custom_op("amct::dequantize_weight", mutates_args=())
+def dequantize_weight(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, axis: int) -> torch.Tensor:
+    """The weight from its int8 codes: ``codes * scale`` along ``axis`` (``-1``: one scale), in float32."""
+    s = scale
+    if axis >= 0:
+        shape = [1] * codes.dim()
+        shape[axis] = -1
+        s = scale.reshape(shape)
+    return codes.to(scale.dtype) * s
+
+
+@dequantize_weight.register_fake
+def _(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, axis: int) -> torch.Tensor:
+    return codes.new_empty(codes.shape, dtype=scale.dtype)
+
+
+def _symbolic_fake_quantize(g, x, scale, offset, bits):
+    q = g.op("QuantizeLinear", x, scale, offset)
+    return g.op("DequantizeLinear", q, scale, offset)
+
+
+def _symbolic_dequantize_weight(g, codes, scale, offset, axis):
+    from torch.onnx import symbolic_helper
+
+    axis = symbolic_helper._get_const(axis, "i", "axis")
+    if axis < 0:
+        return g.op("DequantizeLinear", codes, scale, offset)
+    return g.op("DequantizeLinear", codes, scale, offset, axis_i=axis)
+
+
+for _name, _symbolic in (("amct::fake_quantize", _symbolic_fake_quantize),
+                         ("amct::dequantize_weight", _symbolic_dequantize_weight)):
+    torch.onnx.register_custom_op_symbolic(_name, _symbolic, 13)
+
+
+def onnx_translations() -> dict[Any, Callable[..., Any]]:
+    """The custom operators' ``custom_translation_table`` for ``torch.onnx.export(dynamo=True)`` at opset 20
+    (onnxscript functions; onnxscript is imported here, on first use)."""
+    from onnxscript import opset20 as op
+
+    def translate_fake_quantize(x, scale, offset, bits: int):
+        return op.DequantizeLinear(op.QuantizeLinear(x, scale, offset), scale, offset)
+
+    def translate_dequantize_weight(codes, scale, offset, axis: int):
+        if axis < 0:
+            return op.DequantizeLinear(codes, scale, offset)
+        return op.DequantizeLinear(codes, scale, offset, axis=axis)
+
+    return {torch.ops.amct.fake_quantize.default: translate_fake_quantize,
+            torch.ops.amct.dequantize_weight.default: translate_dequantize_weight}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +139,7 @@ class LayerKind:
 
     has_weight: bool
     weight_axis: int  # the weight dimension holding output channels
-    forward: Callable[[nn.Module, torch.Tensor, torch.Tensor | None], torch.Tensor]
+    forward: Callable[[nn.Module, torch.Tensor, torch.Tensor | None], torch.Tensor]  # the float op with a weight
     channel_dim: int = 1  # the input dimension holding channels (for DMQ balance factors)
 
 
@@ -117,64 +169,107 @@ LAYER_KINDS: dict[str, LayerKind] = {
 }
 
 
-class FakeQuantLayer(nn.Module):
-    """A quantized layer: ``op(qdq(x / balance), codes * scale_w)``.
+class WeightDequantizer(nn.Module):
+    """The parametrization of a quantized weight: int8 codes in, ``codes * scale`` out (in ``dtype``).
 
-    Buffers: ``act_scale`` (float32, 0-d), ``act_offset`` (0-d, ``offset_dtype(act_bits)``), and with a weight
-    ``weight_codes`` (int8, the weight's shape), ``weight_scale`` (float32, 0-d or 1-d),
-    ``weight_offset`` (int8 zeros like the scale); with DMQ ``balance`` (float32, one per input
-    channel). The wrapped module keeps its bias and hyper-parameters; its float weight is dropped.
-    """
+    Buffers ``scale`` (float32, 0-d or one per entry of ``axis``) and ``offset`` (int8 zeros like it:
+    the ONNX zero point)."""
 
-    def __init__(self, module: nn.Module, layer_type: str, *, act_bits: int = 8, weight_bits: int = 8,
-                 channel_wise: bool = False, balance_channels: int | None = None) -> None:
+    def __init__(self, shape: torch.Size, *, axis: int, channel_wise: bool, bits: int, dtype: torch.dtype,
+                 device: torch.device | None = None) -> None:
         super().__init__()
-        kind = LAYER_KINDS[layer_type]
-        self.layer_type = layer_type
-        self.act_bits = act_bits
-        self.weight_bits = weight_bits
-        self.axis = kind.weight_axis
-        self.register_buffer("act_scale", torch.ones((), dtype=torch.float32))
-        self.register_buffer("act_offset", torch.zeros((), dtype=offset_dtype(act_bits)))
-        if not 1 < weight_bits <= 8:
-            raise ValueError(f"weight bits `{weight_bits}` are not supported, expected 2 to 8")
-        if kind.has_weight:
-            weight = module.weight.detach()
-            channels = weight.shape[self.axis] if channel_wise else None
-            self.register_buffer("weight_codes", torch.zeros(weight.shape, dtype=torch.int8, device=weight.device))
-            shape = (channels,) if channels is not None else ()
-            self.register_buffer("weight_scale", torch.ones(shape, dtype=torch.float32, device=weight.device))
-            self.register_buffer("weight_offset", torch.zeros(shape, dtype=torch.int8, device=weight.device))
-            del module.weight
+        if not 1 < bits <= 8:
+            raise ValueError(f"weight bits `{bits}` are not supported, expected 2 to 8")
+        self.axis = axis if channel_wise else -1
+        self.bits = bits
+        self.dtype = dtype
+        scale_shape = (shape[axis],) if channel_wise else ()
+        self.register_buffer("scale", torch.ones(scale_shape, dtype=torch.float32, device=device))
+        self.register_buffer("offset", torch.zeros(scale_shape, dtype=torch.int8, device=device))
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        weight = dequantize_weight(codes, self.scale, self.offset, self.axis)
+        return weight if self.dtype == torch.float32 else weight.to(self.dtype)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, {'per_tensor' if self.axis < 0 else f'axis={self.axis}'}"
+
+
+def quantize_weight_in_place(module: nn.Module, codes: torch.Tensor, scale: torch.Tensor, *, axis: int,
+                             channel_wise: bool, bits: int, dtype: torch.dtype | None = None) -> WeightDequantizer:
+    """Make ``module.weight`` the parametrized ``codes * scale``; the module's float weight is replaced, not
+    modified (another module holding the same tensor keeps it). Returns the parametrization."""
+    weight = module.weight
+    dtype = dtype or weight.dtype
+    dequantizer = WeightDequantizer(weight.shape, axis=axis, channel_wise=channel_wise, bits=bits, dtype=dtype,
+                                    device=weight.device)
+    with torch.no_grad():
+        dequantizer.scale.copy_(scale.reshape(dequantizer.scale.shape))
+    del module.weight
+    module.register_buffer("weight", codes.to(device=weight.device, dtype=torch.int8).contiguous())
+    parametrize.register_parametrization(module, "weight", dequantizer, unsafe=True)
+    return dequantizer
+
+
+def weight_codes(module: nn.Module) -> torch.Tensor | None:
+    """The int8 codes behind a weight that :func:`quantize_weight_in_place` parametrized, if any."""
+    return module.parametrizations.weight.original if weight_dequantizer(module) is not None else None
+
+
+def weight_dequantizer(module: nn.Module) -> WeightDequantizer | None:
+    """The parametrization that :func:`quantize_weight_in_place` put on ``module.weight``, if any."""
+    if not parametrize.is_parametrized(module, "weight"):
+        return None
+    found = [p for p in module.parametrizations.weight if isinstance(p, WeightDequantizer)]
+    return found[0] if found else None
+
+
+class InputQuantizer(nn.Module):
+    """The input of a quantized layer: ``qdq(x / balance)`` (a ``PackedSequence``'s data for an RNN).
+
+    Buffers ``scale`` (float32, 0-d), ``offset`` (0-d, ``offset_dtype(bits)``) and with DMQ ``balance``
+    (float32, one factor per input channel, along ``channel_dim`` of the input)."""
+
+    def __init__(self, *, bits: int = 8, balance_channels: int | None = None, channel_dim: int = 1,
+                 device: torch.device | None = None) -> None:
+        super().__init__()
+        self.bits = bits
+        self.channel_dim = channel_dim
+        self.register_buffer("scale", torch.ones((), dtype=torch.float32, device=device))
+        self.register_buffer("offset", torch.zeros((), dtype=offset_dtype(bits), device=device))
         if balance_channels is not None:
-            self.register_buffer("balance", torch.ones(balance_channels, dtype=torch.float32))
+            self.register_buffer("balance", torch.ones(balance_channels, dtype=torch.float32, device=device))
         else:
             self.balance = None
-        self.module = module
 
-    def set_activation(self, scale: float, offset: int) -> None:
-        self.act_scale.fill_(scale)
-        self.act_offset.fill_(offset)
+    def set(self, scale: float, offset: int, balance: torch.Tensor | None = None) -> None:
+        self.scale.fill_(scale)
+        self.offset.fill_(offset)
+        if balance is not None:
+            self.balance.copy_(balance.reshape(-1))
 
-    def set_weight(self, codes: torch.Tensor, scale: torch.Tensor) -> None:
-        self.weight_codes.copy_(codes)
-        self.weight_scale.copy_(scale.reshape(self.weight_scale.shape))
-
-    def dequantized_weight(self) -> torch.Tensor | None:
-        if not LAYER_KINDS[self.layer_type].has_weight:
-            return None
-        axis = self.axis if self.weight_scale.dim() else -1
-        return weight_dq(self.weight_codes, self.weight_scale, self.weight_offset, axis)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kind = LAYER_KINDS[self.layer_type]
+    def forward(self, x: Any) -> Any:
+        if isinstance(x, PackedSequence):
+            return x._replace(data=self(x.data))
         if self.balance is not None:
-            dim = kind.channel_dim if kind.channel_dim >= 0 else x.dim() + kind.channel_dim
+            dim = self.channel_dim if self.channel_dim >= 0 else x.dim() + self.channel_dim
             shape = [1] * x.dim()
             shape[dim] = -1
             x = x / self.balance.reshape(shape).to(x.dtype)
-        x = activation_qdq(x, self.act_scale, self.act_offset, self.act_bits)
-        return kind.forward(self.module, x, self.dequantized_weight())
+        return fake_quantize(x, self.scale, self.offset, self.bits)
 
     def extra_repr(self) -> str:
-        return f"type={self.layer_type}, act_bits={self.act_bits}, weight_bits={self.weight_bits}"
+        balance = f", balance={self.balance.numel()}" if self.balance is not None else ""
+        return f"bits={self.bits}{balance}"
+
+
+def _quantize_input(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    if not args:  # a call by keyword only: the pre-hook sees no input
+        raise TypeError(f"a quantized `{type(module).__name__}` takes its input by position, got keywords only")
+    return (module.input_quantizer(args[0]), *args[1:])
+
+
+def attach_input_quantizer(module: nn.Module, quantizer: InputQuantizer) -> None:
+    """Make ``quantizer`` the module's ``input_quantizer`` and pass every input through it."""
+    module.input_quantizer = quantizer
+    module.register_forward_pre_hook(_quantize_input)

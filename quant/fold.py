@@ -24,7 +24,8 @@ class FoldError(ValueError):
 
 
 def fold_batchnorm(conv: nn.Module, bn: nn.Module) -> None:
-    """Fold ``bn`` into ``conv`` in place (computed in float64, stored in the conv's dtype)."""
+    """Fold ``bn`` into ``conv`` (computed in float64, stored in the conv's dtype): the conv gets a new weight
+    and bias; the tensors it held are not changed."""
     if bn.training:
         raise FoldError("is in train mode, expected eval mode (call `model.eval()`)")
     if bn.running_mean is None or bn.running_var is None:
@@ -38,11 +39,10 @@ def fold_batchnorm(conv: nn.Module, bn: nn.Module) -> None:
         weight = conv.weight.double() * factor.reshape(-1, *([1] * (conv.weight.dim() - 1)))
         bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(factor)
         bias = (bias - bn.running_mean.double()) * factor + bn.bias.double()
-        conv.weight.copy_(weight.to(conv.weight.dtype))
-        if conv.bias is None:
-            conv.bias = nn.Parameter(bias.to(conv.weight.dtype), requires_grad=conv.weight.requires_grad)
-        else:
-            conv.bias.copy_(bias.to(conv.bias.dtype))
+        # new tensors, not changed in place: the engine's copy of the model shares its tensors with the model
+        dtype, grad = conv.weight.dtype, conv.weight.requires_grad
+        conv.weight = nn.Parameter(weight.to(dtype), requires_grad=grad)
+        conv.bias = nn.Parameter(bias.to(conv.bias.dtype if conv.bias is not None else dtype), requires_grad=grad)
 
 
 def fold_pairs(model: nn.Module, pairs: Iterable[Fusion]) -> list[tuple[str, str]]:

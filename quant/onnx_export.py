@@ -1,13 +1,19 @@
 """Standard ONNX QDQ export of a fake-quant model (AMCT writes its own ONNX; ours is plain QDQ).
 
 Activations become ``QuantizeLinear``/``DequantizeLinear`` with int8 zero point ``offset_d``; weights
-are int8 initializers feeding ``DequantizeLinear`` (per axis when channel-wise, opset 13). Uses the
-TorchScript exporter (``dynamo=False``), which honours the ``symbolic`` of quant.fakequant's
-functions; the batch dimension of every input and output is dynamic.
+are int8 initializers feeding ``DequantizeLinear`` (per axis when channel-wise, opset 13). The
+TorchScript exporter (``dynamo=False``, through the symbolics quant.fakequant registers for its custom
+operators) comes first: opset 13, or 20 for an operator 13 lacks. Where it cannot export the model
+(``nn.MultiheadAttention``'s fused fast path, ``scaled_dot_product_attention`` with grouped-query
+attention, as in Llama, Qwen2 and Mistral), the ``torch.export``-based exporter (``dynamo=True``, the
+custom operators through :func:`quant.fakequant.onnx_translations`, needs ``onnxscript``) writes opset
+20, unoptimized (``optimize=False``: the graph holds the operators as traced, the runtime optimizes
+it). The batch dimension of every input and output is dynamic,
+except where ``torch.export`` specializes it (then it is the example batch's).
 
 A model with 4-bit weights or 16-bit activations needs opset 21, the first whose QuantizeLinear /
 DequantizeLinear take int4 and int16. The TorchScript exporter stops at opset 20, so such a model is
-exported at 20 (16-bit layers' zero points already int16, from their buffers), converted to 21 by
+exported at 20 (by either exporter; 16-bit layers' zero points already int16, from their buffers), converted to 21 by
 ``onnx.version_converter``, and the 4-bit layers' weight codes and zero points are retyped from int8
 to int4 initializers. All-8-bit models (6- and 7-bit weights included: their codes are int8) stay at
 opset 13, byte for byte as before.
@@ -42,6 +48,7 @@ import torch
 from torch import nn
 
 from quant.core import batch_arguments, output_tensors
+from quant.fakequant import InputQuantizer, onnx_translations, weight_dequantizer
 
 __all__ = ["OPSET", "WIDE_OPSET", "ExportError", "export_qdq", "onnx_session", "run_onnx"]
 
@@ -61,12 +68,13 @@ def _args(batch: Any) -> tuple[tuple[Any, ...], dict[str, Any], list[str]]:
 
 
 def _widths(model: nn.Module) -> tuple[set[str], bool]:
-    """The names of the 4-bit layers' weight-code buffers, and whether any layer has 16-bit activations."""
+    """The state-dict names of the 4-bit layers' weight codes, and whether any layer has 16-bit activations."""
     int4, int16 = set(), False
     for name, module in model.named_modules():
-        int16 = int16 or getattr(module, "act_bits", 8) == 16
-        if getattr(module, "weight_bits", 8) == 4 and hasattr(module, "weight_codes"):
-            int4.add(f"{name}.weight_codes" if name else "weight_codes")
+        int16 = int16 or (isinstance(module, InputQuantizer) and module.bits == 16)
+        dequantizer = weight_dequantizer(module)
+        if dequantizer is not None and dequantizer.bits == 4:
+            int4.add(f"{name}.parametrizations.weight.original" if name else "parametrizations.weight.original")
     return int4, int16
 
 
@@ -78,18 +86,29 @@ class ExportError(Exception):
 def export_qdq(model: nn.Module, example_inputs: Any) -> bytes:
     """The serialized ONNX model of ``model`` traced on ``example_inputs`` (one batch): opset 13, or 21
     when a layer has 4-bit weights or 16-bit activations; an all-8-bit model with an operator that opset
-    13 lacks (``aten::scaled_dot_product_attention``) is exported at opset 20 instead.
+    13 lacks (``aten::scaled_dot_product_attention``) is exported at opset 20 instead, and one that the
+    TorchScript exporter cannot take by the ``torch.export``-based exporter at opset 20.
 
     A dict batch is passed by keyword, each key becoming an input of the ONNX model in the batch's
     order; an output that is not a tensor or a tuple of tensors (a ``transformers`` ``ModelOutput``
     with its cache) is exported as its tensors, named by their keys. What the exporter prints and warns
     is dropped; a failure raises :class:`ExportError`."""
-    int4, int16 = _widths(model)
-    wide = bool(int4) or int16
     module, args, names, outputs = _traceable(model.eval(), example_inputs)
-    opsets = (_EXPORT_OPSET,) if wide else (OPSET, _EXPORT_OPSET)
-    causes = []
-    for opset in opsets:
+    int4, int16 = _widths(module)
+    wide = bool(int4) or int16
+    causes: list[str] = []
+    exported = _torchscript_export(module, args, names, outputs, wide, causes)
+    if exported is None:
+        exported = _dynamo_export(module, args, names, outputs, causes)
+    if exported is None:
+        raise ExportError("; ".join(causes))
+    return _widen(exported, int4) if wide else exported
+
+
+def _torchscript_export(module: nn.Module, args: tuple[Any, ...], names: list[str], outputs: list[str], wide: bool,
+                        causes: list[str]) -> bytes | None:
+    """The TorchScript exporter at opset 13, then 20 for an operator 13 lacks (wide models: 20 only)."""
+    for opset in (_EXPORT_OPSET,) if wide else (OPSET, _EXPORT_OPSET):
         buffer = io.BytesIO()
         try:
             with _quiet():
@@ -101,10 +120,35 @@ def export_qdq(model: nn.Module, example_inputs: Any) -> bytes:
             causes.append(_cause(exc, opset))
         except Exception as exc:
             causes.append(_cause(exc, opset))
-            break
+            return None
         else:
-            return _widen(buffer.getvalue(), int4) if wide else buffer.getvalue()
-    raise ExportError("; ".join(causes))
+            return buffer.getvalue()
+    return None
+
+
+def _dynamo_export(module: nn.Module, args: tuple[Any, ...], names: list[str], outputs: list[str],
+                   causes: list[str]) -> bytes | None:
+    """The ``torch.export``-based exporter at opset 20 (the custom operators through
+    :func:`quant.fakequant.onnx_translations`), with a dynamic batch dimension, or a fixed one where
+    ``torch.export`` cannot keep it dynamic; unoptimized (the runtime optimizes the graph)."""
+    try:
+        translations = onnx_translations()
+    except ImportError:
+        causes.append("the `torch.export`-based exporter needs the package `onnxscript`, which is not installed")
+        return None
+    for dynamic in (True, False):
+        try:
+            with _quiet():
+                program = torch.onnx.export(
+                    module, args, dynamo=True, opset_version=_EXPORT_OPSET, input_names=names, output_names=outputs,
+                    dynamic_axes={n: {0: "batch"} for n in [*names, *outputs]} if dynamic else None,
+                    custom_translation_table=translations, optimize=False, verbose=False,
+                )
+            return program.model_proto.SerializeToString()
+        except Exception as exc:
+            if not dynamic:
+                causes.append(_short(f"torch.export-based exporter: {_first_line(exc)}"))
+    return None
 
 
 @contextlib.contextmanager
@@ -129,17 +173,24 @@ def _quiet() -> Iterator[None]:
 
 
 def _cause(exc: BaseException, opset: int) -> str:
-    """One line from an exporter failure, naming the operator where the message does (the exporter
-    appends the whole TorchScript graph to its messages)."""
-    text = str(exc).strip()
-    first = text.splitlines()[0].strip() if text else type(exc).__name__
+    """One line from a TorchScript exporter failure, naming the operator where the message does (the
+    exporter appends the whole TorchScript graph to its messages)."""
+    first = _first_line(exc)
     unsupported = re.search(r"operator '([\w:.]+)' to ONNX opset version", first)
     if unsupported:
         return f"the operator `{unsupported[1]}` is not supported at opset {opset}"
-    node = re.search(r"The containing node has kind '([\w:.]+)'", text)
+    node = re.search(r"The containing node has kind '([\w:.]+)'", str(exc))
     where = f"`{node[1]}` at opset {opset}" if node else f"at opset {opset}"
-    cause = f"{where}: {first}"
-    return cause if len(cause) <= 300 else cause[:297] + "..."
+    return _short(f"{where}: {first}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def _short(line: str) -> str:
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 class _KeywordCall(nn.Module):

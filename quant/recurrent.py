@@ -6,6 +6,10 @@ What is quantized, as AMCT does for its recurrent layers:
   symmetric, per tensor or per gate channel (one scale per row of the ``[gates * hidden, *]`` matrix);
 - the layer input ``x`` (activation quantization with the calibrated ``scale_d`` / ``offset_d``).
 
+The layer stays the ``nn.LSTM`` / ``nn.GRU`` it was: its weight matrices are replaced by float tensors
+holding their grid values, and its input passes through :class:`quant.fakequant.InputQuantizer` (a
+``PackedSequence``'s data too), as for every quantized layer.
+
 Biases, the hidden and cell state stay in float. As AMCT (``GraphChecker.check_rnn_limit`` in
 amct_pytorch/classic/graph_based/amct_pytorch/configuration/check.py), only single-layer, unidirectional
 layers without dropout or projection are quantizable: the resolver's plan leaves any other one in float
@@ -15,17 +19,14 @@ why for a module.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence
 
 from cfglang.capabilities import RECURRENT_LIMITS, recurrent_limit
 from cfglang.plan import LayerPlan
 from quant.core import ACTIVATION_SPECS, ARQSpec, LayerSpec, QuantizeError
-from quant.fakequant import activation_qdq, offset_dtype
 from quant.inventory import module_attributes
 from quant.qmath import fake_quantize, symmetric_scale
 
@@ -35,9 +36,7 @@ __all__ = [
     "skip_reason",
     "weight_scale",
     "quantize_recurrent_weights",
-    "FakeQuantRecurrent",
     "engine_spec",
-    "engine_wrapper",
 ]
 
 RECURRENT_TYPES = frozenset({"LSTM", "GRU"})
@@ -77,7 +76,8 @@ class RecurrentWeights:
 
 
 def quantize_recurrent_weights(module: nn.Module, bits: int, channel_wise: bool) -> RecurrentWeights:
-    """Put ``weight_ih_l0`` and ``weight_hh_l0`` of ``module`` on their integer grid, in place."""
+    """Give ``module`` new ``weight_ih_l0`` and ``weight_hh_l0`` holding their integer-grid values (the
+    tensors it held are not changed: the engine's copy of the model shares them with the model)."""
     reason = skip_reason(module)
     if reason is not None:
         raise ValueError(reason)
@@ -87,56 +87,11 @@ def quantize_recurrent_weights(module: nn.Module, bits: int, channel_wise: bool)
             weight = getattr(module, name)
             scale = weight_scale(weight, bits, channel_wise)
             view = scale.reshape(-1, 1) if channel_wise else scale
-            weight.copy_(fake_quantize(weight.to(torch.float32), view, 0, bits).to(weight.dtype))
+            grid = fake_quantize(weight.to(torch.float32), view, 0, bits).to(weight.dtype)
+            # RNNBase.__setattr__ keeps the layer's flat weight list in step
+            setattr(module, name, nn.Parameter(grid, requires_grad=weight.requires_grad))
             scales.append(scale)
     return RecurrentWeights(scales[0], scales[1])
-
-
-class FakeQuantRecurrent(nn.Module):
-    """An LSTM or GRU whose input is fake-quantized and whose weights are on their integer grid.
-
-    Takes and returns exactly what the wrapped layer does (``batch_first``, an initial state, a
-    ``PackedSequence``). Buffers ``act_scale`` (float32) and ``act_offset`` (int8, int16 at 16 bits) as in
-    :class:`quant.fakequant.FakeQuantLayer`, so the input exports to ONNX as QuantizeLinear /
-    DequantizeLinear; the weights stay float tensors holding grid values."""
-
-    def __init__(
-        self,
-        module: nn.Module,
-        *,
-        scale_d: float = 1.0,
-        offset_d: int = 0,
-        act_bits: int = 8,
-        weight_bits: int = 8,
-        channel_wise: bool = False,
-        quantize_weights: bool = True,
-    ) -> None:
-        super().__init__()
-        self.module = copy.deepcopy(module)
-        self.weights = (
-            quantize_recurrent_weights(self.module, weight_bits, channel_wise) if quantize_weights else None
-        )
-        self.act_bits = act_bits
-        self.register_buffer("act_scale", torch.ones((), dtype=torch.float32))
-        self.register_buffer("act_offset", torch.zeros((), dtype=offset_dtype(act_bits)))
-        self.set_activation(scale_d, offset_d)
-
-    def set_activation(self, scale: float, offset: int) -> None:
-        self.act_scale.fill_(scale)
-        self.act_offset.fill_(offset)
-
-    def _quant_input(self, x: torch.Tensor) -> torch.Tensor:
-        return activation_qdq(x, self.act_scale, self.act_offset, self.act_bits)
-
-    def forward(self, x, hx=None):  # noqa: ANN001, ANN201 - mirrors nn.LSTM / nn.GRU
-        if isinstance(x, PackedSequence):
-            x = x._replace(data=self._quant_input(x.data))
-        else:
-            x = self._quant_input(x)
-        return self.module(x, hx)
-
-    def extra_repr(self) -> str:
-        return f"scale_d={self.act_scale.item():.6g}, offset_d={int(self.act_offset.item())}, bits={self.act_bits}"
 
 
 def engine_spec(layer: LayerPlan, module: nn.Module) -> LayerSpec:
@@ -158,9 +113,3 @@ def engine_spec(layer: LayerPlan, module: nn.Module) -> LayerSpec:
     if layer.dmq_balancer is not None:
         raise QuantizeError(f"layer `{name}` ({kind}) has a `dmq_balancer`, which {kind} does not take")
     return LayerSpec(name, kind, ARQSpec.from_plan(weight), ACTIVATION_SPECS[act.algo].from_plan(act))
-
-
-def engine_wrapper(module: nn.Module, spec: LayerSpec) -> FakeQuantRecurrent:
-    """The fake-quant module that replaces a recurrent layer in the engine's model."""
-    return FakeQuantRecurrent(module, act_bits=spec.activation.bits, weight_bits=spec.weight.bits,
-                              channel_wise=spec.weight.channel_wise)

@@ -36,7 +36,7 @@ from torch import nn
 from cfglang.fsutil import os_reason, process_alive, signals_raise
 from cfglang.plan import Plan
 from cfglang.table import table_lines
-from quant.binding import as_plan, build_fake_quant_model, layer_specs
+from quant.binding import as_plan, attach_input_quantizers, layer_specs, placeholder_weights
 from quant.fold import fold_pairs
 
 __all__ = ["LayerResult", "QuantResult", "SavedOutputs", "OUTPUT_FILES", "OutputDirError", "check_output_dir", "load_fake_quant_model",
@@ -245,7 +245,8 @@ def layer_table(layers: tuple[LayerResult, ...]) -> str:
 
 def load_fake_quant_model(path: str | os.PathLike, factory: Callable[[], nn.Module] | nn.Module) -> nn.Module:
     """Rebuild the fake-quant model: a fresh float model from ``factory`` (or a module, which is
-    modified), BatchNorm pairs of the plan replaced, layers wrapped, then the saved state loaded."""
+    modified), BatchNorm pairs of the plan folded, each quantized layer given its parametrized weight and
+    input quantizer (:mod:`quant.fakequant`), then the saved state loaded."""
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"`{path}` is not a fake-quant model written by `QuantResult.save`")
@@ -255,7 +256,7 @@ def load_fake_quant_model(path: str | os.PathLike, factory: Callable[[], nn.Modu
     specs = layer_specs(model, plan)
     if plan.do_fusion:
         fold_pairs(model, plan.fusions)
-    factors = {name: torch.ones(n) for name, n in payload.get("balance_channels", {}).items()}
-    build_fake_quant_model(model, specs, factors)
+    placeholder_weights(model, specs)
+    attach_input_quantizers(model, specs, payload.get("balance_channels", {}))
     model.load_state_dict(payload["state_dict"], strict=True)
     return model.eval()

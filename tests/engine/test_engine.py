@@ -15,6 +15,7 @@ from torch import nn
 from cfglang.plan import Fusion, Plan, WeightPlan
 from cfglang.record import parse_record
 from quant import QuantizeError, load_fake_quant_model, quantize
+from quant.fakequant import weight_dequantizer
 from quant.fold import fold_pairs
 from quant.onnx_export import onnx_session
 from quant.result import OUTPUT_FILES, OutputDirError
@@ -76,8 +77,8 @@ def test_output_cosine_is_the_float64_cosine_of_the_layer_outputs(cnn_result):
 def test_fake_quant_model_uses_integer_grid(cnn_result):
     _, result = cnn_result
     conv = result.model.conv
-    w = conv.dequantized_weight()
-    scale = conv.weight_scale.reshape(-1, 1, 1, 1)
+    w = conv.weight
+    scale = weight_dequantizer(conv).scale.reshape(-1, 1, 1, 1)
     torch.testing.assert_close(w / scale, torch.round(w / scale), rtol=0, atol=1e-4)
     assert isinstance(result.model.bn, nn.Identity)
     x = batches(1, seed=5)[0]
@@ -145,7 +146,7 @@ def test_recurrent_layer_is_quantized_and_a_stacked_one_is_a_clear_diagnostic(ki
     model = nn.Sequential(getattr(nn, kind)(4, 4)).eval()
     result = quantize(model, plan([layer("0", kind, weight={"algo": "arq", "bits": 8, "channel_wise": False})]),
                       [torch.randn(2, 3, 4)] * 2, progress=False)
-    assert type(result.model[0]).__name__ == "FakeQuantRecurrent"
+    assert type(result.model[0]) is getattr(nn, kind) and result.model[0].input_quantizer is not None
     stacked = nn.Sequential(nn.Linear(4, 4), getattr(nn, kind)(4, 4, num_layers=2)).eval()
     with pytest.raises(QuantizeError, match=rf"plan layer `1` is quantized, but `{kind}` has num_layers=2"):
         quantize(stacked, plan([layer("0", "Linear"),
@@ -225,7 +226,7 @@ def test_save_load_and_overwrite(tmp_path, cnn_result):
     assert json.loads(paths["plan.json"].read_text()) == result.plan.to_dict()
     assert parse_record(paths["record.txt"].read_text())
     payload = torch.load(paths["fake_quant_model.pt"], weights_only=True)
-    assert payload["state_dict"]["conv.weight_codes"].dtype == torch.int8
+    assert payload["state_dict"]["conv.parametrizations.weight.original"].dtype == torch.int8
     rebuilt = load_fake_quant_model(paths["fake_quant_model.pt"], small_cnn)
     x = batches(1, seed=9)[0]
     with torch.no_grad():

@@ -15,7 +15,7 @@ from cfglang.record import parse_record
 from quant import demo, dmq
 from quant.binding import layer_specs
 from quant.core import run_batch
-from quant.fakequant import FakeQuantLayer
+from quant.fakequant import weight_codes
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +38,14 @@ def test_dmq_factors_in_record_fake_quant_model_and_onnx(setup) -> None:
     model, data, _ = setup
     result = _run(setup, "batch_num: 2\ncommon_config { dmq_balancer { migration_strength: 0.5 } }")
     record = parse_record(result.record)
-    balanced = [n for n, m in result.model.named_modules() if isinstance(m, FakeQuantLayer) and m.balance is not None]
+    balanced = [n for n, m in result.model.named_modules() if getattr(m, "input_quantizer", None) is not None
+                and m.input_quantizer.balance is not None]
     assert balanced == ["conv1", "conv2", "conv3", "fc"]  # AvgPool2d takes no dmq_balancer
     for name in balanced:
         factors = result.balance_factors[name]
         assert torch.isfinite(factors).all() and (factors > 0).all()
         assert list(record[name].tensor_balance_factor) == pytest.approx(factors.tolist(), rel=1e-6)
-        assert torch.equal(result.model.get_submodule(name).balance, factors.float())
+        assert torch.equal(result.model.get_submodule(name).input_quantizer.balance, factors.float())
     with torch.no_grad():
         ref = model(data.test_x)
         out = result.model(data.test_x)
@@ -92,7 +93,7 @@ def test_adaround_in_the_engine_beats_nearest_with_the_same_scales(setup) -> Non
     for name in ("conv1", "conv2", "conv3"):  # Conv2d takes ada; the scales are ARQ's
         assert list(rec_ada[name].scale_w) == pytest.approx(list(rec_arq[name].scale_w))
         layer_ada, layer_arq = ada.model.get_submodule(name), arq.model.get_submodule(name)
-        moved = (layer_ada.weight_codes.int() - layer_arq.weight_codes.int()).abs()
+        moved = (weight_codes(layer_ada).int() - weight_codes(layer_arq).int()).abs()
         assert moved.max() <= 1 and moved.sum() > 0
     by_name = {layer.name: layer for layer in ada.layers}
     assert by_name["conv1"].weight_algo == "ada" and by_name["fc"].weight_algo == "ada"

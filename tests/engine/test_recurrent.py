@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from quant import recurrent
+from quant.fakequant import InputQuantizer, attach_input_quantizer
+
+
+def _fake_quant(layer: nn.Module, scale_d: float, offset_d: int, channel_wise: bool = False):
+    """A quantized copy of ``layer`` as the engine makes it: grid weights, quantized input."""
+    fq = copy.deepcopy(layer)
+    weights = recurrent.quantize_recurrent_weights(fq, 8, channel_wise)
+    quantizer = InputQuantizer()
+    quantizer.set(scale_d, offset_d)
+    attach_input_quantizer(fq, quantizer)
+    return fq, weights
 
 
 def _layer(kind: str, **kw) -> nn.Module:
@@ -20,8 +33,8 @@ def _layer(kind: str, **kw) -> nn.Module:
 def test_weights_land_on_the_grid_with_reference_scales(kind: str, channel_wise: bool) -> None:
     layer = _layer(kind)
     original = {n: getattr(layer, n).detach().clone() for n in recurrent.WEIGHT_NAMES}
-    fq = recurrent.FakeQuantRecurrent(layer, scale_d=0.05, offset_d=0, channel_wise=channel_wise)
-    scales = (fq.weights.scale_ih, fq.weights.scale_hh)
+    fq, weights = _fake_quant(layer, 0.05, 0, channel_wise)
+    scales = (weights.scale_ih, weights.scale_hh)
     gates = 4 if kind == "LSTM" else 3
     for name, scale in zip(recurrent.WEIGHT_NAMES, scales):
         w = original[name]
@@ -36,14 +49,14 @@ def test_weights_land_on_the_grid_with_reference_scales(kind: str, channel_wise:
             ref = w.abs().max() / (128.0 if w.min().abs() > w.max().abs() else 127.0)
             view = ref
         assert torch.allclose(scale, ref)
-        q = getattr(fq.module, name).detach() / view
+        q = getattr(fq, name).detach() / view
         assert torch.allclose(q, torch.round(q), atol=1e-4)
         assert q.round().min() >= -128 and q.round().max() <= 127
         # half a step, except at the top when the /128 rule clips the positive end
-        err = (getattr(fq.module, name) - w).abs()
+        err = (getattr(fq, name) - w).abs()
         assert err.max() <= view.max() + 1e-7
         assert err.median() <= view.max() / 2 + 1e-7
-    assert len(fq.weights.record_scales()) == (2 * gates * 5 if channel_wise else 2)
+    assert len(weights.record_scales()) == (2 * gates * 5 if channel_wise else 2)
     # the user's layer is untouched
     assert torch.equal(layer.weight_ih_l0, original["weight_ih_l0"])
 
@@ -54,11 +67,11 @@ def test_input_is_fake_quantized_and_output_stays_close(kind: str) -> None:
     x = torch.randn(3, 7, 6)
     scale = (x.max() - x.min()).item() / 255
     offset = round(-128 - x.min().item() / scale)
-    fq = recurrent.FakeQuantRecurrent(layer, scale_d=scale, offset_d=offset)
+    fq, _ = _fake_quant(layer, scale, offset)
     seen = []
-    fq.module.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    fq.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))  # after the input quantizer's
     out, _ = fq(x)
-    codes = seen[0] / fq.act_scale.item() + offset
+    codes = seen[0] / fq.input_quantizer.scale.item() + offset
     assert torch.allclose(codes, torch.round(codes), atol=1e-3)
     ref, _ = layer(x)
     cos = nn.functional.cosine_similarity(out.flatten(), ref.flatten(), dim=0)
@@ -68,7 +81,7 @@ def test_input_is_fake_quantized_and_output_stays_close(kind: str) -> None:
 
 def test_state_and_packed_sequences_pass_through() -> None:
     layer = _layer("LSTM")
-    fq = recurrent.FakeQuantRecurrent(layer, scale_d=0.03, offset_d=0)
+    fq, _ = _fake_quant(layer, 0.03, 0)
     x = torch.randn(7, 2, 6)
     h0 = (torch.zeros(1, 2, 5), torch.zeros(1, 2, 5))
     out, (h, c) = fq(x, h0)
@@ -91,7 +104,7 @@ def test_unsupported_layers_say_why(kind: str, kw: dict, why: str) -> None:
     reason = recurrent.skip_reason(layer)
     assert reason is not None and why in reason and f"`{kind}`" in reason
     with pytest.raises(ValueError, match=why):
-        recurrent.FakeQuantRecurrent(layer, scale_d=0.1, offset_d=0)
+        recurrent.quantize_recurrent_weights(layer, 8, False)
 
 
 def test_supported_layers_have_no_skip_reason() -> None:

@@ -12,7 +12,6 @@ from torch import nn
 import cfglang
 import quant
 from cfglang.record import parse_record
-from quant.recurrent import FakeQuantRecurrent
 
 
 class Tagger(nn.Module):
@@ -41,13 +40,13 @@ def test_recurrent_layer_is_quantized_in_the_engine(kind: str) -> None:
     model = Tagger(kind).eval()
     result = _quantize(model)
     wrapper = result.model.rnn
-    assert isinstance(wrapper, FakeQuantRecurrent)
+    assert type(wrapper) is getattr(torch.nn, kind) and wrapper.hidden_size == 16  # the layer, in place
     record = parse_record(result.record)["rnn"]
     gates = 4 if kind == "LSTM" else 3
     # channel_wise defaults to true for LSTM/GRU: one scale per gate channel of each matrix
     assert len(record.scale_w) == 2 * gates * 16
-    assert record.scale_d == pytest.approx(wrapper.act_scale.item())
-    assert record.offset_d == int(wrapper.act_offset.item())
+    assert record.scale_d == pytest.approx(wrapper.input_quantizer.scale.item())
+    assert record.offset_d == int(wrapper.input_quantizer.offset.item())
     x = torch.randn(3, 10, 8)
     with torch.no_grad():
         got, ref = result.model(x), model(x)

@@ -14,7 +14,6 @@ import quant
 from cfglang.plan import explain_layer
 from cfglang.record import parse_record
 from quant.core import QuantizeError
-from quant.recurrent import FakeQuantRecurrent
 
 # (type, constructor arguments, the plan's skip detail)
 STACKED = [
@@ -75,7 +74,7 @@ def test_plan_record_and_engine_agree(kind: str, kw: dict, detail: str, algo: st
         result = quant.quantize(model, plan, batches, progress=False)
     assert set(parse_record(result.record)) == {layer.name for layer in plan.layers if layer.quantize} \
         == {"first", "head"}
-    assert isinstance(result.model.first, FakeQuantRecurrent)
+    assert type(result.model.first) is nn.GRU and hasattr(result.model.first, "input_quantizer")
     assert type(result.model.rnn) is getattr(nn, kind)
     x = torch.randn(3, 7, 6)
     with torch.no_grad():

@@ -19,8 +19,8 @@ from torch import nn
 
 import cfglang
 import quant
-from quant.core import QuantizeError, parameter_users, untie
-from quant.fakequant import FakeQuantLayer
+from quant.core import QuantizeError, shared_copy
+from quant.fakequant import weight_codes, weight_dequantizer
 
 import quant_helpers as qh
 from zoo.architectures import architecture
@@ -67,12 +67,12 @@ def test_tied_embedding_stays_float_and_the_linear_is_quantized(arch: str, algo:
     embed = result.model.get_submodule(embed_name)
     assert torch.equal(embed.weight, float_embed)
     head = result.model.get_submodule(head_name)
-    assert isinstance(head, FakeQuantLayer)
-    codes, scale = head.weight_codes, head.weight_scale
-    assert torch.equal(head.dequantized_weight(), codes.float() * scale)
+    assert isinstance(head, nn.Linear)  # still the model's class (parametrized)
+    codes, scale = weight_codes(head), weight_dequantizer(head).scale
+    assert torch.equal(head.weight, codes.float() * scale)
     factors = result.balance_factors.get(head_name)
     expected = float_embed.detach() * (factors if factors is not None else 1.0)  # DMQ: folded into the copy
-    assert (head.dequantized_weight() - expected).abs().max() <= scale.max() * (0.5 if algo != "ada" else 1.0) + 1e-6
+    assert (head.weight - expected).abs().max() <= scale.max() * (0.5 if algo != "ada" else 1.0) + 1e-6
 
     assert head_name in [layer.name for layer in result.layers]
     assert head_name in result.record
@@ -89,16 +89,14 @@ def test_the_saved_tied_model_reloads_exactly(tmp_path) -> None:
         assert torch.equal(loaded(ids), result.model(ids))
 
 
-def test_untie_gives_the_named_layer_its_own_parameter() -> None:
+def test_the_shared_copy_holds_the_models_tensors_and_keeps_its_ties() -> None:
     model, _ = architecture("tied_lm")()
-    shared = model.embed.weight
-    assert len(parameter_users(model)[id(shared)]) == 2
-    untie(model, ["lm_head"])
-    assert model.embed.weight is shared
-    assert model.lm_head.weight is not shared and torch.equal(model.lm_head.weight, shared)
-    assert len(parameter_users(model)[id(shared)]) == 1
-    untie(model, ["lm_head", "proj"])  # nothing shared any more: nothing changes
-    assert model.embed.weight is shared
+    copied = shared_copy(model)
+    assert copied is not model and copied.embed is not model.embed
+    assert copied.embed.weight is model.embed.weight and copied.lm_head.weight is copied.embed.weight
+    assert all(a is b for a, b in zip(copied.buffers(), model.buffers()))
+    copied.lm_head.weight = nn.Parameter(torch.zeros_like(copied.lm_head.weight))  # replacing unties
+    assert model.lm_head.weight is model.embed.weight and copied.embed.weight is model.embed.weight
 
 
 class DirectWeight(nn.Module):

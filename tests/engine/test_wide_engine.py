@@ -19,6 +19,7 @@ from quant import QuantizeError, load_fake_quant_model, quantize
 from quant.arq import arq_scale
 from quant.calibrators import HFMGCalibrator, IFMRCalibrator
 from quant.core import HFMGSpec, IFMRSpec
+from quant.fakequant import weight_codes, weight_dequantizer
 from quant.fold import fold_pairs
 from quant.onnx_export import OPSET, WIDE_OPSET, export_qdq, onnx_session, run_onnx
 from quant_helpers import MixedConvs, hfmg, ifmr, layer, mixed_plan, plan, small_cnn, small_cnn_plan
@@ -53,13 +54,13 @@ def test_weights_are_4_bit_arq_of_the_folded_weight(wide):
     assert list(wide.layer("conv").scale_w) == arq_scale(folded.conv.weight, 4, channel_wise=True).tolist()
     assert list(wide.layer("fc").scale_w) == [arq_scale(folded.fc.weight, 4, channel_wise=False).item()]
     for wrapper in (conv, fc):
-        assert wrapper.weight_codes.dtype == torch.int8 and wrapper.weight_bits == 4
-        assert -8 <= int(wrapper.weight_codes.min()) and int(wrapper.weight_codes.max()) <= 7
+        assert weight_codes(wrapper).dtype == torch.int8 and weight_dequantizer(wrapper).bits == 4
+        assert -8 <= int(weight_codes(wrapper).min()) and int(weight_codes(wrapper).max()) <= 7
     # each output channel reaches one end of [-8, 7]: the symmetric scale fits its largest weight
-    ends = conv.weight_codes.reshape(8, -1)
+    ends = weight_codes(conv).reshape(8, -1)
     assert all(int(r.max()) == 7 or int(r.min()) == -8 for r in ends)
-    scale = conv.weight_scale.reshape(-1, 1, 1, 1)
-    torch.testing.assert_close(conv.dequantized_weight(), conv.weight_codes.float() * scale, rtol=0, atol=0)
+    scale = weight_dequantizer(conv).scale.reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(conv.weight, weight_codes(conv).float() * scale, rtol=0, atol=0)
 
 
 def test_activations_are_16_bit_calibrations_of_the_layer_inputs(wide):
@@ -70,8 +71,8 @@ def test_activations_are_16_bit_calibrations_of_the_layer_inputs(wide):
     want = cal.compute()
     conv = wide.layer("conv")
     assert (conv.scale_d, conv.offset_d) == (want.scale, want.offset)
-    assert wide.model.conv.act_offset.dtype == torch.int16 and int(wide.model.conv.act_offset) == conv.offset_d
-    assert wide.model.conv.act_bits == 16 and wide.model.pool.act_offset.dtype == torch.int8
+    assert wide.model.conv.input_quantizer.offset.dtype == torch.int16 and int(wide.model.conv.input_quantizer.offset) == conv.offset_d
+    assert wide.model.conv.input_quantizer.bits == 16 and wide.model.pool.input_quantizer.offset.dtype == torch.int8
     # a 16-bit scale is far below an 8-bit one on the same data, its offset beyond int8
     assert conv.scale_d < 1e-3 and not -128 <= conv.offset_d <= 127
     fc = wide.layer("fc")
@@ -81,7 +82,7 @@ def test_activations_are_16_bit_calibrations_of_the_layer_inputs(wide):
     folded = copy.deepcopy(small_cnn())
     fold_pairs(folded, [Fusion("conv", "bn")])
     with torch.no_grad():
-        folded.conv.weight.copy_(wide.model.conv.dequantized_weight())
+        folded.conv.weight.copy_(wide.model.conv.weight)
     folded.fc.register_forward_pre_hook(lambda _m, args: inputs.append(args[0].detach().clone()))
     hfmg_cal = HFMGCalibrator(HFMGSpec.from_plan(ActivationPlan(**{**hfmg(), "bits": 16})))
     with torch.no_grad():
@@ -132,7 +133,7 @@ def test_onnx_is_opset_21_with_int4_weights_and_int16_zero_points(wide):
     assert zero_points == {"conv": onnx.TensorProto.INT16, "pool": onnx.TensorProto.INT8,
                            "fc": onnx.TensorProto.INT16}
     codes = onnx.numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == dq_weights[0].input[0]))
-    assert np.array_equal(codes.astype(np.int8), wide.model.conv.weight_codes.numpy())
+    assert np.array_equal(codes.astype(np.int8), weight_codes(wide.model.conv).numpy())
 
 
 def test_onnx_runtime_agrees_with_the_fake_quant_model(wide):
@@ -187,7 +188,7 @@ def test_every_conv_kind_at_4_bits_with_16_bit_activations():
     p["target"] = TARGET
     result = quantize(model, p, data, progress=False)
     assert all(l.weight_bits == 4 for l in result.layers)
-    assert len(result.layer("t2").scale_w) == 3 and result.model.t2.weight_codes.abs().max() <= 8
+    assert len(result.layer("t2").scale_w) == 3 and weight_codes(result.model.t2).abs().max() <= 8
     session = onnx_session(result.onnx_bytes(), exact=True)
     got = session.run(None, {i.name: v.numpy() for i, v in zip(session.get_inputs(), data[0])})[0]
     with torch.no_grad():
@@ -210,7 +211,7 @@ def test_8_bit_models_still_export_at_opset_13(bits):
 def test_save_and_load_a_wide_model(tmp_path, wide):
     paths = wide.save(tmp_path / "out").written
     payload = torch.load(paths["fake_quant_model.pt"], weights_only=True)
-    assert payload["state_dict"]["conv.act_offset"].dtype == torch.int16
+    assert payload["state_dict"]["conv.input_quantizer.offset"].dtype == torch.int16
     rebuilt = load_fake_quant_model(paths["fake_quant_model.pt"], small_cnn)
     x = batches(1, seed=9)[0]
     with torch.no_grad():
@@ -234,7 +235,7 @@ def test_force_fp16_at_16_bits_rounds_the_square_root():
     for name in ("conv", "pool", "fc"):
         raw = plain.layer(name).scale_d
         assert result.layer(name).scale_d == amct_cast_fp16(raw)
-        assert float(result.model.get_submodule(name).act_scale) == amct_cast_fp16(raw)
+        assert float(result.model.get_submodule(name).input_quantizer.scale) == amct_cast_fp16(raw)
     raw = plain.layer("fc").scale_d
     assert raw < 2.0 ** -14  # where a plain float16 cast would be subnormal, with fewer digits
     assert result.layer("fc").scale_d != float(np.float32(np.float16(raw)))
@@ -252,13 +253,13 @@ def test_lstm_a16w8_and_a8w4(act_bits, weight_bits):
     data = [torch.randn(2, 3, 4, generator=g) for _ in range(2)]
     result = quantize(model, p, data, progress=False)
     wrapper = result.model[0]
-    assert wrapper.act_offset.dtype == (torch.int16 if act_bits == 16 else torch.int8)
-    assert int(wrapper.act_offset) == result.layer("0").offset_d
+    assert wrapper.input_quantizer.offset.dtype == (torch.int16 if act_bits == 16 else torch.int8)
+    assert int(wrapper.input_quantizer.offset) == result.layer("0").offset_d
     record = parse_record(result.record)["0"]
     assert record.act_type == f"INT{act_bits}" and record.wts_type == f"INT{weight_bits}"
     # the recurrent weights stay float tensors on their grid: at 4 bits, 16 levels per row at most
-    weight = wrapper.module.weight_ih_l0.detach()
-    scales = torch.tensor(wrapper.weights.record_scales()[:16]).reshape(-1, 1)
+    weight = wrapper.weight_ih_l0.detach()
+    scales = torch.tensor(result.layer("0").scale_w[:16]).reshape(-1, 1)
     codes = weight / scales
     torch.testing.assert_close(codes, torch.round(codes), rtol=0, atol=1e-4)
     assert int(codes.round().min()) >= qmin(weight_bits) and int(codes.round().max()) <= -qmin(weight_bits) - 1

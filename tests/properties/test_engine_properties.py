@@ -53,7 +53,7 @@ class Model(nn.Module):
 def test_fake_quant_weights_lie_on_the_plan_grid(seed: int, spread: str, magnitude: float, bits: int,
                                                  channel_wise: bool) -> None:
     from quant import model_inventory, quantize
-    from quant.fakequant import FakeQuantLayer
+    from quant.fakequant import weight_codes, weight_dequantizer
     from quant.qmath import qrange
 
     model = Model(seed, spread, magnitude).eval()
@@ -66,18 +66,18 @@ def test_fake_quant_weights_lie_on_the_plan_grid(seed: int, spread: str, magnitu
     plan = cfglang.resolve(config, model_inventory(model))
     result = quantize(model, plan, [torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(seed))],
                       progress=False)
-    wrappers = {name: m for name, m in result.model.named_modules() if isinstance(m, FakeQuantLayer)}
+    wrappers = {name: m for name, m in result.model.named_modules() if weight_dequantizer(m) is not None}
     assert sorted(wrappers) == ["conv", "fc"]
     for name, wrapper in wrappers.items():
         planned = plan.layer(name).weight
         lo, hi = qrange(planned.bits)
-        codes = wrapper.weight_codes.to(torch.float32)
+        codes = weight_codes(wrapper).to(torch.float32)
         assert bool(((codes >= lo) & (codes <= hi)).all()), name
-        scale = wrapper.weight_scale
+        scale = weight_dequantizer(wrapper).scale
         assert (scale.dim() == 1) == planned.channel_wise, name
         shape = [-1] + [1] * (codes.dim() - 1) if scale.dim() else []
         s = scale.reshape(shape) if shape else scale
-        dq = wrapper.dequantized_weight()
+        dq = wrapper.weight
         assert torch.allclose(dq, codes * s, rtol=1e-6, atol=0.0), name
         assert tuple(scale.reshape(-1).tolist()) == result.layer(name).scale_w
         w = getattr(model, name).weight.detach()
