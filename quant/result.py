@@ -75,6 +75,8 @@ def check_output_dir(out_dir: str | os.PathLike, *, overwrite: bool = False) -> 
         raise OutputDirError(f"cannot write into the output folder `{out}`: `{probe}` is not writable")
     return out
 _FORMAT = "amct-cfg fake-quant model"
+#: 2: quantized layers in place (parametrized weight, ``input_quantizer``); 1 had wrapper modules
+_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,7 @@ class QuantResult:
     def fake_quant_payload(self) -> dict[str, Any]:
         return {
             "format": _FORMAT,
-            "version": 1,
+            "version": _FORMAT_VERSION,
             "plan": self.plan.to_dict(),
             "balance_channels": {name: int(f.numel()) for name, f in self.balance_factors.items()},
             "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
@@ -250,6 +252,9 @@ def load_fake_quant_model(path: str | os.PathLike, factory: Callable[[], nn.Modu
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ValueError(f"`{path}` is not a fake-quant model written by `QuantResult.save`")
+    if payload.get("version") != _FORMAT_VERSION:
+        raise ValueError(f"`{path}` is a fake-quant model of format version {payload.get('version')}, expected "
+                         f"{_FORMAT_VERSION}: it was written by an earlier amct-cfg, quantize the model again")
     model = factory if isinstance(factory, nn.Module) else factory()
     model.eval()
     plan = as_plan(payload["plan"])

@@ -231,6 +231,10 @@ def test_save_load_and_overwrite(tmp_path, cnn_result):
     x = batches(1, seed=9)[0]
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), result.model(x), rtol=0, atol=0)
+    payload["version"] = 1  # the wrapper-module layout of earlier releases
+    torch.save(payload, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="format version 1, expected 2: it was written by an earlier amct-cfg"):
+        load_fake_quant_model(tmp_path / "old.pt", small_cnn)
     graph = onnx.load(str(paths["model_qdq.onnx"])).graph
     ops = {n.op_type for n in graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv", "Gemm"} <= ops or {"QuantizeLinear", "DequantizeLinear",
