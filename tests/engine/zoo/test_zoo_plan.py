@@ -22,10 +22,9 @@ common_config {
 """
 
 
-def _params(archs=ARCHITECTURES):
-    for arch in archs:
-        marks = [pytest.mark.slow] if arch.needs_transformers else []
-        yield pytest.param(arch, id=arch.name, marks=marks)
+def _params(archs=ARCHITECTURES) -> list:
+    return [pytest.param(arch, id=arch.name, marks=[pytest.mark.slow] if arch.needs_transformers else [])
+            for arch in archs]
 
 
 @pytest.mark.parametrize("arch", _params())
