@@ -16,6 +16,7 @@ New weight algorithms plug in through ``quant.engine.WEIGHT_ALGOS`` (weight spec
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,12 +83,13 @@ def arq_quantize(module: nn.Module, spec: ARQSpec, context: Any = None) -> Weigh
 
 
 def weight_sqnr_db(weight: torch.Tensor, quantized: torch.Tensor) -> float:
-    """``10 log10(sum w^2 / sum (w - w_q)^2)``; inf when the weight is exactly representable."""
-    w = weight.detach().to(torch.float64)
-    noise = (w - quantized.detach().to(torch.float64)).square().sum().item()
-    signal = w.square().sum().item()
+    """``10 log10(sum w^2 / sum (w - w_q)^2)``; inf when the weight is exactly representable. In float32
+    with torch's blocked reductions (a float64 copy of a large weight would double its memory)."""
+    w = weight.detach().to(torch.float32)
+    noise = torch.linalg.vector_norm(w - quantized.detach().to(torch.float32)).item()
+    signal = torch.linalg.vector_norm(w).item()
     if noise == 0.0:
         return float("inf")
     if signal == 0.0:
         return float("-inf")
-    return 10.0 * torch.log10(torch.tensor(signal / noise)).item()
+    return 20.0 * math.log10(signal / noise)

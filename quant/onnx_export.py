@@ -8,8 +8,9 @@ operators) comes first: opset 13, or 20 for an operator 13 lacks. Where it canno
 attention, as in Llama, Qwen2 and Mistral), the ``torch.export``-based exporter (``dynamo=True``, the
 custom operators through :func:`quant.fakequant.onnx_translations`, needs ``onnxscript``) writes opset
 20, unoptimized (``optimize=False``: the graph holds the operators as traced, the runtime optimizes
-it). The batch dimension of every input and output is dynamic,
-except where ``torch.export`` specializes it (then it is the example batch's).
+it). The batch dimension of every input and output is dynamic, and so is the sequence dimension of
+token inputs (integer inputs of two or more dimensions) and of the outputs of that length, except
+where ``torch.export`` specializes them (then they are the example batch's).
 
 A model with 4-bit weights or 16-bit activations needs opset 21, the first whose QuantizeLinear /
 DequantizeLinear take int4 and int16. The TorchScript exporter stops at opset 20, so such a model is
@@ -93,20 +94,20 @@ def export_qdq(model: nn.Module, example_inputs: Any) -> bytes:
     order; an output that is not a tensor or a tuple of tensors (a ``transformers`` ``ModelOutput``
     with its cache) is exported as its tensors, named by their keys. What the exporter prints and warns
     is dropped; a failure raises :class:`ExportError`."""
-    module, args, names, outputs = _traceable(model.eval(), example_inputs)
+    module, args, names, outputs, axes = _traceable(model.eval(), example_inputs)
     int4, int16 = _widths(module)
     wide = bool(int4) or int16
     causes: list[str] = []
-    exported = _torchscript_export(module, args, names, outputs, wide, causes)
+    exported = _torchscript_export(module, args, names, outputs, axes, wide, causes)
     if exported is None:
-        exported = _dynamo_export(module, args, names, outputs, causes)
+        exported = _dynamo_export(module, args, names, outputs, axes, causes)
     if exported is None:
         raise ExportError("; ".join(causes))
     return _widen(exported, int4) if wide else exported
 
 
-def _torchscript_export(module: nn.Module, args: tuple[Any, ...], names: list[str], outputs: list[str], wide: bool,
-                        causes: list[str]) -> bytes | None:
+def _torchscript_export(module: nn.Module, args: tuple[Any, ...], names: list[str], outputs: list[str],
+                        axes: dict[str, dict[int, str]], wide: bool, causes: list[str]) -> bytes | None:
     """The TorchScript exporter at opset 13, then 20 for an operator 13 lacks (wide models: 20 only)."""
     for opset in (_EXPORT_OPSET,) if wide else (OPSET, _EXPORT_OPSET):
         buffer = io.BytesIO()
@@ -114,7 +115,7 @@ def _torchscript_export(module: nn.Module, args: tuple[Any, ...], names: list[st
             with _quiet():
                 torch.onnx.export(
                     module, args, buffer, dynamo=False, opset_version=opset, input_names=names,
-                    output_names=outputs, dynamic_axes={n: {0: "batch"} for n in [*names, *outputs]},
+                    output_names=outputs, dynamic_axes=axes,
                 )
         except torch.onnx.errors.UnsupportedOperatorError as exc:  # a newer opset may have it
             causes.append(_cause(exc, opset))
@@ -127,10 +128,10 @@ def _torchscript_export(module: nn.Module, args: tuple[Any, ...], names: list[st
 
 
 def _dynamo_export(module: nn.Module, args: tuple[Any, ...], names: list[str], outputs: list[str],
-                   causes: list[str]) -> bytes | None:
+                   axes: dict[str, dict[int, str]], causes: list[str]) -> bytes | None:
     """The ``torch.export``-based exporter at opset 20 (the custom operators through
-    :func:`quant.fakequant.onnx_translations`), with a dynamic batch dimension, or a fixed one where
-    ``torch.export`` cannot keep it dynamic; unoptimized (the runtime optimizes the graph)."""
+    :func:`quant.fakequant.onnx_translations`), with the dynamic dimensions of :func:`_dynamic_axes`, or
+    fixed ones where ``torch.export`` cannot keep them dynamic; unoptimized (the runtime optimizes the graph)."""
     try:
         translations = onnx_translations()
     except ImportError:
@@ -141,7 +142,7 @@ def _dynamo_export(module: nn.Module, args: tuple[Any, ...], names: list[str], o
             with _quiet():
                 program = torch.onnx.export(
                     module, args, dynamo=True, opset_version=_EXPORT_OPSET, input_names=names, output_names=outputs,
-                    dynamic_axes={n: {0: "batch"} for n in [*names, *outputs]} if dynamic else None,
+                    dynamic_axes=axes if dynamic else None,
                     custom_translation_table=translations, optimize=False, verbose=False,
                 )
             return program.model_proto.SerializeToString()
@@ -209,8 +210,10 @@ class _KeywordCall(nn.Module):
         return tuple(tensors[name] for name in self.names)
 
 
-def _traceable(model: nn.Module, batch: Any) -> tuple[nn.Module, tuple[Any, ...], list[str], list[str]]:
-    """What the exporter is given: the module, its positional inputs, the input and output names.
+def _traceable(model: nn.Module, batch: Any) -> tuple[nn.Module, tuple[Any, ...], list[str], list[str],
+                                                      dict[str, dict[int, str]]]:
+    """What the exporter is given: the module, its positional inputs, the input and output names, and
+    the dynamic dimensions of each (:func:`_dynamic_axes`).
 
     A model taking tensors and returning a tensor or a tuple of them is exported as it is (the first
     output named ``output``); a dict batch or another output goes through :class:`_KeywordCall`."""
@@ -221,15 +224,39 @@ def _traceable(model: nn.Module, batch: Any) -> tuple[nn.Module, tuple[Any, ...]
     except Exception as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         raise ExportError(f"the model fails on the example inputs: {lines[0]}") from None
+    inputs = (*args, *kwargs.values())
     plain = isinstance(output, torch.Tensor) or (
         isinstance(output, tuple) and all(isinstance(o, torch.Tensor) for o in output))
     if plain and not kwargs:
-        return model, args, names, ["output"]
-    outputs = [name for name, _ in output_tensors(output)]
-    if not outputs:
+        first = output if isinstance(output, torch.Tensor) else output[0]
+        return model, args, names, ["output"], _dynamic_axes(inputs, names, [("output", first)])
+    tensors = list(output_tensors(output))
+    if not tensors:
         raise ExportError(f"the model returns no tensor ({type(output).__name__}), expected at least one")
+    outputs = [name for name, _ in tensors]
     # in eval mode as the model is: the exporter puts the module it is given back in its mode, recursively
-    return _KeywordCall(model, list(kwargs), outputs).eval(), (*args, *kwargs.values()), names, outputs
+    return (_KeywordCall(model, list(kwargs), outputs).eval(), inputs, names, outputs,
+            _dynamic_axes(inputs, names, tensors))
+
+
+def _dynamic_axes(inputs: tuple[Any, ...], names: list[str],
+                  outputs: list[tuple[str, torch.Tensor]]) -> dict[str, dict[int, str]]:
+    """Dimension 0 of every input and output is the batch. Dimension 1 of an integer input of two or
+    more dimensions (token ids, an attention mask) is the sequence, and so is dimension 1 of an output
+    of that length, when the integer inputs have one length."""
+    def integer(t: Any) -> bool:
+        return isinstance(t, torch.Tensor) and t.dim() >= 2 and not t.is_floating_point() and not t.is_complex()
+
+    lengths = {t.shape[1] for t in inputs if integer(t)}
+    axes = {}
+    for name, tensor in zip(names, inputs):
+        if isinstance(tensor, torch.Tensor) and tensor.dim() >= 1:
+            axes[name] = {0: "batch", 1: "sequence"} if integer(tensor) and len(lengths) == 1 else {0: "batch"}
+    for name, tensor in outputs:
+        if tensor.dim() >= 1:
+            sequence = len(lengths) == 1 and tensor.dim() >= 2 and tensor.shape[1] in lengths
+            axes[name] = {0: "batch", 1: "sequence"} if sequence else {0: "batch"}
+    return axes
 
 
 def _widen(model_bytes: bytes, int4_codes: set[str]) -> bytes:

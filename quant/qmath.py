@@ -58,7 +58,10 @@ def quantize(x: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tensor 
     lo, hi = qrange(bits)
     scale = _f32(scale).to(x.device)
     offset = _f32(offset).to(x.device)
-    return torch.clamp(torch.round(x / scale) + offset, lo, hi)
+    if torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad):
+        return torch.clamp(torch.round(x / scale) + offset, lo, hi)
+    # the same operations in place on the one fresh tensor ``x / scale`` (no autograd to keep intermediates for)
+    return (x / scale).round_().add_(offset).clamp_(lo, hi)
 
 
 def dequantize(q: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tensor | int) -> torch.Tensor:

@@ -31,14 +31,20 @@ OTHERS = sorted(n for n in OUTPUT_FILES if n != ONNX)
 
 
 class Diff(nn.Module):
-    """``torch.diff``: no ONNX symbolic at any opset of the TorchScript exporter."""
+    """``torch.diff``: no ONNX symbolic at any opset of the TorchScript exporter (the ``torch.export``-based
+    one has it); with ``branch``, a Python branch on a computed value, which ``torch.export`` cannot trace:
+    then no exporter works."""
 
-    def __init__(self) -> None:
+    def __init__(self, branch: bool = True) -> None:
         super().__init__()
         self.fc = nn.Linear(8, 8)
+        self.branch = branch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.diff(self.fc(x), dim=-1)
+        y = torch.diff(self.fc(x), dim=-1)
+        if self.branch and bool(y.sum() > 0):
+            return -y
+        return y
 
 
 class Attention(nn.Module):
@@ -154,6 +160,22 @@ def test_a_tensor_batch_into_a_model_returning_a_dict() -> None:
     np.testing.assert_allclose(run_onnx(session, batch), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_an_operator_the_torchscript_exporter_lacks_goes_through_torch_export() -> None:
+    torch.manual_seed(0)
+    batch = torch.randn(2, 8)
+    result = _quantized(Diff(branch=False), [batch])
+    model = onnx.load_from_string(result.onnx_bytes())
+    assert model.opset_import[0].version == 20
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") == 1 and ops.count("DequantizeLinear") == 2  # input, weight
+    assert any(i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 2 for i in model.graph.initializer)
+    x = torch.randn(5, 8)  # another batch size: the batch dimension stays dynamic
+    with torch.no_grad():
+        expected = result.model(x).numpy()
+    np.testing.assert_allclose(run_onnx(onnx_session(result.onnx_bytes(), exact=True), x), expected, rtol=1e-5,
+                               atol=1e-5)
+
+
 def test_inputs_the_model_fails_on_are_one_line() -> None:
     result = _quantized(Diff(), [torch.randn(2, 8)])
     with pytest.raises(ExportError, match=r"^the model fails on the example inputs: .*\S$") as info:
@@ -190,7 +212,8 @@ class Diff(nn.Module):
         self.fc = nn.Linear(8, 8)
 
     def forward(self, x):
-        return torch.diff(self.fc(x), dim=-1)
+        y = torch.diff(self.fc(x), dim=-1)
+        return -y if bool(y.sum() > 0) else y
 
 
 def diff():
@@ -223,14 +246,15 @@ def _quantize_cli(model: str, *extra: str) -> tuple[int, str, str]:
 def test_cli_a_failed_export_is_one_warning_and_status_0(work: Path, capfd) -> None:
     status, _, err = _quantize_cli("diff")
     assert status == 0, err
-    warning = [line for line in err.splitlines() if "warning" in line]
+    # (the model cannot be traced either: the inventory's warning is another line)
+    warning = [line for line in err.splitlines() if "warning" in line and ONNX in line]
     assert len(warning) == 1 and warning[0].startswith(f"amct quantize: warning: {ONNX} not written: the ONNX "
                                                        f"export failed: "), err
     assert "`aten::diff`" in warning[0]
     wrote = [line.split(":")[0] for line in err.splitlines() if line.startswith("wrote ")]
     assert wrote == [f"wrote {Path('out') / n}" for n in OUTPUT_FILES if n != ONNX]
     assert sorted(p.name for p in (work / "out").iterdir()) == OTHERS
-    assert "graph" not in err and "Traceback" not in err
+    assert "graph at exception" not in err and "Traceback" not in err, err
     assert capfd.readouterr() == ("", "")  # nothing of the exporter's below Python's streams
 
 
@@ -251,7 +275,8 @@ def test_cli_no_onnx_skips_the_export_and_removes_a_stale_model(work: Path) -> N
 @pytest.mark.parametrize("name", ["gpt2", "bart", "llama"])
 def test_transformers_models_save(tmp_path: Path, name: str, capfd) -> None:
     """GPT-2 and BART export (at opset 20, through the keyword adapter, caches left out) and ONNX Runtime
-    agrees; Llama's grouped-query attention has no TorchScript symbolic: four files and one line."""
+    agrees; Llama's grouped-query attention has no TorchScript symbolic: the torch.export-based exporter
+    writes it, and ONNX Runtime agrees too."""
     pytest.importorskip("transformers")
     from zoo.architectures import architecture
 
@@ -262,10 +287,6 @@ def test_transformers_models_save(tmp_path: Path, name: str, capfd) -> None:
     result = quantize(model, plan, batches[:1], progress=False)
     saved = result.save(tmp_path / "out")
     assert capfd.readouterr() == ("", "")
-    if name == "llama":
-        assert sorted(saved.written) == OTHERS and list(saved.failed) == [ONNX]
-        assert "`aten::scaled_dot_product_attention`" in saved.failed[ONNX] and "\n" not in saved.failed[ONNX]
-        return
     assert sorted(saved.written) == sorted(OUTPUT_FILES)
     data = saved.written[ONNX].read_bytes()
     with torch.no_grad():
