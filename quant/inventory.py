@@ -23,6 +23,12 @@ Two sources, one set of rules (:func:`_relations`):
 Each quantizable layer also records the attributes AMCT's per-layer width rules read
 (:class:`cfglang.inventory.Layer`: input channels, groups, bias, hidden size): from the module
 itself, or in a program from its weights' shapes and its convolution operations' ``groups``.
+
+A module's type is its AMCT type (:func:`layer_type`): a subclass of a quantizable ``torch.nn`` class is
+a layer of that type, and transformers' ``Conv1D`` a ``Linear`` with its weight stored transposed. An
+``nn.Module``'s inventory also lists the weights no quantizable layer holds and the parameters several
+modules share (:class:`cfglang.inventory.Weight`, ``Inventory.shared``); a traced one marks the layers
+its forward never calls.
 """
 
 from __future__ import annotations
@@ -35,10 +41,11 @@ from typing import Any
 from torch import fx, nn
 
 from cfglang.capabilities import ADA_FUSED_ACTIVATIONS, BATCH_NORM, FOLDABLE_CONV, QUANTIZABLE
-from cfglang.inventory import Activation, Foldable, Inventory, Layer
+from cfglang.inventory import Activation, Foldable, Inventory, Layer, Weight
 from quant.core import batch_arguments, output_tensors
 
-__all__ = ["model_inventory", "inventory_from_ref", "module_attributes", "TraceWarning"]
+__all__ = ["model_inventory", "inventory_from_ref", "module_attributes", "layer_type", "weight_transposed",
+           "TraceWarning"]
 
 
 class TraceWarning(UserWarning):
@@ -46,10 +53,11 @@ class TraceWarning(UserWarning):
 
 
 class _LeafTracer(fx.Tracer):
-    """Every module without children is a leaf (torch's default only knows ``torch.nn`` classes)."""
+    """Every module without children is a leaf, and every layer (:func:`_is_leaf`; torch's default only
+    knows ``torch.nn`` classes)."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return not any(True for _ in m.children()) or super().is_leaf_module(m, module_qualified_name)
+        return _is_leaf(m) or super().is_leaf_module(m, module_qualified_name)
 
 
 @dataclass(eq=False)
@@ -71,8 +79,75 @@ def _link(source: _Op, user: _Op) -> None:
         user.inputs.append(source)
 
 
+def layer_type(module: nn.Module) -> str | None:
+    """The AMCT type of ``module`` (:data:`cfglang.capabilities.QUANTIZABLE`), None for a module AMCT does not
+    quantize: its class name when that is a quantizable type (AMCT's own rule), else the name of the first
+    quantizable ``torch.nn`` class its class derives from (torchvision's ``Conv3DSimple`` is a ``Conv3d``;
+    ``NonDynamicallyQuantizableLinear`` and the ``ParametrizedLinear`` of ``torch.nn.utils.parametrize`` are
+    ``Linear``s), and ``Linear`` for transformers' ``Conv1D`` (:func:`weight_transposed`)."""
+    cls = type(module)
+    if cls.__name__ in QUANTIZABLE:
+        return cls.__name__
+    if weight_transposed(module):
+        return "Linear"
+    for base in cls.__mro__[1:]:
+        if base.__name__ in QUANTIZABLE and base.__module__.startswith("torch.nn."):
+            return base.__name__
+    return None
+
+
+def weight_transposed(module: nn.Module) -> bool:
+    """Whether ``module`` is transformers' ``Conv1D`` (GPT-2's projections): a Linear whose weight is stored
+    ``(in, out)`` and applied as ``x @ weight + bias``. Recognised without importing transformers."""
+    cls = type(module)
+    weight = getattr(module, "weight", None)
+    return (cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers.") and hasattr(module, "nf")
+            and isinstance(weight, nn.Parameter) and weight.dim() == 2)
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    """A module of the inventory: one without children, a layer (whose children, such as the
+    parametrizations of a weight-normed convolution, are its own) or a parametrized module."""
+    return (not any(True for _ in module.children()) or layer_type(module) is not None
+            or hasattr(module, "parametrizations"))
+
+
 def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
+    """The inventory's modules (:func:`_is_leaf`) in ``named_modules()`` order, none inside another."""
+    out: list[tuple[str, nn.Module]] = []
+    inside: str | None = None
+    for name, m in model.named_modules():
+        if not name or (inside is not None and name.startswith(inside)):
+            continue
+        if _is_leaf(m):
+            out.append((name, m))
+            inside = name + "."
+    return out
+
+
+def _weights(model: nn.Module, leaves: list[tuple[str, nn.Module]]) -> tuple[Weight, ...]:
+    """The weights no quantizable layer holds: leaves of another type with parameters, and the parameters
+    a module holds beside its children (outside every leaf), in ``named_modules()`` order."""
+    leaf = dict(leaves)
+    inside = tuple(f"{name}." for name in leaf)
+    out: list[Weight] = []
+    for name, m in model.named_modules():
+        if name in leaf:
+            if layer_type(m) is None and any(True for _ in m.parameters()):
+                out.append(Weight(name, type(m).__name__))
+        elif not name.startswith(inside):
+            out.extend(Weight(f"{name}.{p}" if name else p, type(m).__name__, parameter=True)
+                       for p, _ in m.named_parameters(recurse=False))
+    return tuple(out)
+
+
+def _shared(model: nn.Module) -> tuple[tuple[str, ...], ...]:
+    """The paths of each parameter that several modules hold (tied weights), by the parameter's identity."""
+    paths: dict[int, list[str]] = {}
+    for name, m in model.named_modules():
+        for p_name, p in m.named_parameters(recurse=False):
+            paths.setdefault(id(p), []).append(f"{name}.{p_name}" if name else p_name)
+    return tuple(tuple(group) for group in paths.values() if len(group) > 1)
 
 
 def _positive(value: Any) -> int | None:
@@ -81,8 +156,8 @@ def _positive(value: Any) -> int | None:
 
 def module_attributes(module: nn.Module) -> dict[str, Any]:
     """What AMCT's width rules read of a quantizable module, from its own attributes."""
-    kind = type(module).__name__
-    if kind not in QUANTIZABLE or kind == "AvgPool2d":
+    kind = layer_type(module)
+    if kind is None or kind == "AvgPool2d":
         return {}
     if kind in ("LSTM", "GRU"):
         bias, bidirectional = getattr(module, "bias", None), getattr(module, "bidirectional", None)
@@ -97,7 +172,9 @@ def module_attributes(module: nn.Module) -> dict[str, Any]:
             rnn["proj_size"] = proj_size if isinstance(proj_size, int) and proj_size >= 0 else None
         return rnn
     found = {"bias": getattr(module, "bias", None) is not None}
-    if kind == "Linear":
+    if weight_transposed(module):  # Conv1D keeps no `in_features`: its weight is (in, out)
+        found["in_channels"] = _positive(int(module.weight.shape[0]))
+    elif kind == "Linear":
         found["in_channels"] = _positive(getattr(module, "in_features", None))
     else:
         found["in_channels"] = _positive(getattr(module, "in_channels", None))
@@ -105,8 +182,15 @@ def module_attributes(module: nn.Module) -> dict[str, Any]:
     return found
 
 
-def _layer(name: str, kind: str, attributes: dict[str, Any]) -> Layer:
-    return Layer(name, kind, **attributes)
+def _layer(name: str, kind: str, attributes: dict[str, Any], module: nn.Module | None = None,
+           called: bool = True) -> Layer:
+    """The inventory's layer ``name``: of type ``kind`` (a program's class name), or of ``module``'s AMCT type."""
+    if module is None:
+        return Layer(name, kind, **attributes, called=called)
+    amct = layer_type(module)
+    own = type(module).__name__
+    return Layer(name, amct or own, **attributes, class_name=own if amct not in (None, own) else None,
+                 weight_transposed=weight_transposed(module), called=called)
 
 
 def model_inventory(model: Any, name: str | None = None, example: Any = None) -> Inventory:
@@ -124,15 +208,16 @@ def model_inventory(model: Any, name: str | None = None, example: Any = None) ->
                         "or a `torch.export.ExportedProgram`")
     label = name or type(model).__name__
     leaves = _leaves(model)
-    types_of = {n: type(m).__name__ for n, m in leaves}
-    attributes = {n: module_attributes(m) for n, m in leaves}
+    modules = dict(leaves)
+    types_of = {n: layer_type(m) or type(m).__name__ for n, m in leaves}
+    model_weights = _weights(model, leaves), _shared(model)
     try:
         graph = _LeafTracer().trace(model)
     except Exception as exc:  # fx raises many kinds: control flow on tensors, unsupported ops
         why = f"cannot trace `{label}` with torch.fx ({type(exc).__name__}: {_first_line(exc)[:200]})"
         if example is not None:
             try:
-                return _exported_inventory(model, example, label, types_of, attributes)
+                return _exported_inventory(model, example, label, modules, types_of, model_weights)
             except Exception as export_exc:  # torch.export raises as many kinds
                 why += f", nor export it on the example batch ({type(export_exc).__name__}: " \
                        f"{_first_line(export_exc)[:200]})"
@@ -141,13 +226,14 @@ def model_inventory(model: Any, name: str | None = None, example: Any = None) ->
             "which activation follows a layer; the inventory is marked `traced: false`, no fusion is planned "
             "and `skip_fusion_layers` is not checked (a `torch.export` program file of the model gives the "
             "graph, if it exports)"), stacklevel=2)
-        return Inventory(tuple(_layer(n, t, attributes[n]) for n, t in types_of.items()), traced=False, model=label)
+        return Inventory(tuple(_layer(n, t, module_attributes(modules[n]), modules[n]) for n, t in types_of.items()),
+                         traced=False, model=label, weights=model_weights[0], shared=model_weights[1])
     ops: dict[fx.Node, _Op] = {}
     for node in graph.nodes:
         op = ops[node] = _Op(node.target if node.op == "call_module" else None)
         for source in node.all_input_nodes:
             _link(ops[source], op)
-    return _module_inventory(*_relations(list(ops.values()), types_of), types_of, attributes, label)
+    return _module_inventory(*_relations(list(ops.values()), types_of), modules, types_of, label, model_weights)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -166,8 +252,9 @@ class _Outputs(nn.Module):
         return tuple(tensor for _, tensor in output_tensors(self.model(*args, **kwargs)))
 
 
-def _exported_inventory(model: nn.Module, example: Any, label: str, types_of: dict[str, str],
-                        attributes: dict[str, dict[str, Any]]) -> Inventory:
+def _exported_inventory(model: nn.Module, example: Any, label: str, modules: dict[str, nn.Module],
+                        types_of: dict[str, str], model_weights: tuple[tuple[Weight, ...], tuple[tuple[str, ...], ...]],
+                        ) -> Inventory:
     """The inventory from the graph of ``torch.export`` (non-strict) on one batch: the program's rules, the
     module's own names, types and attributes; leaves the batch does not call come last, as with fx."""
     import torch.export
@@ -176,20 +263,23 @@ def _exported_inventory(model: nn.Module, example: Any, label: str, types_of: di
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the program names the wrapper's paths: its own warnings would too
         program = torch.export.export(_Outputs(model), args, kwargs, strict=False)
-        found = _program_inventory(program, label)
+        found = _program_inventory(program, label, frozenset(f"model.{n}" for n in modules))
     name = (lambda path: path.removeprefix("model."))
     return _module_inventory([name(layer.name) for layer in found.layers if name(layer.name) in types_of],
                              tuple(Foldable(name(p.conv), name(p.bn)) for p in found.foldable),
                              tuple(Activation(name(a.layer), name(a.activation), a.type) for a in found.activations),
-                             types_of, attributes, label)
+                             modules, types_of, label, model_weights)
 
 
 def _module_inventory(order: list[str], foldable: tuple[Foldable, ...], activations: tuple[Activation, ...],
-                      types_of: dict[str, str], attributes: dict[str, dict[str, Any]], label: str) -> Inventory:
+                      modules: dict[str, nn.Module], types_of: dict[str, str], label: str,
+                      model_weights: tuple[tuple[Weight, ...], tuple[tuple[str, ...], ...]]) -> Inventory:
     """A traced module's inventory: the called leaves in ``order``, then those the forward never calls."""
-    seen = set(order)
-    order = order + [n for n in types_of if n not in seen]
-    return Inventory(tuple(_layer(n, types_of[n], attributes[n]) for n in order), foldable, activations, True, label)
+    called = set(order)
+    layers = [_layer(n, types_of[n], module_attributes(modules[n]), modules[n]) for n in order]
+    layers += [_layer(n, t, module_attributes(modules[n]), modules[n], called=False)
+               for n, t in types_of.items() if n not in called]
+    return Inventory(tuple(layers), foldable, activations, True, label, *model_weights)
 
 
 def _relations(ops: list[_Op], types_of: dict[str, str]) -> tuple[list[str], tuple[Foldable, ...],
@@ -245,23 +335,31 @@ def _activations(calls: list[_Op], types_of: dict[str, str], count: dict[str, in
     return tuple(out)
 
 
-def _innermost(node: fx.Node) -> tuple[str, str, str] | None:
-    """``(call key, module path, class name)`` of the innermost module ``node`` was called from."""
+def _innermost(node: fx.Node, leaves: frozenset[str]) -> tuple[str, str, str] | None:
+    """``(call key, module path, class name)`` of the innermost module ``node`` was called from, or of the
+    outermost one among ``leaves`` (a parametrized layer, whose parametrizations are modules too)."""
     stack = node.meta.get("nn_module_stack")
     if not stack:
         return None
-    key, (path, cls) = next(reversed(stack.items()))
+    key, (path, cls) = next(((k, v) for k, v in stack.items() if v[0] in leaves), next(reversed(stack.items())))
+    return key, path, _class_name(cls)
+
+
+def _class_name(cls: Any) -> str:
+    """The class name of an ``nn_module_stack`` entry: a class, or its qualified name in a loaded program."""
     qualname = cls if isinstance(cls, str) else getattr(cls, "__qualname__", str(cls))
-    return key, path, qualname.rpartition(".")[2]
+    return qualname.rpartition(".")[2]
 
 
-def _program_inventory(program: Any, label: str) -> Inventory:
+def _program_inventory(program: Any, label: str, leaves: frozenset[str] = frozenset()) -> Inventory:
+    """The inventory of a program; ``leaves``: module paths that are layers though other modules are inside
+    them (the layers of the exported module, :func:`_leaves`)."""
     from quant.modelref import ModelRefError
 
     signature = program.graph_signature
     user_inputs, user_outputs = set(signature.user_inputs), set(signature.user_outputs)
     nodes = list(program.graph.nodes)
-    innermost = {node: _innermost(node) for node in nodes if node.op == "call_function"}
+    innermost = {node: _innermost(node, leaves) for node in nodes if node.op == "call_function"}
     if innermost and all(entry is None for entry in innermost.values()):
         raise ModelRefError(f"`{label}` has no `nn_module_stack` metadata on its operations, so they cannot be "
                             "traced back to the model's layers; export the nn.Module with "
@@ -278,7 +376,7 @@ def _program_inventory(program: Any, label: str) -> Inventory:
         if node.op == "get_attr" or (node.op == "placeholder" and node.name not in user_inputs):
             continue  # weights, buffers, constants and control-flow subgraphs are not values of the data flow
         entry = innermost.get(node)
-        if entry is not None and entry[1] and entry[1] not in parents:
+        if entry is not None and entry[1] and (entry[1] in leaves or entry[1] not in parents):
             key, path, type_name = entry
             op = calls.get(key)
             if op is None:
@@ -302,7 +400,23 @@ def _program_inventory(program: Any, label: str) -> Inventory:
     groups = _program_groups(nodes, innermost)
     layers = tuple(_layer(n, types_of[n], _program_attributes(program, n, types_of[n], groups.get(n)))
                    for n in order)
-    return Inventory(layers, foldable, activations, True, label)
+    classes = {path: _class_name(cls) for node in nodes if node.op == "call_function"
+               for path, cls in (node.meta.get("nn_module_stack") or {}).values()}
+    return Inventory(layers, foldable, activations, True, label,
+                     _program_weights(signature.parameters, types_of, parents, classes))
+
+
+def _program_weights(parameters: list[str], types_of: dict[str, str], parents: set[str],
+                     classes: dict[str, str]) -> tuple[Weight, ...]:
+    """A program's weights outside its quantizable layers (see :func:`_weights`), from its parameters' names."""
+    out: dict[str, Weight] = {}
+    for fqn in parameters:
+        owner = fqn.rpartition(".")[0]
+        if owner in types_of and types_of[owner] not in QUANTIZABLE:
+            out.setdefault(owner, Weight(owner, types_of[owner]))
+        elif owner in parents or not owner:
+            out[fqn] = Weight(fqn, classes.get(owner, "Module"), parameter=True)
+    return tuple(out.values())
 
 
 def _program_groups(nodes: list[fx.Node], innermost: dict[fx.Node, Any]) -> dict[str, int]:
