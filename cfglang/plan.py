@@ -49,7 +49,7 @@ FLOAT_REASONS = {
     "skip_layers": "listed in `skip_layers`",
     "skip_layer_types": "listed in `skip_layer_types`",
     UNSUPPORTED: "an attribute AMCT does not quantize",
-    NOT_CALLED: "never called by the model's forward",
+    NOT_CALLED: "never called by the model's forward (unused, or another module reads its weight)",
     "not_quantizable": "a type AMCT does not quantize",
     "outside_call": "a parameter used outside any module call",
 }
