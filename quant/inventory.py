@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,9 +137,14 @@ def _weights(model: nn.Module, leaves: list[tuple[str, nn.Module]]) -> tuple[Wei
             if layer_type(m) is None and any(True for _ in m.parameters()):
                 out.append(Weight(name, type(m).__name__))
         elif not name.startswith(inside):
-            out.extend(Weight(f"{name}.{p}" if name else p, type(m).__name__, parameter=True)
+            out.extend(Weight(_path(name, p), type(m).__name__, parameter=True)
                        for p, _ in m.named_parameters(recurse=False))
     return tuple(out)
+
+
+def _path(module: str, name: str) -> str:
+    """The path of ``name`` (a parameter, a child) of the module at path ``module`` (``""``: the model)."""
+    return f"{module}.{name}" if module else name
 
 
 def _shared(model: nn.Module) -> tuple[tuple[str, ...], ...]:
@@ -146,7 +152,7 @@ def _shared(model: nn.Module) -> tuple[tuple[str, ...], ...]:
     paths: dict[int, list[str]] = {}
     for name, m in model.named_modules():
         for p_name, p in m.named_parameters(recurse=False):
-            paths.setdefault(id(p), []).append(f"{name}.{p_name}" if name else p_name)
+            paths.setdefault(id(p), []).append(_path(name, p_name))
     return tuple(tuple(group) for group in paths.values() if len(group) > 1)
 
 
@@ -182,15 +188,55 @@ def module_attributes(module: nn.Module) -> dict[str, Any]:
     return found
 
 
-def _layer(name: str, kind: str, attributes: dict[str, Any], module: nn.Module | None = None,
-           called: bool = True) -> Layer:
-    """The inventory's layer ``name``: of type ``kind`` (a program's class name), or of ``module``'s AMCT type."""
-    if module is None:
-        return Layer(name, kind, **attributes, called=called)
-    amct = layer_type(module)
-    own = type(module).__name__
-    return Layer(name, amct or own, **attributes, class_name=own if amct not in (None, own) else None,
-                 weight_transposed=weight_transposed(module), called=called)
+#: ``torch.nn`` modules whose forward reads a child's weights without calling the child: torch's
+#: MultiheadAttention passes ``out_proj.weight`` and ``.bias`` to ``F.multi_head_attention_forward``
+_READ_NOT_CALLED: tuple[tuple[type[nn.Module], tuple[str, ...]], ...] = ((nn.MultiheadAttention, ("out_proj",)),)
+
+
+@dataclass(frozen=True)
+class _Modules:
+    """What an ``nn.Module``'s inventory takes from the module itself, whatever gives its graph."""
+
+    label: str
+    modules: dict[str, nn.Module]  # the inventory's modules (:func:`_leaves`)
+    types_of: dict[str, str]  # their AMCT type (:func:`layer_type`), else their class name
+    weights: tuple[Weight, ...]
+    shared: tuple[tuple[str, ...], ...]
+    read_not_called: frozenset[str]  # leaves whose parent's forward reads their weights (:data:`_READ_NOT_CALLED`)
+
+    @classmethod
+    def of(cls, model: nn.Module, label: str) -> _Modules:
+        leaves = _leaves(model)
+        read = frozenset(_path(name, child) for name, m in model.named_modules()
+                         for cls, children in _READ_NOT_CALLED if isinstance(m, cls) for child in children)
+        return cls(label, dict(leaves), {n: layer_type(m) or type(m).__name__ for n, m in leaves},
+                   _weights(model, leaves), _shared(model), read)
+
+    def layer(self, name: str, called: bool = True) -> Layer:
+        """The layer ``name``: its AMCT type, its own class where that differs, its attributes."""
+        module = self.modules[name]
+        own = type(module).__name__
+        return Layer(name, self.types_of[name], **module_attributes(module),
+                     class_name=own if own != self.types_of[name] else None,
+                     weight_transposed=weight_transposed(module), called=called)
+
+    def inventory(self, order: list[str], foldable: tuple[Foldable, ...], activations: tuple[Activation, ...],
+                  inside_calls: tuple[str, ...] = ()) -> Inventory:
+        """A traced module's inventory: the called leaves in ``order``, then the others, marked not called
+        unless inside a module the graph calls without showing its insides (``inside_calls``: fx keeps
+        ``torch.nn`` modules such as ``nn.TransformerEncoderLayer`` opaque); a leaf whose weights its parent
+        reads without calling it is never called."""
+        called = set(order)
+        opaque = tuple(f"{name}." for name in inside_calls)
+        rest = [n for n in self.types_of if n not in called]
+        layers = [self.layer(n, n not in self.read_not_called) for n in order]
+        layers += [self.layer(n, n.startswith(opaque) and n not in self.read_not_called) for n in rest]
+        return Inventory(tuple(layers), foldable, activations, True, self.label, self.weights, self.shared)
+
+    def untraced(self) -> Inventory:
+        """The inventory without a graph: names, types and attributes, every leaf called but those read."""
+        return Inventory(tuple(self.layer(n, n not in self.read_not_called) for n in self.types_of), traced=False,
+                         model=self.label, weights=self.weights, shared=self.shared)
 
 
 def model_inventory(model: Any, name: str | None = None, example: Any = None) -> Inventory:
@@ -207,17 +253,14 @@ def model_inventory(model: Any, name: str | None = None, example: Any = None) ->
         raise TypeError(f"found a `{type(model).__name__}`, expected a `torch.nn.Module` "
                         "or a `torch.export.ExportedProgram`")
     label = name or type(model).__name__
-    leaves = _leaves(model)
-    modules = dict(leaves)
-    types_of = {n: layer_type(m) or type(m).__name__ for n, m in leaves}
-    model_weights = _weights(model, leaves), _shared(model)
+    found = _Modules.of(model, label)
     try:
         graph = _LeafTracer().trace(model)
     except Exception as exc:  # fx raises many kinds: control flow on tensors, unsupported ops
         why = f"cannot trace `{label}` with torch.fx ({type(exc).__name__}: {_first_line(exc)[:200]})"
         if example is not None:
             try:
-                return _exported_inventory(model, example, label, modules, types_of, model_weights)
+                return _exported_inventory(model, example, found)
             except Exception as export_exc:  # torch.export raises as many kinds
                 why += f", nor export it on the example batch ({type(export_exc).__name__}: " \
                        f"{_first_line(export_exc)[:200]})"
@@ -226,14 +269,14 @@ def model_inventory(model: Any, name: str | None = None, example: Any = None) ->
             "which activation follows a layer; the inventory is marked `traced: false`, no fusion is planned "
             "and `skip_fusion_layers` is not checked (a `torch.export` program file of the model gives the "
             "graph, if it exports)"), stacklevel=2)
-        return Inventory(tuple(_layer(n, t, module_attributes(modules[n]), modules[n]) for n, t in types_of.items()),
-                         traced=False, model=label, weights=model_weights[0], shared=model_weights[1])
+        return found.untraced()
     ops: dict[fx.Node, _Op] = {}
     for node in graph.nodes:
         op = ops[node] = _Op(node.target if node.op == "call_module" else None)
         for source in node.all_input_nodes:
             _link(ops[source], op)
-    return _module_inventory(*_relations(list(ops.values()), types_of), modules, types_of, label, model_weights)
+    opaque = tuple(op.target for op in ops.values() if op.target is not None and op.target not in found.types_of)
+    return found.inventory(*_relations(list(ops.values()), found.types_of), inside_calls=opaque)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -252,9 +295,7 @@ class _Outputs(nn.Module):
         return tuple(tensor for _, tensor in output_tensors(self.model(*args, **kwargs)))
 
 
-def _exported_inventory(model: nn.Module, example: Any, label: str, modules: dict[str, nn.Module],
-                        types_of: dict[str, str], model_weights: tuple[tuple[Weight, ...], tuple[tuple[str, ...], ...]],
-                        ) -> Inventory:
+def _exported_inventory(model: nn.Module, example: Any, found: _Modules) -> Inventory:
     """The inventory from the graph of ``torch.export`` (non-strict) on one batch: the program's rules, the
     module's own names, types and attributes; leaves the batch does not call come last, as with fx."""
     import torch.export
@@ -263,23 +304,11 @@ def _exported_inventory(model: nn.Module, example: Any, label: str, modules: dic
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the program names the wrapper's paths: its own warnings would too
         program = torch.export.export(_Outputs(model), args, kwargs, strict=False)
-        found = _program_inventory(program, label, frozenset(f"model.{n}" for n in modules))
+        graph = _program_inventory(program, found.label, {f"model.{n}": t for n, t in found.types_of.items()})
     name = (lambda path: path.removeprefix("model."))
-    return _module_inventory([name(layer.name) for layer in found.layers if name(layer.name) in types_of],
-                             tuple(Foldable(name(p.conv), name(p.bn)) for p in found.foldable),
-                             tuple(Activation(name(a.layer), name(a.activation), a.type) for a in found.activations),
-                             modules, types_of, label, model_weights)
-
-
-def _module_inventory(order: list[str], foldable: tuple[Foldable, ...], activations: tuple[Activation, ...],
-                      modules: dict[str, nn.Module], types_of: dict[str, str], label: str,
-                      model_weights: tuple[tuple[Weight, ...], tuple[tuple[str, ...], ...]]) -> Inventory:
-    """A traced module's inventory: the called leaves in ``order``, then those the forward never calls."""
-    called = set(order)
-    layers = [_layer(n, types_of[n], module_attributes(modules[n]), modules[n]) for n in order]
-    layers += [_layer(n, t, module_attributes(modules[n]), modules[n], called=False)
-               for n, t in types_of.items() if n not in called]
-    return Inventory(tuple(layers), foldable, activations, True, label, *model_weights)
+    return found.inventory([name(layer.name) for layer in graph.layers if name(layer.name) in found.types_of],
+                           tuple(Foldable(name(p.conv), name(p.bn)) for p in graph.foldable),
+                           tuple(Activation(name(a.layer), name(a.activation), a.type) for a in graph.activations))
 
 
 def _relations(ops: list[_Op], types_of: dict[str, str]) -> tuple[list[str], tuple[Foldable, ...],
@@ -351,9 +380,12 @@ def _class_name(cls: Any) -> str:
     return qualname.rpartition(".")[2]
 
 
-def _program_inventory(program: Any, label: str, leaves: frozenset[str] = frozenset()) -> Inventory:
-    """The inventory of a program; ``leaves``: module paths that are layers though other modules are inside
-    them (the layers of the exported module, :func:`_leaves`)."""
+def _program_inventory(program: Any, label: str, known: Mapping[str, str] | None = None) -> Inventory:
+    """The inventory of a program. ``known``: the layers of the exported module (:func:`_leaves`) by path,
+    with their AMCT types, which the graph's rules then read (a program only names classes): a layer is
+    one node of the graph though other modules are inside it (a parametrized convolution's)."""
+    known = known or {}
+    leaves = frozenset(known)
     from quant.modelref import ModelRefError
 
     signature = program.graph_signature
@@ -381,7 +413,7 @@ def _program_inventory(program: Any, label: str, leaves: frozenset[str] = frozen
             op = calls.get(key)
             if op is None:
                 op = calls[key] = _Op(path)
-                types_of.setdefault(path, type_name)
+                types_of.setdefault(path, known.get(path, type_name))
         else:
             op = _Op(None)
         ops[node] = op
@@ -398,7 +430,7 @@ def _program_inventory(program: Any, label: str, leaves: frozenset[str] = frozen
             "of its graph is attributed to them (not called, used through another module, or called inside "
             "control flow such as `torch.cond`), so they are not in the inventory"), stacklevel=2)
     groups = _program_groups(nodes, innermost)
-    layers = tuple(_layer(n, types_of[n], _program_attributes(program, n, types_of[n], groups.get(n)))
+    layers = tuple(Layer(n, types_of[n], **_program_attributes(program, n, types_of[n], groups.get(n)))
                    for n in order)
     classes = {path: _class_name(cls) for node in nodes if node.op == "call_function"
                for path, cls in (node.meta.get("nn_module_stack") or {}).values()}

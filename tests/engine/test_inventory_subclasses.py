@@ -128,3 +128,67 @@ def test_an_example_batch_gives_the_same_inventory_as_fx() -> None:
     # torch.export sees the parametrized convolution as one layer too (its weight-norm operations included)
     model = Mixed().eval()
     assert model_inventory(model, "mixed", example=torch.randint(0, 10, (2, 5))) == model_inventory(model, "mixed")
+
+
+class EncoderBlock(nn.Module):
+    """torch.fx keeps `nn.TransformerEncoderLayer` opaque (a torch.nn module): one call, insides unseen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layer(x))
+
+
+def test_layers_inside_a_module_fx_keeps_opaque_count_as_called_but_out_proj() -> None:
+    inventory = model_inventory(EncoderBlock().eval(), "block")
+    assert inventory.traced
+    assert {layer.name: layer.called for layer in inventory.quantizable} == {
+        "head": True, "layer.linear1": True, "layer.linear2": True, "layer.self_attn.out_proj": False}
+    by_export = model_inventory(EncoderBlock().eval(), "block", example=torch.randn(2, 3, 8))
+    assert {layer.name: layer.called for layer in by_export.quantizable} == {
+        layer.name: layer.called for layer in inventory.quantizable}
+
+
+class Untraceable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:  # control flow on a tensor: torch.fx cannot trace it
+            x = -x
+        return self.fc(self.attn(x, x, x, need_weights=False)[0])
+
+
+def test_an_untraced_inventory_knows_which_weights_multiheadattention_reads_itself() -> None:
+    from quant.inventory import TraceWarning
+
+    with pytest.warns(TraceWarning):
+        inventory = model_inventory(Untraceable().eval(), "u")
+    assert not inventory.traced
+    assert {layer.name: layer.called for layer in inventory.quantizable} == {"attn.out_proj": False, "fc": True}
+
+
+class UntraceableVideo(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = Conv3DSimple()
+        self.bn = nn.BatchNorm3d(8)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > 1:  # torch.fx cannot branch on a shape, torch.export can
+            x = -x
+        return self.act(self.bn(self.conv(x)))
+
+
+def test_the_graph_from_torch_export_reads_the_subclass_by_its_type() -> None:
+    # the program names the class `Conv3DSimple`; the module's inventory gives the rules its type, Conv3d
+    inventory = model_inventory(UntraceableVideo().eval(), "v", example=torch.randn(1, 4, 3, 5, 5))
+    assert inventory.traced and inventory.bn_of("conv") == "bn"
+    assert inventory.activation_of("conv").activation == "act"
+    assert inventory.get("conv").label == "Conv3DSimple (Conv3d)"

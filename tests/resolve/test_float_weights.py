@@ -129,3 +129,12 @@ def test_a_quantized_layer_with_a_shared_weight_is_a_warning_at_its_source() -> 
     assert [(d.span.line, d.span.column) for d in found] == [(3, 15)]
     assert "(and folds its `dmq_balancer` scale into that copy only)" in found[0].message
     assert not [d for d in _plan('skip_layers: "lm_head"\n' + CONFIG).diagnostics if d.code == "M022"]
+
+
+def test_explain_says_why_a_layer_never_called_stays_float() -> None:
+    from cfglang.plan import explain_layer
+
+    assert explain_layer(_plan(), "attn.out_proj") == (
+        "attn.out_proj (NonDynamicallyQuantizableLinear (Linear))\n"
+        "  not quantized: never called by the model's forward (unused, or another module reads its weight)\n")
+    assert explain_layer(_plan(), "proj").startswith("proj (Conv1D (Linear, transposed weight))\n")
