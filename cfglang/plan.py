@@ -48,7 +48,7 @@ NOT_CALLED = "not_called"
 FLOAT_REASONS = {
     "skip_layers": "listed in `skip_layers`",
     "skip_layer_types": "listed in `skip_layer_types`",
-    UNSUPPORTED: "an attribute AMCT does not quantize",
+    UNSUPPORTED: "a layer AMCT does not quantize for its attributes",
     NOT_CALLED: "never called by the model's forward (unused, or another module reads its weight)",
     "not_quantizable": "a type AMCT does not quantize",
     "outside_call": "a parameter used outside any module call",
@@ -283,10 +283,10 @@ class Plan:
 
     def left_in_float(self) -> list[tuple[str, str, str]]:
         """``(name, type label, reason)`` of every weighted module or parameter the plan leaves in float: the
-        skipped layers (reason: their :class:`Skip` reason), then :attr:`left_float`; reasons as
-        :data:`FLOAT_REASONS` keys."""
-        out = [(layer.name, layer.label, layer.skip.reason) for layer in self.layers
-               if layer.skip is not None and layer.type != "AvgPool2d"]
+        skipped layers (reason: their :class:`Skip` reason; an ``unsupported`` one's label names the attribute,
+        ``LSTM with num_layers=2``), then :attr:`left_float`; reasons as :data:`FLOAT_REASONS` keys."""
+        out = [(layer.name, layer.label + (f" with {layer.skip.detail}" if layer.skip.detail else ""),
+                layer.skip.reason) for layer in self.layers if layer.skip is not None and layer.type != "AvgPool2d"]
         return out + [(weight.name, weight.type, weight.reason) for weight in self.left_float]
 
     def to_dict(self) -> dict[str, Any]:

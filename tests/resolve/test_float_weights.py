@@ -138,3 +138,8 @@ def test_explain_says_why_a_layer_never_called_stays_float() -> None:
         "attn.out_proj (NonDynamicallyQuantizableLinear (Linear))\n"
         "  not quantized: never called by the model's forward (unused, or another module reads its weight)\n")
     assert explain_layer(_plan(), "proj").startswith("proj (Conv1D (Linear, transposed weight))\n")
+
+
+def test_a_recurrent_layer_amct_does_not_quantize_is_listed_with_its_attribute() -> None:
+    data = {"version": 1, "layers": [{"name": "rnn", "type": "LSTM", "num_layers": 2}, {"name": "fc", "type": "Linear"}]}
+    assert _plan(data=data).left_in_float() == [("rnn", "LSTM with num_layers=2", "unsupported")]
