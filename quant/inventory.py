@@ -374,23 +374,36 @@ def _innermost(node: fx.Node, leaves: frozenset[str]) -> tuple[str, str, str] | 
     return key, path, _class_name(cls)
 
 
+#: the qualified name of each class ``torch.nn.utils.parametrize`` makes, less the base class's name
+_PARAMETRIZED = "torch.nn.utils.parametrize.Parametrized"
+
+
+def _qualified(cls: Any) -> str:
+    """The qualified name of an ``nn_module_stack`` entry's class: a class, or (a loaded program) its name."""
+    return cls if isinstance(cls, str) else f"{cls.__module__}.{getattr(cls, '__qualname__', cls.__name__)}"
+
+
 def _class_name(cls: Any) -> str:
-    """The class name of an ``nn_module_stack`` entry: a class, or its qualified name in a loaded program."""
-    qualname = cls if isinstance(cls, str) else getattr(cls, "__qualname__", str(cls))
-    return qualname.rpartition(".")[2]
+    """The class name of an ``nn_module_stack`` entry (:func:`_qualified`)."""
+    return _qualified(cls).rpartition(".")[2]
 
 
 def _program_inventory(program: Any, label: str, known: Mapping[str, str] | None = None) -> Inventory:
     """The inventory of a program. ``known``: the layers of the exported module (:func:`_leaves`) by path,
-    with their AMCT types, which the graph's rules then read (a program only names classes): a layer is
-    one node of the graph though other modules are inside it (a parametrized convolution's)."""
-    known = known or {}
-    leaves = frozenset(known)
+    with their AMCT types, which the graph's rules then read (a program only names classes). A layer is one
+    node of the graph though other modules are inside it: those of ``known``, and in a program file the
+    ``Parametrized<Type>`` modules that ``torch.nn.utils.parametrize`` makes of a quantizable type (weight
+    norm), whose type is that one; other subclasses keep their class name."""
     from quant.modelref import ModelRefError
 
+    nodes = list(program.graph.nodes)
+    qualified = {path: _qualified(cls) for node in nodes if node.op == "call_function"
+                 for path, cls in (node.meta.get("nn_module_stack") or {}).values()}
+    known = {**{path: q.removeprefix(_PARAMETRIZED) for path, q in qualified.items()
+                if q.startswith(_PARAMETRIZED) and q.removeprefix(_PARAMETRIZED) in QUANTIZABLE}, **(known or {})}
+    leaves = frozenset(known)
     signature = program.graph_signature
     user_inputs, user_outputs = set(signature.user_inputs), set(signature.user_outputs)
-    nodes = list(program.graph.nodes)
     innermost = {node: _innermost(node, leaves) for node in nodes if node.op == "call_function"}
     if innermost and all(entry is None for entry in innermost.values()):
         raise ModelRefError(f"`{label}` has no `nn_module_stack` metadata on its operations, so they cannot be "
@@ -421,7 +434,9 @@ def _program_inventory(program: Any, label: str, known: Mapping[str, str] | None
             if source in ops and (node.op != "output" or source.name in user_outputs):
                 _link(ops[source], op)  # buffer updates among the outputs are not uses
     order, foldable, activations = _relations(list(dict.fromkeys(ops.values())), types_of)
-    unseen = sorted(path for path in owners if path and path not in parents and path not in types_of)
+    inside = tuple(f"{path}." for path in leaves)
+    unseen = sorted(path for path in owners
+                    if path and path not in parents and path not in types_of and not path.startswith(inside))
     if unseen:
         more = f" and {len(unseen) - 6} more" if len(unseen) > 6 else ""
         shown = ", ".join(f"`{path}`" for path in unseen[:6]) + more
@@ -430,20 +445,23 @@ def _program_inventory(program: Any, label: str, known: Mapping[str, str] | None
             "of its graph is attributed to them (not called, used through another module, or called inside "
             "control flow such as `torch.cond`), so they are not in the inventory"), stacklevel=2)
     groups = _program_groups(nodes, innermost)
-    layers = tuple(Layer(n, types_of[n], **_program_attributes(program, n, types_of[n], groups.get(n)))
+    classes = {path: _class_name(q) for path, q in qualified.items()}
+    layers = tuple(Layer(n, types_of[n], **_program_attributes(program, n, types_of[n], groups.get(n)),
+                         class_name=classes[n] if classes.get(n, types_of[n]) != types_of[n] else None)
                    for n in order)
-    classes = {path: _class_name(cls) for node in nodes if node.op == "call_function"
-               for path, cls in (node.meta.get("nn_module_stack") or {}).values()}
     return Inventory(layers, foldable, activations, True, label,
-                     _program_weights(signature.parameters, types_of, parents, classes))
+                     _program_weights(signature.parameters, types_of, parents, classes, inside))
 
 
 def _program_weights(parameters: list[str], types_of: dict[str, str], parents: set[str],
-                     classes: dict[str, str]) -> tuple[Weight, ...]:
-    """A program's weights outside its quantizable layers (see :func:`_weights`), from its parameters' names."""
+                     classes: dict[str, str], inside: tuple[str, ...]) -> tuple[Weight, ...]:
+    """A program's weights outside its quantizable layers (see :func:`_weights`), from its parameters' names;
+    ``inside``: the path prefixes of the layers whose own modules hold weights (parametrizations)."""
     out: dict[str, Weight] = {}
     for fqn in parameters:
         owner = fqn.rpartition(".")[0]
+        if fqn.startswith(inside):
+            continue
         if owner in types_of and types_of[owner] not in QUANTIZABLE:
             out.setdefault(owner, Weight(owner, types_of[owner]))
         elif owner in parents or not owner:
@@ -482,6 +500,9 @@ def _program_attributes(program: Any, path: str, kind: str, groups: int | None) 
 
     def dim(key: str, axis: int) -> int | None:
         tensor = state.get(f"{path}.{key}")
+        if tensor is None and key == "weight":  # a parametrized weight: the original of its shape (weight norm: v)
+            original = f"{path}.parametrizations.weight.original"
+            tensor = state.get(original, state.get(f"{original}1"))
         return int(tensor.shape[axis]) if tensor is not None and tensor.dim() > axis else None
 
     if kind in ("LSTM", "GRU"):  # the layer count and directions from the weights' names; dropout is not kept

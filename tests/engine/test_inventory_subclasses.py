@@ -192,3 +192,15 @@ def test_the_graph_from_torch_export_reads_the_subclass_by_its_type() -> None:
     assert inventory.traced and inventory.bn_of("conv") == "bn"
     assert inventory.activation_of("conv").activation == "act"
     assert inventory.get("conv").label == "Conv3DSimple (Conv3d)"
+
+
+def test_a_program_file_keeps_a_parametrized_layer(tmp_path) -> None:
+    from quant.inventory import inventory_from_ref
+
+    model = nn.Sequential(parametrizations.weight_norm(nn.Conv1d(2, 4, 1)), nn.ReLU(), nn.Linear(3, 2)).eval()
+    path = tmp_path / "m.pt2"
+    torch.export.save(torch.export.export(model, (torch.randn(1, 2, 3),)), path)
+    from_program = inventory_from_ref(str(path))
+    assert from_program == model_inventory(model, str(path))
+    assert from_program.get("0").label == "ParametrizedConv1d (Conv1d)"
+    assert from_program.get("0").attributes() == {"in_channels": 2, "groups": 1, "bias": True}
