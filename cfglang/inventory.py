@@ -281,6 +281,10 @@ class Inventory:
             for key in ("layer", "activation"):
                 if getattr(act, key) not in self._by_name:
                     problems.append(f"`activations[{i}].{key}`: names no layer of `layers`")
+        for i, weight in enumerate(self.weights):
+            layer = self._by_name.get(weight.name)
+            if layer is not None and layer.quantizable:  # its weights are the layer's: the plan would list it twice
+                problems.append(f"`weights[{i}].name`: names a quantizable layer of `layers`")
         return problems
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import jsonschema
+import pytest
 
 from cfglang.checker import check
-from cfglang.inventory import Inventory, Layer
+from cfglang.inventory import Inventory, InventoryError, Layer
 from cfglang.jsonschemas import schema
 from cfglang.plan import Plan
 from cfglang.planner import resolve
@@ -143,3 +144,10 @@ def test_explain_says_why_a_layer_never_called_stays_float() -> None:
 def test_a_recurrent_layer_amct_does_not_quantize_is_listed_with_its_attribute() -> None:
     data = {"version": 1, "layers": [{"name": "rnn", "type": "LSTM", "num_layers": 2}, {"name": "fc", "type": "Linear"}]}
     assert _plan(data=data).left_in_float() == [("rnn", "LSTM with num_layers=2", "unsupported")]
+
+
+def test_an_inventory_whose_weights_name_a_quantizable_layer_is_refused() -> None:
+    data = {"version": 1, "layers": [{"name": "fc", "type": "Linear"}], "weights": [{"name": "fc", "type": "Linear"}]}
+    with pytest.raises(InventoryError, match=r"^layers\.json: not a valid layer inventory: `weights\[0\]\.name`: "
+                                             r"names a quantizable layer of `layers`$"):
+        Inventory.from_dict(data, "layers.json")
