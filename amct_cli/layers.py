@@ -32,5 +32,8 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     text = json.dumps(found.to_dict(), indent=2) + "\n"
     what = (f"layer inventory, {plural(len(found.layers), 'layer')} ({len(found.quantizable)} quantizable), "
             f"{plural(len(found.foldable), 'foldable pair')}")
+    subclasses = sorted({layer.label for layer in found.quantizable if layer.class_name is not None})
+    if subclasses:  # matched by their torch.nn base class, not by name as AMCT does
+        what += f"; quantizable by their base class: {', '.join(subclasses)}"
     write_output(text, args.output, what, stdout, stderr)
     return 0

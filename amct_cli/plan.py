@@ -5,8 +5,9 @@ Without ``--model``/``--layers`` the model is the inventory that the file's
 
 Resolves the config against the model into the per-layer plan: the native plan
 JSON (what ``amct quantize`` and ``quant.quantize`` read), AMCT's own
-``config.json`` layout, or a table. Diagnostics go to stderr, the config's and the
-model-aware ones of one run together; with errors nothing is written ("no plan
+``config.json`` layout, or a table. A summary of the weights the plan leaves in
+float goes to stderr, by reason and type (``-v``: by name). Diagnostics go to
+stderr, the config's and the model-aware ones of one run together; with errors nothing is written ("no plan
 written") and the status is 1. A plan whose AdaRound layers will take long gets a
 warning with an estimate.
 """
@@ -22,6 +23,7 @@ from amct_cli.planning import (
     adaround_estimate,
     add_model_arguments,
     error_count,
+    float_summary,
     refuse_overwrite,
     resolve_file,
     write_output,
@@ -37,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("native", "amct-json", "table"), default="native",
                         help="native plan JSON (default), AMCT's config.json layout, or a text table")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="name each weight the plan leaves in float (the summary gives counts by reason and type)")
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -53,6 +57,8 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     estimate = adaround_estimate(plan)
     if estimate:
         print(warning_line("plan", estimate), file=stderr)
+    for line in float_summary("plan", plan, args.verbose):
+        print(line, file=stderr)
     if args.format == "table":
         from cfglang.render import printable  # layer names from an inventory file
 

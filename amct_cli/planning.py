@@ -14,7 +14,8 @@ from typing import Any, TextIO
 from amct_cli import CLIError, plural, wrote
 
 __all__ = ["add_model_arguments", "inventory_from_args", "checked_file", "report", "resolve_file", "refuse_overwrite",
-           "write_output", "error_count", "adaround_estimate", "add_layer_arguments", "explain_layer_main"]
+           "write_output", "error_count", "adaround_estimate", "float_summary", "add_layer_arguments",
+           "explain_layer_main"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -126,6 +127,29 @@ def adaround_estimate(plan: Any) -> str | None:
     return (f"AdaRound (`ada_quantize`) is planned for {plural(len(ada), 'layer')}, {each}: about {took} on a "
             f"CPU at {ADAROUND_SECONDS_PER_ITERATION * 1000:.0f} ms per iteration (a small layer; larger layers take "
             f"longer); `num_iteration` sets the count, `arq_quantize` takes seconds")
+
+
+def float_summary(command: str, plan: Any, verbose: bool = False, where: str = "`-v` names them") -> list[str]:
+    """What ``plan`` leaves in float (:meth:`cfglang.plan.Plan.left_in_float`), one line per reason with the
+    count of each type; ``verbose`` names them too, one line per type, else the first line says ``where`` the
+    names are. Empty when the plan quantizes every weight its inventory knows."""
+    from cfglang.plan import FLOAT_REASONS
+    from cfglang.render import printable  # names from an inventory file
+
+    entries = plan.left_in_float()
+    if not entries:
+        return []
+    groups: dict[str, dict[str, list[str]]] = {}
+    for name, label, reason in entries:
+        groups.setdefault(reason, {}).setdefault(label, []).append(name)
+    counted = plural(len(entries), "weighted module or parameter", "weighted modules and parameters")
+    lines = [f"amct {command}: left in float: {counted}" + ("" if verbose else f" ({where})")]
+    for reason, by_type in groups.items():
+        counts = ", ".join(f"{len(names)} {label}" for label, names in by_type.items())
+        lines.append(f"  {FLOAT_REASONS[reason]}: {counts}")
+        if verbose:
+            lines.extend(f"    {label}: {', '.join(f'`{n}`' for n in names)}" for label, names in by_type.items())
+    return [printable(line) for line in lines]
 
 
 def refuse_overwrite(path: str | None, force: bool) -> None:

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from amct_cli.outputs import output_dir, report_outputs
-    from amct_cli.planning import adaround_estimate, checked_file, report
+    from amct_cli.planning import adaround_estimate, checked_file, float_summary, report
     from cfglang.diagnostics import Severity
     from cfglang.planner import resolve
     from quant.batches import BatchFileError, describe_batch, read_batches
@@ -74,6 +74,8 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     estimate = adaround_estimate(plan)
     if estimate:
         print(warning_line("quantize", estimate), file=stderr)
+    for line in float_summary("quantize", plan, where="the written plan.json names them"):
+        print(line, file=stderr)
     try:
         result = _quantize(model, plan, data.batches, progress=not args.no_progress)
         saved = result.save(out, overwrite=args.force, onnx=not args.no_onnx)

@@ -7,7 +7,9 @@ at those releases (docs/amct-checks.md says how each was established). Each targ
 is one :class:`Target` table; the checker, the model-aware checks, the resolver,
 the JSON Schemas and ``docs/rules.md`` read the table and never the target's name.
 
-A module is a layer of type T when ``type(module).__name__ == T``.
+A module is a layer of type T when ``type(module).__name__ == T``, or when its class derives from the
+``torch.nn`` class T (``quant.inventory.layer_type``: torchvision's ``Conv3DSimple`` is a ``Conv3d``);
+transformers' ``Conv1D`` is a ``Linear`` with a transposed weight.
 """
 
 from __future__ import annotations

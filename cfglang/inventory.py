@@ -1,8 +1,10 @@
 """The layer inventory: what resolution needs to know about a model.
 
 Leaf modules in execution order (names as in ``named_modules()``, types as
-``type(module).__name__``), the foldable Conv->BatchNorm pairs and the
-activations that consume a layer's output. It comes from a model
+``type(module).__name__``, or the AMCT type a subclass of a quantizable
+``torch.nn`` class is), the foldable Conv->BatchNorm pairs, the activations
+that consume a layer's output, the other weights of the model (which the plan
+lists as left in float) and the parameters several modules share. It comes from a model
 (``quant.inventory``, which needs torch) or from a JSON file (``amct layers``
 writes one), so that model-aware checks run without torch.
 """
@@ -17,10 +19,18 @@ from typing import Any
 
 from cfglang.capabilities import QUANTIZABLE
 
-__all__ = ["Layer", "Foldable", "Activation", "Inventory", "InventoryError"]
+__all__ = ["Layer", "Foldable", "Activation", "Weight", "Inventory", "InventoryError", "type_label"]
 
 _QUANTIZABLE = frozenset(QUANTIZABLE)
 _ATTRIBUTES = ("in_channels", "groups", "bias", "hidden_size", "num_layers", "bidirectional", "dropout", "proj_size")
+
+
+def type_label(layer_type: str, class_name: str | None, weight_transposed: bool) -> str:
+    """A layer's type as tables and summaries show it: ``Conv3DSimple (Conv3d)`` for a subclass,
+    ``Conv1D (Linear, transposed weight)``, else the type."""
+    if class_name is None:
+        return layer_type
+    return f"{class_name} ({layer_type}{', transposed weight' if weight_transposed else ''})"
 
 
 class InventoryError(ValueError):
@@ -30,7 +40,14 @@ class InventoryError(ValueError):
 @dataclass(frozen=True, slots=True)
 class Layer:
     """A leaf module; the optional attributes are what AMCT's per-layer width rules read (None: unknown,
-    as in inventories written before they were recorded)."""
+    as in inventories written before they were recorded).
+
+    ``type`` is the AMCT type of the module (:func:`quant.inventory.layer_type`): its class name, or for
+    a subclass of a quantizable ``torch.nn`` class (torchvision's ``Conv3DSimple``, a parametrized
+    ``Linear``) that class's name, with ``class_name`` keeping the module's own; transformers' ``Conv1D``
+    is a ``Linear`` whose weight is stored transposed, ``(in, out)`` (``weight_transposed``). ``called``
+    is false for a layer a traced forward never calls.
+    """
 
     name: str
     type: str
@@ -44,10 +61,29 @@ class Layer:
     bidirectional: bool | None = None
     dropout: float | None = None
     proj_size: int | None = None
+    class_name: str | None = None  # the module's class, where it is not `type`
+    weight_transposed: bool = False
+    called: bool = True
 
     def attributes(self) -> dict[str, Any]:
         """The recorded attributes, as the inventory JSON writes them."""
         return {key: getattr(self, key) for key in _ATTRIBUTES if getattr(self, key) is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The layer as the inventory JSON writes it: what is false or the default is left out."""
+        out: dict[str, Any] = {"name": self.name, "type": self.type, **self.attributes()}
+        if self.class_name is not None:
+            out["class_name"] = self.class_name
+        if self.weight_transposed:
+            out["weight_transposed"] = True
+        if not self.called:
+            out["called"] = False
+        return out
+
+    @property
+    def label(self) -> str:
+        """The type as tables show it (:func:`type_label`)."""
+        return type_label(self.type, self.class_name, self.weight_transposed)
 
     @property
     def quantizable(self) -> bool:
@@ -71,15 +107,37 @@ class Activation:
     type: str
 
 
+@dataclass(frozen=True, slots=True)
+class Weight:
+    """Parameters outside the quantizable layers: a leaf module of a type AMCT does not quantize that has
+    weights (``name``: its path, ``type``: its class), or a parameter a module holds beside its child
+    modules, which its forward uses outside any module call (``parameter``; ``name``: the parameter's
+    path, ``type``: its module's class), as ``nn.MultiheadAttention``'s ``in_proj_weight``."""
+
+    name: str
+    type: str
+    parameter: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, **({"parameter": True} if self.parameter else {})}
+
+
 @dataclass(frozen=True)
 class Inventory:
-    """Ordered layers plus graph relations; ``traced`` is false when the graph is unknown."""
+    """Ordered layers plus graph relations; ``traced`` is false when the graph is unknown.
+
+    ``weights``: the model's other weights (:class:`Weight`), in ``named_modules()`` order; ``shared``: the
+    parameters held under several names (each group the paths of one ``nn.Parameter``, as
+    ``("embed.weight", "lm_head.weight")``). Both are empty for an inventory that does not know them.
+    """
 
     layers: tuple[Layer, ...]
     foldable: tuple[Foldable, ...] = ()
     activations: tuple[Activation, ...] = ()
     traced: bool = True
     model: str | None = None
+    weights: tuple[Weight, ...] = ()
+    shared: tuple[tuple[str, ...], ...] = ()
     _by_name: dict[str, Layer] = field(init=False, repr=False, compare=False)
     _bn_of: dict[str, str] = field(init=False, repr=False, compare=False)
     _act_of: dict[str, Activation] = field(init=False, repr=False, compare=False)
@@ -88,6 +146,8 @@ class Inventory:
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "foldable", tuple(self.foldable))
         object.__setattr__(self, "activations", tuple(self.activations))
+        object.__setattr__(self, "weights", tuple(self.weights))
+        object.__setattr__(self, "shared", tuple(tuple(group) for group in self.shared))
         object.__setattr__(self, "_by_name", {layer.name: layer for layer in self.layers})
         object.__setattr__(self, "_bn_of", {pair.conv: pair.bn for pair in self.foldable})
         object.__setattr__(self, "_act_of", {act.layer: act for act in reversed(self.activations)})
@@ -119,6 +179,14 @@ class Inventory:
         """The layers AMCT can quantize, in model order."""
         return [layer for layer in self.layers if layer.type in _QUANTIZABLE]
 
+    def holder(self, parameter: str) -> str:
+        """The module that holds the parameter at path ``parameter``: the layer it is inside (a parametrized
+        layer keeps its weight deeper, ``conv.parametrizations.weight.original0``), else its own module."""
+        path = parameter.rpartition(".")[0]
+        while path and path not in self._by_name:
+            path = path.rpartition(".")[0]
+        return path or parameter.rpartition(".")[0]
+
     def bn_of(self, conv: str) -> str | None:
         """The BatchNorm that ``conv`` can fold, if any."""
         return self._bn_of.get(conv)
@@ -134,9 +202,13 @@ class Inventory:
             out["model"] = self.model
         if not self.traced:
             out["traced"] = False
-        out["layers"] = [{"name": layer.name, "type": layer.type, **layer.attributes()} for layer in self.layers]
+        out["layers"] = [layer.to_dict() for layer in self.layers]
         out["foldable"] = [{"conv": p.conv, "bn": p.bn} for p in self.foldable]
         out["activations"] = [{"layer": a.layer, "activation": a.activation, "type": a.type} for a in self.activations]
+        if self.weights:
+            out["weights"] = [weight.to_dict() for weight in self.weights]
+        if self.shared:
+            out["shared"] = [list(group) for group in self.shared]
         return out
 
     @classmethod
@@ -150,7 +222,9 @@ class Inventory:
         problems = _shape_problems(data)
         if problems:
             raise InventoryError(f"{source}: not a valid layer inventory: " + "; ".join(problems))
-        layers = tuple(Layer(item["name"], item["type"], *(item.get(key) for key in _ATTRIBUTES))
+        layers = tuple(Layer(item["name"], item["type"], *(item.get(key) for key in _ATTRIBUTES),
+                             class_name=item.get("class_name"), weight_transposed=item.get("weight_transposed", False),
+                             called=item.get("called", True))
                        for item in data["layers"])
         inventory = cls(
             layers,
@@ -158,6 +232,8 @@ class Inventory:
             tuple(Activation(item["layer"], item["activation"], item["type"]) for item in data.get("activations", ())),
             bool(data.get("traced", True)),
             data.get("model"),
+            tuple(Weight(item["name"], item["type"], item.get("parameter", False)) for item in data.get("weights", ())),
+            tuple(tuple(group) for group in data.get("shared", ())),
         )
         problems = inventory._consistency()
         if problems:
@@ -205,6 +281,10 @@ class Inventory:
             for key in ("layer", "activation"):
                 if getattr(act, key) not in self._by_name:
                     problems.append(f"`activations[{i}].{key}`: names no layer of `layers`")
+        for i, weight in enumerate(self.weights):
+            layer = self._by_name.get(weight.name)
+            if layer is not None and layer.quantizable:  # its weights are the layer's: the plan would list it twice
+                problems.append(f"`weights[{i}].name`: names a quantizable layer of `layers`")
         return problems
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from cfglang.capabilities import DEFAULT_TARGET, RECURRENT_LIMITS
 from cfglang.diagnostics import Diagnostic, Severity, Span
+from cfglang.inventory import type_label
 from cfglang.table import table_lines
 
 __all__ = [
@@ -21,6 +22,9 @@ __all__ = [
     "Provenance",
     "Skip",
     "UNSUPPORTED",
+    "NOT_CALLED",
+    "FLOAT_REASONS",
+    "FloatWeight",
     "WeightPlan",
     "ActivationPlan",
     "DMQPlan",
@@ -37,6 +41,18 @@ LEVELS = ("override_layer_configs", "override_layer_types", "common_config", "ac
 
 #: the skip reason of a layer AMCT cannot quantize (the others name the config's list)
 UNSUPPORTED = "unsupported"
+#: the skip reason of a layer the model's forward never calls (a traced inventory knows)
+NOT_CALLED = "not_called"
+#: why the plan leaves weights in float, as the summary words it: the skip reasons of a layer, then the
+#: reasons of a :class:`FloatWeight`
+FLOAT_REASONS = {
+    "skip_layers": "listed in `skip_layers`",
+    "skip_layer_types": "listed in `skip_layer_types`",
+    UNSUPPORTED: "a layer AMCT does not quantize for its attributes",
+    NOT_CALLED: "never called by the model's forward (unused, or another module reads its weight)",
+    "not_quantizable": "a type AMCT does not quantize",
+    "outside_call": "a parameter used outside any module call",
+}
 _ADA_KEYS = ("num_iteration", "reg_param", "beta_range_start", "beta_range_end", "warm_start")
 _IFMR_KEYS = ("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile")
 
@@ -119,6 +135,21 @@ class Skip:
 
 
 @dataclass(frozen=True, slots=True)
+class FloatWeight:
+    """Weights outside the plan's layers that stay in float (:class:`cfglang.inventory.Weight`): a module of
+    a type AMCT does not quantize (``reason`` ``not_quantizable``; a BatchNorm the plan folds is not one),
+    or a parameter a module's forward uses outside any module call (``outside_call``; ``type``: the
+    module's class), as ``nn.MultiheadAttention``'s ``in_proj_weight``."""
+
+    name: str
+    type: str
+    reason: str  # "not_quantizable" | "outside_call"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
 class WeightPlan:
     algo: str  # "arq" | "ada"
     bits: int
@@ -182,6 +213,15 @@ class LayerPlan:
     #: the activation module that alone consumes the layer's output (through its BatchNorm only when the
     #: plan folds it), which AdaRound reconstructs through; None: no such activation, or none known
     fused_activation: str | None = None
+    #: the module's own class, where it is not ``type`` (a subclass: ``Conv3DSimple`` for a ``Conv3d``)
+    class_name: str | None = None
+    #: the weight is stored ``(in, out)`` and applied as ``x @ weight`` (transformers' ``Conv1D``)
+    weight_transposed: bool = False
+
+    @property
+    def label(self) -> str:
+        """The type as the table shows it: ``Conv3DSimple (Conv3d)`` for a subclass (:func:`type_label`)."""
+        return type_label(self.type, self.class_name, self.weight_transposed)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -196,6 +236,10 @@ class LayerPlan:
         }
         if self.fused_activation is not None:
             out["fused_activation"] = self.fused_activation
+        if self.class_name is not None:
+            out["class_name"] = self.class_name
+        if self.weight_transposed:
+            out["weight_transposed"] = True
         return out
 
     def value(self, key: str) -> Any:
@@ -207,7 +251,11 @@ class LayerPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """The per-layer plan (quantizable layers, in model order) plus globals and diagnostics."""
+    """The per-layer plan (quantizable layers, in model order) plus globals and diagnostics.
+
+    ``left_float``: the model's other weights, which stay in float (:class:`FloatWeight`); with the skipped
+    layers, :meth:`left_in_float` lists every weight the plan does not quantize.
+    """
 
     config: str | None
     batch_num: int
@@ -220,6 +268,7 @@ class Plan:
     diagnostics: tuple[Diagnostic, ...] = field(default=(), compare=False)
     version: int = 1
     target: str = DEFAULT_TARGET  # the AMCT behaviour it was resolved for (cfglang.capabilities)
+    left_float: tuple[FloatWeight, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -232,9 +281,17 @@ class Plan:
                 return layer
         return None
 
+    def left_in_float(self) -> list[tuple[str, str, str]]:
+        """``(name, type label, reason)`` of every weighted module or parameter the plan leaves in float: the
+        skipped layers (reason: their :class:`Skip` reason; an ``unsupported`` one's label names the attribute,
+        ``LSTM with num_layers=2``), then :attr:`left_float`; reasons as :data:`FLOAT_REASONS` keys."""
+        out = [(layer.name, layer.label + (f" with {layer.skip.detail}" if layer.skip.detail else ""),
+                layer.skip.reason) for layer in self.layers if layer.skip is not None and layer.type != "AvgPool2d"]
+        return out + [(weight.name, weight.type, weight.reason) for weight in self.left_float]
+
     def to_dict(self) -> dict[str, Any]:
         """The native plan JSON (``amct plan``), as the quantization engine reads it."""
-        return {
+        out = {
             "version": self.version,
             "target": self.target,
             "config": self.config,
@@ -246,6 +303,9 @@ class Plan:
             "fusions": [{"conv": f.conv, "bn": f.bn} for f in self.fusions],
             "layers": [layer.to_dict() for layer in self.layers],
         }
+        if self.left_float:
+            out["left_float"] = [weight.to_dict() for weight in self.left_float]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "plan") -> Plan:
@@ -267,6 +327,7 @@ class Plan:
             skip_fusion_layers=tuple(data.get("skip_fusion_layers", ())),
             version=data["version"],
             target=data.get("target", DEFAULT_TARGET),
+            left_float=tuple(FloatWeight(w["name"], w["type"], w["reason"]) for w in data.get("left_float", ())),
         )
 
     def to_amct_json(self) -> dict[str, Any]:
@@ -279,7 +340,8 @@ class Plan:
             "skip_fusion_layers": list(self.skip_fusion_layers),
         }
         for layer in sorted(self.layers, key=lambda l: l.name):
-            if layer.skip is None or layer.skip.reason != UNSUPPORTED:  # AMCT lists only layers it can quantize
+            if layer.skip is None or layer.skip.reason not in (UNSUPPORTED, NOT_CALLED):  # AMCT lists only layers
+                # it can quantize, of its graph (which a module the forward never calls is not in)
                 out[layer.name] = _amct_layer(layer)
         return out
 
@@ -287,7 +349,7 @@ class Plan:
         """A fixed-width text table, one row per layer, then the fusions."""
         rows = [("layer", "type", "quantize", "weight", "activation", "dmq")]
         for layer in self.layers:
-            rows.append((layer.name, layer.type, "yes" if layer.quantize else f"no ({layer.skip.cell()})"
+            rows.append((layer.name, layer.label, "yes" if layer.quantize else f"no ({layer.skip.cell()})"
                          if layer.skip else "no", _weight_cell(layer.weight), _act_cell(layer.activation),
                          str(layer.dmq_balancer.migration_strength) if layer.dmq_balancer else "-"))
         lines = table_lines(rows, rule=True)
@@ -356,6 +418,8 @@ def _layer_from_dict(item: Mapping[str, Any]) -> LayerPlan:
         provenance={key: Provenance(p["from"], p.get("line"), p.get("column"), reason=p.get("reason"))
                     for key, p in item["provenance"].items()},
         fused_activation=item.get("fused_activation"),
+        class_name=item.get("class_name"),
+        weight_transposed=item.get("weight_transposed", False),
     )
 
 
@@ -368,8 +432,10 @@ def explain_layer(plan: Plan, name: str, text: str | None = None) -> str:
         raise KeyError(name)
     index = LineIndex(text) if text is not None else None
     where = plan.config or "<config>"
-    lines = [f"{layer.name} ({layer.type})"]
-    if layer.skip is not None and layer.skip.reason == UNSUPPORTED:
+    lines = [f"{layer.name} ({layer.label})"]
+    if layer.skip is not None and layer.skip.reason == NOT_CALLED:
+        lines.append(f"  not quantized: {FLOAT_REASONS[NOT_CALLED]}")
+    elif layer.skip is not None and layer.skip.reason == UNSUPPORTED:
         lines.append(f"  not quantized: {layer.skip.detail}, which AMCT does not quantize"
                      + (f": {RECURRENT_LIMITS}" if layer.type in ("LSTM", "GRU") else ""))
     elif layer.skip is not None:

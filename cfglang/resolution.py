@@ -24,8 +24,8 @@ from cfglang.diagnostics import Span
 from cfglang.float32 import shortest_float32
 from cfglang.inventory import Inventory, Layer
 from cfglang.message import enum_name, is_set, set_fields, which
-from cfglang.plan import (UNSUPPORTED, ActivationPlan, DMQPlan, Fusion, LayerPlan, Plan, Provenance, Skip,
-                          WeightPlan, parameter_defaults)
+from cfglang.plan import (NOT_CALLED, UNSUPPORTED, ActivationPlan, DMQPlan, FloatWeight, Fusion, LayerPlan, Plan,
+                          Provenance, Skip, WeightPlan, parameter_defaults)
 
 __all__ = ["Resolution", "Source", "Resolved", "Event", "Facts"]
 
@@ -365,6 +365,12 @@ class Resolution:
         limit = cap.recurrent_limit(layer.type, layer.num_layers, layer.bidirectional, layer.dropout, layer.proj_size)
         return None if limit is None else Skip(UNSUPPORTED, detail=limit)
 
+    def left_float(self, fusions: tuple[Fusion, ...]) -> tuple[FloatWeight, ...]:
+        """The inventory's other weights, which stay in float; a BatchNorm folded into its convolution is not."""
+        folded = {f.bn for f in fusions}
+        return tuple(FloatWeight(w.name, w.type, "outside_call" if w.parameter else "not_quantizable")
+                     for w in self.inventory.weights if w.parameter or w.name not in folded)
+
     def plan(self) -> Plan:
         # an allocation-heavy pass that creates no reference cycles: the collector would only rescan
         # the (large) syntax tree over and over, which makes big files superlinear
@@ -380,16 +386,18 @@ class Resolution:
         layers = []
         fusions = self.fusions()
         for layer in self.inventory.quantizable:
-            skip = self.skip_of(layer) or self.unsupported(layer)
+            skip = self.skip_of(layer) or (None if layer.called else Skip(NOT_CALLED)) or self.unsupported(layer)
             if skip is not None:
                 self.skipped.append(layer)
-                layers.append(LayerPlan(layer.name, layer.type, False, skip, None, None, None, {}))
+                layers.append(LayerPlan(layer.name, layer.type, False, skip, None, None, None, {},
+                                        class_name=layer.class_name, weight_transposed=layer.weight_transposed))
                 continue
             source = self.source_of(layer)
             found = self.resolve(source, layer)
             self.resolved.append((layer, source, found))
             layers.append(LayerPlan(layer.name, layer.type, True, None, found.weight, found.activation,
-                                    found.dmq_balancer, found.provenance, self.fused_activation(layer, fusions)))
+                                    found.dmq_balancer, found.provenance, self.fused_activation(layer, fusions),
+                                    layer.class_name, layer.weight_transposed))
         config = self.checked.config
         document = getattr(self.checked, "document", None)
         return Plan(
@@ -403,6 +411,7 @@ class Resolution:
             activation_offset=config.activation_offset,
             skip_fusion_layers=tuple(config.skip_fusion_layers),
             target=self.target.name,
+            left_float=self.left_float(fusions),
         )
 
     def fused_activation(self, layer: Layer, fusions: tuple[Fusion, ...]) -> str | None:

@@ -23,22 +23,30 @@ Two sources, one set of rules (:func:`_relations`):
 Each quantizable layer also records the attributes AMCT's per-layer width rules read
 (:class:`cfglang.inventory.Layer`: input channels, groups, bias, hidden size): from the module
 itself, or in a program from its weights' shapes and its convolution operations' ``groups``.
+
+A module's type is its AMCT type (:func:`layer_type`): a subclass of a quantizable ``torch.nn`` class is
+a layer of that type, and transformers' ``Conv1D`` a ``Linear`` with its weight stored transposed. An
+``nn.Module``'s inventory also lists the weights no quantizable layer holds and the parameters several
+modules share (:class:`cfglang.inventory.Weight`, ``Inventory.shared``); a traced one marks the layers
+its forward never calls.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import fx, nn
 
 from cfglang.capabilities import ADA_FUSED_ACTIVATIONS, BATCH_NORM, FOLDABLE_CONV, QUANTIZABLE
-from cfglang.inventory import Activation, Foldable, Inventory, Layer
+from cfglang.inventory import Activation, Foldable, Inventory, Layer, Weight
 from quant.core import batch_arguments, output_tensors
 
-__all__ = ["model_inventory", "inventory_from_ref", "module_attributes", "TraceWarning"]
+__all__ = ["model_inventory", "inventory_from_ref", "module_attributes", "layer_type", "weight_transposed",
+           "TraceWarning"]
 
 
 class TraceWarning(UserWarning):
@@ -46,10 +54,11 @@ class TraceWarning(UserWarning):
 
 
 class _LeafTracer(fx.Tracer):
-    """Every module without children is a leaf (torch's default only knows ``torch.nn`` classes)."""
+    """Every module without children is a leaf, and every layer (:func:`_is_leaf`; torch's default only
+    knows ``torch.nn`` classes)."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return not any(True for _ in m.children()) or super().is_leaf_module(m, module_qualified_name)
+        return _is_leaf(m) or super().is_leaf_module(m, module_qualified_name)
 
 
 @dataclass(eq=False)
@@ -71,8 +80,80 @@ def _link(source: _Op, user: _Op) -> None:
         user.inputs.append(source)
 
 
+def layer_type(module: nn.Module) -> str | None:
+    """The AMCT type of ``module`` (:data:`cfglang.capabilities.QUANTIZABLE`), None for a module AMCT does not
+    quantize: its class name when that is a quantizable type (AMCT's own rule), else the name of the first
+    quantizable ``torch.nn`` class its class derives from (torchvision's ``Conv3DSimple`` is a ``Conv3d``;
+    ``NonDynamicallyQuantizableLinear`` and the ``ParametrizedLinear`` of ``torch.nn.utils.parametrize`` are
+    ``Linear``s), and ``Linear`` for transformers' ``Conv1D`` (:func:`weight_transposed`)."""
+    cls = type(module)
+    if cls.__name__ in QUANTIZABLE:
+        return cls.__name__
+    if weight_transposed(module):
+        return "Linear"
+    for base in cls.__mro__[1:]:
+        if base.__name__ in QUANTIZABLE and base.__module__.startswith("torch.nn."):
+            return base.__name__
+    return None
+
+
+def weight_transposed(module: nn.Module) -> bool:
+    """Whether ``module`` is transformers' ``Conv1D`` (GPT-2's projections): a Linear whose weight is stored
+    ``(in, out)`` and applied as ``x @ weight + bias``. Recognised without importing transformers."""
+    cls = type(module)
+    weight = getattr(module, "weight", None)
+    return (cls.__name__ == "Conv1D" and cls.__module__.startswith("transformers.") and hasattr(module, "nf")
+            and isinstance(weight, nn.Parameter) and weight.dim() == 2)
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    """A module of the inventory: one without children, a layer (whose children, such as the
+    parametrizations of a weight-normed convolution, are its own) or a parametrized module."""
+    return (not any(True for _ in module.children()) or layer_type(module) is not None
+            or hasattr(module, "parametrizations"))
+
+
 def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
+    """The inventory's modules (:func:`_is_leaf`) in ``named_modules()`` order, none inside another."""
+    out: list[tuple[str, nn.Module]] = []
+    inside: str | None = None
+    for name, m in model.named_modules():
+        if not name or (inside is not None and name.startswith(inside)):
+            continue
+        if _is_leaf(m):
+            out.append((name, m))
+            inside = name + "."
+    return out
+
+
+def _weights(model: nn.Module, leaves: list[tuple[str, nn.Module]]) -> tuple[Weight, ...]:
+    """The weights no quantizable layer holds: leaves of another type with parameters, and the parameters
+    a module holds beside its children (outside every leaf), in ``named_modules()`` order."""
+    leaf = dict(leaves)
+    inside = tuple(f"{name}." for name in leaf)
+    out: list[Weight] = []
+    for name, m in model.named_modules():
+        if name in leaf:
+            if layer_type(m) is None and any(True for _ in m.parameters()):
+                out.append(Weight(name, type(m).__name__))
+        elif not name.startswith(inside):
+            out.extend(Weight(_path(name, p), type(m).__name__, parameter=True)
+                       for p, _ in m.named_parameters(recurse=False))
+    return tuple(out)
+
+
+def _path(module: str, name: str) -> str:
+    """The path of ``name`` (a parameter, a child) of the module at path ``module`` (``""``: the model)."""
+    return f"{module}.{name}" if module else name
+
+
+def _shared(model: nn.Module) -> tuple[tuple[str, ...], ...]:
+    """The paths of each parameter that several modules hold (tied weights), by the parameter's identity."""
+    paths: dict[int, list[str]] = {}
+    for name, m in model.named_modules():
+        for p_name, p in m.named_parameters(recurse=False):
+            paths.setdefault(id(p), []).append(_path(name, p_name))
+    return tuple(tuple(group) for group in paths.values() if len(group) > 1)
 
 
 def _positive(value: Any) -> int | None:
@@ -81,8 +162,8 @@ def _positive(value: Any) -> int | None:
 
 def module_attributes(module: nn.Module) -> dict[str, Any]:
     """What AMCT's width rules read of a quantizable module, from its own attributes."""
-    kind = type(module).__name__
-    if kind not in QUANTIZABLE or kind == "AvgPool2d":
+    kind = layer_type(module)
+    if kind is None or kind == "AvgPool2d":
         return {}
     if kind in ("LSTM", "GRU"):
         bias, bidirectional = getattr(module, "bias", None), getattr(module, "bidirectional", None)
@@ -97,7 +178,9 @@ def module_attributes(module: nn.Module) -> dict[str, Any]:
             rnn["proj_size"] = proj_size if isinstance(proj_size, int) and proj_size >= 0 else None
         return rnn
     found = {"bias": getattr(module, "bias", None) is not None}
-    if kind == "Linear":
+    if weight_transposed(module):  # Conv1D keeps no `in_features`: its weight is (in, out)
+        found["in_channels"] = _positive(int(module.weight.shape[0]))
+    elif kind == "Linear":
         found["in_channels"] = _positive(getattr(module, "in_features", None))
     else:
         found["in_channels"] = _positive(getattr(module, "in_channels", None))
@@ -105,8 +188,55 @@ def module_attributes(module: nn.Module) -> dict[str, Any]:
     return found
 
 
-def _layer(name: str, kind: str, attributes: dict[str, Any]) -> Layer:
-    return Layer(name, kind, **attributes)
+#: ``torch.nn`` modules whose forward reads a child's weights without calling the child: torch's
+#: MultiheadAttention passes ``out_proj.weight`` and ``.bias`` to ``F.multi_head_attention_forward``
+_READ_NOT_CALLED: tuple[tuple[type[nn.Module], tuple[str, ...]], ...] = ((nn.MultiheadAttention, ("out_proj",)),)
+
+
+@dataclass(frozen=True)
+class _Modules:
+    """What an ``nn.Module``'s inventory takes from the module itself, whatever gives its graph."""
+
+    label: str
+    modules: dict[str, nn.Module]  # the inventory's modules (:func:`_leaves`)
+    types_of: dict[str, str]  # their AMCT type (:func:`layer_type`), else their class name
+    weights: tuple[Weight, ...]
+    shared: tuple[tuple[str, ...], ...]
+    read_not_called: frozenset[str]  # leaves whose parent's forward reads their weights (:data:`_READ_NOT_CALLED`)
+
+    @classmethod
+    def of(cls, model: nn.Module, label: str) -> _Modules:
+        leaves = _leaves(model)
+        read = frozenset(_path(name, child) for name, m in model.named_modules()
+                         for cls, children in _READ_NOT_CALLED if isinstance(m, cls) for child in children)
+        return cls(label, dict(leaves), {n: layer_type(m) or type(m).__name__ for n, m in leaves},
+                   _weights(model, leaves), _shared(model), read)
+
+    def layer(self, name: str, called: bool = True) -> Layer:
+        """The layer ``name``: its AMCT type, its own class where that differs, its attributes."""
+        module = self.modules[name]
+        own = type(module).__name__
+        return Layer(name, self.types_of[name], **module_attributes(module),
+                     class_name=own if own != self.types_of[name] else None,
+                     weight_transposed=weight_transposed(module), called=called)
+
+    def inventory(self, order: list[str], foldable: tuple[Foldable, ...], activations: tuple[Activation, ...],
+                  inside_calls: tuple[str, ...] = ()) -> Inventory:
+        """A traced module's inventory: the called leaves in ``order``, then the others, marked not called
+        unless inside a module the graph calls without showing its insides (``inside_calls``: fx keeps
+        ``torch.nn`` modules such as ``nn.TransformerEncoderLayer`` opaque); a leaf whose weights its parent
+        reads without calling it is never called."""
+        called = set(order)
+        opaque = tuple(f"{name}." for name in inside_calls)
+        rest = [n for n in self.types_of if n not in called]
+        layers = [self.layer(n, n not in self.read_not_called) for n in order]
+        layers += [self.layer(n, n.startswith(opaque) and n not in self.read_not_called) for n in rest]
+        return Inventory(tuple(layers), foldable, activations, True, self.label, self.weights, self.shared)
+
+    def untraced(self) -> Inventory:
+        """The inventory without a graph: names, types and attributes, every leaf called but those read."""
+        return Inventory(tuple(self.layer(n, n not in self.read_not_called) for n in self.types_of), traced=False,
+                         model=self.label, weights=self.weights, shared=self.shared)
 
 
 def model_inventory(model: Any, name: str | None = None, example: Any = None) -> Inventory:
@@ -123,16 +253,14 @@ def model_inventory(model: Any, name: str | None = None, example: Any = None) ->
         raise TypeError(f"found a `{type(model).__name__}`, expected a `torch.nn.Module` "
                         "or a `torch.export.ExportedProgram`")
     label = name or type(model).__name__
-    leaves = _leaves(model)
-    types_of = {n: type(m).__name__ for n, m in leaves}
-    attributes = {n: module_attributes(m) for n, m in leaves}
+    found = _Modules.of(model, label)
     try:
         graph = _LeafTracer().trace(model)
     except Exception as exc:  # fx raises many kinds: control flow on tensors, unsupported ops
         why = f"cannot trace `{label}` with torch.fx ({type(exc).__name__}: {_first_line(exc)[:200]})"
         if example is not None:
             try:
-                return _exported_inventory(model, example, label, types_of, attributes)
+                return _exported_inventory(model, example, found)
             except Exception as export_exc:  # torch.export raises as many kinds
                 why += f", nor export it on the example batch ({type(export_exc).__name__}: " \
                        f"{_first_line(export_exc)[:200]})"
@@ -141,13 +269,14 @@ def model_inventory(model: Any, name: str | None = None, example: Any = None) ->
             "which activation follows a layer; the inventory is marked `traced: false`, no fusion is planned "
             "and `skip_fusion_layers` is not checked (a `torch.export` program file of the model gives the "
             "graph, if it exports)"), stacklevel=2)
-        return Inventory(tuple(_layer(n, t, attributes[n]) for n, t in types_of.items()), traced=False, model=label)
+        return found.untraced()
     ops: dict[fx.Node, _Op] = {}
     for node in graph.nodes:
         op = ops[node] = _Op(node.target if node.op == "call_module" else None)
         for source in node.all_input_nodes:
             _link(ops[source], op)
-    return _module_inventory(*_relations(list(ops.values()), types_of), types_of, attributes, label)
+    opaque = tuple(op.target for op in ops.values() if op.target is not None and op.target not in found.types_of)
+    return found.inventory(*_relations(list(ops.values()), found.types_of), inside_calls=opaque)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -166,8 +295,7 @@ class _Outputs(nn.Module):
         return tuple(tensor for _, tensor in output_tensors(self.model(*args, **kwargs)))
 
 
-def _exported_inventory(model: nn.Module, example: Any, label: str, types_of: dict[str, str],
-                        attributes: dict[str, dict[str, Any]]) -> Inventory:
+def _exported_inventory(model: nn.Module, example: Any, found: _Modules) -> Inventory:
     """The inventory from the graph of ``torch.export`` (non-strict) on one batch: the program's rules, the
     module's own names, types and attributes; leaves the batch does not call come last, as with fx."""
     import torch.export
@@ -176,20 +304,11 @@ def _exported_inventory(model: nn.Module, example: Any, label: str, types_of: di
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the program names the wrapper's paths: its own warnings would too
         program = torch.export.export(_Outputs(model), args, kwargs, strict=False)
-        found = _program_inventory(program, label)
+        graph = _program_inventory(program, found.label, {f"model.{n}": t for n, t in found.types_of.items()})
     name = (lambda path: path.removeprefix("model."))
-    return _module_inventory([name(layer.name) for layer in found.layers if name(layer.name) in types_of],
-                             tuple(Foldable(name(p.conv), name(p.bn)) for p in found.foldable),
-                             tuple(Activation(name(a.layer), name(a.activation), a.type) for a in found.activations),
-                             types_of, attributes, label)
-
-
-def _module_inventory(order: list[str], foldable: tuple[Foldable, ...], activations: tuple[Activation, ...],
-                      types_of: dict[str, str], attributes: dict[str, dict[str, Any]], label: str) -> Inventory:
-    """A traced module's inventory: the called leaves in ``order``, then those the forward never calls."""
-    seen = set(order)
-    order = order + [n for n in types_of if n not in seen]
-    return Inventory(tuple(_layer(n, types_of[n], attributes[n]) for n in order), foldable, activations, True, label)
+    return found.inventory([name(layer.name) for layer in graph.layers if name(layer.name) in found.types_of],
+                           tuple(Foldable(name(p.conv), name(p.bn)) for p in graph.foldable),
+                           tuple(Activation(name(a.layer), name(a.activation), a.type) for a in graph.activations))
 
 
 def _relations(ops: list[_Op], types_of: dict[str, str]) -> tuple[list[str], tuple[Foldable, ...],
@@ -245,23 +364,47 @@ def _activations(calls: list[_Op], types_of: dict[str, str], count: dict[str, in
     return tuple(out)
 
 
-def _innermost(node: fx.Node) -> tuple[str, str, str] | None:
-    """``(call key, module path, class name)`` of the innermost module ``node`` was called from."""
+def _innermost(node: fx.Node, leaves: frozenset[str]) -> tuple[str, str, str] | None:
+    """``(call key, module path, class name)`` of the innermost module ``node`` was called from, or of the
+    outermost one among ``leaves`` (a parametrized layer, whose parametrizations are modules too)."""
     stack = node.meta.get("nn_module_stack")
     if not stack:
         return None
-    key, (path, cls) = next(reversed(stack.items()))
-    qualname = cls if isinstance(cls, str) else getattr(cls, "__qualname__", str(cls))
-    return key, path, qualname.rpartition(".")[2]
+    key, (path, cls) = next(((k, v) for k, v in stack.items() if v[0] in leaves), next(reversed(stack.items())))
+    return key, path, _class_name(cls)
 
 
-def _program_inventory(program: Any, label: str) -> Inventory:
+#: the qualified name of each class ``torch.nn.utils.parametrize`` makes, less the base class's name
+_PARAMETRIZED = "torch.nn.utils.parametrize.Parametrized"
+
+
+def _qualified(cls: Any) -> str:
+    """The qualified name of an ``nn_module_stack`` entry's class: a class, or (a loaded program) its name."""
+    return cls if isinstance(cls, str) else f"{cls.__module__}.{getattr(cls, '__qualname__', cls.__name__)}"
+
+
+def _class_name(cls: Any) -> str:
+    """The class name of an ``nn_module_stack`` entry (:func:`_qualified`)."""
+    return _qualified(cls).rpartition(".")[2]
+
+
+def _program_inventory(program: Any, label: str, known: Mapping[str, str] | None = None) -> Inventory:
+    """The inventory of a program. ``known``: the layers of the exported module (:func:`_leaves`) by path,
+    with their AMCT types, which the graph's rules then read (a program only names classes). A layer is one
+    node of the graph though other modules are inside it: those of ``known``, and in a program file the
+    ``Parametrized<Type>`` modules that ``torch.nn.utils.parametrize`` makes of a quantizable type (weight
+    norm), whose type is that one; other subclasses keep their class name."""
     from quant.modelref import ModelRefError
 
+    nodes = list(program.graph.nodes)
+    qualified = {path: _qualified(cls) for node in nodes if node.op == "call_function"
+                 for path, cls in (node.meta.get("nn_module_stack") or {}).values()}
+    known = {**{path: q.removeprefix(_PARAMETRIZED) for path, q in qualified.items()
+                if q.startswith(_PARAMETRIZED) and q.removeprefix(_PARAMETRIZED) in QUANTIZABLE}, **(known or {})}
+    leaves = frozenset(known)
     signature = program.graph_signature
     user_inputs, user_outputs = set(signature.user_inputs), set(signature.user_outputs)
-    nodes = list(program.graph.nodes)
-    innermost = {node: _innermost(node) for node in nodes if node.op == "call_function"}
+    innermost = {node: _innermost(node, leaves) for node in nodes if node.op == "call_function"}
     if innermost and all(entry is None for entry in innermost.values()):
         raise ModelRefError(f"`{label}` has no `nn_module_stack` metadata on its operations, so they cannot be "
                             "traced back to the model's layers; export the nn.Module with "
@@ -278,12 +421,12 @@ def _program_inventory(program: Any, label: str) -> Inventory:
         if node.op == "get_attr" or (node.op == "placeholder" and node.name not in user_inputs):
             continue  # weights, buffers, constants and control-flow subgraphs are not values of the data flow
         entry = innermost.get(node)
-        if entry is not None and entry[1] and entry[1] not in parents:
+        if entry is not None and entry[1] and (entry[1] in leaves or entry[1] not in parents):
             key, path, type_name = entry
             op = calls.get(key)
             if op is None:
                 op = calls[key] = _Op(path)
-                types_of.setdefault(path, type_name)
+                types_of.setdefault(path, known.get(path, type_name))
         else:
             op = _Op(None)
         ops[node] = op
@@ -291,7 +434,9 @@ def _program_inventory(program: Any, label: str) -> Inventory:
             if source in ops and (node.op != "output" or source.name in user_outputs):
                 _link(ops[source], op)  # buffer updates among the outputs are not uses
     order, foldable, activations = _relations(list(dict.fromkeys(ops.values())), types_of)
-    unseen = sorted(path for path in owners if path and path not in parents and path not in types_of)
+    inside = tuple(f"{path}." for path in leaves)
+    unseen = sorted(path for path in owners
+                    if path and path not in parents and path not in types_of and not path.startswith(inside))
     if unseen:
         more = f" and {len(unseen) - 6} more" if len(unseen) > 6 else ""
         shown = ", ".join(f"`{path}`" for path in unseen[:6]) + more
@@ -300,9 +445,28 @@ def _program_inventory(program: Any, label: str) -> Inventory:
             "of its graph is attributed to them (not called, used through another module, or called inside "
             "control flow such as `torch.cond`), so they are not in the inventory"), stacklevel=2)
     groups = _program_groups(nodes, innermost)
-    layers = tuple(_layer(n, types_of[n], _program_attributes(program, n, types_of[n], groups.get(n)))
+    classes = {path: _class_name(q) for path, q in qualified.items()}
+    layers = tuple(Layer(n, types_of[n], **_program_attributes(program, n, types_of[n], groups.get(n)),
+                         class_name=classes[n] if classes.get(n, types_of[n]) != types_of[n] else None)
                    for n in order)
-    return Inventory(layers, foldable, activations, True, label)
+    return Inventory(layers, foldable, activations, True, label,
+                     _program_weights(signature.parameters, types_of, parents, classes, inside))
+
+
+def _program_weights(parameters: list[str], types_of: dict[str, str], parents: set[str],
+                     classes: dict[str, str], inside: tuple[str, ...]) -> tuple[Weight, ...]:
+    """A program's weights outside its quantizable layers (see :func:`_weights`), from its parameters' names;
+    ``inside``: the path prefixes of the layers whose own modules hold weights (parametrizations)."""
+    out: dict[str, Weight] = {}
+    for fqn in parameters:
+        owner = fqn.rpartition(".")[0]
+        if fqn.startswith(inside):
+            continue
+        if owner in types_of and types_of[owner] not in QUANTIZABLE:
+            out.setdefault(owner, Weight(owner, types_of[owner]))
+        elif owner in parents or not owner:
+            out[fqn] = Weight(fqn, classes.get(owner, "Module"), parameter=True)
+    return tuple(out.values())
 
 
 def _program_groups(nodes: list[fx.Node], innermost: dict[fx.Node, Any]) -> dict[str, int]:
@@ -336,6 +500,9 @@ def _program_attributes(program: Any, path: str, kind: str, groups: int | None) 
 
     def dim(key: str, axis: int) -> int | None:
         tensor = state.get(f"{path}.{key}")
+        if tensor is None and key == "weight":  # a parametrized weight: the original of its shape (weight norm: v)
+            original = f"{path}.parametrizations.weight.original"
+            tensor = state.get(original, state.get(f"{original}1"))
         return int(tensor.shape[axis]) if tensor is not None and tensor.dim() > axis else None
 
     if kind in ("LSTM", "GRU"):  # the layer count and directions from the weights' names; dropout is not kept

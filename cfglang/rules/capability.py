@@ -97,7 +97,8 @@ def _partial_dst(t: Target) -> str | None:
 NOT_QUANTIZABLE_TYPE = rule(
     "C001", "not-quantizable-type", Severity.ERROR,
     "a layer type that AMCT cannot quantize",
-    "`override_layer_types` and `skip_layer_types` name PyTorch classes (`type(module).__name__`); "
+    "`override_layer_types` and `skip_layer_types` name PyTorch classes (`type(module).__name__`, or for a "
+    "subclass of a quantizable `torch.nn` class that class's name; transformers' `Conv1D` is a Linear); "
     f"AMCT quantizes {_listed(_EVERY)}. Names are case-sensitive; any other name never matches a quantizable layer, "
     "which usually hides a typo. AMCT's documentation samples use the placeholder `\"Optype\"`, "
     "which must be replaced with a real type. An ONNX, Caffe or TensorFlow op type (`Gemm`, "

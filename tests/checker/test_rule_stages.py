@@ -62,13 +62,19 @@ def test_a_family_module_checks_only_its_own_rules(module) -> None:
 
 def test_the_model_family_checks_its_rules_below_them() -> None:
     # the M checks read a resolution and report through `_diag(CODE, ...)`: each M rule, and only M rules,
-    # from checks in the family's own table
-    tree = ast.parse(Path(M.__file__).read_text(encoding="utf-8"))
-    named = {node.args[0].id for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and isinstance(node.func, ast.Name) and node.func.id == "_diag" and isinstance(node.args[0], ast.Name)}
-    assert {getattr(M, name) for name in named} == {r.code for r in all_rules() if r.family == "model"}
+    # from checks in the family's own table, in the family's modules (model.py and those it registers)
+    from cfglang.rules import overrides, weights
+
+    modules = (M, overrides, weights)
+    codes = set()
+    for module in modules:
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        codes |= {getattr(module, node.args[0].id) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                  and isinstance(node.func, ast.Name) and node.func.id == "_diag"
+                  and isinstance(node.args[0], ast.Name)}
+    assert codes == {r.code for r in all_rules() if r.family == "model"}
     checks = M.CHECKS.resolution + M.CHECKS.layer_attributes
-    assert checks and all(check.__module__ == M.__name__ for check in checks)
+    assert checks and all(check.__module__ in {m.__name__ for m in modules} for check in checks)
 
 
 @pytest.mark.parametrize("code", [V.MIGRATION_STRENGTH_RANGE, V.REG_PARAM_RANGE, V.WARM_START_RANGE,

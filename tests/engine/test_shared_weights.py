@@ -134,7 +134,9 @@ def test_adaround_names_a_layer_the_forward_never_calls() -> None:
     model = DirectWeight().eval()
     config = ("batch_num: 1\ncommon_config { ifmr_quantize { } }\noverride_layer_configs { layer_name: \"fc\" "
               "calibration_config { ada_quantize { num_iteration: 2 } ifmr_quantize { } } }\n")
-    plan = cfglang.resolve(config, quant.model_inventory(model))
+    traced = cfglang.resolve(config, quant.model_inventory(model))  # the traced inventory knows: fc stays float
+    assert traced.layer("fc").skip.reason == "not_called" and [d.code for d in traced.diagnostics] == ["M021"]
+    plan = cfglang.resolve(config, cfglang.Inventory.of([("inp", "Linear"), ("fc", "Linear")]))  # one that does not
     with pytest.raises(QuantizeError, match=r"^layer `fc` was not called by the model's forward in 1 calibration "
                                             r"batch$"):
         quant.quantize(model, plan, [torch.randn(4, 8)], progress=False)
