@@ -179,16 +179,18 @@ class Report:
         return text_sha256(text) == self.config_sha256
 
 
-def load_report(report: str | Path | Mapping[str, Any], source: str | None = None) -> Report:
+def load_report(report: str | Path | Mapping[str, Any], source: str | None = None, *,
+                limit: int | None = None) -> Report:
     """A :class:`Report` from a ``report.json`` path or its parsed JSON; anything the schema or the
-    consistency rules reject raises :class:`ReportError` (``source: `layers[3].clip_min`: ...``)."""
+    consistency rules reject raises :class:`ReportError` (``source: `layers[3].clip_min`: ...``).
+    ``limit``: the file's size limit in bytes (default :data:`cfglang.fsutil.DEFAULT_MAX_SIZE`)."""
     if isinstance(report, (str, Path)):
         from cfglang.fsutil import ReadError, read_file
         from cfglang.jsonlimits import JSONLimitError, loads
 
         source = source or str(report)
         try:
-            data = loads(read_file(report), source)
+            data = loads(read_file(report, limit=limit), source)
         except ReadError as exc:
             raise ReportError(f"cannot read report `{report}`: {exc.reason}") from None
         except JSONLimitError as exc:
