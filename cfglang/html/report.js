@@ -198,8 +198,10 @@
       for (const v of [l.clip_min, l.clip_max]) {
         node("line", { x1: x(v), x2: x(v), y1: top, y2: base, class: "clip-line" }, svg);
       }
-      label(svg, x(l.clip_min), base + 14, l.clip_min.toPrecision(4), "tick clip", "middle");
-      label(svg, x(l.clip_max), base + 14, l.clip_max.toPrecision(4), "tick clip", "middle");
+      // the labels stay inside the chart even when the clip range reaches its edge
+      const inside = (v) => Math.min(Math.max(x(v), side + 24), width - side - 24);
+      label(svg, inside(l.clip_min), base + 14, l.clip_min.toPrecision(4), "tick clip", "middle");
+      label(svg, inside(l.clip_max), base + 14, l.clip_max.toPrecision(4), "tick clip", "middle");
     }
     label(svg, side, height - 4, "observed [" + edges[0].toPrecision(4) + ", " + edges[edges.length - 1].toPrecision(4) +
           "], clip range dashed", "legend");
