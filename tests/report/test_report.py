@@ -20,9 +20,7 @@ from cfglang.report import (
     apply_edits,
     deciding_line,
     load_report,
-    ranked,
     render_html,
-    sensitivity,
     text_edit,
     text_sha256,
     worst_layers_table,
@@ -131,9 +129,10 @@ def test_the_tune_edit_applies_to_the_config(report) -> None:
 
 
 def test_ranking_and_the_deciding_line(report) -> None:
-    order = ranked(report)
-    values = [sensitivity(report, report.layers[i]) for i in order]
+    order = report.ranked
+    values = [report.sensitivity(report.layers[i]) for i in order]
     assert values == sorted(values, reverse=True)
+    assert [report.rank(report.layers[i].name) for i in order] == list(range(1, 46))
     lines = reportdata.CONFIG.splitlines()
     override = report.layer("encoder.layer.3.intermediate.dense")
     assert lines[deciding_line(override.plan) - 1].strip() == "arq_quantize {"  # inside its override entry
@@ -150,7 +149,7 @@ def test_a_user_metric_ranks_by_its_drop(data) -> None:
     for i, layer in enumerate(changed["layers"]):
         layer["isolated_metric"] = 0.9 - (0.05 if i == 7 else 0.001)
     report = load_report(changed)
-    assert ranked(report)[0] == 7
+    assert report.ranked[0] == 7
     assert "top1 drop" in worst_layers_table(report, 3)
 
 
@@ -159,7 +158,7 @@ def test_worst_layers_table(report) -> None:
     lines = text.splitlines()
     assert lines[0].split() == ["#", "layer", "type", "sensitivity", "isolated", "SQNR", "weight", "SQNR", "clipped",
                                 "cumulative", "cos", "decided", "at"]
-    worst = report.layers[ranked(report)[0]]
+    worst = report.layers[report.ranked[0]]
     assert lines[2].startswith(f"1  {worst.name}  ")
     assert lines[2].endswith(f"quant.cfg:{deciding_line(worst.plan)}")
     assert len(lines) == 2 + 3 + 2 and lines[-1].startswith("model: output cosine mean 0.996000, min 0.990000")
