@@ -54,7 +54,8 @@ class ReportError(ValueError):
 
 
 def text_sha256(text: str) -> str:
-    """The hash a report gives a config text: SHA-256 of its UTF-8 bytes, in hex."""
+    """The hash a report gives a config text (as the parser reads it: without a byte order mark): SHA-256 of
+    its UTF-8 bytes, in hex."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

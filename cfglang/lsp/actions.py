@@ -62,8 +62,7 @@ def code_actions(analysis: Analysis, uri: str, selection: types.Range,
                 actions.append(action)
     found = analysis.report() if _wanted(only, reports.TUNE) else None
     if found is not None:
-        tune = reports.tune_action(found, analysis.text, uri, analysis.positions,
-                                   len(analysis.text) - len(analysis.core_text))
+        tune = reports.tune_action(found, analysis.core_text, uri, analysis.positions)
         if tune is not None:
             actions.append(tune)
     return actions

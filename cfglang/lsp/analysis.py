@@ -92,7 +92,7 @@ class Analysis:
         if found is _MISSING:
             from cfglang.lsp.reports import pick
 
-            found = self._cache["report"] = pick(list(self.reports), self.text)
+            found = self._cache["report"] = pick(list(self.reports), self.core_text)
         return found
 
     def formatted(self) -> str | None:

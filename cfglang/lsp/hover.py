@@ -56,4 +56,4 @@ def _measured(analysis: Analysis, offset: int) -> tuple[int, int, str] | None:
     if scalar is None:
         return None
     shown = os.path.relpath(found.path, os.path.dirname(analysis.path or ""))
-    return scalar.start, scalar.end, reports.layer_hover(found, scalar.text, analysis.text, shown)
+    return scalar.start, scalar.end, reports.layer_hover(found, scalar.text, analysis.core_text, shown)

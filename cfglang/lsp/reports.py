@@ -100,18 +100,16 @@ def layer_hover(found: FoundReport, name: str, text: str, shown_path: str) -> st
     return "\n".join(lines)
 
 
-def tune_action(found: FoundReport, text: str, uri: str, positions: Positions, core_offset: int) -> types.CodeAction | None:
-    """``amct tune``'s proposed edit as a code action, when it applies to exactly this text.
-
-    ``core_offset``: how many code points of ``text`` the core's offsets leave out (a BOM)."""
+def tune_action(found: FoundReport, text: str, uri: str, positions: Positions) -> types.CodeAction | None:
+    """``amct tune``'s proposed edit as a code action, when it applies to exactly ``text`` (the core's text:
+    without a BOM, as the tools hash it)."""
     tune = found.report.tune
     if tune is None or not tune.changes or tune.config_sha256 != text_sha256(text):
         return None
     edits = []
     for edit in tune.edits:
         start, end = edit.offsets(text)
-        edits.append(types.TextEdit(range=positions.range(max(start - core_offset, 0), max(end - core_offset, 0)),
-                                    new_text=edit.new_text))
+        edits.append(types.TextEdit(range=positions.range(start, end), new_text=edit.new_text))
     figure = tune.target_figure
     before, after = getattr(tune.before, figure), getattr(tune.after, figure)
     shown = "" if before is None or after is None else f": {figure} {before:.4g} -> {after:.4g}"

@@ -110,3 +110,15 @@ async def test_reports_of_other_files_and_broken_ones_are_not_used(client: Langu
     assert await actions_of(client, uri) == []
     assert any("sensitivity report not used" in m.message and "report.json: not a valid report" in m.message
                for m in client.messages)
+
+
+async def test_a_document_with_a_byte_order_mark(client: LanguageClient, tmp_path: Path) -> None:
+    """The tools hash and place edits in the text without its BOM; the editor keeps the BOM."""
+    config = project(tmp_path)
+    text = "\ufeff" + reportdata.CONFIG
+    uri, _ = await open_document(client, config, text)
+    (action,) = await actions_of(client, uri)
+    assert apply(text, action.edit.changes[uri]) == "\ufeff" + apply_edits(
+        reportdata.CONFIG, load_report(reportdata.report()).tune.edits)
+    value = await hover_text(client, uri, at(text, '"encoder.layer.3.inter'))
+    assert "**sensitivity**" in value and "earlier text" not in value
