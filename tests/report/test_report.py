@@ -228,3 +228,11 @@ def test_a_report_without_tune_or_activation_figures(data) -> None:
     page = render_html(report, reportdata.CONFIG)
     assert "Proposed config edit" not in page and 'data-layer="0"' not in page and 'data-layer="1"' in page
     assert "inf dB" in worst_layers_table(report, 45)
+
+
+def test_the_page_orders_its_chart_as_the_report_ranks(report, page) -> None:
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page,
+                                re.S).group(1))
+    assert data["order"] == {"execution": list(range(45)), "sorted": list(report.ranked)}
+    assert [layer["name"] for layer in data["layers"]] == [layer.name for layer in report.layers]
+    assert [layer["sensitivity"] for layer in data["layers"]] == [report.sensitivity(l) for l in report.layers]
