@@ -174,8 +174,6 @@ class Report:
     figures: Figures
     layers: tuple[LayerReport, ...]
     tune: Tune | None
-    #: the layers' settings as a plan (its globals are not part of the report), for :func:`cfglang.plan.explain_layer`
-    settings: Plan
 
     def layer(self, name: str) -> LayerReport | None:
         index = self._index.get(name)
@@ -291,6 +289,7 @@ def _non_finite(value: Any, place: str):
 
 
 def _from_dict(data: Mapping[str, Any], source: str) -> Report:
+    # the layers' settings read as the plan reads them (its globals are not part of a report)
     plan = Plan.from_dict({
         "version": 1, "target": data["target"], "config": data["config"]["path"], "batch_num": 1,
         "do_fusion": False, "fakequant_precision_mode": None, "fusions": [],
@@ -306,7 +305,7 @@ def _from_dict(data: Mapping[str, Any], source: str) -> Report:
         target=data["target"], metric_name=metric["name"], user_metric=metric["user"],
         higher_is_better=metric["higher_is_better"], samples=data["samples"],
         figures=Figures.from_dict(data["figures"]), layers=layers,
-        tune=_tune(data["tune"]) if data.get("tune") is not None else None, settings=plan,
+        tune=_tune(data["tune"]) if data.get("tune") is not None else None,
     )
 
 
