@@ -423,14 +423,16 @@ def layer_figures(report: Report, layer: LayerReport) -> list[tuple[str, str]]:
     """``(what, value)`` for each measured figure of ``layer``, as the page, the hover and the table show them."""
     rows = [
         ("sensitivity (rank)", f"{report.sensitivity(layer):.3g} ({report.rank(layer.name)} of {len(report.layers)})"),
-        ("isolated: model output cosine mean / min", f"{layer.isolated_cosine_mean:.6f} / {layer.isolated_cosine_min:.6f}"),
+        ("isolated: model output cosine mean / min",
+         f"{layer.isolated_cosine_mean:.6f} / {layer.isolated_cosine_min:.6f}"),
         ("isolated: model output SQNR", f"{db_text(layer.isolated_sqnr_db)} dB"),
     ]
     if report.user_metric:
         rows.append((f"isolated: {report.metric_name}", "-" if layer.isolated_metric is None else
                      f"{layer.isolated_metric:.6g}"))
     rows += [
-        ("cumulative: layer output cosine / SQNR", f"{layer.cumulative_cosine:.6f} / {db_text(layer.cumulative_sqnr_db)} dB"),
+        ("cumulative: layer output cosine / SQNR",
+         f"{layer.cumulative_cosine:.6f} / {db_text(layer.cumulative_sqnr_db)} dB"),
         ("own output cosine / SQNR (float inputs)", f"{layer.output_cosine:.6f} / {db_text(layer.output_sqnr_db)} dB"),
         ("weight SQNR", f"{db_text(layer.weight_sqnr_db)} dB"),
         ("activation clip range / observed", f"[{_bound(layer.clip_min)}, {_bound(layer.clip_max)}] / "
@@ -449,11 +451,13 @@ def worst_layers_table(report: Report, n: int = 10) -> str:
         layer = report.layers[index]
         line = deciding_line(layer.plan)
         rows.append((str(rank), layer.name, layer.type, f"{report.sensitivity(layer):.3g}",
-                     f"{db_text(layer.isolated_sqnr_db)} dB", f"{db_text(layer.weight_sqnr_db)} dB", share_text(layer.clipped_share),
+                     f"{db_text(layer.isolated_sqnr_db)} dB", f"{db_text(layer.weight_sqnr_db)} dB",
+                     share_text(layer.clipped_share),
                      f"{layer.cumulative_cosine:.6f}", f"{config}:{line}" if line else "defaults"))
     figures = report.figures
     summary = (f"model: output cosine mean {figures.cosine_mean:.6f}, min {figures.cosine_min:.6f}, "
-               f"SQNR {db_text(figures.sqnr_db)} dB over {report.samples} samples; sensitivity: {sensitivity_label(report)}")
+               f"SQNR {db_text(figures.sqnr_db)} dB over {report.samples} samples; "
+               f"sensitivity: {sensitivity_label(report)}")
     return "\n".join([*table_lines(rows, rule=True), "", summary]) + "\n"
 
 
@@ -483,7 +487,8 @@ def render_html(report: Report, cfg_text: str) -> str:
         f"<style>{style}</style></head><body>",
         '<pre id="errors" hidden></pre>',
         "<h1>Sensitivity report</h1>",
-        f'<p class="meta">config <a href="#cfg"><code>{config}</code></a> &middot; model <code>{_e(report.model)}</code>'
+        f'<p class="meta">config <a href="#cfg"><code>{config}</code></a> &middot; '
+        f'model <code>{_e(report.model)}</code>'
         f" &middot; {report.samples} evaluation samples &middot; metric <code>{_e(report.metric_name)}</code>"
         f" &middot; target <code>{_e(report.target)}</code> &middot; {len(report.layers)} quantized layers</p>",
     ]
@@ -538,7 +543,8 @@ def _figure_cards(figures: Figures, report: Report) -> list[str]:
     cards = [("output cosine, mean", f"{figures.cosine_mean:.6f}"), ("output cosine, min", f"{figures.cosine_min:.6f}"),
              ("output SQNR", f"{db_text(figures.sqnr_db)} dB")]
     if report.user_metric:
-        cards += [(f"{report.metric_name}, float", "-" if figures.metric_float is None else f"{figures.metric_float:.6g}"),
+        cards += [(f"{report.metric_name}, float",
+                   "-" if figures.metric_float is None else f"{figures.metric_float:.6g}"),
                   (f"{report.metric_name}, quantized", "-" if figures.metric is None else f"{figures.metric:.6g}")]
     return ['<div class="cards">', *(f'<div class="card"><div class="value">{_e(value)}</div>'
                                      f'<div class="name">{_e(name)}</div></div>' for name, value in cards), "</div>"]
@@ -559,8 +565,10 @@ def _worst_section(report: Report, n: int = 10) -> list[str]:
         layer = report.layers[index]
         rows.append(f'<tr><td class="num">{rank}</td><td class="layer-name"><a href="#layer-{index}">{_e(layer.name)}'
                     f'</a></td><td>{_e(layer.type)}</td><td class="num">{report.sensitivity(layer):.3g}</td>'
-                    f'<td class="num">{db_text(layer.isolated_sqnr_db)}</td><td class="num">{db_text(layer.weight_sqnr_db)}</td>'
-                    f'<td class="num">{share_text(layer.clipped_share)}</td><td class="num">{layer.cumulative_cosine:.6f}</td>'
+                    f'<td class="num">{db_text(layer.isolated_sqnr_db)}</td>'
+                    f'<td class="num">{db_text(layer.weight_sqnr_db)}</td>'
+                    f'<td class="num">{share_text(layer.clipped_share)}</td>'
+                    f'<td class="num">{layer.cumulative_cosine:.6f}</td>'
                     f"<td>{_line_link(deciding_line(layer.plan))}</td></tr>")
     return [f"<h2>The {min(n, len(report.layers))} most sensitive layers</h2>",
             f'<p class="meta">sensitivity: {_e(sensitivity_label(report))}</p>',

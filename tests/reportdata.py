@@ -152,7 +152,8 @@ def _tune(rng: random.Random, before: dict[str, Any]) -> dict[str, Any]:
         "config_sha256": text_sha256(CONFIG), "target": {"figure": "cosine_min", "at_least": 0.99}, "met": True,
         "before": before, "after": after_skip,
         "changes": [
-            {"kind": "setting", "layers": ["encoder.layer.4.output.dense"], "summary": "activation hfmg instead of ifmr",
+            {"kind": "setting", "layers": ["encoder.layer.4.output.dense"],
+             "summary": "activation hfmg instead of ifmr",
              "reason": "amct tune: output cosine 0.990 -> 0.996", "before": before, "after": after_setting,
              "edits": [text_edit(CONFIG, len(CONFIG), len(CONFIG),
                                  "# amct tune: output cosine 0.990 -> 0.996\n" + override)]},

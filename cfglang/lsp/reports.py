@@ -35,9 +35,6 @@ class FoundReport:
     report: Report
     mtime_ns: int
 
-    def fresh(self, text: str) -> bool:
-        return self.report.fresh(text)
-
 
 def _folders(top: Path) -> list[Path]:
     """``top`` and its folders down to :data:`DEPTH` levels, breadth first, hidden ones and links skipped."""
@@ -90,7 +87,7 @@ def pick(found: list[FoundReport], text: str) -> FoundReport | None:
 def layer_hover(found: FoundReport, name: str, text: str, shown_path: str) -> str:
     """Markdown: what the report measured for layer ``name``."""
     report = found.report
-    stale = "" if found.fresh(text) else \
+    stale = "" if report.fresh(text) else \
         " _(made from an earlier text of this file: run `amct analyze` again)_"
     layer = report.layer(name)
     if layer is None:
