@@ -16,7 +16,7 @@ __all__ = ["chromium", "dump_dom", "screenshot", "Image", "read_png", "write_ind
 # the distribution's package (Debian: `chromium`; others name the same browser differently)
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-          "--disable-extensions", "--mute-audio")
+          "--disable-extensions", "--mute-audio", "--disable-dev-shm-usage")
 
 
 def chromium() -> str:
