@@ -11,6 +11,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import reportdata
 from cfglang.jsonschemas import schema, validation_errors
@@ -236,3 +238,47 @@ def test_the_page_orders_its_chart_as_the_report_ranks(report, page) -> None:
     assert data["order"] == {"execution": list(range(45)), "sorted": list(report.ranked)}
     assert [layer["name"] for layer in data["layers"]] == [layer.name for layer in report.layers]
     assert [layer["sensitivity"] for layer in data["layers"]] == [report.sensitivity(l) for l in report.layers]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6)
+
+
+def _places(value, path=()):
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _places(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value[:3]):
+            yield from _places(item, (*path, i))
+
+
+_SMALL = reportdata.report()
+_SMALL["layers"] = _SMALL["layers"][:3]
+_PLACES = list(_places(_SMALL))
+
+
+@given(st.lists(st.tuples(st.sampled_from(_PLACES), _JSON), min_size=1, max_size=3))
+def test_any_damage_is_a_report_error_or_a_report(changes) -> None:
+    """Whatever part of a report is replaced by whatever JSON value, load_report answers with a report or
+    one located line, never another exception."""
+    data = copy.deepcopy(_SMALL)
+    for path, value in changes:
+        if not path:
+            if not isinstance(value, str):  # a string is a path to read
+                data = value
+            continue
+        target = data
+        try:
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    try:
+        load_report(data)
+    except ReportError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("report: ")
