@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cfglang.diagnostics import LineIndex
-from cfglang.plan import LEVELS, LayerPlan, Plan
+from cfglang.plan import LEVELS, LayerPlan, _layer_from_dict
 from cfglang.table import table_lines
 
 __all__ = [
@@ -231,7 +231,7 @@ def load_report(report: str | Path | Mapping[str, Any], source: str | None = Non
     problems = _problems(data)
     if problems:
         raise ReportError(f"{source}: not a valid report: " + "; ".join(problems))
-    return _from_dict(data, source)
+    return _from_dict(data)
 
 
 def _problems(data: Any) -> list[str]:
@@ -288,17 +288,10 @@ def _non_finite(value: Any, place: str):
             yield from _non_finite(item, f"{place}[{i}]")
 
 
-def _from_dict(data: Mapping[str, Any], source: str) -> Report:
-    # the layers' settings read as the plan reads them (its globals are not part of a report)
-    plan = Plan.from_dict({
-        "version": 1, "target": data["target"], "config": data["config"]["path"], "batch_num": 1,
-        "do_fusion": False, "fakequant_precision_mode": None, "fusions": [],
-        "layers": [{"name": item["name"], "type": item["type"], "quantize": True, "skip": None,
-                    "weight": item["weight"], "activation": item["activation"],
-                    "dmq_balancer": item["dmq_balancer"], "provenance": item["provenance"]}
-                   for item in data["layers"]],
-    }, source)
-    layers = tuple(_layer(item, layer_plan) for item, layer_plan in zip(data["layers"], plan.layers))
+def _from_dict(data: Mapping[str, Any]) -> Report:
+    # the settings as the plan reads its layers (the report's schema has checked them with the plan's definitions)
+    layers = tuple(_layer(item, _layer_from_dict({**item, "quantize": True, "skip": None}))
+                   for item in data["layers"])
     metric = data["metric"]
     return Report(
         config_path=data["config"]["path"], config_sha256=data["config"]["sha256"], model=data["model"],

@@ -16,13 +16,13 @@ from cfglang.diagnostics import Diagnostic, LineIndex, Span
 from cfglang.incremental import IncrementalLinter
 from cfglang.lsp.context import ContextScanner, CursorContext
 from cfglang.lsp.positions import Positions
+from cfglang.lsp.reports import FoundReport, ReportCache, find_reports, pick
 from cfglang.settings import InventorySource, Settings, SettingsError, SettingsResolver, inventory_source
 
 if TYPE_CHECKING:  # pragma: no cover
     from cfglang.checker import CheckResult
     from cfglang.inventory import Inventory
     from cfglang.lint import LintResult
-    from cfglang.lsp.reports import FoundReport
     from cfglang.plan import Plan
     from cfglang.syntax import Document
 
@@ -90,8 +90,6 @@ class Analysis:
         """The sensitivity report to show for this text (:func:`cfglang.lsp.reports.pick`)."""
         found = self._cache.get("report", _MISSING)
         if found is _MISSING:
-            from cfglang.lsp.reports import pick
-
             found = self._cache["report"] = pick(list(self.reports), self.core_text)
         return found
 
@@ -129,6 +127,7 @@ class Analyzer:
         self.target: str | None = None  # the editor's `target` (initializationOptions); wins over the settings
         self._linters: dict[str | None, IncrementalLinter] = {}  # per document, while it is open
         self._scanners: dict[str | None, ContextScanner] = {}  # the same
+        self._report_files = ReportCache()  # kept across invalidate(): each file is read again when it changes
         self.invalidate()
 
     def invalidate(self) -> None:
@@ -182,10 +181,9 @@ class Analyzer:
         key = (Path(path).absolute(), settings.max_file_size)
         cached = self._reports.get(key)
         if cached is None:
-            from cfglang.lsp.reports import find_reports
-
             problems: list[str] = []
-            cached = self._reports[key] = (tuple(find_reports(path, settings.max_file_size, problems)), tuple(problems))
+            found = find_reports(path, settings.max_file_size, problems, self._report_files)
+            cached = self._reports[key] = (tuple(found), tuple(problems))
         notes.extend(cached[1])
         return cached[0]
 

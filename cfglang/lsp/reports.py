@@ -21,7 +21,8 @@ from lsprotocol import types
 from cfglang.lsp.positions import Positions
 from cfglang.report import Report, ReportError, layer_figures, load_report, text_sha256
 
-__all__ = ["DEPTH", "NAME", "TUNE", "FoundReport", "find_reports", "pick", "layer_hover", "tune_action"]
+__all__ = ["DEPTH", "NAME", "TUNE", "FoundReport", "ReportCache", "find_reports", "pick", "layer_hover",
+           "tune_action"]
 
 NAME = "report.json"
 DEPTH = 2  # folders below the document's
@@ -53,7 +54,29 @@ def _folders(top: Path) -> list[Path]:
     return found
 
 
-def find_reports(document: str, limit: int | None, notes: list[str]) -> list[FoundReport]:
+class ReportCache:
+    """Reports already read, by file, kept while the file's modification time and size stay the same:
+    validating a report of hundreds of layers takes seconds, and a save looks for reports again."""
+
+    def __init__(self) -> None:
+        self._known: dict[Path, tuple[tuple[int, int, int | None], Report | ReportError]] = {}
+
+    def load(self, path: Path, mtime_ns: int, size: int, limit: int | None) -> Report:
+        """The report at ``path``; a :class:`ReportError` when it cannot be used."""
+        key = (mtime_ns, size, limit)
+        known = self._known.get(path)
+        if known is None or known[0] != key:
+            try:
+                known = (key, load_report(path, limit=limit))
+            except ReportError as exc:
+                known = (key, exc)
+            self._known[path] = known
+        if isinstance(known[1], ReportError):
+            raise known[1]
+        return known[1]
+
+
+def find_reports(document: str, limit: int | None, notes: list[str], cache: ReportCache) -> list[FoundReport]:
     """Every readable report of the document at path ``document`` (see the module's docstring); a report
     that cannot be read adds a line to ``notes``."""
     target = Path(document).resolve()
@@ -63,16 +86,16 @@ def find_reports(document: str, limit: int | None, notes: list[str]) -> list[Fou
         try:
             if not candidate.is_file() or candidate.is_symlink():
                 continue
-            mtime = candidate.stat().st_mtime_ns
+            stat = candidate.stat()
         except OSError:
             continue
         try:
-            report = load_report(candidate, limit=limit)
+            report = cache.load(candidate, stat.st_mtime_ns, stat.st_size, limit)
         except ReportError as exc:
             notes.append(f"amct: sensitivity report not used: {exc}")
             continue
         if (folder / report.config_path).resolve() == target:
-            out.append(FoundReport(candidate, report, mtime))
+            out.append(FoundReport(candidate, report, stat.st_mtime_ns))
     return out
 
 
