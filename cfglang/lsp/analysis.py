@@ -131,7 +131,7 @@ class Analyzer:
         self.invalidate()
 
     def invalidate(self) -> None:
-        """Forget cached settings and inventories (after a save or a watched-file change)."""
+        """Forget cached settings, inventories and where the reports are (after a save or a watched-file change)."""
         self._settings = SettingsResolver(target=self.target)
         self._inventories: dict[tuple[Path, Path | None, int | None], tuple[Inventory | None, str | None]] = {}
         self._reports: dict[tuple[Path, int | None], tuple[tuple[FoundReport, ...], tuple[str, ...]]] = {}
