@@ -1,17 +1,22 @@
 """Headless Chromium for the report tests: the page's DOM after its script ran, its console, a screenshot,
-and a small PNG reader (no imaging library needed) to look at the screenshot's pixels."""
+JavaScript evaluated in the page (a click), and a small PNG reader (no imaging library needed) to look at
+the screenshot's pixels."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
-import sys
 import struct
 import subprocess
+import sys
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["chromium", "dump_dom", "screenshot", "Image", "read_png", "write_indexed_png"]
+__all__ = ["chromium", "dump_dom", "screenshot", "evaluate", "Image", "read_png", "write_indexed_png"]
 
 # the distribution's package (Debian: `chromium`; others name the same browser differently)
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -49,6 +54,64 @@ def screenshot(page: Path, png: Path, profile: Path, width: int, height: int) ->
     done = _run(page, profile, f"--screenshot={png.resolve()}", f"--window-size={width},{height}",
                 "--virtual-time-budget=5000")
     assert done.returncode == 0 and png.is_file(), done.stderr[-2000:]
+
+
+def evaluate(page: Path, profile: Path, expressions: list[str], timeout: float = 30) -> list[Any]:
+    """The values of JavaScript ``expressions``, evaluated one after the other in ``page`` once its charts
+    are drawn (or its script failed), through the DevTools protocol over a pipe (``--remote-debugging-pipe``:
+    messages of JSON ended by a NUL byte, Chromium reading the 4th file descriptor and writing the 5th)."""
+    to_browser, from_test = os.pipe()
+    to_test, from_browser = os.pipe()
+
+    def descriptors() -> None:
+        os.dup2(to_browser, 3)
+        os.dup2(from_browser, 4)
+
+    browser = subprocess.Popen(
+        [chromium(), *_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+        pass_fds=(3, 4), preexec_fn=descriptors, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(to_browser)
+    os.close(from_browser)
+    with os.fdopen(from_test, "wb", buffering=0) as send, os.fdopen(to_test, "rb", buffering=0) as receive:
+        pending = bytearray()
+        calls = iter(range(1, 1 << 30))
+
+        def call(method: str, params: dict[str, Any], session: str | None = None) -> dict[str, Any]:
+            number = next(calls)
+            message = {"id": number, "method": method, "params": params, **({"sessionId": session} if session else {})}
+            send.write(json.dumps(message).encode("utf-8") + b"\0")
+            while True:
+                while b"\0" not in pending:
+                    chunk = receive.read(1 << 16)
+                    assert chunk, "the browser closed the pipe"
+                    pending.extend(chunk)
+                end = pending.index(b"\0")
+                answer = json.loads(pending[:end])
+                del pending[:end + 1]
+                if answer.get("id") == number:
+                    assert "error" not in answer, answer
+                    return answer["result"]
+
+        def value(expression: str, session: str) -> Any:
+            return call("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)["result"].get(
+                "value")
+
+        try:
+            target = call("Target.createTarget", {"url": page.resolve().as_uri()})["targetId"]
+            session = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            deadline = time.monotonic() + timeout
+            while value("document.body && (document.body.dataset.charts || document.body.dataset.errors) || ''",
+                        session) == "":
+                assert time.monotonic() < deadline, "the page never finished drawing"
+                time.sleep(0.05)
+            return [value(expression, session) for expression in expressions]
+        finally:
+            try:
+                call("Browser.close", {})
+                browser.wait(timeout=10)
+            except (AssertionError, OSError, subprocess.TimeoutExpired):
+                browser.kill()
+                browser.wait(timeout=10)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 
 import reportdata
 from cfglang.report import load_report, render_html
-from headless import dump_dom, read_png, screenshot
+from headless import dump_dom, evaluate, read_png, screenshot
 
 # the page's own colours (cfglang/html/report.css): sensitivity bars, weight bars, clipping bars
 RED, BLUE, ORANGE = bytes.fromhex("cf222e"), bytes.fromhex("0969da"), bytes.fromhex("bc4c00")
@@ -41,6 +41,19 @@ def test_every_chart_is_drawn_without_a_console_message(page: Path, tmp_path: Pa
     # a hostile layer name reached the SVG as text, not as markup
     assert "<img" not in dom
     assert "<title>head.&lt;img src=x onerror=\"alert(1)\"&gt;&amp;amp;'&lt;/script&gt; (Linear)</title>" in dom
+
+
+def test_the_sort_buttons_reorder_the_layers_chart(page: Path, tmp_path: Path) -> None:
+    report = load_report(reportdata.report())
+    rows = "Array.from(document.querySelectorAll('#chart-layers a.row > title')).map(t => t.textContent)"
+    pressed = "Array.from(document.querySelectorAll('button[data-order]')).map(b => b.getAttribute('aria-pressed'))"
+    before, sorted_rows, state, back = evaluate(page, tmp_path / "profile", [
+        rows, f"document.querySelector('button[data-order=sorted]').click(); {rows}", pressed,
+        f"document.querySelector('button[data-order=execution]').click(); {rows}"])
+    shown = [f"{layer.name} ({layer.type})" for layer in report.layers]
+    assert before == shown and back == shown
+    assert sorted_rows == [shown[i] for i in report.ranked] != shown
+    assert state == ["false", "true"]
 
 
 def test_the_console_check_sees_errors_and_blocked_requests(page: Path, tmp_path: Path) -> None:
