@@ -13,7 +13,7 @@ from pytest_lsp import LanguageClient
 
 import reportdata
 from cfglang.lsp.reports import TUNE
-from cfglang.report import apply_edits, load_report
+from cfglang.report import apply_edits, load_report, text_sha256
 from tests.lsp.conftest import open_document
 from tests.lsp.test_features import apply, at, doc, hover_text
 
@@ -122,3 +122,22 @@ async def test_a_document_with_a_byte_order_mark(client: LanguageClient, tmp_pat
         reportdata.CONFIG, load_report(reportdata.report()).tune.edits)
     value = await hover_text(client, uri, at(text, '"encoder.layer.3.inter'))
     assert "**sensitivity**" in value and "earlier text" not in value
+
+
+async def test_with_an_inventory_the_hover_shows_the_plan_then_the_figures(client: LanguageClient,
+                                                                          tmp_path: Path) -> None:
+    (tmp_path / "layers.json").write_text(json.dumps(reportdata.inventory()), encoding="utf-8")
+    text = "# amct: layers=layers.json\n" + reportdata.CONFIG
+    data = reportdata.report(with_tune=False)
+    data["config"]["sha256"] = text_sha256(text)
+    # the report's lines are the config's without the header: shift them as analyze would have written them
+    for layer in data["layers"]:
+        for place in layer["provenance"].values():
+            if place["line"] is not None:
+                place["line"] += 1
+    config = project(tmp_path, data)
+    uri, _ = await open_document(client, config, text)
+    value = await hover_text(client, uri, at(text, '"encoder.layer.3.inter'))
+    plan, figures = value.split("**sensitivity**")
+    assert "encoder.layer.3.intermediate.dense (Linear)" in plan and "override_layer_configs" in plan
+    assert "(`out/report.json`, 48 samples)" in figures and "earlier text" not in figures
