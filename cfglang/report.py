@@ -582,7 +582,8 @@ def _layer_cards(report: Report) -> list[str]:
         plan = layer.plan
         settings = "".join(
             f"<tr><td><code>{_e(key)}</code></td><td><code>{_e(_shown(plan.value(key)))}</code></td>"
-            f"<td>{_e(prov.source)}</td><td>{_line_link(prov.line)}</td></tr>" for key, prov in plan.provenance.items())
+            f"<td>{_e(prov.source if prov.reason is None else f'{prov.source}: {prov.reason}')}</td>"
+            f"<td>{_line_link(prov.line)}</td></tr>" for key, prov in plan.provenance.items())
         figures = "".join(f"<tr><td>{_e(name)}</td><td>{_e(value)}</td></tr>" for name, value in
                           layer_figures(report, layer))
         histogram = (f'<svg class="histogram" data-layer="{index}" role="img" aria-label="activation histogram">'

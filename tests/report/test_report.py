@@ -282,3 +282,12 @@ def test_any_damage_is_a_report_error_or_a_report(changes) -> None:
         load_report(data)
     except ReportError as exc:
         assert "\n" not in str(exc) and str(exc).startswith("report: ")
+
+
+def test_a_fallback_shows_its_reason_on_the_page(data) -> None:
+    changed = copy.deepcopy(data)
+    changed["layers"][0]["provenance"]["weight.bits"] = {"from": "fallback", "line": None, "column": None,
+                                                        "reason": "INT4 <needs> an even in_channels"}
+    page = render_html(load_report(changed), reportdata.CONFIG)
+    card = re.search(r'<article class="layer" id="layer-0">(.*?)</article>', page, re.S).group(1)
+    assert "<td>fallback: INT4 &lt;needs&gt; an even in_channels</td><td>defaults</td>" in card
