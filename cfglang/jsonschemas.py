@@ -1,4 +1,4 @@
-"""The shipped JSON Schemas (inventory, plan) and the config schema generated
+"""The shipped JSON Schemas (inventory, plan, report) and the config schema generated
 from the config schema (:mod:`cfglang.schema`), plus one way to validate against
 them with messages that say where and what.
 
@@ -28,7 +28,8 @@ from cfglang.resources import data_file
 __all__ = ["SCHEMAS", "schema", "config_schema", "validation_errors", "json_pointer", "with_targets"]
 
 # name -> shipped file; "config" is generated (config_schema)
-SCHEMAS = {"inventory": "inventory.schema.json", "plan": "plan.schema.json", "config": None}
+SCHEMAS = {"inventory": "inventory.schema.json", "plan": "plan.schema.json", "report": "report.schema.json",
+           "config": None}
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -44,7 +45,7 @@ _CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
 
 @functools.cache
 def schema(name: str, target: str | None = None) -> dict[str, Any]:
-    """The JSON Schema called ``name`` (``config``, ``plan`` or ``inventory``); the config schema with
+    """The JSON Schema called ``name`` (``config``, ``plan``, ``inventory`` or ``report``); the config schema with
     the widths that ``target`` accepts (None: the default target)."""
     if name not in SCHEMAS:
         raise KeyError(name)
@@ -157,16 +158,25 @@ def config_schema(target: str | None = None) -> dict[str, Any]:
 @functools.cache
 def _validator(name: str):
     import jsonschema
+    from referencing import Registry, Resource
 
-    return jsonschema.Draft202012Validator(schema(name))
+    # the report refers to the plan's definitions (`plan.schema.json#/$defs/weight`)
+    plan = schema("plan")
+    registry = Registry().with_resource(plan["$id"], Resource.from_contents(plan))
+    return jsonschema.Draft202012Validator(schema(name), registry=registry)
 
 
 def json_pointer(path) -> str:
-    """``layers[2].name`` style for a jsonschema error path."""
+    """``layers[2].name`` style for a jsonschema error path (a key's control characters escaped)."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{_key(part)}" if out else _key(part))
     return out or "(top level)"
+
+
+def _key(key: str) -> str:
+    """A key of the document as a message shows it: on one line, as JSON escapes it (no quotes)."""
+    return json.dumps(str(key))[1:-1]
 
 
 def validation_errors(instance: Any, name: str, limit: int = 5) -> list[str]:
@@ -190,7 +200,7 @@ def _describe(error) -> str:
         return "missing " + ", ".join(f"`{p}`" for p in missing)
     if keyword == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return "unknown key " + ", ".join(f"`{p}`" for p in extra)
+        return "unknown key " + ", ".join(f"`{_key(p)}`" for p in extra)
     if keyword == "type":
         return f"found {found}, expected a value of type {error.validator_value}"
     if keyword in ("enum", "const"):
