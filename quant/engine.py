@@ -40,11 +40,10 @@ from quant import qmath, recurrent
 from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db
 from quant.binding import as_plan, build_fake_quant_model, layer_specs
-from quant.calibrators import ActivationQParams, NonFiniteError, make_calibrator
+from quant.calibrators import ActivationQParams, NonFiniteError, layer_inputs, make_calibrator
 from quant.core import (AdaRoundSpec, ARQSpec, LayerSpec, QuantizeError, WeightContext, forward_hooks,
                         nonfinite_input_error, not_called_error, run_batch, untie)
 from quant.dmq import balance_pass
-from quant.fakequant import LAYER_KINDS
 from quant.fold import FoldError, fold_pairs
 from quant.record import LayerRecord, record_text
 from quant.result import LayerResult, QuantResult
@@ -137,29 +136,18 @@ def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[A
         (batch, _), layer = min(found)
         return nonfinite_input_error(layer, batch)
 
-    def make(spec: LayerSpec):
-        balance = factors.get(spec.name)
-        dim = LAYER_KINDS[spec.type].channel_dim if balance is not None else 1
-
-        def hook(_m, args):
-            x = args[0]
-            if balance is not None:
-                shape = [1] * x.dim()
-                shape[dim if dim >= 0 else x.dim() + dim] = -1
-                x = x / balance.reshape(shape).to(x.dtype)
-            calls[spec.name].append((current[0], current[1]))
-            current[1] += 1
-            try:
-                calibrators[spec.name].observe(x)
-            except NonFiniteError as exc:
-                raise nonfinite(spec.name, exc) from None
-            return (x, *args[1:]) if balance is not None else None
-        return hook
+    def observe(name: str, x: torch.Tensor) -> None:
+        calls[name].append((current[0], current[1]))
+        current[1] += 1
+        try:
+            calibrators[name].observe(x)
+        except NonFiniteError as exc:
+            raise nonfinite(name, exc) from None
 
     # inference mode: less bookkeeping per operation than no_grad; what the calibrators keep stays
     # inside (compute() runs in it too) and only floats come out
     with torch.inference_mode():
-        with forward_hooks(model, {s.name: make(s) for s in specs}, pre=True):
+        with layer_inputs(model, specs, factors, observe):
             for i, batch in enumerate(_bar(batches, len(batches), "calibration batches", progress)):
                 current[0] = i
                 run_batch(model, batch)
@@ -187,19 +175,35 @@ def _cosine(a: torch.Tensor | None, b: torch.Tensor | None) -> float | None:
 
 
 def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable[Any], *,
-             progress: bool = True) -> QuantResult:
+             group: Any = None, batch_indices: Sequence[int] | None = None, progress: bool = True) -> QuantResult:
     """Quantize a copy of ``model`` as ``plan`` says, calibrating on its first ``batch_num`` batches.
 
     ``plan`` is a ``cfglang.Plan`` or the native plan JSON dict (validated against the plan schema; the
     algorithm parameters it omits take the config schema's defaults); ``batches`` yields model inputs (a
     tensor, a tuple of tensors or a dict of tensors per batch). The user's model is never modified.
-    Returns a :class:`quant.result.QuantResult`."""
+    Returns a :class:`quant.result.QuantResult`.
+
+    With ``group`` (a ``torch.distributed`` process group, ``torch.distributed.group.WORLD`` for all
+    processes, or a :class:`quant.distributed.Exchange`), every process of the group calls this with
+    its share of the ``batch_num`` batches: ``batches`` are those at positions ``batch_indices`` of
+    the calibration order (by default round-robin, rank ``r`` of ``W`` holding ``r, r + W, ...``).
+    Every process returns the result of one process calibrating on all batches in that order
+    (:mod:`quant.distributed`, docs/distributed.md); saving it is the caller's (rank 0's) part."""
     plan = as_plan(plan)
     if not isinstance(model, nn.Module):
         raise QuantizeError(f"model is a `{type(model).__name__}`, expected a `torch.nn.Module`")
     specs = layer_specs(model, plan)
     _check_eval(model)
-    taken = _take_batches(batches, plan.batch_num)
+    exchange = share = None
+    if group is None:
+        taken = _take_batches(batches, plan.batch_num)
+    else:  # this process's share; `taken` holds batch 0, or all batches where a weight algorithm needs them
+        from quant import distributed
+
+        exchange = group if isinstance(group, distributed.Exchange) else distributed.Exchange(group)
+        share = distributed.take_share(exchange, batches, batch_indices, plan.batch_num,
+                                       everything=any(s.weight and not isinstance(s.weight, ARQSpec) for s in specs))
+        taken = share.every if share.every is not None else [share.first]
 
     work = copy.deepcopy(model)
     # the copy keeps the model's ties: a quantized layer gets its own copy of a shared weight, and the
@@ -215,7 +219,8 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
     factors: dict[str, torch.Tensor] = {}
     balanced = [s for s in specs if s.dmq_balancer is not None]
     if balanced:
-        factors = dict(BALANCE_PASS(work, balanced, taken))
+        collect = {} if share is None else {"collect": distributed.balance_collector(exchange, share)}
+        factors = dict(BALANCE_PASS(work, balanced, taken, **collect))
 
     # algorithms other than ARQ (AdaRound) reconstruct against the folded, balanced float model
     snapshot = copy.deepcopy(work) if any(s.weight and not isinstance(s.weight, ARQSpec) for s in specs) else None
@@ -239,7 +244,10 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
             module.weight.copy_(dequantized)
         weights[spec.name] = quantized
 
-    qparams = _calibrate(work, specs, taken, factors, progress)
+    if share is None:
+        qparams = _calibrate(work, specs, taken, factors, progress)
+    else:
+        qparams = distributed.calibrate(exchange, work, specs, share, factors, progress)
     if plan.fakequant_precision_mode == "FORCE_FP16_QUANT":
         qparams = {n: _fp16(q) for n, q in qparams.items()}
 
