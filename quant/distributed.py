@@ -26,12 +26,12 @@ with the failure or the rank's part. A single-process run never imports this mod
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-import os
 import pickle
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,7 +45,7 @@ from quant.core import HFMGSpec, IFMRSpec, LayerSpec, QuantizeError, nonfinite_i
 from quant.dmq import input_channel_count, observe_input_absmax
 from quant.histogram import HistcCounts, clamped_counts, extremes
 
-__all__ = ["Exchange", "Share", "init_from_environment", "take_share", "balance_collector", "calibrate"]
+__all__ = ["Exchange", "Share", "joined", "take_share", "balance_collector", "calibrate"]
 
 T = TypeVar("T")
 
@@ -124,17 +124,16 @@ class _Failure(Exception):
         return (self.index, self.position), self.message
 
 
-def init_from_environment() -> Exchange:
-    """Join the process group that ``torchrun`` describes in the environment (``RANK``,
-    ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``): gloo, as the command line calibrates on the CPU."""
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return Exchange()
-
-
-def torchrun_world() -> int:
-    """The world size ``torchrun`` set in the environment (1 outside it)."""
-    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+@contextlib.contextmanager
+def joined() -> Iterator[Exchange]:
+    """Join the process group that ``torchrun`` describes in the environment (``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR``, ``MASTER_PORT``) for the block: gloo, as the command line calibrates on the CPU.
+    The group is destroyed on exit."""
+    dist.init_process_group("gloo")
+    try:
+        yield Exchange()
+    finally:
+        dist.destroy_process_group()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +150,7 @@ class Share:
 
 
 def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else ("es" if word.endswith("h") else "s"))
+    return f"{count} {word}" + ("" if count == 1 else ("es" if word.endswith(("h", "s")) else "s"))
 
 
 def take_share(ex: Exchange, batches: Iterable[Any], indices: Sequence[int] | None, total: int, *,
@@ -160,8 +159,9 @@ def take_share(ex: Exchange, batches: Iterable[Any], indices: Sequence[int] | No
     order (by default round-robin: rank ``r`` of ``W`` holds ``r, r + W, ...``). The ranks' positions
     must cover ``0 .. total - 1`` once each. Checked on every rank before any forward."""
     if total < ex.world:
-        raise QuantizeError(f"`batch_num` = {total} calibration batches for {ex.world} processes, expected at least "
-                            f"one batch per process (run at most {total} processes, or raise `batch_num`)")
+        raise QuantizeError(f"`batch_num` = {_plural(total, 'calibration batch')} for {ex.world} processes, expected "
+                            f"at least one batch per process (run at most {_plural(total, 'process')}, or raise "
+                            f"`batch_num`)")
     if indices is None:
         indices = range(ex.rank, total, ex.world)
 

@@ -3,6 +3,7 @@ that ``torch.multiprocessing`` spawns and by ``amct quantize --model dist_suppor
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import warnings
@@ -85,32 +86,75 @@ def init(rank: int, world: int, port: int) -> None:
     torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
 
 
-def quantize_rank(rank: int, world: int, port: int, model: str, algo: str, count: int, size: int,
-                  assignment: list[int] | None, out: str) -> None:
-    """One rank of a run (``torch.multiprocessing.spawn``'s target): rank ``r`` holds the batches
-    ``b`` with ``assignment[b] == r`` (round-robin when None); rank 0 saves into ``out``."""
+def case_batches(case: dict[str, Any]) -> list[Any]:
+    """The calibration batches of a case: ``batches(model, count, size)``, with batch ``nan`` holding a
+    nan and batch ``bad`` of a shape the model rejects."""
+    data = batches(case["model"], case["count"], case.get("size", 4))
+    if "nan" in case:
+        data[case["nan"]] = data[case["nan"]].clone()
+        data[case["nan"]].view(-1)[3] = float("nan")
+    if "bad" in case:
+        data[case["bad"]] = torch.zeros(2, 3, 8, 8)
+    return data
+
+
+@functools.cache
+def _plan(model: str, algo: str, batch_num: int) -> Any:
+    return plan_for(MODELS[model](), config_text(algo, batch_num), batches(model, 1)[0])
+
+
+def case_plan(case: dict[str, Any]) -> Any:
+    """The plan of a case, made once per process (and inherited by the forked ranks: tracing a model
+    for its inventory is most of a small case's time)."""
+    return _plan(case["model"], case["algo"], case.get("batch_num", case["count"]))
+
+
+def quantize_case(case: dict[str, Any], forwards: list[int], group: Any = None, rank: int = 0, world: int = 1) -> Any:
+    """``quant.quantize`` on a case (``model``, ``algo``, ``count``, optional ``size``, ``batch_num``,
+    ``assignment``: the rank of each batch, round-robin when absent), single-process without ``group``;
+    ``forwards[0]`` counts the model's forwards."""
     import quant
+
+    net = MODELS[case["model"]]()
+    data = case_batches(case)
+    plan = case_plan(case)
+    net.register_forward_pre_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))
+    if group is None:
+        return quant.quantize(net, plan, data, progress=False)
+    assignment = case.get("assignment") or [b % world for b in range(len(data))]
+    indices = [b for b, r in enumerate(assignment) if r == rank]
+    return quant.quantize(net, plan, [data[b] for b in indices], group=group, batch_indices=indices,
+                          progress=False)
+
+
+def run_cases(rank: int, world: int, port: int, cases: dict[str, dict[str, Any]], out: str) -> None:
+    """One rank of a group running every case in turn (``torch.multiprocessing.spawn``'s target): rank 0
+    saves each result into ``out/NAME``; a case that fails leaves ``out/NAME/error-RANK.txt`` on each
+    rank (the message, then the model's forward count) and the group goes on with the next case."""
+    from quant.core import QuantizeError
 
     init(rank, world, port)
     try:
-        net = MODELS[model]()
-        data = batches(model, count, size)
-        plan = plan_for(net, config_text(algo, count), data[0])
-        indices = None if assignment is None else [b for b, r in enumerate(assignment) if r == rank]
-        mine = data[rank::world] if indices is None else [data[b] for b in indices]
-        result = quant.quantize(net, plan, mine, group=torch.distributed.group.WORLD, batch_indices=indices,
-                                progress=False)
-        if rank == 0:
-            result.save(out)
+        for name, case in cases.items():
+            folder = Path(out) / name
+            folder.mkdir(parents=True, exist_ok=True)
+            forwards = [0]
+            try:
+                result = quantize_case(case, forwards, torch.distributed.group.WORLD, rank, world)
+            except QuantizeError as exc:
+                (folder / f"error-{rank}.txt").write_text(f"{exc}\n{forwards[0]}")
+                continue
+            if rank == 0:
+                result.save(folder)
     finally:
         torch.distributed.destroy_process_group()
 
 
-def quantize_single(model: str, algo: str, count: int, size: int, out: str) -> None:
-    """The single-process run of the same model, config and batches, saved into ``out``."""
-    import quant
+def spawn(world: int, cases: dict[str, dict[str, Any]], out: Path) -> None:
+    """Run ``cases`` in a group of ``world`` processes on this machine (gloo on loopback). The processes
+    are forked: a fresh interpreter per rank would spend most of a test's time importing torch."""
+    import torch.multiprocessing as mp
 
-    torch.set_num_threads(1)
-    net = MODELS[model]()
-    data = batches(model, count, size)
-    quant.quantize(net, plan_for(net, config_text(algo, count), data[0]), data, progress=False).save(out)
+    for case in cases.values():
+        case_plan(case)
+    mp.start_processes(run_cases, args=(world, free_port(), cases, str(out)), nprocs=world, start_method="fork")
