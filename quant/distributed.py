@@ -48,6 +48,7 @@ from quant.histogram import HistcCounts, clamped_counts, extremes
 __all__ = ["Exchange", "Share", "joined", "take_share", "balance_collector", "calibrate"]
 
 T = TypeVar("T")
+_EMPTY = torch.empty(0)
 
 
 class Exchange:
@@ -273,27 +274,59 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.detach().reshape(-1).to(torch.float32)
 
 
+class _Kept:
+    """Pass 1's observed inputs, kept for pass 2 while they fit in ``KEEP_BYTES`` (then pass 2 needs no
+    forwards); past that, none are kept and pass 2 runs the share's forwards again."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.size = limit, 0
+        self.inputs: list[tuple[str, tuple[int, int], torch.Tensor]] | None = []
+
+    def add(self, name: str, key: tuple[int, int], x: torch.Tensor) -> None:
+        if self.inputs is None:
+            return
+        self.size += x.numel() * x.element_size()
+        if self.size > self.limit:
+            self.inputs = None
+        else:
+            self.inputs.append((name, key, x.clone()))
+
+
+#: bytes of observed inputs a rank keeps between its two passes (see _Kept)
+KEEP_BYTES = 256 << 20
+
+
 def _observe_share(ex: Exchange, model: nn.Module, specs: Sequence[LayerSpec], share: Share,
                    factors: dict[str, torch.Tensor], progress: bool, desc: str,
-                   record: Callable[[str, tuple[int, int], torch.Tensor], Any]) -> dict[str, list[tuple]]:
+                   record: Callable[[str, tuple[int, int], torch.Tensor], Any],
+                   kept: _Kept | None = None) -> dict[str, list[tuple]]:
     """One pass over the share: ``record(name, (batch, call), x)`` for each call of a planned layer
     (``call`` counts that layer's calls in the batch), gathered from every rank as
-    ``{name: [((batch, call), recorded), ...]}`` in the calibration order."""
+    ``{name: [((batch, call), recorded), ...]}`` in the calibration order. Into an empty ``kept`` the
+    pass keeps the inputs; from a full one it reads them instead of running the forwards."""
     position = [0, 0]
     calls: dict[tuple[str, int], int] = {}
+    mine: dict[str, list[tuple]] = {s.name: [] for s in specs}
+    replay = kept is not None and bool(kept.inputs)
 
     def observe(name: str, x: torch.Tensor) -> None:
         key = (position[0], calls.get((name, position[0]), 0))
         calls[(name, position[0])] = key[1] + 1
+        x = _flat(x)
         try:
-            mine[name].append((key, record(name, key, _flat(x))))
+            mine[name].append((key, record(name, key, x)))
         except QuantizeError as exc:
             raise _Failure(position[0], position[1], str(exc)) from None
+        if kept is not None:
+            kept.add(name, key, x)
         position[1] += 1
 
-    mine: dict[str, list[tuple]] = {s.name: [] for s in specs}
-
     def run() -> dict[str, list[tuple]]:
+        if replay:
+            for name, key, x in kept.inputs:
+                mine[name].append((key, record(name, key, x)))
+            kept.inputs = None
+            return mine
         with torch.inference_mode(), layer_inputs(model, specs, factors, observe):
             _run(model, share, position, progress, desc)
         return mine
@@ -337,7 +370,9 @@ def calibrate(ex: Exchange, model: nn.Module, specs: Sequence[LayerSpec], share:
         top, bottom, _ = extremes(x, min(caps[name], x.numel()))
         return _Summary(x.numel(), mn, mx, top.cpu(), bottom.cpu())
 
-    summaries = _observe_share(ex, model, specs, share, factors, progress, "calibration batches (1/2)", summarise)
+    kept = _Kept(KEEP_BYTES)
+    summaries = _observe_share(ex, model, specs, share, factors, progress, "calibration batches (1/2)", summarise,
+                               kept)
     for name, items in summaries.items():
         if not items:
             raise not_called_error(name, share.total)
@@ -346,7 +381,7 @@ def calibrate(ex: Exchange, model: nn.Module, specs: Sequence[LayerSpec], share:
     def count(name: str, key: tuple[int, int], x: torch.Tensor) -> Any:
         return plans[name].count(key, x)
 
-    found = _observe_share(ex, model, specs, share, factors, progress, "calibration batches (2/2)", count)
+    found = _observe_share(ex, model, specs, share, factors, progress, "calibration batches (2/2)", count, kept)
     # every count of every layer, summed across the ranks in one collective (integers: exact)
     local = [t for plan in plans.values() for t in plan.totals()]
     summed = ex.reduce(torch.cat(local), dist.ReduceOp.SUM) if local else torch.empty(0, dtype=torch.int64)
@@ -447,7 +482,9 @@ class _IFMRPlan:
         counts = clamped_counts(x, lo, hi, IFMRCalibrator.BINS).cpu()
         self.counts += counts
         below, above = counts[[0, -1]].tolist()
-        low, high = self.scratch.outside(x) if below or above else (x[:0], x[:0])
+        if not (below or above):  # (not x[:0]: a view pickles its whole storage)
+            return below, above, _EMPTY, _EMPTY
+        low, high = self.scratch.outside(x)
         return below, above, low.cpu(), high.cpu()
 
     def totals(self) -> list[torch.Tensor]:

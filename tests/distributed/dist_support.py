@@ -131,11 +131,15 @@ def run_cases(rank: int, world: int, port: int, cases: dict[str, dict[str, Any]]
     """One rank of a group running every case in turn (``torch.multiprocessing.spawn``'s target): rank 0
     saves each result into ``out/NAME``; a case that fails leaves ``out/NAME/error-RANK.txt`` on each
     rank (the message, then the model's forward count) and the group goes on with the next case."""
+    from quant import distributed
     from quant.core import QuantizeError
 
+    keep = distributed.KEEP_BYTES
     init(rank, world, port)
     try:
         for name, case in cases.items():
+            # `keep_bytes`: 0 makes the second pass run the forwards again instead of reading kept inputs
+            distributed.KEEP_BYTES = case.get("keep_bytes", keep)
             folder = Path(out) / name
             folder.mkdir(parents=True, exist_ok=True)
             forwards = [0]

@@ -23,7 +23,10 @@ CASES = {
        for algo in dist_support.ALGOS},
     # IFMR past its exact limit: a histogram over the range of the first flush, three flushes, and
     # values beyond that range (the later batches spread wider) kept exactly and then as moments
-    "cnn-ifmr-flushes": {"model": "cnn", "algo": "ifmr", "count": 7, "size": 60, "assignment": LOPSIDED},
+    "cnn-ifmr-flushes": {"model": "cnn", "algo": "ifmr", "count": 7, "size": 60, "assignment": LOPSIDED,
+                         "keep_bytes": 0},
+    # the second pass runs the forwards again (the inputs of the first one are not kept)
+    "cnn-hfmg-forwards": {"model": "cnn", "algo": "hfmg", "count": 7, "assignment": SHUFFLED, "keep_bytes": 0},
 }
 
 

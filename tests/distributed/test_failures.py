@@ -62,6 +62,7 @@ def test_every_rank_stops_with_the_same_located_message(tmp_path: Path) -> None:
         "no rank holds batch position 2 of the calibration order (`batch_num` = 3), expected each of 0 .. 2 once")
 
 
+@pytest.mark.slow
 def test_a_single_process_never_joins_a_group(tmp_path: Path) -> None:
     # in a fresh interpreter: torch imports torch.distributed itself, so the check is that no group was
     # initialised and that the engine never loaded its distributed module
