@@ -31,7 +31,7 @@ import dataclasses
 import math
 import pickle
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -154,6 +154,18 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else ("es" if word.endswith(("h", "s")) else "s"))
 
 
+def _compact(batch: Any) -> Any:
+    """``batch`` with each tensor copied to its own storage: a view (a slice of a data set) pickles
+    the whole storage it views."""
+    if isinstance(batch, torch.Tensor):
+        return batch.clone()
+    if isinstance(batch, Mapping):
+        return {key: _compact(value) for key, value in batch.items()}
+    if isinstance(batch, (tuple, list)):  # positional inputs (quant.core.batch_arguments)
+        return tuple(_compact(b) for b in batch)
+    return batch
+
+
 def take_share(ex: Exchange, batches: Iterable[Any], indices: Sequence[int] | None, total: int, *,
                everything: bool = False) -> Share:
     """This rank's share: ``batches`` are the batches at positions ``indices`` of the calibration
@@ -166,19 +178,21 @@ def take_share(ex: Exchange, batches: Iterable[Any], indices: Sequence[int] | No
     if indices is None:
         indices = range(ex.rank, total, ex.world)
 
-    def mine() -> tuple[list[int], list[Any]]:
+    taken: list[Any] = []
+
+    def mine() -> list[int]:  # the positions are gathered, the batches stay
         if isinstance(batches, torch.Tensor):
             raise _Failure(-1, ex.rank, "batches is a single tensor, expected an iterable of batches (e.g. `[x]`)")
         wanted = [int(i) for i in indices]
-        taken = list(batches)
+        taken.extend(batches)
         if len(taken) != len(wanted):
             raise _Failure(-1, ex.rank, f"rank {ex.rank}: got {_plural(len(taken), 'calibration batch')} for "
                                         f"{_plural(len(wanted), 'position')} in the calibration order, expected one each")
-        return wanted, taken
+        return wanted
 
     shares = ex.agree(mine)
     owner = {}
-    for rank, (wanted, _) in enumerate(shares):
+    for rank, wanted in enumerate(shares):
         for index in wanted:
             if not 0 <= index < total:
                 raise QuantizeError(f"rank {rank}: batch position {index} is outside the calibration order "
@@ -191,14 +205,13 @@ def take_share(ex: Exchange, batches: Iterable[Any], indices: Sequence[int] | No
     if missing:
         raise QuantizeError(f"no rank holds batch position {missing[0]} of the calibration order "
                             f"(`batch_num` = {total}), expected each of 0 .. {total - 1} once")
-    wanted, taken = shares[ex.rank]
-    pairs = sorted(zip(wanted, taken), key=lambda pair: pair[0])
+    pairs = sorted(zip(shares[ex.rank], taken), key=lambda pair: pair[0])
     own = {index: batch for index, batch in pairs}
-    first = ex.broadcast(own.get(0), src=owner[0])
+    first = ex.broadcast(_compact(own.get(0)), src=owner[0])
     every = None
     if everything:
         gathered: dict[int, Any] = {}
-        for part in ex.gather(own):
+        for part in ex.gather({index: _compact(batch) for index, batch in own.items()}):
             gathered.update(part)
         every = [gathered[i] for i in range(total)]
     return Share(tuple(i for i, _ in pairs), tuple(b for _, b in pairs), total, first, every)
@@ -246,13 +259,15 @@ def balance_collector(ex: Exchange, share: Share) -> Callable[[nn.Module, Sequen
                 current[:] = pair
                 yield pair[1]
 
-        def mine() -> dict[str, torch.Tensor | None]:
+        local: dict[str, torch.Tensor | None] = {}
+
+        def mine() -> None:  # the maxima go through the all-reduce below, not the gather
             try:
-                return observe_input_absmax(model, names, tracked(), share.indices)
+                local.update(observe_input_absmax(model, names, tracked(), share.indices))
             except Exception as exc:
                 raise _failure(model, current[0], 0, current[1], exc) from None
 
-        local = ex.agree(mine)[ex.rank]
+        ex.agree(mine)
         sizes = [input_channel_count(model.get_submodule(name)) for name in names]
         merged = ex.reduce(torch.cat([local[name].float().cpu().reshape(-1) if local[name] is not None else
                                       torch.full((size,), -1.0) for name, size in zip(names, sizes)]),

@@ -12,8 +12,9 @@ quantized layer. The engine composes the algorithms, each found by its spec's ty
   made float copy, the batches, the layer's fused activation). :class:`~quant.core.ARQSpec`
   (``quant.arq``) and :class:`~quant.core.AdaRoundSpec` (``quant.adaround``) are registered.
 - ``quant.calibrators.CALIBRATORS``: activation spec type -> calibrator (IFMR, HFMG).
-- ``BALANCE_PASS``: ``fn(model, layers, batches) -> {name: factors}``, run after folding and before
-  weight quantization when any layer has a ``dmq_balancer``. It must fold the factors into each layer's
+- ``BALANCE_PASS``: ``fn(model, layers, batches, *, collect=...) -> {name: factors}``, run after folding
+  and before weight quantization when any layer has a ``dmq_balancer`` (``collect`` is given across
+  processes: :mod:`quant.distributed`). It must fold the factors into each layer's
   weight in place (so weight quantization sees the balanced weight); the engine divides the layer's
   input by them during calibration and in the fake-quant model, and records them as
   ``tensor_balance_factor``.

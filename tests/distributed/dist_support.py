@@ -54,11 +54,13 @@ def batches(model: str, count: int, size: int = 4) -> list[torch.Tensor]:
 
 
 def config_text(algo: str, batch_num: int) -> str:
-    """A config quantizing every supported layer with ``algo`` (``dmq``: IFMR with a DMQ balancer)."""
+    """A config quantizing every supported layer with ``algo`` (``dmq``: IFMR with a DMQ balancer;
+    ``ada``: IFMR with AdaRound weights, a few iterations)."""
     act = "hfmg_quantize { num_of_bins: 1024 }" if algo == "hfmg" else "ifmr_quantize { }"
+    weight = "ada_quantize { num_iteration: 30 }" if algo == "ada" else "arq_quantize { channel_wise: false }"
     dmq = "  dmq_balancer { migration_strength: 0.5 }\n" if algo == "dmq" else ""
     return (f"batch_num: {batch_num}\nactivation_offset: true\ndo_fusion: true\n"
-            f"common_config {{\n  arq_quantize {{ channel_wise: false }}\n  {act}\n{dmq}}}\n")
+            f"common_config {{\n  {weight}\n  {act}\n{dmq}}}\n")
 
 
 def plan_for(model: nn.Module, text: str, example: Any) -> Any:

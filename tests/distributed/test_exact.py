@@ -25,6 +25,8 @@ CASES = {
     # values beyond that range (the later batches spread wider) kept exactly and then as moments
     "cnn-ifmr-flushes": {"model": "cnn", "algo": "ifmr", "count": 7, "size": 60, "assignment": LOPSIDED,
                          "keep_bytes": 0},
+    # AdaRound: every rank gathers all batches and runs the same optimisation
+    "cnn-ada": {"model": "cnn", "algo": "ada", "count": 4, "assignment": [1, 0, 2, 1]},
     # the second pass runs the forwards again (the inputs of the first one are not kept)
     "cnn-hfmg-forwards": {"model": "cnn", "algo": "hfmg", "count": 7, "assignment": SHUFFLED, "keep_bytes": 0},
 }
