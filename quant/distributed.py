@@ -366,6 +366,18 @@ class _Summary:
     bottom: torch.Tensor | None = None
 
 
+def _summary(x: torch.Tensor, cap: int | None) -> _Summary:
+    """Pass 1's record of the observation ``x`` (1-d float32); with IFMR's ``cap``, its extremes too.
+    Its minimum or maximum is not finite where ``x`` holds nan or inf (then no extremes)."""
+    if x.numel() == 0:
+        return _Summary(0, 0.0, 0.0, _EMPTY, _EMPTY)
+    mn, mx = (v.item() for v in torch.aminmax(x))  # nan and inf reach them
+    if cap is None or not (math.isfinite(mn) and math.isfinite(mx)):
+        return _Summary(x.numel(), mn, mx)
+    top, bottom, _ = extremes(x, min(cap, x.numel()))
+    return _Summary(x.numel(), mn, mx, top.cpu(), bottom.cpu())
+
+
 def calibrate(ex: Exchange, model: nn.Module, specs: Sequence[LayerSpec], share: Share,
               factors: dict[str, torch.Tensor], progress: bool) -> dict[str, ActivationQParams]:
     """The activation parameters of every layer of ``specs``, as ``quant.engine`` computes them in one
@@ -375,15 +387,10 @@ def calibrate(ex: Exchange, model: nn.Module, specs: Sequence[LayerSpec], share:
     caps = _ifmr_caps(ex, model, ifmr, share, factors)
 
     def summarise(name: str, key: tuple[int, int], x: torch.Tensor) -> _Summary:
-        if x.numel() == 0:
-            return _Summary(0, 0.0, 0.0, torch.empty(0), torch.empty(0))
-        mn, mx = (v.item() for v in torch.aminmax(x))  # nan and inf reach them
-        if not (math.isfinite(mn) and math.isfinite(mx)):
+        summary = _summary(x, caps.get(name))
+        if not (math.isfinite(summary.min) and math.isfinite(summary.max)):
             raise nonfinite_input_error(name, key[0])
-        if name not in caps:
-            return _Summary(x.numel(), mn, mx)
-        top, bottom, _ = extremes(x, min(caps[name], x.numel()))
-        return _Summary(x.numel(), mn, mx, top.cpu(), bottom.cpu())
+        return summary
 
     kept = _Kept(KEEP_BYTES)
     summaries = _observe_share(ex, model, specs, share, factors, progress, "calibration batches (1/2)", summarise,
@@ -392,7 +399,7 @@ def calibrate(ex: Exchange, model: nn.Module, specs: Sequence[LayerSpec], share:
         if not items:
             raise not_called_error(name, share.total)
 
-    plans = {s.name: _plan(s, summaries[s.name], share.total) for s in specs}
+    plans = {s.name: _plan_of(s.activation, summaries[s.name], share.total) for s in specs}
     def count(name: str, key: tuple[int, int], x: torch.Tensor) -> Any:
         return plans[name].count(key, x)
 
@@ -518,7 +525,8 @@ class _IFMRPlan:
         return final.compute()
 
 
-def _plan(spec: LayerSpec, summaries: list[tuple], total: int) -> _HFMGPlan | _IFMRPlan:
-    if isinstance(spec.activation, HFMGSpec):
-        return _HFMGPlan(spec.activation, summaries)
-    return _IFMRPlan(spec.activation, summaries, total)
+def _plan_of(spec: IFMRSpec | HFMGSpec, summaries: list[tuple], total: int) -> _HFMGPlan | _IFMRPlan:
+    """The exchange plan of an activation spec, from pass 1's summaries in the calibration order."""
+    if isinstance(spec, HFMGSpec):
+        return _HFMGPlan(spec, summaries)
+    return _IFMRPlan(spec, summaries, total)
