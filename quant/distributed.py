@@ -10,7 +10,8 @@ runs the forwards of its share only, and the observers exchange statistics, neve
   widens; IFMR's histogram range is fixed at its first flush, and its flushes follow the batch sizes),
   so they run in two passes over the share. Pass 1 gathers, per observation (one call of a layer on
   a batch), its size and extremes (IFMR: its top-K and bottom-K values): every rank then knows the
-  single process's sequence of HFMG ranges and IFMR's flushes and range. Pass 2 counts each
+  single process's sequence of HFMG ranges and IFMR's flushes and range. Pass 2 (on the inputs
+  that pass 1 kept, up to ``KEEP_BYTES`` per rank, else on the forwards run again) counts each
   observation into the bins of the range that the single process would count it into (HFMG: the
   range current at that observation; IFMR: the range fixed at the first flush); the integer counts are
   summed across ranks (exact), and every rank replays the single process's re-binning and flushes on
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import pickle
 import time
@@ -184,10 +186,10 @@ def take_share(ex: Exchange, batches: Iterable[Any], indices: Sequence[int] | No
         if isinstance(batches, torch.Tensor):
             raise _Failure(-1, ex.rank, "batches is a single tensor, expected an iterable of batches (e.g. `[x]`)")
         wanted = [int(i) for i in indices]
-        taken.extend(batches)
-        if len(taken) != len(wanted):
+        taken.extend(itertools.islice(iter(batches), len(wanted)))  # as one process, the first ones
+        if len(taken) < len(wanted):
             raise _Failure(-1, ex.rank, f"rank {ex.rank}: got {_plural(len(taken), 'calibration batch')} for "
-                                        f"{_plural(len(wanted), 'position')} in the calibration order, expected one each")
+                                        f"{_plural(len(wanted), 'position')} in the calibration order, expected one per position")
         return wanted
 
     shares = ex.agree(mine)
