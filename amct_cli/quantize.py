@@ -149,10 +149,15 @@ def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool, exchang
     try:
         if exchange is None:
             return quantize(model, plan, batches, progress=progress)
+        from quant.distributed import BatchDataError
+
         indices = [i for i in range(exchange.rank, plan.batch_num, exchange.world) if i < len(batches)]
-        return quantize(model, plan, [batches[i] for i in indices], group=exchange,
-                        batch_indices=range(exchange.rank, plan.batch_num, exchange.world),
-                        progress=progress and exchange.rank == 0)
+        try:
+            return quantize(model, plan, [batches[i] for i in indices], group=exchange,
+                            batch_indices=range(exchange.rank, plan.batch_num, exchange.world),
+                            progress=progress and exchange.rank == 0)
+        except BatchDataError as exc:  # located on the rank that held the batch, as below
+            raise UserDataError(f"{exc}; check `--data` against the model's inputs") from None
     except QuantizeError:
         raise
     except Exception as exc:

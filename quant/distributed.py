@@ -47,7 +47,7 @@ from quant.core import HFMGSpec, IFMRSpec, LayerSpec, QuantizeError, nonfinite_i
 from quant.dmq import input_channel_count, observe_input_absmax
 from quant.histogram import HistcCounts, clamped_counts, extremes
 
-__all__ = ["Exchange", "Share", "joined", "take_share", "balance_collector", "calibrate"]
+__all__ = ["Exchange", "BatchDataError", "Share", "joined", "take_share", "balance_collector", "calibrate"]
 
 T = TypeVar("T")
 _EMPTY = torch.empty(0)
@@ -105,26 +105,29 @@ class Exchange:
         try:
             mine, failure = fn(), None
         except _Failure as exc:
-            mine, failure = None, exc.key_message()
+            mine, failure = None, (exc.index, exc.position, exc.message, exc.data)
         except Exception as exc:  # an engine error on one rank only: every rank must stop
-            mine, failure = None, ((math.inf, self.rank), f"rank {self.rank}: {type(exc).__name__}: {exc}")
+            mine, failure = None, (math.inf, self.rank, f"rank {self.rank}: {type(exc).__name__}: {exc}", False)
         parts = self.gather((failure, mine))
         failures = [f for f, _ in parts if f is not None]
         if failures:
-            raise QuantizeError(min(failures)[1])
+            _, _, message, data = min(failures)
+            raise (BatchDataError if data else QuantizeError)(message)
         return [part for _, part in parts]
+
+
+class BatchDataError(QuantizeError):
+    """A calibration batch that the model itself fails on (the data's or the model's problem, not the
+    engine's); the message names the batch, its shape and the innermost layer that raised."""
 
 
 class _Failure(Exception):
     """This rank's failure on batch ``index`` (its position in the calibration order), at hook call
-    ``position`` of that batch's forward."""
+    ``position`` of that batch's forward; ``data``: the model failed on the batch."""
 
-    def __init__(self, index: int, position: int, message: str) -> None:
+    def __init__(self, index: int, position: int, message: str, data: bool = False) -> None:
         super().__init__(message)
-        self.index, self.position, self.message = index, position, message
-
-    def key_message(self) -> tuple[tuple[int, int], str]:
-        return (self.index, self.position), self.message
+        self.index, self.position, self.message, self.data = index, position, message, data
 
 
 @contextlib.contextmanager
@@ -227,9 +230,9 @@ def _failure(model: nn.Module, index: int, position: int, batch: Any, exc: Excep
     if isinstance(exc, QuantizeError):
         return _Failure(index, position, str(exc))
     failure = locate_failure(model, [batch])
-    message = (str(dataclasses.replace(failure, index=index)) if failure is not None else
-               f"calibration batch {index}: {type(exc).__name__}: {exc}")
-    return _Failure(index, position, message)
+    if failure is None:  # the model runs the batch alone: the engine's error
+        return _Failure(index, position, f"calibration batch {index}: {type(exc).__name__}: {exc}")
+    return _Failure(index, position, str(dataclasses.replace(failure, index=index)), data=True)
 
 
 def _run(model: nn.Module, share: Share, position: list[int], progress: bool, desc: str) -> None:

@@ -132,7 +132,8 @@ def quantize_case(case: dict[str, Any], forwards: list[int], group: Any = None, 
 def run_cases(rank: int, world: int, port: int, cases: dict[str, dict[str, Any]], out: str) -> None:
     """One rank of a group running every case in turn (``torch.multiprocessing.spawn``'s target): rank 0
     saves each result into ``out/NAME``; a case that fails leaves ``out/NAME/error-RANK.txt`` on each
-    rank (the message, then the model's forward count) and the group goes on with the next case."""
+    rank (the message, the model's forward count, the error's class) and the group goes on with the next
+    case."""
     from quant import distributed
     from quant.core import QuantizeError
 
@@ -148,7 +149,7 @@ def run_cases(rank: int, world: int, port: int, cases: dict[str, dict[str, Any]]
             try:
                 result = quantize_case(case, forwards, torch.distributed.group.WORLD, rank, world)
             except QuantizeError as exc:
-                (folder / f"error-{rank}.txt").write_text(f"{exc}\n{forwards[0]}")
+                (folder / f"error-{rank}.txt").write_text(f"{exc}\n{forwards[0]}\n{type(exc).__name__}")
                 continue
             if rank == 0:
                 result.save(folder)

@@ -12,7 +12,7 @@ import torch
 
 import dist_support
 
-# the rank of each batch: uneven shares (3, 2, 2 and 4, 1, 2), not in batch order
+# the rank of each batch: uneven shares (ranks 0, 1, 2 hold 3, 2, 2 and 1, 4, 2 batches), not in batch order
 SHUFFLED = [2, 0, 1, 1, 0, 2, 0]
 LOPSIDED = [1, 1, 0, 1, 2, 1, 2]
 

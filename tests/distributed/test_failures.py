@@ -26,11 +26,12 @@ CASES = {
 }
 
 
-def errors(out: Path, name: str) -> list[tuple[str, int]]:
-    """Each rank's message and its model's forward count."""
+def errors(out: Path, name: str, kind: str = "QuantizeError") -> list[tuple[str, int]]:
+    """Each rank's message and its model's forward count; the error is a ``kind``."""
     found = []
     for rank in range(2):
-        message, forwards = (out / name / f"error-{rank}.txt").read_text().rsplit("\n", 1)
+        message, forwards, raised = (out / name / f"error-{rank}.txt").read_text().rsplit("\n", 2)
+        assert raised == kind, (name, raised)
         found.append((message, int(forwards)))
     return found
 
@@ -45,14 +46,14 @@ def single_error(case: dict) -> str:
 def test_every_rank_stops_with_the_same_located_message(tmp_path: Path) -> None:
     dist_support.spawn(2, CASES, tmp_path)
     for name in CASES:
-        (first, _), (second, _) = errors(tmp_path, name)
+        (first, _), (second, _) = errors(tmp_path, name, "BatchDataError" if name == "bad-batch" else "QuantizeError")
         assert first == second, name
         assert not (tmp_path / name / "record.txt").exists()
     for name in ("nan-hfmg", "nan-ifmr", "nan-dmq"):
         assert errors(tmp_path, name)[0][0] == single_error(CASES[name])
     assert errors(tmp_path, "nan-hfmg")[0][0] == ("layer `conv1`: calibration batch 3 has nan or inf values at "
                                                   "the layer's input")
-    bad = errors(tmp_path, "bad-batch")[0][0]
+    bad = errors(tmp_path, "bad-batch", "BatchDataError")[0][0]  # the model's failure: exit 1 from the CLI
     assert bad.startswith("calibration batch 1 (shape [2, 3, 8, 8]) does not fit the model: in layer `conv1` "
                           "(`Conv2d`): RuntimeError: "), bad
     assert errors(tmp_path, "fewer-batches") == [
