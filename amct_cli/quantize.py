@@ -11,11 +11,19 @@ fails on is a user error (status 1) naming the batch and the innermost layer tha
 factory's model is put in eval mode. A ``torch.export`` program file is refused (one line, status 2):
 the program keeps the graph but not the ``nn.Module`` layers (``Conv2d``, ``Linear``, ...) that
 quantization folds, calibrates and replaces.
+
+Under ``torchrun --nproc-per-node N`` (``WORLD_SIZE`` above 1 in the environment) every process joins
+the group (gloo: the command calibrates on the CPU), runs the forwards of its round-robin share of the
+batches and exchanges statistics (``quant.distributed``, docs/distributed.md); rank 0 alone prints
+the table and writes the outputs, the other ranks print nothing but errors, and every rank exits
+with rank 0's status. A single process never joins a group.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
 from typing import Any, TextIO
 
 from amct_cli import CLIError, UserDataError, plural, warning_line
@@ -38,6 +46,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    if _torchrun_world() <= 1:
+        return _main(args, stdout, stderr, None)
+    from quant.distributed import joined
+
+    with joined() as exchange:
+        if exchange.rank != 0:  # errors reach the terminal as exceptions; everything else is rank 0's
+            stdout, stderr = io.StringIO(), io.StringIO()
+        return _main(args, stdout, stderr, exchange)
+
+
+def _torchrun_world() -> int:
+    """The number of processes ``torchrun`` started (``WORLD_SIZE``; 1 outside torchrun)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise CLIError(f"WORLD_SIZE is `{os.environ['WORLD_SIZE']}` in the environment, expected a number "
+                       f"of processes (as torchrun sets it)") from None
+
+
+def _main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, exchange: Any) -> int:
     from amct_cli.outputs import output_dir, report_outputs
     from amct_cli.planning import adaround_estimate, checked_file, float_summary, report
     from cfglang.diagnostics import Severity
@@ -77,10 +105,25 @@ def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     for line in float_summary("quantize", plan, where="the written plan.json names them"):
         print(line, file=stderr)
     try:
-        result = _quantize(model, plan, data.batches, progress=not args.no_progress)
-        saved = result.save(out, overwrite=args.force, onnx=not args.no_onnx)
-    except (QuantizeError, OutputDirError) as exc:
+        result = _quantize(model, plan, data.batches, progress=not args.no_progress,
+                           exchange=exchange)
+    except QuantizeError as exc:
         raise CLIError(str(exc)) from None
+    if exchange is not None and exchange.rank != 0:
+        failure = exchange.gather(None)[0]  # every rank ends as rank 0's save does
+        if failure is not None:
+            raise CLIError(failure)
+        return 0
+    try:
+        saved = result.save(out, overwrite=args.force, onnx=not args.no_onnx)
+    except Exception as exc:
+        if exchange is not None:
+            exchange.gather(str(exc) if isinstance(exc, OutputDirError) else f"rank 0 could not write the outputs: {exc}")
+        if isinstance(exc, OutputDirError):
+            raise CLIError(str(exc)) from None
+        raise
+    if exchange is not None:
+        exchange.gather(None)
     stdout.write(result.table())
     report_outputs(saved, stderr, "quantize")
     return 0
@@ -99,13 +142,24 @@ def describe_batches(batches: list[Any]) -> str:
     return f"{counted} of shapes {shapes[0]} ... {shapes[-1]}"
 
 
-def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool) -> Any:
-    """``quant.quantize``; a failure of the user's model on a batch is the user's (exit 1, named batch and layer)."""
+def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool, exchange: Any = None) -> Any:
+    """``quant.quantize``; a failure of the user's model on a batch is the user's (exit 1, named batch and
+    layer). With ``exchange`` (``quant.distributed``), this rank's round-robin share of the batches."""
     from quant.batches import locate_failure
     from quant.engine import QuantizeError, quantize
 
     try:
-        return quantize(model, plan, batches, progress=progress)
+        if exchange is None:
+            return quantize(model, plan, batches, progress=progress)
+        from quant.distributed import BatchDataError
+
+        indices = [i for i in range(exchange.rank, plan.batch_num, exchange.world) if i < len(batches)]
+        try:
+            return quantize(model, plan, [batches[i] for i in indices], group=exchange,
+                            batch_indices=range(exchange.rank, plan.batch_num, exchange.world),
+                            progress=progress and exchange.rank == 0)
+        except BatchDataError as exc:  # located on the rank that held the batch, as below
+            raise UserDataError(f"{exc}; check `--data` against the model's inputs") from None
     except QuantizeError:
         raise
     except Exception as exc:

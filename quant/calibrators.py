@@ -20,17 +20,20 @@ calibrator class taking the spec and the batch count).
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from cfglang.float32 import as_float32
 from quant import qmath
-from quant.core import ActivationSpec, HFMGSpec, IFMRSpec
+from quant.core import ActivationSpec, HFMGSpec, IFMRSpec, LayerSpec, forward_hooks
+from quant.fakequant import LAYER_KINDS
 from quant.histogram import (HistcCounts, HistogramMoments, bin_index, clamped_counts, extremes, histogram_losses,
                              rebin)
 
@@ -39,9 +42,11 @@ __all__ = [
     "Calibrator",
     "NonFiniteError",
     "IFMRCalibrator",
+    "IFMRPart",
     "HFMGCalibrator",
     "CALIBRATORS",
     "make_calibrator",
+    "layer_inputs",
     "percentile_index",
     "ifmr_ratios",
     "greedy_ranges",
@@ -140,6 +145,23 @@ def _losses(points, weights, c, scale, offset, low, bits: int) -> torch.Tensor:
     return (error @ weights.to(torch.float32)).to(torch.float64)
 
 
+@dataclass(frozen=True, slots=True)
+class IFMRPart:
+    """What :meth:`IFMRCalibrator.replay` needs of one observation of ``numel`` values: its sorted
+    top-K and bottom-K (K = ``min(cap, numel)``); with the histogram's range fixed, how many values
+    fall below it and from its top up, and those values in data order (``low``, ``high``); and, when
+    all observations together are at most ``EXACT_LIMIT`` values, the values themselves."""
+
+    numel: int
+    top: torch.Tensor
+    bottom: torch.Tensor
+    below: int = 0
+    above: int = 0
+    low: torch.Tensor = torch.empty(0)
+    high: torch.Tensor = torch.empty(0)
+    values: torch.Tensor | None = None
+
+
 class IFMRCalibrator:
     """Streaming IFMR; ``num_batches`` (the plan's batch_num) sizes the kept top-K/bottom-K.
 
@@ -185,11 +207,7 @@ class IFMRCalibrator:
         self.observations += 1
         if nb == 0:
             return
-        if self._cap == 0:
-            self._planned = nb * self.num_batches
-            need = max(percentile_index(self._planned, self.params.max_percentile),
-                       percentile_index(self._planned, self.params.min_percentile))
-            self._cap = 2 * need + 8  # margin for batches of unequal size
+        self.announce(nb)
         if self._filled + nb > self.BUFFER_CAP:
             self._flush()
         self.n += nb
@@ -201,6 +219,25 @@ class IFMRCalibrator:
             self._add(x, top, bottom, ends, counts)
             return
         self._hold(x, observation)
+
+    def announce(self, nb: int) -> None:
+        """Size the kept top-K/bottom-K from the first non-empty observation (``nb`` values): a
+        ``num_batches`` of that size are expected."""
+        if self._cap == 0 and nb:
+            self._planned = nb * self.num_batches
+            need = max(percentile_index(self._planned, self.params.max_percentile),
+                       percentile_index(self._planned, self.params.min_percentile))
+            self._cap = 2 * need + 8  # margin for batches of unequal size
+
+    @property
+    def cap(self) -> int:
+        """How many top and bottom values a flush keeps (0 before the first non-empty observation)."""
+        return self._cap
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """The histogram's range ``(lo, hi)``, fixed at the first flush."""
+        return self._lo, self._hi
 
     def _hold(self, x: torch.Tensor, observation: int) -> None:
         """Copy ``x`` into the buffer; its finiteness is checked when the buffer is used."""
@@ -253,20 +290,29 @@ class IFMRCalibrator:
             counts = clamped_counts(x, self._lo, self._hi, self.BINS)
         self._hist += counts[1:-1]
         below, above = counts[[0, -1]].tolist()
+        self._add_tails(below, above, top, bottom, ends, x.numel(), lambda: self.outside(x))
+
+    def outside(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The values of ``x`` below the histogram's range and those from its top up, in data order."""
+        index = bin_index(x, self._lo, self._hi, self.BINS)
+        return x[index == 0], x[index == self.BINS + 1]
+
+    def _add_tails(self, below: int, above: int, top: torch.Tensor, bottom: torch.Tensor, ends: _Ends, nb: int,
+                   outside: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Keep the ``below`` and ``above`` values of a flush of ``nb`` values that the histogram leaves out."""
         if not (below or above):
             return
         # The histogram leaves out the values below lo and from hi up. The bin index grows with the
         # value (up to rounding at an edge), so they are the first of the sorted kept extremes, all of
         # them unless the least extreme kept value is near the range's end or beyond: then (rarely)
-        # they come from x itself.
+        # they come from the data itself.
         margin = 2.0 * (self._hi - self._lo) / self.BINS
-        rare = top.numel() < x.numel() and (ends.top_last >= self._hi - margin or
-                                            ends.bottom_last <= self._lo + margin)
-        index = bin_index(x, self._lo, self._hi, self.BINS) if rare else None
+        rare = top.numel() < nb and (ends.top_last >= self._hi - margin or ends.bottom_last <= self._lo + margin)
+        low, high = outside() if rare else (bottom[:below], top[:above])
         if above:
-            self._keep_tail(x[index == self.BINS + 1] if rare else top[:above], self._tail_hi, self._moments_hi)
+            self._keep_tail(high, self._tail_hi, self._moments_hi)
         if below:
-            self._keep_tail(x[index == 0] if rare else bottom[:below], self._tail_lo, self._moments_lo)
+            self._keep_tail(low, self._tail_lo, self._moments_lo)
 
     def _init_range(self, top: torch.Tensor, bottom: torch.Tensor, nb: int) -> None:
         k_hi = min(percentile_index(nb, self.params.max_percentile), top.numel())
@@ -313,6 +359,54 @@ class IFMRCalibrator:
             moments[1] += spilled.sum().item()
             moments[2] += spilled.square().sum().item()
             tails.clear()
+
+    def replay(self, parts: Sequence[IFMRPart], counts: torch.Tensor | None = None) -> None:
+        """Reach the state that ``observe`` reaches on the observations that ``parts`` summarise, in
+        this order (the calibration order): the same flushes, the same range, tails and extremes.
+
+        A flush's sorted top-K (bottom-K) are the K largest (smallest) of its observations' own, as
+        values, whatever the order. ``counts`` (the ``clamped_counts`` of all observations, summed)
+        fill the histogram: its float64 bins are sums of integers, exact in any order. Without
+        ``counts`` and the parts' out-of-range values, only the range is fixed (at the first flush)."""
+        group: list[IFMRPart] = []
+
+        def flush() -> None:
+            if not group:
+                return
+            nb = sum(p.numel for p in group)
+            k = min(self._cap, nb)
+            top = torch.topk(torch.cat([p.top for p in group]), k, sorted=True).values
+            bottom = torch.topk(torch.cat([p.bottom for p in group]), k, largest=False, sorted=True).values
+            self._merge(top, bottom)
+            if self._hist is None:
+                self._init_range(top, bottom, nb)
+            self._add_tails(sum(p.below for p in group), sum(p.above for p in group), top, bottom,
+                            _ends(top, bottom), nb,
+                            lambda: tuple(torch.cat([getattr(p, side) for p in group]) for side in ("low", "high")))
+            group.clear()
+
+        filled = 0
+        for part in parts:
+            self.observations += 1
+            if part.numel == 0:
+                continue
+            self.announce(part.numel)
+            if filled + part.numel > self.BUFFER_CAP:
+                flush()
+                filled = 0
+            self.n += part.numel
+            group.append(part)
+            if part.numel > self.BUFFER_CAP:  # a large batch is processed alone
+                flush()
+            else:
+                filled += part.numel
+        if self.n <= self.EXACT_LIMIT:  # never flushed: the values themselves, in order
+            self._buffer = torch.cat([p.values for p in group]) if group else None
+            self._filled = self.n
+            return
+        flush()
+        if counts is not None:
+            self._hist += counts[1:-1].to(self._hist.device)
 
     def percentiles(self) -> tuple[float, float]:
         """``(max0, min0)`` before the sign clamps: the k-th largest and k-th smallest values."""
@@ -422,6 +516,16 @@ class HFMGCalibrator:
         mn, mx = mn.item(), mx.item()
         if not (math.isfinite(mn) and math.isfinite(mx)):
             raise NonFiniteError(observation)
+        counter = self.widen(mn, mx, x.numel())
+        if counter is not None:
+            counter.add(x)
+
+    def widen(self, mn: float, mx: float, numel: int,
+              new_counter: Callable[[int, float, float], HistcCounts] = HistcCounts) -> HistcCounts | None:
+        """The range and histogram after an observation of ``numel`` values within ``[mn, mx]``, bar the
+        values' own counts: the counter they go into (None when the range has zero width and they were
+        counted in the first bin). Counts over the current range accumulate in one counter, made by
+        ``new_counter(bins, min, max)`` when the range first is or changes; a change re-bins them first."""
         bins = self.params.num_of_bins
         if self._hist is None:
             self.min, self.max = mn, mx
@@ -432,11 +536,11 @@ class HFMGCalibrator:
             self.min, self.max = new_min, new_max
             self._counter = None
         if not self.max > self.min:
-            self._hist[0] += x.numel()
-            return
+            self._hist[0] += numel
+            return None
         if self._counter is None:
-            self._counter = HistcCounts(bins, self.min, self.max)
-        self._counter.add(x)
+            self._counter = new_counter(bins, self.min, self.max)
+        return self._counter
 
     def _qparams(self, lo: float, hi: float) -> tuple[float, int]:
         bits = self.params.bits
@@ -486,6 +590,30 @@ class HFMGCalibrator:
         lo, hi = self.min + left * width, self.min + (right + 1) * width
         scale, offset = self._qparams(lo, hi)
         return ActivationQParams(scale, offset, lo, hi, self.params.bits)
+
+
+@contextlib.contextmanager
+def layer_inputs(model: nn.Module, specs: Sequence[LayerSpec], factors: Mapping[str, torch.Tensor],
+                 observe: Callable[[str, torch.Tensor], None]) -> Iterator[None]:
+    """While active, each layer of ``specs`` passes its input, divided by the layer's DMQ balance
+    factors if it has any (as its fake-quant layer will), to ``observe(name, x)`` and on to the layer."""
+
+    def make(spec: LayerSpec):
+        balance = factors.get(spec.name)
+        dim = LAYER_KINDS[spec.type].channel_dim if balance is not None else 1
+
+        def hook(_m, args):
+            x = args[0]
+            if balance is not None:
+                shape = [1] * x.dim()
+                shape[dim if dim >= 0 else x.dim() + dim] = -1
+                x = x / balance.reshape(shape).to(x.dtype)
+            observe(spec.name, x)
+            return (x, *args[1:]) if balance is not None else None
+        return hook
+
+    with forward_hooks(model, {s.name: make(s) for s in specs}, pre=True):
+        yield
 
 
 #: activation spec type -> its calibrator class (``cls(spec, num_batches=...)``)

@@ -19,7 +19,8 @@ another module, or with the user's model (``quant.core.shared_copy``), is not ch
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -37,6 +38,7 @@ __all__ = [
     "balance_factors",
     "layer_factors",
     "fold_into_weight",
+    "observe_input_absmax",
     "collect_input_absmax",
     "apply_balance",
     "balance_pass",
@@ -129,32 +131,41 @@ class InputChannelMax:
         return self.absmax
 
 
-def collect_input_absmax(model: nn.Module, names: Iterable[str], batches: Iterable[Any]) -> dict[str, torch.Tensor]:
-    """One pass over ``batches``: ``max|X_j|`` at the input of every named layer. A layer no batch
-    called, or an input with nan or inf, is a QuantizeError naming the layer (and the batch)."""
+def observe_input_absmax(model: nn.Module, names: Iterable[str], batches: Iterable[Any],
+                         indices: Iterable[int] | None = None) -> dict[str, torch.Tensor | None]:
+    """One pass over ``batches``: ``max|X_j|`` at the input of every named layer, None for a layer no
+    batch called. An input with nan or inf is a QuantizeError naming the layer and the batch (its
+    position in ``indices``, by default the batch's own position)."""
     observers = {name: InputChannelMax(model.get_submodule(name)) for name in names}
     if not observers:
         return {}
-    seen = 0
+    seen = [0]
 
     def make_hook(name: str, obs: InputChannelMax):
         def hook(_mod: nn.Module, args: tuple[Any, ...]) -> None:
             try:
                 obs.observe(args[0])
             except ValueError:
-                raise nonfinite_input_error(name, seen) from None
+                raise nonfinite_input_error(name, seen[0]) from None
 
         return hook
 
     hooks = {name: make_hook(name, obs) for name, obs in observers.items()}
     with torch.no_grad(), forward_hooks(model, hooks, pre=True):
-        for batch in batches:
+        for index, batch in zip(indices if indices is not None else itertools.count(), batches):
+            seen[0] = index
             run_batch(model, batch)
-            seen += 1
-    missing = [name for name, obs in observers.items() if obs.absmax is None]
+    return {name: obs.absmax for name, obs in observers.items()}
+
+
+def collect_input_absmax(model: nn.Module, names: Sequence[str], batches: Sequence[Any]) -> dict[str, torch.Tensor]:
+    """One pass over ``batches``: ``max|X_j|`` at the input of every named layer. A layer no batch
+    called, or an input with nan or inf, is a QuantizeError naming the layer (and the batch)."""
+    absmax = observe_input_absmax(model, names, batches)
+    missing = [name for name, found in absmax.items() if found is None]
     if missing:
-        raise not_called_error(missing[0], seen)
-    return {name: obs.compute() for name, obs in observers.items()}
+        raise not_called_error(missing[0], len(batches))
+    return absmax
 
 
 class ActivationBalance(nn.Module):
@@ -195,11 +206,14 @@ def apply_balance(layer: nn.Module, factors: torch.Tensor) -> ActivationBalance:
 
 
 
-def balance_pass(model: nn.Module, layers: Sequence[LayerSpec], batches: Sequence[Any]) -> dict[str, torch.Tensor]:
+def balance_pass(model: nn.Module, layers: Sequence[LayerSpec], batches: Sequence[Any], *,
+                 collect: Callable[[nn.Module, Sequence[str], Sequence[Any]], dict[str, torch.Tensor]]
+                 = collect_input_absmax) -> dict[str, torch.Tensor]:
     """The engine's DMQ step (``quant.engine.BALANCE_PASS``): one pass over ``batches`` for ``max|X_j|``
     at every layer of ``layers`` (``LayerSpec``s with a ``dmq_balancer``), then the factors folded into
-    each weight (new tensors). The engine divides the inputs during calibration and in the fake-quant model."""
-    absmax = collect_input_absmax(model, [spec.name for spec in layers], batches)
+    each weight (new tensors). The engine divides the inputs during calibration and in the fake-quant model.
+    ``collect(model, names, batches)`` gives the maxima (across processes: :mod:`quant.distributed`)."""
+    absmax = collect(model, [spec.name for spec in layers], batches)
     factors: dict[str, torch.Tensor] = {}
     for spec in layers:
         layer = model.get_submodule(spec.name)

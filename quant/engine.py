@@ -12,11 +12,12 @@ quantized layer. The engine composes the algorithms, each found by its spec's ty
   made float copy, the batches, the layer's fused activation). :class:`~quant.core.ARQSpec`
   (``quant.arq``) and :class:`~quant.core.AdaRoundSpec` (``quant.adaround``) are registered.
 - ``quant.calibrators.CALIBRATORS``: activation spec type -> calibrator (IFMR, HFMG).
-- ``BALANCE_PASS``: ``fn(model, layers, batches) -> {name: factors}``, run after folding and before
-  weight quantization when any layer has a ``dmq_balancer``. It must fold the factors into each layer's
-  weight (giving the layer a new tensor, so weight quantization sees the balanced weight); the engine
-  divides the layer's input by them during calibration and in the fake-quant model, and records them
-  as ``tensor_balance_factor``.
+- ``BALANCE_PASS``: ``fn(model, layers, batches, *, collect=...) -> {name: factors}``, run after folding
+  and before weight quantization when any layer has a ``dmq_balancer`` (``collect`` is given across
+  processes: :mod:`quant.distributed`). It must fold the factors into each layer's weight (giving the
+  layer a new tensor, so weight quantization sees the balanced weight); the engine divides the layer's
+  input by them during calibration and in the fake-quant model, and records them as
+  ``tensor_balance_factor``.
 - The working model: :func:`quant.core.shared_copy` copies the model's modules but shares its tensors,
   so quantizing costs no second copy of the float weights. Nothing changes a tensor in place: folding,
   DMQ and the quantized weight give a layer new tensors, so the user's model stays as it was, and the
@@ -44,11 +45,11 @@ from quant import qmath, recurrent
 from quant.adaround import ada_quantize
 from quant.arq import WeightQuant, arq_quantize, weight_sqnr_db
 from quant.binding import as_plan, attach_input_quantizers, layer_specs
-from quant.calibrators import ActivationQParams, NonFiniteError, make_calibrator
+from quant.calibrators import ActivationQParams, NonFiniteError, layer_inputs, make_calibrator
 from quant.core import (AdaRoundSpec, ARQSpec, LayerSpec, QuantizeError, WeightContext, forward_hooks,
                         nonfinite_input_error, not_called_error, run_batch, shared_copy)
 from quant.dmq import balance_pass
-from quant.fakequant import LAYER_KINDS, quantize_weight_in_place
+from quant.fakequant import quantize_weight_in_place
 from quant.fold import FoldError, fold_pairs
 from quant.record import LayerRecord, record_text
 from quant.result import LayerResult, QuantResult
@@ -141,29 +142,18 @@ def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[A
         (batch, _), layer = min(found)
         return nonfinite_input_error(layer, batch)
 
-    def make(spec: LayerSpec):
-        balance = factors.get(spec.name)
-        dim = LAYER_KINDS[spec.type].channel_dim if balance is not None else 1
-
-        def hook(_m, args):
-            x = args[0]
-            if balance is not None:
-                shape = [1] * x.dim()
-                shape[dim if dim >= 0 else x.dim() + dim] = -1
-                x = x / balance.reshape(shape).to(x.dtype)
-            calls[spec.name].append((current[0], current[1]))
-            current[1] += 1
-            try:
-                calibrators[spec.name].observe(x)
-            except NonFiniteError as exc:
-                raise nonfinite(spec.name, exc) from None
-            return (x, *args[1:]) if balance is not None else None
-        return hook
+    def observe(name: str, x: torch.Tensor) -> None:
+        calls[name].append((current[0], current[1]))
+        current[1] += 1
+        try:
+            calibrators[name].observe(x)
+        except NonFiniteError as exc:
+            raise nonfinite(name, exc) from None
 
     # inference mode: less bookkeeping per operation than no_grad; what the calibrators keep stays
     # inside (compute() runs in it too) and only floats come out
     with torch.inference_mode():
-        with forward_hooks(model, {s.name: make(s) for s in specs}, pre=True):
+        with layer_inputs(model, specs, factors, observe):
             for i, batch in enumerate(_bar(batches, len(batches), "calibration batches", progress)):
                 current[0] = i
                 run_batch(model, batch)
@@ -191,19 +181,35 @@ def _cosine(a: torch.Tensor | None, b: torch.Tensor | None) -> float | None:
 
 
 def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable[Any], *,
-             progress: bool = True) -> QuantResult:
+             group: Any = None, batch_indices: Sequence[int] | None = None, progress: bool = True) -> QuantResult:
     """Quantize a copy of ``model`` as ``plan`` says, calibrating on its first ``batch_num`` batches.
 
     ``plan`` is a ``cfglang.Plan`` or the native plan JSON dict (validated against the plan schema; the
     algorithm parameters it omits take the config schema's defaults); ``batches`` yields model inputs (a
     tensor, a tuple of tensors or a dict of tensors per batch). The user's model is never modified.
-    Returns a :class:`quant.result.QuantResult`."""
+    Returns a :class:`quant.result.QuantResult`.
+
+    With ``group`` (a ``torch.distributed`` process group, ``torch.distributed.group.WORLD`` for all
+    processes, or a :class:`quant.distributed.Exchange`), every process of the group calls this with
+    its share of the ``batch_num`` batches: ``batches`` are those at positions ``batch_indices`` of
+    the calibration order (by default round-robin, rank ``r`` of ``W`` holding ``r, r + W, ...``).
+    Every process returns the result of one process calibrating on all batches in that order
+    (:mod:`quant.distributed`, docs/distributed.md); saving it is the caller's (rank 0's) part."""
     plan = as_plan(plan)
     if not isinstance(model, nn.Module):
         raise QuantizeError(f"model is a `{type(model).__name__}`, expected a `torch.nn.Module`")
     specs = layer_specs(model, plan)
     _check_eval(model)
-    taken = _take_batches(batches, plan.batch_num)
+    exchange = share = None
+    if group is None:
+        taken = _take_batches(batches, plan.batch_num)
+    else:  # this process's share; `taken` holds batch 0, or all batches where a weight algorithm needs them
+        from quant import distributed
+
+        exchange = group if isinstance(group, distributed.Exchange) else distributed.Exchange(group)
+        share = distributed.take_share(exchange, batches, batch_indices, plan.batch_num,
+                                       everything=any(s.weight and not isinstance(s.weight, ARQSpec) for s in specs))
+        taken = share.every if share.every is not None else [share.first]
 
     # the copy shares the model's tensors: every change (folding, DMQ, quantized weights) replaces a
     # module's tensor, so the model and the other users of a shared tensor (a tied embedding) keep theirs
@@ -218,7 +224,8 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
     factors: dict[str, torch.Tensor] = {}
     balanced = [s for s in specs if s.dmq_balancer is not None]
     if balanced:
-        factors = dict(BALANCE_PASS(work, balanced, taken))
+        collect = {} if share is None else {"collect": distributed.balance_collector(exchange, share)}
+        factors = dict(BALANCE_PASS(work, balanced, taken, **collect))
 
     # algorithms other than ARQ (AdaRound) reconstruct against the folded, balanced float model
     snapshot = copy.deepcopy(work) if any(s.weight and not isinstance(s.weight, ARQSpec) for s in specs) else None
@@ -242,7 +249,10 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
         weights[spec.name] = quantized
     snapshot = None  # the float copy is not needed past the weights
 
-    qparams = _calibrate(work, specs, taken, factors, progress)
+    if share is None:
+        qparams = _calibrate(work, specs, taken, factors, progress)
+    else:
+        qparams = distributed.calibrate(exchange, work, specs, share, factors, progress)
     if plan.fakequant_precision_mode == "FORCE_FP16_QUANT":
         qparams = {n: _fp16(q) for n, q in qparams.items()}
 
