@@ -35,10 +35,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from quant.arq import WeightQuant, arq_scale, weight_axis
+from quant.arq import WeightQuant, arq_scale, input_channels_first, weight_axis
 from quant.core import AdaRoundSpec, WeightContext, not_called_error, run_batch
 from quant.dmq import balanced_inputs
 from quant.fakequant import LAYER_KINDS
+from quant.inventory import layer_type
 from quant.qmath import fake_quantize, qrange
 
 __all__ = [
@@ -222,6 +223,10 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
     return clone
 
 
+def _transposed_linear(module: nn.Module, x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    return nn.functional.linear(x, w.t(), module.bias)
+
+
 def optimize_rounding(
     layer: nn.Module,
     scale: torch.Tensor,
@@ -244,7 +249,9 @@ def optimize_rounding(
         return fake_quantize(weight, scale, 0, params.bits)
 
     # the layer's float op with a given weight (quant.fakequant's table), cheaper than functional_call
-    layer_op = LAYER_KINDS[type(layer).__name__].forward
+    layer_op = LAYER_KINDS[layer_type(layer)].forward
+    if input_channels_first(layer) and layer_type(layer) == "Linear":  # transformers' Conv1D: x @ W + b
+        layer_op = _transposed_linear
     work = _frozen_copy(layer)
     act = _frozen_copy(activation) if activation is not None else None
     w_floor = torch.floor(weight / scale)
@@ -290,7 +297,7 @@ class _StopForward(Exception):
 def _as_samples(tensor: torch.Tensor, layer: nn.Module) -> torch.Tensor:
     # a Linear acts on each row of the last dimension: every token is a sample, so sequences of
     # different lengths can share one cache
-    if isinstance(layer, nn.Linear):
+    if layer_type(layer) == "Linear":
         return tensor.reshape(-1, tensor.shape[-1])
     return tensor
 

@@ -25,8 +25,9 @@ from torch import nn
 
 from quant import qmath
 from quant.core import ARQSpec
+from quant.inventory import weight_transposed
 
-__all__ = ["TRANSPOSED", "WeightQuant", "weight_axis", "arq_scale", "quantize_codes", "arq_quantize", "weight_sqnr_db"]
+__all__ = ["TRANSPOSED", "WeightQuant", "input_channels_first", "weight_axis", "arq_scale", "quantize_codes", "arq_quantize", "weight_sqnr_db"]
 
 TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
@@ -45,9 +46,15 @@ class WeightQuant:
         return self.codes.to(torch.float32) * _along(self.scale, self.axis, self.codes.dim())
 
 
+def input_channels_first(module: nn.Module) -> bool:
+    """Whether the weight holds input channels in dim 0 and output channels in dim 1: ConvTranspose, and
+    transformers' ``Conv1D`` (a Linear whose weight is stored ``(in, out)``)."""
+    return isinstance(module, TRANSPOSED) or weight_transposed(module)
+
+
 def weight_axis(module: nn.Module) -> int:
-    """The dimension of the weight that holds output channels: 1 for ConvTranspose, else 0."""
-    return 1 if isinstance(module, TRANSPOSED) else 0
+    """The dimension of the weight that holds output channels: 1 for ConvTranspose and ``Conv1D``, else 0."""
+    return 1 if input_channels_first(module) else 0
 
 
 def _along(values: torch.Tensor, axis: int, ndim: int) -> torch.Tensor:

@@ -136,7 +136,7 @@ def locate_failure(model: nn.Module, batches: Sequence[Any]) -> BatchFailure | N
     Forward pre-hooks and hooks keep the stack of modules entered and not yet left; when a forward
     raises, the top of that stack is the innermost layer that raised (a hook does not run for a module
     whose forward raised, so its entry stays)."""
-    from quant.core import run_batch
+    from quant.core import class_name, run_batch
 
     stack: list[str] = []
 
@@ -161,7 +161,7 @@ def locate_failure(model: nn.Module, batches: Sequence[Any]) -> BatchFailure | N
                 except Exception as exc:
                     layer = stack[-1] if stack else ""
                     return BatchFailure(index, describe_batch(batch), layer,
-                                        type(model.get_submodule(layer)).__name__, exc)
+                                        class_name(model.get_submodule(layer)), exc)
     finally:
         for handle in handles:
             handle.remove()

@@ -20,7 +20,7 @@ from quant.arq import weight_axis
 from quant.core import ACTIVATION_SPECS, WEIGHT_SPECS, AdaRoundSpec, DMQSpec, LayerSpec, QuantizeError
 from quant.fakequant import (ACTIVATION_BITS, LAYER_KINDS, InputQuantizer, attach_input_quantizer,
                              quantize_weight_in_place)
-from quant.inventory import module_attributes
+from quant.inventory import layer_type, module_attributes, weight_transposed
 
 __all__ = ["WEIGHT_BITS", "as_plan", "layer_specs", "attach_input_quantizers", "placeholder_weights"]
 
@@ -58,9 +58,13 @@ def layer_specs(model: nn.Module, plan: Plan) -> list[LayerSpec]:
         module = modules.get(name)
         if module is None or not name:
             raise QuantizeError(f"plan layer `{name}` is not a module of the model")
-        if type(module).__name__ != kind:
+        if layer_type(module) != kind:
             raise QuantizeError(f"plan layer `{name}` has type `{kind}`, but the model's module is a "
                                 f"`{type(module).__name__}`")
+        if layer.weight_transposed != weight_transposed(module):
+            raise QuantizeError(f"plan layer `{name}` has weight_transposed `{str(layer.weight_transposed).lower()}`, "
+                                f"but the model's `{type(module).__name__}` stores its weight "
+                                f"{'(in, out)' if weight_transposed(module) else '(out, in)'}")
         if layer.fused_activation is not None and layer.fused_activation not in modules:
             raise QuantizeError(f"plan layer `{name}` has fused activation `{layer.fused_activation}`, which is "
                                 f"not a module of the model")

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
+import os
+import sys
+import tempfile
+import warnings
 import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,6 +50,8 @@ __all__ = [
     "output_tensors",
     "not_called_error",
     "nonfinite_input_error",
+    "quiet",
+    "class_name",
     "shared_copy",
 ]
 
@@ -218,6 +225,35 @@ def forward_hooks(model: nn.Module, hooks: Mapping[str, Callable], *, pre: bool)
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No warnings, and what is printed on stdout or stderr dropped, at the file descriptors too: the
+    exporters and ``torch.export`` write graphs at a failure (up to a megabyte) below Python's streams."""
+    with warnings.catch_warnings(), tempfile.TemporaryFile() as sink, \
+            contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        for stream in (sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                stream.flush()
+        saved = [os.dup(fd) for fd in (1, 2)]
+        try:
+            for fd in (1, 2):
+                os.dup2(sink.fileno(), fd)
+            yield
+        finally:
+            for fd, duplicate in zip((1, 2), saved):
+                os.dup2(duplicate, fd)
+                os.close(duplicate)
+
+
+def class_name(module: nn.Module) -> str:
+    """The module's class name as the model's code names it: the class that ``torch.nn.utils.parametrize``
+    makes for a parametrized weight (``ParametrizedConv2d``, a quantized layer's) by the class it was made from."""
+    cls = type(module)
+    base = cls.__bases__[0] if cls.__bases__ else cls
+    return base.__name__ if cls.__name__ == f"Parametrized{base.__name__}" else cls.__name__
 
 
 def shared_copy(model: nn.Module) -> nn.Module:

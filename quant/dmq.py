@@ -26,8 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from quant.arq import TRANSPOSED as _TRANSPOSED
+from quant.arq import input_channels_first
 from quant.core import LayerSpec, forward_hooks, nonfinite_input_error, not_called_error, run_batch
+from quant.inventory import layer_type
 
 __all__ = [
     "InputChannelMax",
@@ -52,12 +53,12 @@ FACTORS_ATTR = "_amct_dmq_factors"
 
 def channel_dim(layer: nn.Module, ndim: int) -> int:
     """The dimension of the layer's input that holds its input channels."""
-    return ndim - 1 if isinstance(layer, nn.Linear) else 1
+    return ndim - 1 if layer_type(layer) == "Linear" else 1
 
 
 def input_channel_count(layer: nn.Module) -> int:
-    if isinstance(layer, nn.Linear):
-        return layer.in_features
+    if layer_type(layer) == "Linear":
+        return layer.weight.shape[0] if input_channels_first(layer) else layer.in_features
     return layer.in_channels
 
 
@@ -188,7 +189,7 @@ class ActivationBalance(nn.Module):
 
 def layer_factors(layer: nn.Module, act_absmax: torch.Tensor, strength: float) -> torch.Tensor:
     """The balance factors of one layer from its observed input maxima."""
-    w_max = weight_input_absmax(layer.weight, groups=_groups(layer), transposed=isinstance(layer, _TRANSPOSED))
+    w_max = weight_input_absmax(layer.weight, groups=_groups(layer), transposed=input_channels_first(layer))
     return balance_factors(act_absmax.to(w_max.device), w_max, strength)
 
 
@@ -198,10 +199,10 @@ def apply_balance(layer: nn.Module, factors: torch.Tensor) -> ActivationBalance:
     Used before weight quantization, so the weight quantizer sees the balanced weight."""
     with torch.no_grad():
         balanced = fold_into_weight(layer.weight, factors, groups=_groups(layer),
-                                    transposed=isinstance(layer, _TRANSPOSED))
+                                    transposed=input_channels_first(layer))
     # a new tensor, not changed in place: the engine's copy of the model shares its tensors with the model
     layer.weight = nn.Parameter(balanced, requires_grad=layer.weight.requires_grad)
-    dim = -1 if isinstance(layer, nn.Linear) else 1
+    dim = -1 if layer_type(layer) == "Linear" else 1
     return ActivationBalance(factors.to(layer.weight.device), dim)
 
 

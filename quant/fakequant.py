@@ -199,6 +199,8 @@ def quantize_weight_in_place(module: nn.Module, codes: torch.Tensor, scale: torc
                              channel_wise: bool, bits: int, dtype: torch.dtype | None = None) -> WeightDequantizer:
     """Make ``module.weight`` the parametrized ``codes * scale``; the module's float weight is replaced, not
     modified (another module holding the same tensor keeps it). Returns the parametrization."""
+    if parametrize.is_parametrized(module, "weight"):  # weight norm: quantize the weight it computes
+        _drop_parametrization(module)
     weight = module.weight
     dtype = dtype or weight.dtype
     dequantizer = WeightDequantizer(weight.shape, axis=axis, channel_wise=channel_wise, bits=bits, dtype=dtype,
@@ -209,6 +211,19 @@ def quantize_weight_in_place(module: nn.Module, codes: torch.Tensor, scale: torc
     module.register_buffer("weight", codes.to(device=weight.device, dtype=torch.int8).contiguous())
     parametrize.register_parametrization(module, "weight", dequantizer, unsafe=True)
     return dequantizer
+
+
+def _drop_parametrization(module: nn.Module) -> None:
+    """Make ``module.weight`` the plain tensor its parametrizations compute; the tensors they held are not
+    changed (torch's removal writes into a single original in place, so it gets a copy first)."""
+    originals = module.parametrizations.weight
+    if "original" in originals._parameters or "original" in originals._buffers:
+        originals.original = nn.Parameter(originals.original.detach().clone(), requires_grad=False)
+    # the removal deletes the weight's property from the module's class, which torch creates per module
+    # but a copy of the module shares (the user's model): the module gets its own copy of that class first
+    cls = type(module)
+    module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
+    parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
 
 
 def weight_codes(module: nn.Module) -> torch.Tensor | None:

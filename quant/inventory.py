@@ -43,7 +43,7 @@ from torch import fx, nn
 
 from cfglang.capabilities import ADA_FUSED_ACTIVATIONS, BATCH_NORM, FOLDABLE_CONV, QUANTIZABLE
 from cfglang.inventory import Activation, Foldable, Inventory, Layer, Weight
-from quant.core import batch_arguments, output_tensors
+from quant.core import batch_arguments, output_tensors, quiet
 
 __all__ = ["model_inventory", "inventory_from_ref", "module_attributes", "layer_type", "weight_transposed",
            "TraceWarning"]
@@ -301,8 +301,9 @@ def _exported_inventory(model: nn.Module, example: Any, found: _Modules) -> Inve
     import torch.export
 
     args, kwargs = batch_arguments(example)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the program names the wrapper's paths: its own warnings would too
+    # quiet: the program names the wrapper's paths (its own warnings would too), and a failure prints the
+    # graph below Python's streams
+    with quiet():
         program = torch.export.export(_Outputs(model), args, kwargs, strict=False)
         graph = _program_inventory(program, found.label, {f"model.{n}": t for n, t in found.types_of.items()})
     name = (lambda path: path.removeprefix("model."))

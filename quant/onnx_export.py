@@ -34,21 +34,16 @@ the default keeps ONNX Runtime's own behaviour, what a user of the exported mode
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import re
-import sys
-import tempfile
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from quant.core import batch_arguments, output_tensors
+from quant.core import batch_arguments, output_tensors, quiet
 from quant.fakequant import InputQuantizer, onnx_translations, weight_dequantizer
 
 __all__ = ["OPSET", "WIDE_OPSET", "ExportError", "export_qdq", "onnx_session", "run_onnx"]
@@ -112,7 +107,7 @@ def _torchscript_export(module: nn.Module, args: tuple[Any, ...], names: list[st
     for opset in (_EXPORT_OPSET,) if wide else (OPSET, _EXPORT_OPSET):
         buffer = io.BytesIO()
         try:
-            with _quiet():
+            with torch.no_grad(), quiet():
                 torch.onnx.export(
                     module, args, buffer, dynamo=False, opset_version=opset, input_names=names,
                     output_names=outputs, dynamic_axes=axes,
@@ -139,7 +134,7 @@ def _dynamo_export(module: nn.Module, args: tuple[Any, ...], names: list[str], o
         return None
     for dynamic in (True, False):
         try:
-            with _quiet():
+            with torch.no_grad(), quiet():
                 program = torch.onnx.export(
                     module, args, dynamo=True, opset_version=_EXPORT_OPSET, input_names=names, output_names=outputs,
                     dynamic_axes=axes if dynamic else None,
@@ -150,27 +145,6 @@ def _dynamo_export(module: nn.Module, args: tuple[Any, ...], names: list[str], o
             if not dynamic:
                 causes.append(_short(f"torch.export-based exporter: {_first_line(exc)}"))
     return None
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """No warnings, and what is printed on stdout or stderr dropped: the TorchScript exporter writes
-    its graph at a failure (up to a megabyte) to the process's stdout, below Python's ``sys.stdout``."""
-    with torch.no_grad(), warnings.catch_warnings(), tempfile.TemporaryFile() as sink, \
-            contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        for stream in (sys.__stdout__, sys.__stderr__):
-            if stream is not None:
-                stream.flush()
-        saved = [os.dup(fd) for fd in (1, 2)]
-        try:
-            for fd in (1, 2):
-                os.dup2(sink.fileno(), fd)
-            yield
-        finally:
-            for fd, copy in zip((1, 2), saved):
-                os.dup2(copy, fd)
-                os.close(copy)
 
 
 def _cause(exc: BaseException, opset: int) -> str:
@@ -219,7 +193,7 @@ def _traceable(model: nn.Module, batch: Any) -> tuple[nn.Module, tuple[Any, ...]
     output named ``output``); a dict batch or another output goes through :class:`_KeywordCall`."""
     args, kwargs, names = _args(batch)
     try:
-        with _quiet():
+        with torch.no_grad(), quiet():
             output = model(*args, **kwargs)
     except Exception as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
