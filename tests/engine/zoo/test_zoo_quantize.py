@@ -64,6 +64,15 @@ def test_quantize_save_export_reload(arch: Architecture, tmp_path) -> None:
     for name, config in CONFIGS.items():
         plan = cfglang.resolve(config, inventory)
         result = quant.quantize(model, plan, batches, progress=False)
+        # no weight left in float without a line saying why: each weighted module (or parameter) is
+        # quantized, folded into the convolution before it, or in the plan's list with its reason
+        quantized = {layer.name for layer in result.layers}
+        folded = {fusion.bn for fusion in plan.fusions} if plan.do_fusion else set()
+        said = {name for name, _, reason in plan.left_in_float() if reason}
+        for module_name, module in model.named_modules():
+            for param_name, _ in module.named_parameters(recurse=False):
+                full = f"{module_name}.{param_name}" if module_name else param_name
+                assert module_name in quantized | folded | said or full in said, f"{name}: {full} left silently"
         assert _fingerprint(model) == before, f"{name}: the user's model changed"
         assert {id(p) for p in model.parameters()} == ties, f"{name}: the user's model lost or gained a tensor"
         originals = dict(model.named_modules())
