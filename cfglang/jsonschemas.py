@@ -1,4 +1,4 @@
-"""The shipped JSON Schemas (inventory, plan) and the config schema generated
+"""The shipped JSON Schemas (inventory, plan, report) and the config schema generated
 from the config schema (:mod:`cfglang.schema`), plus one way to validate against
 them with messages that say where and what.
 
@@ -28,7 +28,8 @@ from cfglang.resources import data_file
 __all__ = ["SCHEMAS", "schema", "config_schema", "validation_errors", "json_pointer", "with_targets"]
 
 # name -> shipped file; "config" is generated (config_schema)
-SCHEMAS = {"inventory": "inventory.schema.json", "plan": "plan.schema.json", "config": None}
+SCHEMAS = {"inventory": "inventory.schema.json", "plan": "plan.schema.json", "report": "report.schema.json",
+           "config": None}
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -44,7 +45,7 @@ _CONSTRAINTS: dict[tuple[str, str], dict[str, Any]] = {
 
 @functools.cache
 def schema(name: str, target: str | None = None) -> dict[str, Any]:
-    """The JSON Schema called ``name`` (``config``, ``plan`` or ``inventory``); the config schema with
+    """The JSON Schema called ``name`` (``config``, ``plan``, ``inventory`` or ``report``); the config schema with
     the widths that ``target`` accepts (None: the default target)."""
     if name not in SCHEMAS:
         raise KeyError(name)
@@ -157,8 +158,12 @@ def config_schema(target: str | None = None) -> dict[str, Any]:
 @functools.cache
 def _validator(name: str):
     import jsonschema
+    from referencing import Registry, Resource
 
-    return jsonschema.Draft202012Validator(schema(name))
+    # the report refers to the plan's definitions (`plan.schema.json#/$defs/weight`)
+    plan = schema("plan")
+    registry = Registry().with_resource(plan["$id"], Resource.from_contents(plan))
+    return jsonschema.Draft202012Validator(schema(name), registry=registry)
 
 
 def json_pointer(path) -> str:
