@@ -26,10 +26,11 @@ from typing import Any
 
 from cfglang.diagnostics import Edit
 from cfglang.formatter import _line_ending, format_text
+from cfglang.plan import LayerPlan
 from cfglang.settings import FormatOptions
 from cfglang.syntax import Document, Field, MessageValue, Scalar
 
-__all__ = ["LayerChange", "EditError", "layer_edits", "apply_edits", "TUNE_COMMENT"]
+__all__ = ["LayerChange", "EditError", "layer_edits", "apply_edits", "calibration_config_of", "TUNE_COMMENT"]
 
 #: the comment that introduces every line ``amct tune`` adds
 TUNE_COMMENT = "# amct tune: "
@@ -204,4 +205,29 @@ def _joined(edits: list[Edit]) -> list[Edit]:
             first = out[same]
             # each insertion starts with its line break (after a field) or ends with it (before one)
             out[same] = Edit(first.start, first.end, first.new_text + edit.new_text)
+    return out
+
+
+def calibration_config_of(layer: LayerPlan) -> dict[str, dict[str, Any]]:
+    """The CalibrationConfig (as the config's JSON has it) that gives ``layer`` its resolved settings, every
+    value written out (an override replaces, it does not merge)."""
+    out: dict[str, dict[str, Any]] = {}
+    weight = layer.weight
+    if weight is not None and weight.algo == "arq":
+        out["arq_quantize"] = {"channel_wise": weight.channel_wise, "quant_bits": weight.bits}
+    elif weight is not None:
+        out["ada_quantize"] = {key: getattr(weight, key) for key in
+                               ("num_iteration", "reg_param", "beta_range_start", "beta_range_end", "warm_start",
+                                "channel_wise")}
+    act = layer.activation
+    if act is not None:
+        keys = (("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile")
+                if act.algo == "ifmr" else ("num_of_bins",))
+        block = {key: getattr(act, key) for key in keys}
+        block["asymmetric"] = act.asymmetric
+        if act.bits == 16:
+            block["dst_type"] = "INT16"
+        out[f"{act.algo}_quantize"] = block
+    if layer.dmq_balancer is not None:
+        out["dmq_balancer"] = {"migration_strength": layer.dmq_balancer.migration_strength}
     return out

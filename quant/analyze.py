@@ -47,7 +47,7 @@ from quant.histogram import histc_counts, rebin
 from quant.result import QuantResult
 
 __all__ = ["AnalyzeError", "UserMetric", "HISTOGRAM_BINS", "analyze", "float_reference", "Comparison",
-           "OutputComparison", "figures_of"]
+           "OutputComparison", "Evaluator", "samples"]
 
 #: bins of each layer's input histogram in the report
 HISTOGRAM_BINS = 64
@@ -108,7 +108,7 @@ class Comparison:
         return max(-1.0, min(1.0, self.dot / denom))
 
 
-def _samples(output: Any) -> torch.Tensor:
+def samples(output: Any) -> torch.Tensor:
     """The model output as one row per sample (see the module docstring)."""
     tensors = [t.detach() for _, t in output_tensors(output)]
     if not tensors:
@@ -128,8 +128,9 @@ class OutputComparison:
     metric_sum: float = 0.0
     batches: int = 0
 
-    def add(self, ref: Any, out: Any, batch: Any, index: int, metric: UserMetric | None) -> None:
-        a, b = _samples(ref), _samples(out)
+    def add(self, a: torch.Tensor, out: Any, batch: Any, index: int, metric: UserMetric | None) -> None:
+        """Compare ``out`` with the float model's rows ``a`` (:func:`samples`) of evaluation batch ``index``."""
+        b = samples(out)
         if a.shape != b.shape:
             raise AnalyzeError(f"the quantized model's output has shape {list(b.shape)} on evaluation batch "
                                f"{index}, the float model's {list(a.shape)}")
@@ -284,8 +285,10 @@ def _measure(reference: nn.Module, result: QuantResult, batches: Sequence[Any], 
                 ref_out = run_batch(reference, batch)
             if metric is not None:
                 float_metric += metric(ref_out, batch, index)
+            ref_rows = samples(ref_out)
+            del ref_out
             with forward_hooks(result.model, {n: on_full(n) for n in names}, pre=False):
-                full.add(ref_out, run_batch(result.model, batch), batch, index, metric)
+                full.add(ref_rows, run_batch(result.model, batch), batch, index, metric)
             outputs.clear()
             for name in names:
                 reference.set_submodule(name, quantized[name])
@@ -293,7 +296,7 @@ def _measure(reference: nn.Module, result: QuantResult, batches: Sequence[Any], 
                     out = run_batch(reference, batch)
                 finally:
                     reference.set_submodule(name, floats[name])
-                isolated[name].add(ref_out, out, batch, index, metric)
+                isolated[name].add(ref_rows, out, batch, index, metric)
     return full, isolated, layers, (float_metric / len(batches) if metric is not None else None)
 
 
@@ -305,20 +308,32 @@ def _bar(iterable, total: int, progress: bool):
     return tqdm(iterable, total=total, desc="evaluation batches", leave=False, disable=None)
 
 
-def figures_of(model: nn.Module, reference: nn.Module, batches: Sequence[Any], metric: UserMetric | None = None,
-               metric_float: float | None = None) -> dict[str, Any]:
-    """The report's ``figures`` of ``model`` against ``reference`` over ``batches``: two forwards per batch."""
-    compared = OutputComparison()
-    float_metric = 0.0
-    with torch.inference_mode():
-        for index, batch in enumerate(batches):
-            ref_out = run_batch(reference, batch)
-            if metric is not None and metric_float is None:
-                float_metric += metric(ref_out, batch, index)
-            compared.add(ref_out, run_batch(model, batch), batch, index, metric)
-    if metric is not None and metric_float is None:
-        metric_float = float_metric / len(batches)
-    return compared.figures(metric_float, metric is not None)
+class Evaluator:
+    """A model's figures against the float ``reference`` on fixed batches: the reference's outputs (as
+    :func:`samples` rows) and its metric are computed once, so each evaluation is one forward per batch."""
+
+    def __init__(self, reference: nn.Module, batches: Iterable[Any], metric: UserMetric | None = None) -> None:
+        self.batches = _evaluation(batches, None)
+        self.metric = metric
+        self.passes = 0
+        self.rows: list[torch.Tensor] = []
+        total = 0.0
+        with torch.inference_mode():
+            for index, batch in enumerate(self.batches):
+                out = run_batch(reference, batch)
+                if metric is not None:
+                    total += metric(out, batch, index)
+                self.rows.append(samples(out))
+        self.metric_float = total / len(self.batches) if metric is not None else None
+
+    def figures(self, model: nn.Module) -> dict[str, Any]:
+        """The report's ``figures`` of ``model``."""
+        self.passes += 1
+        compared = OutputComparison()
+        with torch.inference_mode():
+            for index, (rows, batch) in enumerate(zip(self.rows, self.batches)):
+                compared.add(rows, run_batch(model, batch), batch, index, self.metric)
+        return compared.figures(self.metric_float, self.metric is not None)
 
 
 def _evaluation(calib_batches: Iterable[Any], eval_batches: Iterable[Any] | None) -> list[Any]:
