@@ -4,8 +4,9 @@ The search, cheapest first:
 
 1. :func:`quant.analyze.analyze` on the config as written gives each layer's isolated sensitivity
    (``L + 2`` forwards per evaluation batch); the layers are tried in that order, most sensitive first.
-2. **Settings** for the ``setting_layers`` most sensitive layers: HFMG instead of IFMR (or IFMR instead of
-   HFMG), a wider IFMR search range, asymmetric activations, per-channel weights, AdaRound. Each
+2. **Settings** for the ``setting_layers`` most sensitive layers, cheapest first: HFMG instead of IFMR (or
+   IFMR instead of HFMG), a wider IFMR search range, asymmetric activations, per-channel weights,
+   AdaRound (the first candidate that meets the target ends the layer's search). Each
    candidate is an edit of the config text, checked and resolved against the model's inventory (the
    validator: a candidate with an error, or one that resolves to the layer's current settings, is
    dropped); only the changed layer is calibrated (a plan that quantizes it alone) and its quantized
@@ -61,6 +62,8 @@ class Goal:
 
     figure: str
     at_least: float
+    #: ``at_least`` is the largest drop from the float model's value (the metric's), resolved by :func:`tune`
+    drop: bool = False
 
     def score(self, figures: dict[str, Any]) -> float:
         value = figures[self.figure]
@@ -218,6 +221,8 @@ def tune(model: nn.Module, text: str, inventory: Inventory, calib_batches: Itera
         raise TuneError("the config has errors for this model; `amct lint` with its layers shows them")
     reference = float_reference(model, plan)
     evaluator = Evaluator(reference, eval_batches if eval_batches is not None else calib, metric)
+    if goal.drop:
+        goal = Goal(goal.figure, evaluator.metric_float - goal.at_least)
     search = _Search(model, text, path, inventory, target, calib, evaluator, goal, options or FormatOptions())
     result = search.quantize(plan)
     report = analyze(model, plan, calib, evaluator.batches, metric, config_text=text, config_path=path,
@@ -290,6 +295,8 @@ class _State:
             figures = self.search.with_module(self.current, layer.name, alone.model.get_submodule(layer.name))
             if best is None or self.goal.score(figures) > best[0]:
                 best = (self.goal.score(figures), candidate, plan)
+            if self.goal.met(figures):  # the candidates come cheapest first: AdaRound only when needed
+                break
         if best is not None and best[0] > self.goal.score(self.figures):
             self.accept(best[1], best[2])
 
