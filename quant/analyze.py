@@ -29,7 +29,6 @@ evaluation batches (for batches of equal size, an accuracy per batch averages to
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +39,7 @@ import torch
 from torch import nn
 
 from cfglang.plan import Plan
+from cfglang.report import text_sha256
 from quant.binding import as_plan
 from quant.core import QuantizeError, forward_hooks, output_tensors, run_batch
 from quant.fold import FoldError, fold_pairs
@@ -389,8 +389,7 @@ def analyze(model: nn.Module, plan: Plan | dict[str, Any], calib_batches: Iterab
     source = config_text if config_text is not None else json.dumps(plan.to_dict(), sort_keys=True)
     return {
         "version": 1,
-        "config": {"path": config_path or plan.config or "quant.cfg",
-                   "sha256": hashlib.sha256(source.encode("utf-8")).hexdigest()},
+        "config": {"path": config_path or plan.config or "quant.cfg", "sha256": text_sha256(source)},
         "model": model_name or type(model).__name__,
         "target": plan.target,
         "metric": {"name": metric.name if user else "output-cosine", "user": user,
