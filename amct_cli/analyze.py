@@ -113,7 +113,7 @@ def load(args: argparse.Namespace, command: str, stderr: TextIO) -> Loaded | Non
 
 def measured(loaded: Loaded, run: Any) -> Any:
     """``run()``; a failure of the user's model on a batch, or of the metric, is the user's (status 1)."""
-    from quant.analyze import AnalyzeError
+    from quant.analyze import AnalyzeError, model_inputs
     from quant.batches import locate_failure
     from quant.engine import QuantizeError
 
@@ -124,7 +124,7 @@ def measured(loaded: Loaded, run: Any) -> Any:
     except QuantizeError as exc:
         raise CLIError(str(exc)) from None
     except Exception as exc:
-        for what, batches in (("--data", loaded.calib), ("--eval-data", loaded.evaluation)):
+        for what, batches in (("--data", loaded.calib), ("--eval-data", [model_inputs(b) for b in loaded.evaluation])):
             failure = locate_failure(loaded.model, batches)
             if failure is not None:
                 raise UserDataError(f"{failure}; check `{what}` against the model's inputs") from exc

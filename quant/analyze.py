@@ -22,8 +22,10 @@ The samples of a batch are the first dimension of the model's output tensors (al
 it; otherwise the batch counts as one sample); a sample's cosine is taken over all its output values.
 
 A user metric is ``fn(outputs, batch) -> float``: the model's outputs on one evaluation batch and the
-batch itself (labels included, as the data file holds them); its value for a model is the mean over the
-evaluation batches (for batches of equal size, an accuracy per batch averages to the accuracy).
+batch itself, as the data file holds it; its value for a model is the mean over the evaluation batches
+(for batches of equal size, an accuracy per batch averages to the accuracy). Labels travel in the batch:
+an evaluation batch that is a dict may hold a ``labels`` entry, which the metric sees and the model is
+not given (:func:`model_inputs`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,10 +49,12 @@ from quant.histogram import histc_counts, rebin
 from quant.result import QuantResult
 
 __all__ = ["AnalyzeError", "UserMetric", "HISTOGRAM_BINS", "analyze", "float_reference", "Comparison",
-           "OutputComparison", "Evaluator", "samples"]
+           "OutputComparison", "Evaluator", "samples", "model_inputs", "LABELS"]
 
 #: bins of each layer's input histogram in the report
 HISTOGRAM_BINS = 64
+#: the key of a dict evaluation batch that holds the labels for the metric (not given to the model)
+LABELS = "labels"
 
 
 class AnalyzeError(ValueError):
@@ -221,6 +225,13 @@ def float_reference(model: nn.Module, plan: Plan) -> nn.Module:
     return reference.eval()
 
 
+def model_inputs(batch: Any) -> Any:
+    """An evaluation batch as the model takes it: a dict batch without its ``labels`` (the metric's)."""
+    if isinstance(batch, Mapping) and LABELS in batch:
+        return {key: value for key, value in batch.items() if key != LABELS}
+    return batch
+
+
 def _first_tensor(output: Any) -> torch.Tensor | None:
     return next((t for _, t in output_tensors(output)), None)
 
@@ -282,18 +293,18 @@ def _measure(reference: nn.Module, result: QuantResult, batches: Sequence[Any], 
         for index, batch in steps:
             outputs.clear()
             with forward_hooks(reference, {n: on_float(n) for n in names}, pre=False):
-                ref_out = run_batch(reference, batch)
+                ref_out = run_batch(reference, model_inputs(batch))
             if metric is not None:
                 float_metric += metric(ref_out, batch, index)
             ref_rows = samples(ref_out)
             del ref_out
             with forward_hooks(result.model, {n: on_full(n) for n in names}, pre=False):
-                full.add(ref_rows, run_batch(result.model, batch), batch, index, metric)
+                full.add(ref_rows, run_batch(result.model, model_inputs(batch)), batch, index, metric)
             outputs.clear()
             for name in names:
                 reference.set_submodule(name, quantized[name])
                 try:
-                    out = run_batch(reference, batch)
+                    out = run_batch(reference, model_inputs(batch))
                 finally:
                     reference.set_submodule(name, floats[name])
                 isolated[name].add(ref_rows, out, batch, index, metric)
@@ -320,7 +331,7 @@ class Evaluator:
         total = 0.0
         with torch.inference_mode():
             for index, batch in enumerate(self.batches):
-                out = run_batch(reference, batch)
+                out = run_batch(reference, model_inputs(batch))
                 if metric is not None:
                     total += metric(out, batch, index)
                 self.rows.append(samples(out))
@@ -332,7 +343,7 @@ class Evaluator:
         compared = OutputComparison()
         with torch.inference_mode():
             for index, (rows, batch) in enumerate(zip(self.rows, self.batches)):
-                compared.add(rows, run_batch(model, batch), batch, index, self.metric)
+                compared.add(rows, run_batch(model, model_inputs(batch)), batch, index, self.metric)
         return compared.figures(self.metric_float, self.metric is not None)
 
 
