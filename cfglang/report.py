@@ -12,6 +12,8 @@ drawn from a :class:`Report`.
 from __future__ import annotations
 
 import hashlib
+import html
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -20,6 +22,7 @@ from typing import Any
 
 from cfglang.diagnostics import LineIndex
 from cfglang.plan import LEVELS, LayerPlan, Plan
+from cfglang.table import table_lines
 
 __all__ = [
     "ReportError",
@@ -231,8 +234,8 @@ def _problems(data: Any) -> list[str]:
         for start, end, where in edits:
             if end < start:
                 problems.append(f"`{where}.range`: ends before it starts")
-        for (_, end, first), (start, _, second) in zip(edits, edits[1:]):
-            if start < end:
+        for (first_start, end, first), (start, _, second) in zip(edits, edits[1:]):
+            if _overlap(first_start, end, start):
                 problems.append(f"`{second}.range`: overlaps `{first}`")
     return problems
 
@@ -319,6 +322,12 @@ def _offset(index: LineIndex, line: int, character: int) -> int:
     return index.offset(line + 1, len(text) + 1)
 
 
+def _overlap(first_start: Any, first_end: Any, second_start: Any) -> bool:
+    """Whether an edit starting at ``second_start`` (not before ``first_start``) overlaps the one before it:
+    it starts inside it, or both start at the same place (two insertions there have no order)."""
+    return second_start < first_end or second_start == first_start
+
+
 def text_edit(text: str, start: int, end: int, new_text: str) -> dict[str, Any]:
     """The report's JSON for replacing ``text[start:end]`` (code-point offsets) by ``new_text``."""
     index = LineIndex(text)
@@ -334,10 +343,11 @@ def text_edit(text: str, start: int, end: int, new_text: str) -> dict[str, Any]:
 def apply_edits(text: str, edits: tuple[TextEdit, ...] | list[TextEdit]) -> str:
     """``text`` with ``edits`` (not overlapping) applied; a :class:`ReportError` when one has no place in it."""
     places = sorted((e.offsets(text), e.new_text) for e in edits)
-    out, at = [], 0
+    out, at, previous = [], 0, -1
     for (start, end), new_text in places:
-        if start < at:
+        if _overlap(previous, at, start):
             raise ReportError("the edits overlap")
+        previous = start
         out.append(text[at:start])
         out.append(new_text)
         at = end
@@ -351,3 +361,257 @@ def deciding_line(layer: LayerPlan) -> int | None:
     None when every value is a default."""
     written = [(LEVELS.index(p.source), p.line) for p in layer.provenance.values() if p.line is not None]
     return min(written)[1] if written else None
+
+
+# -- reading the figures ------------------------------------------------------------------------------
+
+
+def sensitivity(report: Report, layer: LayerReport) -> float:
+    """How much the model loses when only ``layer`` is quantized: the user metric's drop when there is one,
+    else ``1 - `` the lowest output cosine over the samples (what ``--target-cosine`` aims at)."""
+    if report.user_metric and layer.isolated_metric is not None and report.figures.metric_float is not None:
+        drop = report.figures.metric_float - layer.isolated_metric
+        return drop if report.higher_is_better else -drop
+    return 1 - layer.isolated_cosine_min
+
+
+def sensitivity_label(report: Report) -> str:
+    """What :func:`sensitivity` measures, for a chart's or a table's heading."""
+    return f"{report.metric_name} drop, only this layer quantized" if report.user_metric else \
+        "1 - output cosine (min), only this layer quantized"
+
+
+def ranked(report: Report) -> list[int]:
+    """The layers' indices, most sensitive first (execution order among equals)."""
+    return sorted(range(len(report.layers)), key=lambda i: -sensitivity(report, report.layers[i]))
+
+
+def _db(value: float | None) -> str:
+    return "inf" if value is None else f"{value:.1f}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.3f}%"
+
+
+def _bound(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def layer_figures(report: Report, layer: LayerReport) -> list[tuple[str, str]]:
+    """``(what, value)`` for each measured figure of ``layer``, as the page, the hover and the table show them."""
+    rows = [
+        ("sensitivity (rank)", f"{sensitivity(report, layer):.3g} ({ranked(report).index(report.layers.index(layer)) + 1}"
+                               f" of {len(report.layers)})"),
+        ("isolated: model output cosine mean / min", f"{layer.isolated_cosine_mean:.6f} / {layer.isolated_cosine_min:.6f}"),
+        ("isolated: model output SQNR", f"{_db(layer.isolated_sqnr_db)} dB"),
+    ]
+    if report.user_metric:
+        rows.append((f"isolated: {report.metric_name}", "-" if layer.isolated_metric is None else
+                     f"{layer.isolated_metric:.6g}"))
+    rows += [
+        ("cumulative: layer output cosine / SQNR", f"{layer.cumulative_cosine:.6f} / {_db(layer.cumulative_sqnr_db)} dB"),
+        ("own output cosine / SQNR (float inputs)", f"{layer.output_cosine:.6f} / {_db(layer.output_sqnr_db)} dB"),
+        ("weight SQNR", f"{_db(layer.weight_sqnr_db)} dB"),
+        ("activation clip range / observed", f"[{_bound(layer.clip_min)}, {_bound(layer.clip_max)}] / "
+                                             f"[{_bound(layer.observed_min)}, {_bound(layer.observed_max)}]"),
+        ("activation values clipped", _share(layer.clipped_share)),
+    ]
+    return rows
+
+
+def worst_layers_table(report: Report, n: int = 10) -> str:
+    """The ``n`` most sensitive layers as a text table for the terminal."""
+    config = report.config_path.rsplit("/", 1)[-1]
+    rows = [("#", "layer", "type", "sensitivity", "isolated SQNR", "weight SQNR", "clipped", "cumulative cos",
+             "decided at")]
+    for rank, index in enumerate(ranked(report)[:n], 1):
+        layer = report.layers[index]
+        line = deciding_line(layer.plan)
+        rows.append((str(rank), layer.name, layer.type, f"{sensitivity(report, layer):.3g}",
+                     f"{_db(layer.isolated_sqnr_db)} dB", f"{_db(layer.weight_sqnr_db)} dB", _share(layer.clipped_share),
+                     f"{layer.cumulative_cosine:.6f}", f"{config}:{line}" if line else "defaults"))
+    figures = report.figures
+    summary = (f"model: output cosine mean {figures.cosine_mean:.6f}, min {figures.cosine_min:.6f}, "
+               f"SQNR {_db(figures.sqnr_db)} dB over {report.samples} samples; sensitivity: {sensitivity_label(report)}")
+    return "\n".join([*table_lines(rows, rule=True), "", summary]) + "\n"
+
+
+# -- the page -----------------------------------------------------------------------------------------
+
+
+def render_html(report: Report, cfg_text: str) -> str:
+    """The report as one self-contained HTML page: no request leaves it (its Content-Security-Policy allows
+    only its own script and style, by hash). Every text from the report or the config is escaped; the charts
+    are drawn by the page's script from the report's figures embedded as JSON."""
+    import base64
+
+    from cfglang.resources import data_file
+
+    script = data_file("html", "report.js").read_text(encoding="utf-8")
+    style = data_file("html", "report.css").read_text(encoding="utf-8")
+
+    def digest(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+    policy = f"default-src 'none'; script-src {digest(script)}; style-src {digest(style)}; img-src data:"
+    config = _e(report.config_path)
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>amct sensitivity report: {config}</title>",
+        f"<style>{style}</style></head><body>",
+        '<pre id="errors" hidden></pre>',
+        "<h1>Sensitivity report</h1>",
+        f'<p class="meta">config <a href="#cfg"><code>{config}</code></a> &middot; model <code>{_e(report.model)}</code>'
+        f" &middot; {report.samples} evaluation samples &middot; metric <code>{_e(report.metric_name)}</code>"
+        f" &middot; target <code>{_e(report.target)}</code> &middot; {len(report.layers)} quantized layers</p>",
+    ]
+    if not report.fresh(cfg_text):
+        parts.append('<p class="stale">The config below is not the text this report was made from (its SHA-256 '
+                     'differs): the line links may point at other lines. Run <code>amct analyze</code> again.</p>')
+    parts += _model_section(report)
+    parts += _worst_section(report)
+    parts += [
+        "<h2>Layers</h2>",
+        '<div class="controls"><button data-order="execution" aria-pressed="true">execution order</button> '
+        '<button data-order="sorted" aria-pressed="false">most sensitive first</button></div>',
+        '<div class="scroll"><svg id="chart-layers" role="img" aria-label="per-layer sensitivity, weight SQNR and '
+        'clipping"></svg></div>',
+        "<h2>Error along the network</h2>",
+        '<div class="scroll"><svg id="chart-along" role="img" aria-label="output SQNR along the network"></svg></div>',
+    ]
+    parts += _tune_section(report)
+    parts += _layer_cards(report)
+    parts += _config_section(report, cfg_text)
+    data = {
+        "sensitivity_title": "isolated sensitivity",
+        "order": {"execution": list(range(len(report.layers))), "sorted": ranked(report)},
+        "layers": [_chart_data(report, layer) for layer in report.layers],
+    }
+    parts += [f'<script type="application/json" id="report-data">{_script_json(data)}</script>',
+              f"<script>{script}</script>", "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _script_json(data: Any) -> str:
+    """JSON that cannot end its ``<script>`` element or open a comment in it."""
+    text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _chart_data(report: Report, layer: LayerReport) -> dict[str, Any]:
+    histogram = layer.histogram
+    return {
+        "name": layer.name, "type": layer.type, "sensitivity": sensitivity(report, layer),
+        **{key: getattr(layer, key) for key in ("weight_sqnr_db", "clipped_share", "isolated_sqnr_db",
+                                                "cumulative_sqnr_db", "clip_min", "clip_max")},
+        "histogram": {"edges": list(histogram.edges), "counts": list(histogram.counts)} if histogram else None,
+    }
+
+
+def _figure_cards(figures: Figures, report: Report) -> list[str]:
+    cards = [("output cosine, mean", f"{figures.cosine_mean:.6f}"), ("output cosine, min", f"{figures.cosine_min:.6f}"),
+             ("output SQNR", f"{_db(figures.sqnr_db)} dB")]
+    if report.user_metric:
+        cards += [(f"{report.metric_name}, float", "-" if figures.metric_float is None else f"{figures.metric_float:.6g}"),
+                  (f"{report.metric_name}, quantized", "-" if figures.metric is None else f"{figures.metric:.6g}")]
+    return ['<div class="cards">', *(f'<div class="card"><div class="value">{_e(value)}</div>'
+                                     f'<div class="name">{_e(name)}</div></div>' for name, value in cards), "</div>"]
+
+
+def _model_section(report: Report) -> list[str]:
+    return ["<h2>Model</h2>", f'<p class="meta">the quantized model against the float model over '
+                              f'{report.samples} samples</p>', *_figure_cards(report.figures, report)]
+
+
+def _line_link(line: int | None) -> str:
+    return f'<a href="#cfg-L{line}">line {line}</a>' if line else "defaults"
+
+
+def _worst_section(report: Report, n: int = 10) -> list[str]:
+    rows = []
+    for rank, index in enumerate(ranked(report)[:n], 1):
+        layer = report.layers[index]
+        rows.append(f'<tr><td class="num">{rank}</td><td class="layer-name"><a href="#layer-{index}">{_e(layer.name)}'
+                    f'</a></td><td>{_e(layer.type)}</td><td class="num">{sensitivity(report, layer):.3g}</td>'
+                    f'<td class="num">{_db(layer.isolated_sqnr_db)}</td><td class="num">{_db(layer.weight_sqnr_db)}</td>'
+                    f'<td class="num">{_share(layer.clipped_share)}</td><td class="num">{layer.cumulative_cosine:.6f}</td>'
+                    f"<td>{_line_link(deciding_line(layer.plan))}</td></tr>")
+    return [f"<h2>The {min(n, len(report.layers))} most sensitive layers</h2>",
+            f'<p class="meta">sensitivity: {_e(sensitivity_label(report))}</p>',
+            '<table><thead><tr><th class="num">#</th><th>layer</th><th>type</th><th class="num">sensitivity</th>'
+            '<th class="num">isolated SQNR (dB)</th><th class="num">weight SQNR (dB)</th><th class="num">clipped</th>'
+            '<th class="num">cumulative cosine</th><th>decided at</th></tr></thead><tbody>', *rows, "</tbody></table>"]
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "none" if value is None else str(value)
+
+
+def _layer_cards(report: Report) -> list[str]:
+    out = ["<h2>Each layer</h2>", '<div class="layers">']
+    for index, layer in enumerate(report.layers):
+        plan = layer.plan
+        settings = "".join(
+            f"<tr><td><code>{_e(key)}</code></td><td><code>{_e(_shown(plan.value(key)))}</code></td>"
+            f"<td>{_e(prov.source)}</td><td>{_line_link(prov.line)}</td></tr>" for key, prov in plan.provenance.items())
+        figures = "".join(f"<tr><td>{_e(name)}</td><td>{_e(value)}</td></tr>" for name, value in
+                          layer_figures(report, layer))
+        histogram = (f'<svg class="histogram" data-layer="{index}" role="img" aria-label="activation histogram">'
+                     "</svg>" if layer.histogram is not None else '<p class="figures">no activation histogram</p>')
+        out.append(f'<article class="layer" id="layer-{index}"><h3>{_e(layer.name)}</h3>'
+                   f'<p class="figures">{_e(layer.type)} &middot; execution position {index + 1} &middot; settings '
+                   f"decided at {_line_link(deciding_line(plan))}</p>{histogram}"
+                   f"<table><tbody>{figures}</tbody></table>"
+                   f"<table><thead><tr><th>setting</th><th>value</th><th>from</th><th>where</th></tr></thead>"
+                   f"<tbody>{settings}</tbody></table></article>")
+    out.append("</div>")
+    return out
+
+
+def _tune_section(report: Report) -> list[str]:
+    tune = report.tune
+    if tune is None:
+        return []
+    figure = tune.target_figure
+
+    def shown(figures: Figures) -> str:
+        value = getattr(figures, figure)
+        return "-" if value is None else f"{value:.6g}"
+
+    out = ["<h2>Proposed config edit (amct tune)</h2>",
+           f'<p class="meta">target: {_e(figure)} at least {tune.at_least:g}; {_e(shown(tune.before))} &rarr; '
+           f'{_e(shown(tune.after))} ({"met" if tune.met else "not met"}, verified by quantizing with the edited '
+           f'config)</p>']
+    if tune.config_sha256 != report.config_sha256:
+        out.append('<p class="stale">The edit applies to another text of the config than the report\'s.</p>')
+    for change in tune.changes:
+        layers = ", ".join(f"<code>{_e(name)}</code>" for name in change.layers)
+        out.append(f"<h3>{_e(change.kind)}: {layers}</h3><p>{_e(change.summary)}: {_e(change.reason)}</p>")
+        out += [f'<p class="meta">at line {edit.start[0] + 1}</p><pre class="edit">{_e(edit.new_text)}</pre>'
+                for edit in change.edits]
+    return out
+
+
+def _config_section(report: Report, cfg_text: str) -> list[str]:
+    deciding = {prov.line for layer in report.layers for prov in layer.plan.provenance.values() if prov.line}
+    lines = []
+    texts = cfg_text.split("\n")
+    if len(texts) > 1 and not texts[-1]:  # the line break that ends the last line starts no line
+        texts.pop()
+    for number, text in enumerate(texts, 1):
+        cls = "line decides" if number in deciding else "line"
+        lines.append(f'<span class="{cls}" id="cfg-L{number}"><a class="ln" href="#cfg-L{number}">{number}</a>'
+                     f"{_e(text.rstrip(chr(13)))}</span>")
+    return [f'<h2 id="cfg">The config: <code>{_e(report.config_path)}</code></h2>',
+            '<p class="meta">highlighted: lines that decide some layer\'s settings</p>',
+            '<pre class="cfg">' + "".join(lines) + "</pre>"]

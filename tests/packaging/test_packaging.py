@@ -62,8 +62,8 @@ def test_wheel_holds_every_module_and_data_file(wheel: Path) -> None:
     for package in ("amct_cli", "cfglang", "quant"):
         for source in (ROOT / package).rglob("*.py"):
             assert source.relative_to(ROOT).as_posix() in names, f"{source.relative_to(ROOT)} is not in the wheel"
-    for schema in (ROOT / "cfglang" / "schemas").glob("*.*"):
-        assert schema.relative_to(ROOT).as_posix() in names
+    for data in (*(ROOT / "cfglang" / "schemas").glob("*.*"), *(ROOT / "cfglang" / "html").glob("*.*")):
+        assert data.relative_to(ROOT).as_posix() in names
     # quant.histogram's compiled loops (optional at install, but this machine has a C compiler)
     assert any(n.startswith("quant/_histogram.") and n.endswith((".so", ".pyd")) for n in names)
 
