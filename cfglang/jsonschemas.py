@@ -167,11 +167,16 @@ def _validator(name: str):
 
 
 def json_pointer(path) -> str:
-    """``layers[2].name`` style for a jsonschema error path."""
+    """``layers[2].name`` style for a jsonschema error path (a key's control characters escaped)."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{_key(part)}" if out else _key(part))
     return out or "(top level)"
+
+
+def _key(key: str) -> str:
+    """A key of the document as a message shows it: on one line, as JSON escapes it (no quotes)."""
+    return json.dumps(str(key))[1:-1]
 
 
 def validation_errors(instance: Any, name: str, limit: int = 5) -> list[str]:
@@ -195,7 +200,7 @@ def _describe(error) -> str:
         return "missing " + ", ".join(f"`{p}`" for p in missing)
     if keyword == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return "unknown key " + ", ".join(f"`{p}`" for p in extra)
+        return "unknown key " + ", ".join(f"`{_key(p)}`" for p in extra)
     if keyword == "type":
         return f"found {found}, expected a value of type {error.validator_value}"
     if keyword in ("enum", "const"):

@@ -11,6 +11,8 @@ drawn from a :class:`Report`.
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import html
 import json
@@ -38,6 +40,12 @@ __all__ = [
     "text_edit",
     "apply_edits",
     "deciding_line",
+    "sensitivity_label",
+    "db_text",
+    "share_text",
+    "layer_figures",
+    "worst_layers_table",
+    "render_html",
 ]
 
 
@@ -46,7 +54,8 @@ class ReportError(ValueError):
 
 
 def text_sha256(text: str) -> str:
-    """The hash a report gives a config text: SHA-256 of its UTF-8 bytes, in hex."""
+    """The hash a report gives a config text (as the parser reads it: without a byte order mark): SHA-256 of
+    its UTF-8 bytes, in hex."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -165,30 +174,53 @@ class Report:
     figures: Figures
     layers: tuple[LayerReport, ...]
     tune: Tune | None
-    #: the layers' settings as a plan (its globals are not part of the report), for :func:`cfglang.plan.explain_layer`
-    settings: Plan
 
     def layer(self, name: str) -> LayerReport | None:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        return None
+        index = self._index.get(name)
+        return None if index is None else self.layers[index]
+
+    def sensitivity(self, layer: LayerReport) -> float:
+        """How much the model loses when only ``layer`` is quantized: the user metric's drop when there is
+        one, else ``1 - `` the lowest output cosine over the samples (what ``--target-cosine`` aims at)."""
+        if self.user_metric and layer.isolated_metric is not None and self.figures.metric_float is not None:
+            drop = self.figures.metric_float - layer.isolated_metric
+            return drop if self.higher_is_better else -drop
+        return 1 - layer.isolated_cosine_min
+
+    @functools.cached_property
+    def ranked(self) -> tuple[int, ...]:
+        """The layers' indices, most sensitive first (execution order among equals)."""
+        return tuple(sorted(range(len(self.layers)), key=lambda i: -self.sensitivity(self.layers[i])))
+
+    def rank(self, name: str) -> int:
+        """1 for the most sensitive layer."""
+        return self._ranks[name]
+
+    @functools.cached_property
+    def _index(self) -> dict[str, int]:
+        return {layer.name: i for i, layer in enumerate(self.layers)}
+
+    @functools.cached_property
+    def _ranks(self) -> dict[str, int]:
+        return {self.layers[i].name: rank for rank, i in enumerate(self.ranked, 1)}
 
     def fresh(self, text: str) -> bool:
         """Whether the report was made from exactly this config text."""
         return text_sha256(text) == self.config_sha256
 
 
-def load_report(report: str | Path | Mapping[str, Any], source: str | None = None) -> Report:
+def load_report(report: str | Path | Mapping[str, Any], source: str | None = None, *,
+                limit: int | None = None) -> Report:
     """A :class:`Report` from a ``report.json`` path or its parsed JSON; anything the schema or the
-    consistency rules reject raises :class:`ReportError` (``source: `layers[3].clip_min`: ...``)."""
+    consistency rules reject raises :class:`ReportError` (``source: `layers[3].clip_min`: ...``).
+    ``limit``: the file's size limit in bytes (default :data:`cfglang.fsutil.DEFAULT_MAX_SIZE`)."""
     if isinstance(report, (str, Path)):
         from cfglang.fsutil import ReadError, read_file
         from cfglang.jsonlimits import JSONLimitError, loads
 
         source = source or str(report)
         try:
-            data = loads(read_file(report), source)
+            data = loads(read_file(report, limit=limit), source)
         except ReadError as exc:
             raise ReportError(f"cannot read report `{report}`: {exc.reason}") from None
         except JSONLimitError as exc:
@@ -257,6 +289,7 @@ def _non_finite(value: Any, place: str):
 
 
 def _from_dict(data: Mapping[str, Any], source: str) -> Report:
+    # the layers' settings read as the plan reads them (its globals are not part of a report)
     plan = Plan.from_dict({
         "version": 1, "target": data["target"], "config": data["config"]["path"], "batch_num": 1,
         "do_fusion": False, "fakequant_precision_mode": None, "fusions": [],
@@ -272,7 +305,7 @@ def _from_dict(data: Mapping[str, Any], source: str) -> Report:
         target=data["target"], metric_name=metric["name"], user_metric=metric["user"],
         higher_is_better=metric["higher_is_better"], samples=data["samples"],
         figures=Figures.from_dict(data["figures"]), layers=layers,
-        tune=_tune(data["tune"]) if data.get("tune") is not None else None, settings=plan,
+        tune=_tune(data["tune"]) if data.get("tune") is not None else None,
     )
 
 
@@ -366,31 +399,19 @@ def deciding_line(layer: LayerPlan) -> int | None:
 # -- reading the figures ------------------------------------------------------------------------------
 
 
-def sensitivity(report: Report, layer: LayerReport) -> float:
-    """How much the model loses when only ``layer`` is quantized: the user metric's drop when there is one,
-    else ``1 - `` the lowest output cosine over the samples (what ``--target-cosine`` aims at)."""
-    if report.user_metric and layer.isolated_metric is not None and report.figures.metric_float is not None:
-        drop = report.figures.metric_float - layer.isolated_metric
-        return drop if report.higher_is_better else -drop
-    return 1 - layer.isolated_cosine_min
-
-
 def sensitivity_label(report: Report) -> str:
-    """What :func:`sensitivity` measures, for a chart's or a table's heading."""
+    """What :meth:`Report.sensitivity` measures, for a chart's or a table's heading."""
     return f"{report.metric_name} drop, only this layer quantized" if report.user_metric else \
         "1 - output cosine (min), only this layer quantized"
 
 
-def ranked(report: Report) -> list[int]:
-    """The layers' indices, most sensitive first (execution order among equals)."""
-    return sorted(range(len(report.layers)), key=lambda i: -sensitivity(report, report.layers[i]))
-
-
-def _db(value: float | None) -> str:
+def db_text(value: float | None) -> str:
+    """A decibel figure as the report's readers show it (``inf``: zero error)."""
     return "inf" if value is None else f"{value:.1f}"
 
 
-def _share(value: float | None) -> str:
+def share_text(value: float | None) -> str:
+    """A share as a percentage (``-``: not measured)."""
     return "-" if value is None else f"{100 * value:.3f}%"
 
 
@@ -401,21 +422,22 @@ def _bound(value: float | None) -> str:
 def layer_figures(report: Report, layer: LayerReport) -> list[tuple[str, str]]:
     """``(what, value)`` for each measured figure of ``layer``, as the page, the hover and the table show them."""
     rows = [
-        ("sensitivity (rank)", f"{sensitivity(report, layer):.3g} ({ranked(report).index(report.layers.index(layer)) + 1}"
-                               f" of {len(report.layers)})"),
-        ("isolated: model output cosine mean / min", f"{layer.isolated_cosine_mean:.6f} / {layer.isolated_cosine_min:.6f}"),
-        ("isolated: model output SQNR", f"{_db(layer.isolated_sqnr_db)} dB"),
+        ("sensitivity (rank)", f"{report.sensitivity(layer):.3g} ({report.rank(layer.name)} of {len(report.layers)})"),
+        ("isolated: model output cosine mean / min",
+         f"{layer.isolated_cosine_mean:.6f} / {layer.isolated_cosine_min:.6f}"),
+        ("isolated: model output SQNR", f"{db_text(layer.isolated_sqnr_db)} dB"),
     ]
     if report.user_metric:
         rows.append((f"isolated: {report.metric_name}", "-" if layer.isolated_metric is None else
                      f"{layer.isolated_metric:.6g}"))
     rows += [
-        ("cumulative: layer output cosine / SQNR", f"{layer.cumulative_cosine:.6f} / {_db(layer.cumulative_sqnr_db)} dB"),
-        ("own output cosine / SQNR (float inputs)", f"{layer.output_cosine:.6f} / {_db(layer.output_sqnr_db)} dB"),
-        ("weight SQNR", f"{_db(layer.weight_sqnr_db)} dB"),
+        ("cumulative: layer output cosine / SQNR",
+         f"{layer.cumulative_cosine:.6f} / {db_text(layer.cumulative_sqnr_db)} dB"),
+        ("own output cosine / SQNR (float inputs)", f"{layer.output_cosine:.6f} / {db_text(layer.output_sqnr_db)} dB"),
+        ("weight SQNR", f"{db_text(layer.weight_sqnr_db)} dB"),
         ("activation clip range / observed", f"[{_bound(layer.clip_min)}, {_bound(layer.clip_max)}] / "
                                              f"[{_bound(layer.observed_min)}, {_bound(layer.observed_max)}]"),
-        ("activation values clipped", _share(layer.clipped_share)),
+        ("activation values clipped", share_text(layer.clipped_share)),
     ]
     return rows
 
@@ -425,15 +447,17 @@ def worst_layers_table(report: Report, n: int = 10) -> str:
     config = report.config_path.rsplit("/", 1)[-1]
     rows = [("#", "layer", "type", "sensitivity", "isolated SQNR", "weight SQNR", "clipped", "cumulative cos",
              "decided at")]
-    for rank, index in enumerate(ranked(report)[:n], 1):
+    for rank, index in enumerate(report.ranked[:n], 1):
         layer = report.layers[index]
         line = deciding_line(layer.plan)
-        rows.append((str(rank), layer.name, layer.type, f"{sensitivity(report, layer):.3g}",
-                     f"{_db(layer.isolated_sqnr_db)} dB", f"{_db(layer.weight_sqnr_db)} dB", _share(layer.clipped_share),
+        rows.append((str(rank), layer.name, layer.type, f"{report.sensitivity(layer):.3g}",
+                     f"{db_text(layer.isolated_sqnr_db)} dB", f"{db_text(layer.weight_sqnr_db)} dB",
+                     share_text(layer.clipped_share),
                      f"{layer.cumulative_cosine:.6f}", f"{config}:{line}" if line else "defaults"))
     figures = report.figures
     summary = (f"model: output cosine mean {figures.cosine_mean:.6f}, min {figures.cosine_min:.6f}, "
-               f"SQNR {_db(figures.sqnr_db)} dB over {report.samples} samples; sensitivity: {sensitivity_label(report)}")
+               f"SQNR {db_text(figures.sqnr_db)} dB over {report.samples} samples; "
+               f"sensitivity: {sensitivity_label(report)}")
     return "\n".join([*table_lines(rows, rule=True), "", summary]) + "\n"
 
 
@@ -444,8 +468,6 @@ def render_html(report: Report, cfg_text: str) -> str:
     """The report as one self-contained HTML page: no request leaves it (its Content-Security-Policy allows
     only its own script and style, by hash). Every text from the report or the config is escaped; the charts
     are drawn by the page's script from the report's figures embedded as JSON."""
-    import base64
-
     from cfglang.resources import data_file
 
     script = data_file("html", "report.js").read_text(encoding="utf-8")
@@ -465,7 +487,8 @@ def render_html(report: Report, cfg_text: str) -> str:
         f"<style>{style}</style></head><body>",
         '<pre id="errors" hidden></pre>',
         "<h1>Sensitivity report</h1>",
-        f'<p class="meta">config <a href="#cfg"><code>{config}</code></a> &middot; model <code>{_e(report.model)}</code>'
+        f'<p class="meta">config <a href="#cfg"><code>{config}</code></a> &middot; '
+        f'model <code>{_e(report.model)}</code>'
         f" &middot; {report.samples} evaluation samples &middot; metric <code>{_e(report.metric_name)}</code>"
         f" &middot; target <code>{_e(report.target)}</code> &middot; {len(report.layers)} quantized layers</p>",
     ]
@@ -488,7 +511,7 @@ def render_html(report: Report, cfg_text: str) -> str:
     parts += _config_section(report, cfg_text)
     data = {
         "sensitivity_title": "isolated sensitivity",
-        "order": {"execution": list(range(len(report.layers))), "sorted": ranked(report)},
+        "order": {"execution": list(range(len(report.layers))), "sorted": list(report.ranked)},
         "layers": [_chart_data(report, layer) for layer in report.layers],
     }
     parts += [f'<script type="application/json" id="report-data">{_script_json(data)}</script>',
@@ -509,7 +532,7 @@ def _script_json(data: Any) -> str:
 def _chart_data(report: Report, layer: LayerReport) -> dict[str, Any]:
     histogram = layer.histogram
     return {
-        "name": layer.name, "type": layer.type, "sensitivity": sensitivity(report, layer),
+        "name": layer.name, "type": layer.type, "sensitivity": report.sensitivity(layer),
         **{key: getattr(layer, key) for key in ("weight_sqnr_db", "clipped_share", "isolated_sqnr_db",
                                                 "cumulative_sqnr_db", "clip_min", "clip_max")},
         "histogram": {"edges": list(histogram.edges), "counts": list(histogram.counts)} if histogram else None,
@@ -518,9 +541,10 @@ def _chart_data(report: Report, layer: LayerReport) -> dict[str, Any]:
 
 def _figure_cards(figures: Figures, report: Report) -> list[str]:
     cards = [("output cosine, mean", f"{figures.cosine_mean:.6f}"), ("output cosine, min", f"{figures.cosine_min:.6f}"),
-             ("output SQNR", f"{_db(figures.sqnr_db)} dB")]
+             ("output SQNR", f"{db_text(figures.sqnr_db)} dB")]
     if report.user_metric:
-        cards += [(f"{report.metric_name}, float", "-" if figures.metric_float is None else f"{figures.metric_float:.6g}"),
+        cards += [(f"{report.metric_name}, float",
+                   "-" if figures.metric_float is None else f"{figures.metric_float:.6g}"),
                   (f"{report.metric_name}, quantized", "-" if figures.metric is None else f"{figures.metric:.6g}")]
     return ['<div class="cards">', *(f'<div class="card"><div class="value">{_e(value)}</div>'
                                      f'<div class="name">{_e(name)}</div></div>' for name, value in cards), "</div>"]
@@ -537,12 +561,14 @@ def _line_link(line: int | None) -> str:
 
 def _worst_section(report: Report, n: int = 10) -> list[str]:
     rows = []
-    for rank, index in enumerate(ranked(report)[:n], 1):
+    for rank, index in enumerate(report.ranked[:n], 1):
         layer = report.layers[index]
         rows.append(f'<tr><td class="num">{rank}</td><td class="layer-name"><a href="#layer-{index}">{_e(layer.name)}'
-                    f'</a></td><td>{_e(layer.type)}</td><td class="num">{sensitivity(report, layer):.3g}</td>'
-                    f'<td class="num">{_db(layer.isolated_sqnr_db)}</td><td class="num">{_db(layer.weight_sqnr_db)}</td>'
-                    f'<td class="num">{_share(layer.clipped_share)}</td><td class="num">{layer.cumulative_cosine:.6f}</td>'
+                    f'</a></td><td>{_e(layer.type)}</td><td class="num">{report.sensitivity(layer):.3g}</td>'
+                    f'<td class="num">{db_text(layer.isolated_sqnr_db)}</td>'
+                    f'<td class="num">{db_text(layer.weight_sqnr_db)}</td>'
+                    f'<td class="num">{share_text(layer.clipped_share)}</td>'
+                    f'<td class="num">{layer.cumulative_cosine:.6f}</td>'
                     f"<td>{_line_link(deciding_line(layer.plan))}</td></tr>")
     return [f"<h2>The {min(n, len(report.layers))} most sensitive layers</h2>",
             f'<p class="meta">sensitivity: {_e(sensitivity_label(report))}</p>',

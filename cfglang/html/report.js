@@ -117,7 +117,8 @@
     start(svg, width, height);
     const [left, right, top, bottom] = [50, 16, 24, 40];
     const series = [
-      { key: "cumulative_sqnr_db", cls: "line-cumulative", title: "this layer's output, everything up to it quantized" },
+      { key: "cumulative_sqnr_db", cls: "line-cumulative",
+        title: "this layer's output, everything up to it quantized" },
       { key: "isolated_sqnr_db", cls: "line-isolated", title: "model output, only this layer quantized" },
     ];
     const values = [];
@@ -186,20 +187,24 @@
     const base = height - bottom;
     h.counts.forEach(function (count, i) {
       const barHeight = (count * (base - top)) / most;
-      const bar = node("rect", { x: x(edges[i]), y: base - barHeight, width: Math.max(x(edges[i + 1]) - x(edges[i]), 0.5),
-                                 height: barHeight, class: "hist-bar" }, svg);
+      const barWidth = Math.max(x(edges[i + 1]) - x(edges[i]), 0.5);
+      const bar = node("rect", { x: x(edges[i]), y: base - barHeight, width: barWidth, height: barHeight,
+                                 class: "hist-bar" }, svg);
       tooltip(bar, "[" + edges[i].toPrecision(4) + ", " + edges[i + 1].toPrecision(4) + "): " + count);
     });
     node("line", { x1: side, x2: width - side, y1: base, y2: base, class: "axis" }, svg);
     if (l.clip_min !== null && l.clip_max !== null) {
-      node("rect", { x: side, y: top, width: Math.max(x(l.clip_min) - side, 0), height: base - top, class: "clipped-zone" }, svg);
+      node("rect", { x: side, y: top, width: Math.max(x(l.clip_min) - side, 0), height: base - top,
+                     class: "clipped-zone" }, svg);
       node("rect", { x: x(l.clip_max), y: top, width: Math.max(width - side - x(l.clip_max), 0), height: base - top,
                      class: "clipped-zone" }, svg);
       for (const v of [l.clip_min, l.clip_max]) {
         node("line", { x1: x(v), x2: x(v), y1: top, y2: base, class: "clip-line" }, svg);
       }
-      label(svg, x(l.clip_min), base + 14, l.clip_min.toPrecision(4), "tick clip", "middle");
-      label(svg, x(l.clip_max), base + 14, l.clip_max.toPrecision(4), "tick clip", "middle");
+      // the labels stay inside the chart even when the clip range reaches its edge
+      const inside = (v) => Math.min(Math.max(x(v), side + 24), width - side - 24);
+      label(svg, inside(l.clip_min), base + 14, l.clip_min.toPrecision(4), "tick clip", "middle");
+      label(svg, inside(l.clip_max), base + 14, l.clip_max.toPrecision(4), "tick clip", "middle");
     }
     label(svg, side, height - 4, "observed [" + edges[0].toPrecision(4) + ", " + edges[edges.length - 1].toPrecision(4) +
           "], clip range dashed", "legend");

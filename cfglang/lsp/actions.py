@@ -1,18 +1,19 @@
-"""Edits: whole-document formatting, and the fixes `amct lint --fix` knows as code actions."""
+"""Edits: whole-document formatting, the fixes `amct lint --fix` knows and a sensitivity report's tune edit as
+code actions."""
 
 from __future__ import annotations
 
 from lsprotocol import types
 
 from cfglang.diagnostics import Diagnostic, Edit, Fix
-from cfglang.lsp import convert
+from cfglang.lsp import convert, reports
 from cfglang.lsp.analysis import Analysis
 from cfglang.lsp.positions import Positions
 
 __all__ = ["KINDS", "FIX_ALL", "format_document", "code_actions", "text_edits"]
 
 FIX_ALL = f"{types.CodeActionKind.SourceFixAll.value}.amct"
-KINDS = [types.CodeActionKind.QuickFix, types.CodeActionKind.SourceFixAll, FIX_ALL]
+KINDS = [types.CodeActionKind.QuickFix, types.CodeActionKind.SourceFixAll, FIX_ALL, reports.TUNE]
 
 
 def text_edits(edits: tuple[Edit, ...] | list[Edit], positions: Positions) -> list[types.TextEdit]:
@@ -45,7 +46,8 @@ def format_document(analysis: Analysis, options: types.FormattingOptions | None 
 
 def code_actions(analysis: Analysis, uri: str, selection: types.Range,
                  context: types.CodeActionContext) -> list[types.CodeAction]:
-    """A quick fix for each fixable diagnostic touching ``selection``, and the fix-all actions."""
+    """A quick fix for each fixable diagnostic touching ``selection``, the fix-all actions, and the sensitivity
+    report's tune edit when it applies to this text."""
     only = context.only
     actions: list[types.CodeAction] = []
     if _wanted(only, types.CodeActionKind.QuickFix):
@@ -58,6 +60,11 @@ def code_actions(analysis: Analysis, uri: str, selection: types.Range,
             action = _fix_all(analysis, uri, unsafe)
             if action is not None:
                 actions.append(action)
+    found = analysis.report() if _wanted(only, reports.TUNE) else None
+    if found is not None:
+        tune = reports.tune_action(found, analysis.core_text, uri, analysis.positions)
+        if tune is not None:
+            actions.append(tune)
     return actions
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cfglang.checker import CheckResult
     from cfglang.inventory import Inventory
     from cfglang.lint import LintResult
+    from cfglang.lsp.reports import FoundReport
     from cfglang.plan import Plan
     from cfglang.syntax import Document
 
@@ -45,6 +46,7 @@ class Analysis:
     # of its own, the file being checked without an inventory
     inventory_problem: tuple[Span, str] | None = None
     scanner: ContextScanner = field(default_factory=ContextScanner, repr=False)  # the document's, kept across texts
+    reports: tuple[FoundReport, ...] = ()  # the sensitivity reports of the document (cfglang.lsp.reports)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -82,6 +84,15 @@ class Analysis:
 
                 found = resolve(self.check, self.inventory)
             self._cache["plan"] = found
+        return found
+
+    def report(self) -> FoundReport | None:
+        """The sensitivity report to show for this text (:func:`cfglang.lsp.reports.pick`)."""
+        found = self._cache.get("report", _MISSING)
+        if found is _MISSING:
+            from cfglang.lsp.reports import pick
+
+            found = self._cache["report"] = pick(list(self.reports), self.core_text)
         return found
 
     def formatted(self) -> str | None:
@@ -124,6 +135,7 @@ class Analyzer:
         """Forget cached settings and inventories (after a save or a watched-file change)."""
         self._settings = SettingsResolver(target=self.target)
         self._inventories: dict[tuple[Path, Path | None, int | None], tuple[Inventory | None, str | None]] = {}
+        self._reports: dict[tuple[Path, int | None], tuple[tuple[FoundReport, ...], tuple[str, ...]]] = {}
 
     def analyse(self, text: str, path: str | None, encoding: str | None = None,
                 workspace: str | None = None, saved_as: str | None = None) -> Analysis:
@@ -149,7 +161,9 @@ class Analyzer:
             linter = self._linters[path] = IncrementalLinter(path)
         result = linter.lint(text, settings, inventory) if saved_as is None else _not_utf8(saved_as, path, settings)
         scanner = self._scanners.setdefault(path, ContextScanner())
-        return Analysis(text, path, positions, result, settings, inventory, tuple(notes), placed, scanner)
+        # only a file's: an unsaved document's "path" is its URI
+        reports = self._reports_of(path, settings, notes) if path is not None and Path(path).is_absolute() else ()
+        return Analysis(text, path, positions, result, settings, inventory, tuple(notes), placed, scanner, reports)
 
     def close(self, path: str | None) -> None:
         """Drop what was kept for a document that the editor closed."""
@@ -162,6 +176,18 @@ class Analyzer:
         except SettingsError as exc:
             notes.append(f"amct: {exc} (linting with the default settings)")
             return Settings()
+
+    def _reports_of(self, path: str, settings: Settings, notes: list[str]) -> tuple[FoundReport, ...]:
+        """The document's sensitivity reports, looked for once until :meth:`invalidate`."""
+        key = (Path(path).absolute(), settings.max_file_size)
+        cached = self._reports.get(key)
+        if cached is None:
+            from cfglang.lsp.reports import find_reports
+
+            problems: list[str] = []
+            cached = self._reports[key] = (tuple(find_reports(path, settings.max_file_size, problems)), tuple(problems))
+        notes.extend(cached[1])
+        return cached[0]
 
     def _inventory(self, source: InventorySource, settings: Settings) -> tuple[Inventory | None, str | None]:
         """The inventory, or why it cannot be used: only a regular file inside the project, at most

@@ -14,7 +14,7 @@ from cfglang.lsp.analysis import Analysis
 from cfglang.plan import LayerPlan, Plan, explain_layer
 from cfglang.syntax import Document, Field, ListValue, MessageValue, Scalar
 
-__all__ = ["describe_value"]
+__all__ = ["describe_value", "layer_name_at"]
 
 _NAME_FIELDS = {"layer_name", "skip_layers", "skip_fusion_layers"}
 _MAX_LAYERS = 12
@@ -39,6 +39,14 @@ def describe_value(analysis: Analysis, offset: int) -> tuple[int, int, str] | No
         return scalar.start, scalar.end, "reaches no layer of the model: every layer it could apply to takes " \
                                          "its value from elsewhere"
     return scalar.start, scalar.end, _values(reached)
+
+
+def layer_name_at(document: Document, offset: int) -> Scalar | None:
+    """The layer name (a string of ``layer_name``, ``skip_layers`` or ``skip_fusion_layers``) at ``offset``."""
+    found = _scalar_at(document, offset)
+    if found is None or found[1].kind != "string" or found[0].name not in _NAME_FIELDS:
+        return None
+    return found[1]
 
 
 def _scalar_at(document: Document, offset: int) -> tuple[Field, Scalar] | None:

@@ -74,7 +74,8 @@ def test_installed_copy_finds_its_grammar_and_proto(wheel: Path, tmp_path: Path)
     probe = (
         "import cfglang, cfglang.resources as r, pathlib;"
         "site = pathlib.Path(r'%s').resolve();"
-        "paths = [r.data_file('grammars', 'textproto.lark'), r.data_file('proto', 'calibration_config_pytorch.proto')];"
+        "paths = [r.data_file('grammars', 'textproto.lark'), r.data_file('proto', 'calibration_config_pytorch.proto'),"
+        " r.data_file('schemas', 'report.schema.json'), r.data_file('html', 'report.js')];"
         "assert all(site in p.parents for p in paths), paths;"
         "assert site in pathlib.Path(cfglang.__file__).resolve().parents;"
         "from cfglang import schema; assert schema.field_info('AMCTConfig', 'batch_num').description;"

@@ -4,18 +4,19 @@ and a small PNG reader (no imaging library needed) to look at the screenshot's p
 from __future__ import annotations
 
 import shutil
+import sys
 import struct
 import subprocess
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["chromium", "dump_dom", "screenshot", "Image", "read_png"]
+__all__ = ["chromium", "dump_dom", "screenshot", "Image", "read_png", "write_indexed_png"]
 
 # the distribution's package (Debian: `chromium`; others name the same browser differently)
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-          "--disable-extensions", "--mute-audio")
+          "--disable-extensions", "--mute-audio", "--disable-dev-shm-usage")
 
 
 def chromium() -> str:
@@ -108,3 +109,58 @@ def read_png(path: Path) -> Image:
         previous = bytes(line)
         rows.append(previous)
     return Image(width, height, rows, channels)
+
+
+def write_indexed_png(image: Image, path: Path) -> None:
+    """``image`` as a palette PNG (a page's flat colours fit in 256; the rarest, anti-aliasing shades, take
+    their nearest kept colour): a fraction of the size of the browser's RGB file."""
+    counts: dict[bytes, int] = {}
+    for pixel in image.pixels():
+        counts[pixel] = counts.get(pixel, 0) + 1
+    palette = sorted(counts, key=counts.__getitem__, reverse=True)[:256]
+    index = {colour: i for i, colour in enumerate(palette)}
+    for colour in counts:
+        if colour not in index:
+            index[colour] = min(range(len(palette)),
+                                key=lambda i: sum((a - b) ** 2 for a, b in zip(colour, palette[i])))
+    raw = bytearray()
+    for row in image.rows:
+        raw.append(0)
+        raw += bytes(index[row[x:x + 3]] for x in range(0, len(row), image.channels))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", image.width, image.height, 8, 3, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"PLTE", b"".join(palette)) + chunk(b"IDAT", zlib.compress(bytes(raw), 9))
+                     + chunk(b"IEND", b""))
+
+
+def main(argv: list[str]) -> int:
+    """``headless.py OUT.png [REPORT.json CONFIG]``: a screenshot of a report's page (default: the tests'
+    realistic report), as docs/images/report.png is made."""
+    import tempfile
+
+    from cfglang.report import load_report, render_html
+
+    if len(argv) not in (1, 3):
+        print("usage: headless.py OUT.png [REPORT.json CONFIG]", file=sys.stderr)
+        return 2
+    if len(argv) == 3:
+        report, config = load_report(argv[1]), Path(argv[2]).read_text(encoding="utf-8")
+    else:
+        import reportdata
+
+        report, config = load_report(reportdata.report()), reportdata.CONFIG
+    with tempfile.TemporaryDirectory() as work:
+        page, shot = Path(work) / "report.html", Path(work) / "shot.png"
+        page.write_text(render_html(report, config), encoding="utf-8")
+        screenshot(page, shot, Path(work) / "profile", 1280, 1500)
+        write_indexed_png(read_png(shot), Path(argv[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' shared helpers (reportdata)
+    raise SystemExit(main(sys.argv[1:]))

@@ -11,6 +11,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import reportdata
 from cfglang.jsonschemas import schema, validation_errors
@@ -20,9 +22,7 @@ from cfglang.report import (
     apply_edits,
     deciding_line,
     load_report,
-    ranked,
     render_html,
-    sensitivity,
     text_edit,
     text_sha256,
     worst_layers_table,
@@ -131,9 +131,10 @@ def test_the_tune_edit_applies_to_the_config(report) -> None:
 
 
 def test_ranking_and_the_deciding_line(report) -> None:
-    order = ranked(report)
-    values = [sensitivity(report, report.layers[i]) for i in order]
+    order = report.ranked
+    values = [report.sensitivity(report.layers[i]) for i in order]
     assert values == sorted(values, reverse=True)
+    assert [report.rank(report.layers[i].name) for i in order] == list(range(1, 46))
     lines = reportdata.CONFIG.splitlines()
     override = report.layer("encoder.layer.3.intermediate.dense")
     assert lines[deciding_line(override.plan) - 1].strip() == "arq_quantize {"  # inside its override entry
@@ -150,7 +151,7 @@ def test_a_user_metric_ranks_by_its_drop(data) -> None:
     for i, layer in enumerate(changed["layers"]):
         layer["isolated_metric"] = 0.9 - (0.05 if i == 7 else 0.001)
     report = load_report(changed)
-    assert ranked(report)[0] == 7
+    assert report.ranked[0] == 7
     assert "top1 drop" in worst_layers_table(report, 3)
 
 
@@ -159,7 +160,7 @@ def test_worst_layers_table(report) -> None:
     lines = text.splitlines()
     assert lines[0].split() == ["#", "layer", "type", "sensitivity", "isolated", "SQNR", "weight", "SQNR", "clipped",
                                 "cumulative", "cos", "decided", "at"]
-    worst = report.layers[ranked(report)[0]]
+    worst = report.layers[report.ranked[0]]
     assert lines[2].startswith(f"1  {worst.name}  ")
     assert lines[2].endswith(f"quant.cfg:{deciding_line(worst.plan)}")
     assert len(lines) == 2 + 3 + 2 and lines[-1].startswith("model: output cosine mean 0.996000, min 0.990000")
@@ -229,3 +230,55 @@ def test_a_report_without_tune_or_activation_figures(data) -> None:
     page = render_html(report, reportdata.CONFIG)
     assert "Proposed config edit" not in page and 'data-layer="0"' not in page and 'data-layer="1"' in page
     assert "inf dB" in worst_layers_table(report, 45)
+
+
+def test_the_page_orders_its_chart_as_the_report_ranks(report, page) -> None:
+    data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page,
+                                re.S).group(1))
+    assert data["order"] == {"execution": list(range(45)), "sorted": list(report.ranked)}
+    assert [layer["name"] for layer in data["layers"]] == [layer.name for layer in report.layers]
+    assert [layer["sensitivity"] for layer in data["layers"]] == [report.sensitivity(l) for l in report.layers]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6)
+
+
+def _places(value, path=()):
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _places(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value[:3]):
+            yield from _places(item, (*path, i))
+
+
+_SMALL = reportdata.report()
+_SMALL["layers"] = _SMALL["layers"][:3]
+_PLACES = list(_places(_SMALL))
+
+
+@given(st.lists(st.tuples(st.sampled_from(_PLACES), _JSON), min_size=1, max_size=3))
+def test_any_damage_is_a_report_error_or_a_report(changes) -> None:
+    """Whatever part of a report is replaced by whatever JSON value, load_report answers with a report or
+    one located line, never another exception."""
+    data = copy.deepcopy(_SMALL)
+    for path, value in changes:
+        if not path:
+            if not isinstance(value, str):  # a string is a path to read
+                data = value
+            continue
+        target = data
+        try:
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    try:
+        load_report(data)
+    except ReportError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("report: ")
