@@ -92,11 +92,13 @@ class Comparison:
         self.signal = self.noise = self.dot = self.quantized = 0.0
 
     def add(self, ref: torch.Tensor, q: torch.Tensor) -> None:
-        ref, q = ref.detach().reshape(-1), q.detach().reshape(-1).to(ref.dtype)
-        self.signal += float(torch.sum(ref * ref, dtype=torch.float64))
-        self.noise += float(torch.sum((ref - q) ** 2, dtype=torch.float64))
-        self.dot += float(torch.sum(ref * q, dtype=torch.float64))
-        self.quantized += float(torch.sum(q * q, dtype=torch.float64))
+        # float64 products (a cosine near 1 is a small difference of large sums), as four dot products
+        ref, q = ref.detach().reshape(-1).to(torch.float64), q.detach().reshape(-1).to(torch.float64)
+        error = ref - q
+        self.signal += float(torch.dot(ref, ref))
+        self.noise += float(torch.dot(error, error))
+        self.dot += float(torch.dot(ref, q))
+        self.quantized += float(torch.dot(q, q))
 
     @property
     def sqnr_db(self) -> float | None:
