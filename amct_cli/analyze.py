@@ -98,8 +98,6 @@ def load(args: argparse.Namespace, command: str, stderr: TextIO) -> Loaded | Non
         evaluation = read_batches(args.eval_data).batches if args.eval_data else calib
     except (ModelRefError, BatchFileError) as exc:
         raise CLIError(str(exc)) from None
-    if not evaluation:
-        raise CLIError(f"`{args.eval_data or args.data}` holds no batch, expected at least one to evaluate on")
     print(f"amct {command}: calibrating on {describe_batches(calib)}, evaluating on "
           f"{describe_batches(evaluation).replace('calibration ', '')}", file=stderr)
     inventory = model_inventory(model, args.model, example=calib[0] if calib else None)
