@@ -275,9 +275,17 @@ class _State:
         return self.search.goal
 
     def final_steps(self) -> list[Step]:
-        """The accepted steps, less a setting of a layer that a later step skips."""
+        """The accepted steps, less a setting of a layer that a later step skips (the skip's reason then
+        starts from the figures before that setting)."""
+        first = {}  # layer -> the figures before its first step
+        for step in self.steps:
+            first.setdefault(step.candidate.layer, step.before)
         skipped = {s.candidate.layer for s in self.steps if s.candidate.skip}
-        return [s for s in self.steps if s.candidate.skip or s.candidate.layer not in skipped]
+        metric = self.search.evaluator.metric
+        return [dataclasses.replace(s, before=first[s.candidate.layer],
+                                    reason=_reason(self.goal, metric, first[s.candidate.layer], s.after))
+                if s.candidate.skip else s
+                for s in self.steps if s.candidate.skip or s.candidate.layer not in skipped]
 
     def candidates(self) -> list[Candidate]:
         return [s.candidate for s in self.final_steps()]
