@@ -52,6 +52,9 @@ COMMANDS: dict[str, Command] = {
     "rules": Command("amct_cli.rules", "list every diagnostic rule: code, name, severity, summary"),
     "layers": Command("amct_cli.layers", "write the layer inventory of a PyTorch model (needs torch)", "quant"),
     "quantize": Command("amct_cli.quantize", "calibrate and quantize a PyTorch model (needs torch)", "quant"),
+    "analyze": Command("amct_cli.analyze", "measure each quantized layer's error and sensitivity; write an HTML "
+                       "report (needs torch)", "quant"),
+    "tune": Command("amct_cli.tune", "edit a config until the quantized model meets a target (needs torch)", "quant"),
     "demo": Command("amct_cli.demo", "train, quantize and evaluate a small CNN on the digits dataset (needs torch)",
                     "quant"),
     "lsp": Command("amct_cli.lsp", "start the language server over stdio (needs pygls)", "lsp"),

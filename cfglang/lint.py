@@ -208,11 +208,9 @@ def select_fixes(diagnostics: Iterable[Diagnostic], unsafe: bool = False) -> lis
 
 def apply_fixes(text: str, diagnostics: Iterable[Diagnostic], unsafe: bool = False) -> str:
     """``text`` with one round of :func:`select_fixes` applied."""
-    edits = sorted((e for fix in select_fixes(diagnostics, unsafe) for e in fix.edits),
-                   key=lambda e: (e.start, e.end), reverse=True)
-    for edit in edits:
-        text = text[: edit.start] + edit.new_text + text[edit.end :]
-    return text
+    from cfglang.edit import apply_edits
+
+    return apply_edits(text, (e for fix in select_fixes(diagnostics, unsafe) for e in fix.edits))
 
 
 @dataclass(frozen=True)

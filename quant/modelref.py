@@ -36,8 +36,9 @@ class ModelRefError(ValueError):
     """A model reference that cannot be imported, called or used."""
 
 
-def import_factory(ref: str) -> Callable[[], Any]:
-    """The callable named by ``package.module:factory`` (``factory`` may be dotted: ``mod:Cls.build``)."""
+def import_factory(ref: str, expected: str = "a callable returning a model") -> Callable[..., Any]:
+    """The callable named by ``package.module:factory`` (``factory`` may be dotted: ``mod:Cls.build``);
+    ``expected`` says what it must be when it is no callable."""
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         found = "a folder" if os.path.isdir(ref) else "no file of that name exists"
@@ -63,7 +64,7 @@ def import_factory(ref: str) -> Callable[[], Any]:
             raise ModelRefError(f"`{module_name}` has no `{attr}` (its callables: {shown})")
         target = getattr(target, part)
     if not callable(target):
-        raise ModelRefError(f"`{ref}` is a `{type(target).__name__}`, expected a callable returning a model")
+        raise ModelRefError(f"`{ref}` is a `{type(target).__name__}`, expected {expected}")
     return target
 
 
