@@ -58,7 +58,8 @@ def quantize(x: torch.Tensor, scale: torch.Tensor | float, offset: torch.Tensor 
     lo, hi = qrange(bits)
     scale = _f32(scale).to(x.device)
     offset = _f32(offset).to(x.device)
-    if torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad):
+    tracked = torch.is_grad_enabled() and (x.requires_grad or scale.requires_grad)
+    if tracked or not (_broadcasts_to(scale.shape, x.shape) and _broadcasts_to(offset.shape, x.shape)):
         return torch.clamp(torch.round(x / scale) + offset, lo, hi)
     # the same operations in place on the one fresh tensor ``x / scale`` (no autograd to keep intermediates for)
     return (x / scale).round_().add_(offset).clamp_(lo, hi)
