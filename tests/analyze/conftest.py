@@ -50,13 +50,3 @@ def demo_case(tmp_path_factory) -> Demo:
     labelled = [{"x": data.test_x[i:i + 100], "labels": data.test_y[i:i + 100]} for i in range(0, 500, 100)]
     return Demo(model, demo.calibration_batches(data, 4), evaluation, labelled, good, good + BAD_ENTRY,
                 quant.model_inventory(model), cache.parent)
-
-
-def accuracy(outputs, batch) -> float:
-    """A user metric: top-1 accuracy (%) of the logits on a labelled batch ``{"x": images, "labels": labels}``."""
-    return float((outputs.argmax(1) == batch["labels"]).float().mean()) * 100.0
-
-
-def broken(outputs, batch) -> float:
-    """A user metric that fails."""
-    raise ValueError("no labels in this batch")

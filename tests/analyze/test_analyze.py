@@ -13,7 +13,7 @@ import quant
 from cfglang.report import load_report
 from quant.analyze import AnalyzeError, UserMetric, analyze
 
-from conftest import accuracy
+from metrics_support import accuracy
 
 
 @pytest.fixture(scope="module")

@@ -44,10 +44,10 @@ def test_analyze_writes_the_report_and_prints_the_worst_layers(files):
     ("accuracy", 2, "amct analyze: found `accuracy` for `--metric`, expected `package.module:function`"),
     ("no_such_module:fn", 2, "amct analyze: --metric: cannot import `no_such_module`: no module named "
                              "`no_such_module` (is the current directory the one that holds it?)"),
-    ("conftest:BAD_ENTRY", 2, "amct analyze: --metric: `conftest:BAD_ENTRY` is a `str`, expected a function "
-                              "fn(outputs, batch) -> float"),
-    ("conftest:broken", 1, "amct analyze: the metric `conftest:broken` raised on evaluation batch 0: ValueError: "
-                           "no labels in this batch"),
+    ("metrics_support:TITLE", 2, "amct analyze: --metric: `metrics_support:TITLE` is a `str`, expected a "
+                                 "function fn(outputs, batch) -> float"),
+    ("metrics_support:broken", 1, "amct analyze: the metric `metrics_support:broken` raised on evaluation batch 0: "
+                                  "ValueError: no labels in this batch"),
 ])
 def test_a_bad_metric_is_one_line(files, metric, status, message):
     got, out, err = amct("analyze", "quant.cfg", *MEASURE, "--eval-data", "labelled.pt", "--metric", metric,

@@ -11,7 +11,7 @@ from cfglang.report import apply_edits, load_report, text_sha256
 from quant.analyze import UserMetric
 from quant.tune import Goal, tune
 
-from conftest import accuracy
+from metrics_support import accuracy
 
 pytestmark = pytest.mark.slow  # each test quantizes the CNN several times (10-50 s on 2 busy cores)
 
