@@ -7,8 +7,8 @@ operators) comes first: opset 13, or 20 for an operator 13 lacks. Where it canno
 (``nn.MultiheadAttention``'s fused fast path, ``scaled_dot_product_attention`` with grouped-query
 attention, as in Llama, Qwen2 and Mistral), the ``torch.export``-based exporter (``dynamo=True``, the
 custom operators through :func:`quant.fakequant.onnx_translations`, needs ``onnxscript``) writes opset
-20, unoptimized (``optimize=False``: the graph holds the operators as traced, the runtime optimizes
-it). The batch dimension of every input and output is dynamic, and so is the sequence dimension of
+20, with the exporter's graph optimizations (constant folding, no change to the quantize/dequantize
+nodes: the weights stay int8 initializers). The batch dimension of every input and output is dynamic, and so is the sequence dimension of
 token inputs (integer inputs of two or more dimensions) and of the outputs of that length, except
 where ``torch.export`` specializes them (then they are the example batch's).
 
@@ -126,7 +126,7 @@ def _dynamo_export(module: nn.Module, args: tuple[Any, ...], names: list[str], o
                    axes: dict[str, dict[int, str]], causes: list[str]) -> bytes | None:
     """The ``torch.export``-based exporter at opset 20 (the custom operators through
     :func:`quant.fakequant.onnx_translations`), with the dynamic dimensions of :func:`_dynamic_axes`, or
-    fixed ones where ``torch.export`` cannot keep them dynamic; unoptimized (the runtime optimizes the graph)."""
+    fixed ones where ``torch.export`` cannot keep them dynamic."""
     try:
         translations = onnx_translations()
     except ImportError:
@@ -138,7 +138,7 @@ def _dynamo_export(module: nn.Module, args: tuple[Any, ...], names: list[str], o
                 program = torch.onnx.export(
                     module, args, dynamo=True, opset_version=_EXPORT_OPSET, input_names=names, output_names=outputs,
                     dynamic_axes=axes if dynamic else None,
-                    custom_translation_table=translations, optimize=False, verbose=False,
+                    custom_translation_table=translations, verbose=False,
                 )
             return program.model_proto.SerializeToString()
         except Exception as exc:
