@@ -43,7 +43,7 @@ class WeightQuant:
     channel_wise: bool
 
     def dequantize(self) -> torch.Tensor:
-        return self.codes.to(torch.float32) * _along(self.scale, self.axis, self.codes.dim())
+        return self.codes.to(torch.float32).mul_(_along(self.scale, self.axis, self.codes.dim()))
 
 
 def input_channels_first(module: nn.Module) -> bool:

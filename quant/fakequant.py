@@ -89,7 +89,7 @@ def dequantize_weight(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Te
         shape = [1] * codes.dim()
         shape[axis] = -1
         s = scale.reshape(shape)
-    return codes.to(scale.dtype) * s
+    return codes.to(scale.dtype).mul_(s)  # in place on the fresh float copy: one full-size tensor, not two
 
 
 @dequantize_weight.register_fake
