@@ -403,6 +403,11 @@ def db_text(value: float | None) -> str:
     return "inf" if value is None else f"{value:.1f}"
 
 
+def weight_db_text(layer: LayerReport) -> str:
+    """A layer's weight SQNR: ``-`` for a layer without weights (AvgPool2d), else :func:`db_text` in dB."""
+    return "-" if layer.plan.weight is None else f"{db_text(layer.weight_sqnr_db)} dB"
+
+
 def share_text(value: float | None) -> str:
     """A share as a percentage (``-``: not measured)."""
     return "-" if value is None else f"{100 * value:.3f}%"
@@ -427,7 +432,7 @@ def layer_figures(report: Report, layer: LayerReport) -> list[tuple[str, str]]:
         ("cumulative: layer output cosine / SQNR",
          f"{layer.cumulative_cosine:.6f} / {db_text(layer.cumulative_sqnr_db)} dB"),
         ("own output cosine / SQNR (float inputs)", f"{layer.output_cosine:.6f} / {db_text(layer.output_sqnr_db)} dB"),
-        ("weight SQNR", f"{db_text(layer.weight_sqnr_db)} dB"),
+        ("weight SQNR", weight_db_text(layer)),
         ("activation clip range / observed", f"[{_bound(layer.clip_min)}, {_bound(layer.clip_max)}] / "
                                              f"[{_bound(layer.observed_min)}, {_bound(layer.observed_max)}]"),
         ("activation values clipped", share_text(layer.clipped_share)),
@@ -444,7 +449,7 @@ def worst_layers_table(report: Report, n: int = 10) -> str:
         layer = report.layers[index]
         line = deciding_line(layer.plan)
         rows.append((str(rank), layer.name, layer.type, f"{report.sensitivity(layer):.3g}",
-                     f"{db_text(layer.isolated_sqnr_db)} dB", f"{db_text(layer.weight_sqnr_db)} dB",
+                     f"{db_text(layer.isolated_sqnr_db)} dB", weight_db_text(layer),
                      share_text(layer.clipped_share),
                      f"{layer.cumulative_cosine:.6f}", f"{config}:{line}" if line else "defaults"))
     figures = report.figures
@@ -526,6 +531,7 @@ def _chart_data(report: Report, layer: LayerReport) -> dict[str, Any]:
     histogram = layer.histogram
     return {
         "name": layer.name, "type": layer.type, "sensitivity": report.sensitivity(layer),
+        "has_weight": layer.plan.weight is not None,
         **{key: getattr(layer, key) for key in ("weight_sqnr_db", "clipped_share", "isolated_sqnr_db",
                                                 "cumulative_sqnr_db", "clip_min", "clip_max")},
         "histogram": {"edges": list(histogram.edges), "counts": list(histogram.counts)} if histogram else None,
@@ -559,7 +565,7 @@ def _worst_section(report: Report, n: int = 10) -> list[str]:
         rows.append(f'<tr><td class="num">{rank}</td><td class="layer-name"><a href="#layer-{index}">{_e(layer.name)}'
                     f'</a></td><td>{_e(layer.type)}</td><td class="num">{report.sensitivity(layer):.3g}</td>'
                     f'<td class="num">{db_text(layer.isolated_sqnr_db)}</td>'
-                    f'<td class="num">{db_text(layer.weight_sqnr_db)}</td>'
+                    f'<td class="num">{weight_db_text(layer).removesuffix(" dB")}</td>'
                     f'<td class="num">{share_text(layer.clipped_share)}</td>'
                     f'<td class="num">{layer.cumulative_cosine:.6f}</td>'
                     f"<td>{_line_link(deciding_line(layer.plan))}</td></tr>")

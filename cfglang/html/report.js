@@ -65,7 +65,7 @@
     { title: data.sensitivity_title, cls: "bar-sensitivity", value: (l) => Math.max(l.sensitivity, 0),
       text: (l) => l.sensitivity.toExponential(2), full: false },
     { title: "weight SQNR (dB)", cls: "bar-weight", value: (l) => l.weight_sqnr_db,
-      text: (l) => db(l.weight_sqnr_db), full: true },
+      text: (l) => (l.has_weight ? db(l.weight_sqnr_db) : "-"), full: true },
     { title: "activation values clipped (%)", cls: "bar-clipped", value: (l) => l.clipped_share,
       text: (l) => (l.clipped_share === null ? "-" : (100 * l.clipped_share).toFixed(3)), full: false },
   ];

@@ -25,6 +25,7 @@ from cfglang.report import (
     render_html,
     text_edit,
     text_sha256,
+    weight_db_text,
     worst_layers_table,
 )
 
@@ -291,3 +292,18 @@ def test_a_fallback_shows_its_reason_on_the_page(data) -> None:
     page = render_html(load_report(changed), reportdata.CONFIG)
     card = re.search(r'<article class="layer" id="layer-0">(.*?)</article>', page, re.S).group(1)
     assert "<td>fallback: INT4 &lt;needs&gt; an even in_channels</td><td>defaults</td>" in card
+
+
+def test_a_layer_without_weights_shows_no_weight_sqnr(data) -> None:
+    """An AvgPool2d is quantized for its input only: `-` for its weight SQNR, not the `inf` of an exact weight."""
+    changed = copy.deepcopy(data)
+    pool = changed["layers"][0]
+    pool.update(type="AvgPool2d", weight=None, weight_sqnr_db=None)
+    pool["provenance"] = {key: value for key, value in pool.get("provenance", {}).items() if not key.startswith("weight")}
+    report = load_report(changed)
+    assert weight_db_text(report.layers[0]) == "-"
+    assert weight_db_text(load_report(data).layers[0]).endswith(" dB")
+    row = [line for line in worst_layers_table(report, len(report.layers)).splitlines()
+           if line.split()[1:2] == [report.layers[0].name]]
+    assert row and " - " in row[0]
+    assert '"has_weight":false' in render_html(report, "batch_num: 1\n")
