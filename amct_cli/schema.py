@@ -1,7 +1,7 @@
-"""``amct schema [config|plan|inventory]``: print a JSON Schema (Draft 2020-12).
+"""``amct schema [config|plan|inventory|report]``: print a JSON Schema (Draft 2020-12).
 
-``config`` (the default) is generated from the proto descriptor; ``plan`` and
-``inventory`` are the shipped schemas of ``amct plan`` and ``amct layers``.
+``config`` (the default) is generated from the proto descriptor; ``plan``, ``inventory`` and ``report``
+are the shipped schemas of ``amct plan``, ``amct layers`` and ``amct analyze``'s ``report.json``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ __all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("which", nargs="?", choices=("config", "plan", "inventory"), default="config",
-                        help="which schema (default: config)")
     from amct_cli.targets import add_target_argument
+    from cfglang.jsonschemas import SCHEMAS
 
+    parser.add_argument("which", nargs="?", choices=("config", *sorted(n for n in SCHEMAS if n != "config")),
+                        default="config",
+                        help="which schema (default: config)")
     add_target_argument(parser)  # the config schema's widths
 
 

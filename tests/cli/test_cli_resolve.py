@@ -107,7 +107,7 @@ def test_plan_failures_are_one_line(files: Path, argv: list[str], message: str) 
 
 
 def test_schema_command(files: Path) -> None:
-    for which in ("config", "plan", "inventory"):
+    for which in ("config", "plan", "inventory", "report"):
         status, out, _ = amct("schema", which)
         assert status == 0
         jsonschema.Draft202012Validator.check_schema(json.loads(out))
