@@ -43,7 +43,7 @@ from torch import nn
 from cfglang.plan import Plan
 from cfglang.report import text_sha256
 from quant.binding import as_plan
-from quant.core import QuantizeError, forward_hooks, output_tensors, run_batch
+from quant.core import QuantizeError, divide_channels, forward_hooks, output_tensors, run_batch
 from quant.fold import FoldError, fold_pairs
 from quant.histogram import histc_counts, rebin
 from quant.result import QuantResult
@@ -249,9 +249,7 @@ class _LayerFigures:
 
     def observe_input(self, x: torch.Tensor) -> None:
         if self.balance is not None:  # the range was chosen for the balanced input (DMQ)
-            shape = [1] * x.dim()
-            shape[self.channel_dim if self.channel_dim >= 0 else x.dim() + self.channel_dim] = -1
-            x = x / self.balance.reshape(shape).to(x.dtype)
+            x = divide_channels(x, self.balance, self.channel_dim)
         self.activation.add(x)
 
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from cfglang.float32 import as_float32
 from quant import qmath
-from quant.core import ActivationSpec, HFMGSpec, IFMRSpec, LayerSpec, forward_hooks
+from quant.core import ActivationSpec, HFMGSpec, IFMRSpec, LayerSpec, divide_channels, forward_hooks
 from quant.fakequant import LAYER_KINDS
 from quant.histogram import (HistcCounts, HistogramMoments, bin_index, clamped_counts, extremes, histogram_losses,
                              rebin)
@@ -605,9 +605,7 @@ def layer_inputs(model: nn.Module, specs: Sequence[LayerSpec], factors: Mapping[
         def hook(_m, args):
             x = args[0]
             if balance is not None:
-                shape = [1] * x.dim()
-                shape[dim if dim >= 0 else x.dim() + dim] = -1
-                x = x / balance.reshape(shape).to(x.dtype)
+                x = divide_channels(x, balance, dim)
             observe(spec.name, x)
             return (x, *args[1:]) if balance is not None else None
         return hook

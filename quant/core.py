@@ -51,6 +51,7 @@ __all__ = [
     "not_called_error",
     "nonfinite_input_error",
     "quiet",
+    "divide_channels",
     "class_name",
     "shared_copy",
 ]
@@ -246,6 +247,14 @@ def quiet() -> Iterator[None]:
             for fd, duplicate in zip((1, 2), saved):
                 os.dup2(duplicate, fd)
                 os.close(duplicate)
+
+
+def divide_channels(x: torch.Tensor, factors: torch.Tensor, dim: int) -> torch.Tensor:
+    """``x`` divided by ``factors`` (one per channel) along dimension ``dim`` (negative: from the end):
+    a DMQ-balanced layer's input."""
+    shape = [1] * x.dim()
+    shape[dim if dim >= 0 else x.dim() + dim] = -1
+    return x / factors.reshape(shape).to(device=x.device, dtype=x.dtype)
 
 
 def class_name(module: nn.Module) -> str:

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from quant.arq import input_channels_first
-from quant.core import LayerSpec, forward_hooks, nonfinite_input_error, not_called_error, run_batch
+from quant.core import (LayerSpec, divide_channels, forward_hooks, nonfinite_input_error, not_called_error,
+                        run_batch)
 from quant.inventory import layer_type
 
 __all__ = [
@@ -178,10 +179,7 @@ class ActivationBalance(nn.Module):
         self.register_buffer("factors", factors.detach().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dim = self.channel_dim if self.channel_dim >= 0 else x.dim() + self.channel_dim
-        view = [1] * x.dim()
-        view[dim] = -1
-        return x / self.factors.reshape(view).to(x.dtype)
+        return divide_channels(x, self.factors, self.channel_dim)
 
     def extra_repr(self) -> str:
         return f"channels={self.factors.numel()}, channel_dim={self.channel_dim}"
@@ -234,9 +232,7 @@ def balanced_inputs(model: nn.Module) -> Iterator[None]:
     def hook(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
         factors = getattr(module, FACTORS_ATTR)
         x = args[0]
-        view = [1] * x.dim()
-        view[channel_dim(module, x.dim())] = -1
-        return (x / factors.reshape(view).to(device=x.device, dtype=x.dtype), *args[1:])
+        return (divide_channels(x, factors, channel_dim(module, x.dim())), *args[1:])
 
     try:
         for module in model.modules():

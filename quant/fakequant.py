@@ -46,10 +46,14 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.rnn import PackedSequence
 
 from quant import qmath
+from quant.core import divide_channels
 
-__all__ = ["LayerKind", "LAYER_KINDS", "ACTIVATION_BITS", "InputQuantizer", "WeightDequantizer", "offset_dtype",
+__all__ = ["WEIGHT_CODES", "LayerKind", "LAYER_KINDS", "ACTIVATION_BITS", "InputQuantizer", "WeightDequantizer", "offset_dtype",
            "fake_quantize", "dequantize_weight", "quantize_weight_in_place", "attach_input_quantizer",
            "weight_dequantizer", "weight_codes", "onnx_translations"]
+
+#: where a quantized layer's int8 weight codes are in its state dict (torch's parametrization layout)
+WEIGHT_CODES = "parametrizations.weight.original"
 
 #: activation widths -> the integer type of their codes and offset (the ONNX zero point's type)
 ACTIVATION_BITS: dict[int, torch.dtype] = {8: torch.int8, 16: torch.int16}
@@ -267,10 +271,7 @@ class InputQuantizer(nn.Module):
         if isinstance(x, PackedSequence):
             return x._replace(data=self(x.data))
         if self.balance is not None:
-            dim = self.channel_dim if self.channel_dim >= 0 else x.dim() + self.channel_dim
-            shape = [1] * x.dim()
-            shape[dim] = -1
-            x = x / self.balance.reshape(shape).to(x.dtype)
+            x = divide_channels(x, self.balance, self.channel_dim)
         return fake_quantize(x, self.scale, self.offset, self.bits)
 
     def extra_repr(self) -> str:

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 
 from quant.core import batch_arguments, output_tensors, quiet
-from quant.fakequant import InputQuantizer, onnx_translations, weight_dequantizer
+from quant.fakequant import WEIGHT_CODES, InputQuantizer, onnx_translations, weight_dequantizer
 
 __all__ = ["OPSET", "WIDE_OPSET", "ExportError", "export_qdq", "onnx_session", "run_onnx"]
 
@@ -70,7 +70,7 @@ def _widths(model: nn.Module) -> tuple[set[str], bool]:
         int16 = int16 or (isinstance(module, InputQuantizer) and module.bits == 16)
         dequantizer = weight_dequantizer(module)
         if dequantizer is not None and dequantizer.bits == 4:
-            int4.add(f"{name}.parametrizations.weight.original" if name else "parametrizations.weight.original")
+            int4.add(f"{name}.{WEIGHT_CODES}" if name else WEIGHT_CODES)
     return int4, int16
 
 
