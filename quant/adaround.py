@@ -255,8 +255,13 @@ def optimize_rounding(
     work = _frozen_copy(layer)
     act = _frozen_copy(activation) if activation is not None else None
     w_floor = torch.floor(weight / scale)
+    # the elementwise chain from V to the weight and the regulariser is differentiated by hand (autograd
+    # would keep a dozen weight-sized temporaries per step, most of an AdaRound step's time); autograd
+    # runs the layer op and its activation only. d weight / d h is the scale where floor + h stays on
+    # the grid (h is in [0, 1], so where the floor is below qmax)
+    grid_scale = scale * ((w_floor >= params.qmin) & (w_floor < params.qmax))
     v = initial_v(weight, scale).clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([v], lr=params.lr)
+    optimizer = torch.optim.Adam([v], lr=params.lr, fused=True)
     warm_steps = params.warm_start * params.num_iteration
     generator = torch.Generator().manual_seed(params.seed)
     count = inputs.shape[0]
@@ -272,16 +277,25 @@ def optimize_rounding(
     for step in steps:
         idx = torch.randint(count, (batch,), generator=generator).to(inputs.device)
         x, y = inputs[idx], targets[idx]
-        h = rectified_sigmoid(v)  # once per step, shared by the weight and the regulariser
-        out = layer_op(work, x, torch.clamp(w_floor + h, params.qmin, params.qmax) * scale)
+        with torch.no_grad():
+            sig = torch.sigmoid(v)
+            h = sig * (ZETA - GAMMA) + GAMMA  # rectified_sigmoid, before its clamp
+            stretched = (h >= 0.0) & (h <= 1.0)  # where the clamp passes the gradient
+            h.clamp_(0.0, 1.0)
+            soft = (w_floor + h).clamp_(params.qmin, params.qmax).mul_(scale).requires_grad_(True)
+        out = layer_op(work, x, soft)
         if act is not None:
             out = act(out)
-        loss = reconstruction_loss(out, y)
-        if step >= warm_steps:
-            beta = beta_at(step, params)
-            loss = loss + params.reg_param * (1.0 - (2.0 * h - 1.0).abs().pow(beta)).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (grad,) = torch.autograd.grad(reconstruction_loss(out, y), soft)
+        with torch.no_grad():
+            grad.mul_(grid_scale)
+            if step >= warm_steps:  # d/dh of reg_param * sum(1 - |2h - 1|^beta)
+                beta = beta_at(step, params)
+                u = h.mul_(2.0).sub_(1.0)
+                grad.add_(u.abs().pow_(beta - 1.0).mul_(u.sign()), alpha=-2.0 * params.reg_param * beta)
+            # dh/dV = (zeta - gamma) sigmoid(V) (1 - sigmoid(V)) where h is not clamped
+            grad.mul_(torch.addcmul(sig, sig, sig, value=-1.0).mul_(stretched).mul_(ZETA - GAMMA))
+        v.grad = grad
         optimizer.step()
     return hard_quantize(w_floor, v.detach(), scale, params.qmin, params.qmax)
 

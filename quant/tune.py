@@ -10,12 +10,19 @@ The search, cheapest first:
    candidate is an edit of the config text, checked and resolved against the model's inventory (the
    validator: a candidate with an error, or one that resolves to the layer's current settings, is
    dropped); only the changed layer is calibrated (a plan that quantizes it alone) and its quantized
-   module is put into the current quantized model for one evaluation pass. The best candidate of a layer
-   is kept when it raises the target figure; the config is then quantized in full once (a step).
+   module is swapped into the current quantized model for one evaluation pass. The best candidate of a
+   layer is kept, its module staying in the current model, when it raises the target figure (a step).
 3. **Skips** (``skip_layers``): while the target is not met, the next layer in sensitivity order is put
    back to float in the current quantized model (one evaluation pass); a skip that raises the target
-   figure is kept, with a full quantization.
-4. The edited config is quantized once more and evaluated: the report's ``after`` (and ``met``).
+   figure is kept (a step).
+4. **Verification**: the edited config is quantized in full once and evaluated: the report's ``after``
+   (and ``met``). Swapped-in modules were calibrated with the other layers as the config then said, so
+   the full quantization can differ a little (a layer's calibration sees the quantized weights before
+   it); when it misses the target that the swapped model met, the skip search goes on from the fully
+   quantized model, and the result is verified again.
+
+A step's figures (the reason written into the ``.cfg``) are those of the swapped model; the report's
+``after`` is always a full quantization of the edited file.
 
 The float model's outputs on the evaluation batches are computed once (:class:`quant.analyze.Evaluator`),
 so an evaluation pass is one forward per batch.
@@ -236,23 +243,27 @@ def tune(model: nn.Module, text: str, inventory: Inventory, calib_batches: Itera
     # most sensitive first: the lowest isolated figure (an SQNR of None is no error at all)
     order = [r["name"] for r in sorted(report["layers"], key=lambda r: goal.score(
         {goal.figure: r[f"isolated_{goal.figure}"]}))]
-    state = _State(search, result, before)
+    state = _State(search, result, plan, before)
     for name in order[:setting_layers]:
         if goal.met(state.figures):
             break
         state.try_settings(plan.layer(name))
-    for name in order:
+    while True:
+        for name in order:
+            if goal.met(state.figures):
+                break
+            if name not in state.skipped:
+                state.try_skip(name, reference.get_submodule(name))
+        if not state.steps or state.verified:
+            break
+        state.verify()  # the edited file, quantized in full
         if goal.met(state.figures):
             break
-        state.try_skip(name, reference.get_submodule(name))
     changes = _changes(text, checked.document, state.final_steps(), search.options)
     edited = apply_edits(text, [e for _, edit_list in changes for e in edit_list])
+    if state.steps and search.plan_of(edited) is None:
+        raise TuneError("the edited config does not pass the validator (an internal error: please report it)")
     after = state.figures
-    if state.steps:  # verify: the edited file, quantized once more
-        final = search.plan_of(edited)
-        if final is None:
-            raise TuneError("the edited config does not pass the validator (an internal error: please report it)")
-        after = evaluator.figures(search.quantize(final).model)
     report["tune"] = {
         "config_sha256": text_sha256(text),
         "target": {"figure": goal.figure, "at_least": goal.at_least},
@@ -264,11 +275,14 @@ def tune(model: nn.Module, text: str, inventory: Inventory, calib_batches: Itera
 
 
 class _State:
-    """The accepted steps and the current quantized model."""
+    """The accepted steps, the current quantized model (with the accepted modules swapped in) and its plan."""
 
-    def __init__(self, search: _Search, result: QuantResult, figures: dict[str, Any]) -> None:
-        self.search, self.current, self.figures = search, result, figures
+    def __init__(self, search: _Search, result: QuantResult, plan: Plan, figures: dict[str, Any]) -> None:
+        self.search, self.current, self.plan, self.figures = search, result, plan, figures
         self.steps: list[Step] = []
+        self.skipped: set[str] = set()
+        #: the current model is a full quantization of the edited file (no module swapped in since)
+        self.verified = True
 
     @property
     def goal(self) -> Goal:
@@ -280,48 +294,59 @@ class _State:
         first = {}  # layer -> the figures before its first step
         for step in self.steps:
             first.setdefault(step.candidate.layer, step.before)
-        skipped = {s.candidate.layer for s in self.steps if s.candidate.skip}
         metric = self.search.evaluator.metric
         return [dataclasses.replace(s, before=first[s.candidate.layer],
                                     reason=_reason(self.goal, metric, first[s.candidate.layer], s.after))
                 if s.candidate.skip else s
-                for s in self.steps if s.candidate.skip or s.candidate.layer not in skipped]
+                for s in self.steps if s.candidate.skip or s.candidate.layer not in self.skipped]
 
     def candidates(self) -> list[Candidate]:
         return [s.candidate for s in self.final_steps()]
 
-    def accept(self, candidate: Candidate, plan: Plan) -> None:
+    def accept(self, candidate: Candidate, plan: Plan, module: nn.Module, figures: dict[str, Any]) -> None:
+        """Keep ``candidate``: its module (the layer quantized as ``plan`` says, or the float layer) stays
+        in the current model."""
+        self.current.model.set_submodule(candidate.layer, module)
+        self.steps.append(Step(candidate, self.figures, figures, _reason(self.goal, self.search.evaluator.metric,
+                                                                         self.figures, figures)))
+        self.plan, self.figures, self.verified = plan, figures, False
+        if candidate.skip:
+            self.skipped.add(candidate.layer)
+
+    def verify(self) -> None:
+        """Quantize the edited file in full; its model and figures become the current ones."""
+        plan = self.search.plan_of(self.search.edited(self.candidates()))
+        if plan is None:
+            raise TuneError("the edited config does not pass the validator (an internal error: please report it)")
         self.current = self.search.quantize(plan)
-        after = self.search.evaluator.figures(self.current.model)
-        self.steps.append(Step(candidate, self.figures, after, _reason(self.goal, self.search.evaluator.metric,
-                                                                       self.figures, after)))
-        self.figures = after
+        self.plan, self.figures, self.verified = plan, self.search.evaluator.figures(self.current.model), True
 
     def try_settings(self, layer: LayerPlan) -> None:
         """The best validated setting candidate of ``layer``, each calibrated alone; kept when it helps."""
-        best: tuple[float, Candidate, Plan] | None = None
+        best: tuple[float, Candidate, Plan, nn.Module, dict[str, Any]] | None = None
         for candidate in setting_candidates(layer):
             plan = self.search.plan_of(self.search.edited([*self.candidates(), candidate]))
-            if plan is None or plan.layer(layer.name) == self.current.plan.layer(layer.name):
+            if plan is None or plan.layer(layer.name) == self.plan.layer(layer.name):
                 continue
-            alone = self.search.quantize(_only(plan, layer.name))
-            figures = self.search.with_module(self.current, layer.name, alone.model.get_submodule(layer.name))
+            module = self.search.quantize(_only(plan, layer.name)).model.get_submodule(layer.name)
+            figures = self.search.with_module(self.current, layer.name, module)
             if best is None or self.goal.score(figures) > best[0]:
-                best = (self.goal.score(figures), candidate, plan)
+                best = (self.goal.score(figures), candidate, plan, module, figures)
             if self.goal.met(figures):  # the candidates come cheapest first: AdaRound only when needed
                 break
         if best is not None and best[0] > self.goal.score(self.figures):
-            self.accept(best[1], best[2])
+            self.accept(*best[1:])
 
     def try_skip(self, name: str, float_module: nn.Module) -> None:
         """Layer ``name`` in float, kept when it raises the figure."""
-        if self.goal.score(self.search.with_module(self.current, name, float_module)) <= self.goal.score(self.figures):
+        figures = self.search.with_module(self.current, name, float_module)
+        if self.goal.score(figures) <= self.goal.score(self.figures):
             return
         candidate = Candidate(name, "float (skip_layers)", skip=True)
         kept = [c for c in self.candidates() if c.layer != name]
         plan = self.search.plan_of(self.search.edited([*kept, candidate]))
         if plan is not None:
-            self.accept(candidate, plan)
+            self.accept(candidate, plan, float_module, figures)
 
 
 def _changes(text: str, document: Any, steps: list[Step], options: FormatOptions) -> list[tuple[list[Step], list]]:

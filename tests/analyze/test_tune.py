@@ -63,3 +63,55 @@ def test_a_config_that_meets_the_target_is_left_alone(demo_case):
                    eval_batches=demo_case.evaluation)
     assert outcome.met and outcome.steps == [] and outcome.edited == demo_case.good
     assert outcome.report["tune"]["changes"] == [] and outcome.quantizations == 1
+
+
+def test_accepted_modules_are_swapped_in_and_the_edit_is_quantized_in_full_once(demo_case, monkeypatch):
+    import quant.tune as tune_module
+
+    plans = []
+    real = tune_module.quantize
+
+    def counting(model, plan, batches, **kwargs):
+        plans.append(sum(layer.quantize for layer in plan.layers))
+        return real(model, plan, batches, **kwargs)
+
+    monkeypatch.setattr(tune_module, "quantize", counting)
+    outcome = tune(demo_case.model, demo_case.bad, demo_case.inventory, demo_case.calib, Goal("cosine_min", 0.999),
+                   eval_batches=demo_case.evaluation, setting_layers=0)
+    # the config as written, then the verification of the edit: no full quantization per accepted step
+    assert len(plans) == outcome.quantizations == 2 and plans[0] == plans[1] + 1
+    # `after` is the edited file's own figures
+    plan = _plan(outcome.edited, demo_case)
+    fresh = tune_module.Evaluator(tune_module.float_reference(demo_case.model, plan), demo_case.evaluation, None)
+    assert fresh.figures(real(demo_case.model, plan, demo_case.calib, progress=False).model) == outcome.after
+
+
+def test_a_swapped_model_that_misses_in_full_goes_on_from_the_full_quantization(demo_case, monkeypatch):
+    """The swapped model's figures are made to lie: conv1's skip (the fix) looks useless and the next
+    layer's skip looks enough; the verification shows the target missed, and the search goes on from the
+    fully quantized model to skip conv1."""
+    import quant.tune as tune_module
+
+    real = tune_module._Search.with_module
+    lied: list[str] = []
+
+    def lying(self, result, name, module):
+        figures = real(self, result, name, module)
+        if len(lied) < 2 and name not in lied:
+            lied.append(name)
+            return dict(figures, cosine_min=0.0 if name == "conv1" else 1.0)
+        return figures
+
+    monkeypatch.setattr(tune_module._Search, "with_module", lying)
+    outcome = tune(demo_case.model, demo_case.bad, demo_case.inventory, demo_case.calib, Goal("cosine_min", 0.999),
+                   eval_batches=demo_case.evaluation, setting_layers=0)
+    assert lied[0] == "conv1"  # the most sensitive layer, tried first
+    assert [(s.candidate.layer, s.candidate.skip) for s in outcome.steps] == [(lied[1], True), ("conv1", True)]
+    assert outcome.met and outcome.quantizations == 3  # the config, the first verification, the second
+
+
+def _plan(text, demo_case):
+    from cfglang.checker import check
+    from cfglang.planner import resolve
+
+    return resolve(check(text), demo_case.inventory)
