@@ -128,3 +128,45 @@ def test_params_from_a_plan_weight_entry() -> None:
     assert (p.num_iteration, p.reg_param, p.beta_range_start, p.beta_range_end, p.warm_start) == (
         77, 0.02, 10.0, 3.0, 0.3)
     assert p.channel_wise and p.max_samples == 64 and (p.qmin, p.qmax) == (-128, 127)
+
+
+def _autograd_rounding(layer, scale, x, target, p, activation=None):
+    """The paper's loop through autograd end to end: the formulation `optimize_rounding` differentiates
+    by hand (same samples, same Adam)."""
+    weight = layer.weight.detach()
+    w_floor = torch.floor(weight / scale)
+    v = ada.initial_v(weight, scale).clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([v], lr=p.lr)
+    generator = torch.Generator().manual_seed(p.seed)
+    for step in range(p.num_iteration):
+        idx = torch.randint(x.shape[0], (min(p.batch_size, x.shape[0]),), generator=generator)
+        soft = ada.soft_quantize(w_floor, v, scale, p.qmin, p.qmax)
+        out = layer._conv_forward(x[idx], soft, layer.bias) if isinstance(layer, nn.Conv2d) else \
+            nn.functional.linear(x[idx], soft, layer.bias)
+        if activation is not None:
+            out = activation(out)
+        loss = ada.reconstruction_loss(out, target[idx])
+        if step >= p.warm_start * p.num_iteration:
+            loss = loss + p.reg_param * ada.rounding_regularizer(v, ada.beta_at(step, p))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return ada.hard_quantize(w_floor, v.detach(), scale, p.qmin, p.qmax), v.detach()
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_the_hand_derived_gradient_learns_what_autograd_learns(kind) -> None:
+    torch.manual_seed(0)
+    if kind == "linear":
+        layer, x = nn.Linear(48, 24), torch.randn(256, 6) @ torch.randn(6, 48)
+        scale = layer.weight.detach().abs().amax() / 127
+    else:
+        layer, x = nn.Conv2d(3, 8, 3), torch.randn(64, 3, 6, 6)
+        scale = layer.weight.detach().abs().amax(dim=(1, 2, 3), keepdim=True) / 7
+    act = nn.ReLU()
+    target = act(layer(x)).detach()
+    p = ada.AdaRoundParams(num_iteration=300, warm_start=0.2, batch_size=16, lr=1e-2,
+                           bits=8 if kind == "linear" else 4, channel_wise=kind == "conv")
+    expected, _ = _autograd_rounding(layer, scale, x, target, p, act)
+    got = ada.optimize_rounding(layer, scale, x, target, p, activation=act)
+    assert torch.equal(got, expected)
