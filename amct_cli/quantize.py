@@ -3,7 +3,8 @@
 Checks and resolves the config against the model (diagnostics as ``amct lint`` shows them; errors
 stop here with status 1), says how it read ``--data`` (``quant.batches``), calibrates with progress
 bars over batches, layers and AdaRound's iterations (when stderr is a terminal: ``quant.engine``),
-prints the per-layer table and writes the outputs of ``QuantResult.save`` into the output folder
+prints the per-layer table (each layer's output cosine against float on the first batch: two more
+forwards of that batch, which ``--no-layer-cosines`` saves on a large model) and writes the outputs of ``QuantResult.save`` into the output folder
 (existing files are kept unless ``--force``), one ``wrote PATH: WHAT`` line each. ``--no-onnx`` skips the
 ONNX model; where no ONNX export of the model works, the other files are still written and one
 warning line names the cause (status 0). A batch the model
@@ -43,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
     parser.add_argument("--no-onnx", action="store_true", help="do not export the QDQ ONNX model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-layer-cosines", action="store_true",
+                        help="leave out the table's per-layer output cosine (saves two forwards of the first batch)")
 
 
 def main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -106,7 +109,7 @@ def _main(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, exchange: An
         print(line, file=stderr)
     try:
         result = _quantize(model, plan, data.batches, progress=not args.no_progress,
-                           exchange=exchange)
+                           layer_cosines=not args.no_layer_cosines, exchange=exchange)
     except QuantizeError as exc:
         raise CLIError(str(exc)) from None
     if exchange is not None and exchange.rank != 0:
@@ -142,7 +145,8 @@ def describe_batches(batches: list[Any]) -> str:
     return f"{counted} of shapes {shapes[0]} ... {shapes[-1]}"
 
 
-def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool, exchange: Any = None) -> Any:
+def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool, layer_cosines: bool,
+              exchange: Any = None) -> Any:
     """``quant.quantize``; a failure of the user's model on a batch is the user's (exit 1, named batch and
     layer). With ``exchange`` (``quant.distributed``), this rank's round-robin share of the batches."""
     from quant.batches import locate_failure
@@ -150,14 +154,14 @@ def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool, exchang
 
     try:
         if exchange is None:
-            return quantize(model, plan, batches, progress=progress)
+            return quantize(model, plan, batches, layer_cosines=layer_cosines, progress=progress)
         from quant.distributed import BatchDataError
 
         indices = [i for i in range(exchange.rank, plan.batch_num, exchange.world) if i < len(batches)]
         try:
             return quantize(model, plan, [batches[i] for i in indices], group=exchange,
                             batch_indices=range(exchange.rank, plan.batch_num, exchange.world),
-                            progress=progress and exchange.rank == 0)
+                            layer_cosines=layer_cosines and exchange.rank == 0, progress=progress and exchange.rank == 0)
         except BatchDataError as exc:  # located on the rank that held the batch, as below
             raise UserDataError(f"{exc}; check `--data` against the model's inputs") from None
     except QuantizeError:

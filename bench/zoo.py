@@ -7,10 +7,10 @@ time) and ONNX Runtime against the fake-quant model (cosine, ``exact`` session).
 
 ``python bench/zoo.py llama-1b [--tokens 128] [--batches 2]``: a Llama-architecture model of 1.1B
 parameters (TinyLlama-1.1B's shape: 22 layers, hidden 2048, MLP 5632, grouped-query attention with 4 KV
-heads, vocabulary 32000; random weights) and ``batches`` batches of ``tokens`` tokens. Two child
+heads, vocabulary 32000; random weights) and ``batches`` batches of ``tokens`` tokens. Three child
 processes, each building the model the same way: one runs the FP32 forwards, one ``quant.quantize``
-(IFMR, ARQ, the default config) over the same batches. Reports each phase's time and each process's peak
-resident memory (``VmHWM``), and the ratios quantize / FP32.
+(IFMR, ARQ, the default config) over the same batches, one the same with ``layer_cosines=True``. Reports
+each phase's time and each process's peak resident memory (``VmHWM``), and the ratios to FP32.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def llama_phase(phase: str, tokens: int, count: int) -> None:
         plan = cfglang.resolve(f"batch_num: {count}\n", quant.model_inventory(model, example=batches[0]))
         resolved = time.perf_counter() - start
         start = time.perf_counter()
-        result = quant.quantize(model, plan, batches, progress=False)
+        result = quant.quantize(model, plan, batches, layer_cosines=phase == "quantize-cosines", progress=False)
         seconds = time.perf_counter() - start
         extra = {"resolve_s": resolved, "layers": len(result.layers)}
     print(json.dumps({"phase": phase, "params": params, "seconds": seconds, "peak_mib": _peak_rss_mib(),
@@ -136,12 +136,12 @@ def llama_phase(phase: str, tokens: int, count: int) -> None:
 
 def llama_1b(tokens: int, count: int) -> None:
     runs = {}
-    for phase in ("fp32", "quantize"):
+    for phase in ("fp32", "quantize", "quantize-cosines"):
         out = subprocess.run([sys.executable, __file__, "llama-phase", phase, "--tokens", str(tokens),
                               "--batches", str(count)], capture_output=True, text=True, check=True,
                              env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
         runs[phase] = json.loads(out.stdout.strip().splitlines()[-1])
-    fp32, quantized = runs["fp32"], runs["quantize"]
+    fp32, quantized, checked = runs["fp32"], runs["quantize"], runs["quantize-cosines"]
     print(f"Llama-architecture model, {fp32['params'] / 1e9:.2f}B parameters, {count} batches of {tokens} tokens, "
           f"{torch.get_num_threads()} threads\n")
     print("| run | time (s) | peak RSS (MiB) | RSS after building the model (MiB) |")
@@ -149,8 +149,11 @@ def llama_1b(tokens: int, count: int) -> None:
     print(f"| FP32 forwards | {fp32['seconds']:.1f} | {fp32['peak_mib']:.0f} | {fp32['built_mib']:.0f} |")
     print(f"| `quant.quantize` ({quantized['layers']} layers; resolution {quantized['resolve_s']:.1f} s more) | "
           f"{quantized['seconds']:.1f} | {quantized['peak_mib']:.0f} | {quantized['built_mib']:.0f} |")
+    print(f"| `quant.quantize(..., layer_cosines=True)` | {checked['seconds']:.1f} | {checked['peak_mib']:.0f} | "
+          f"{checked['built_mib']:.0f} |")
     print(f"\nquantize / FP32: time {quantized['seconds'] / fp32['seconds']:.2f}x, "
-          f"peak memory {quantized['peak_mib'] / fp32['peak_mib']:.2f}x")
+          f"peak memory {quantized['peak_mib'] / fp32['peak_mib']:.2f}x; with layer_cosines: time "
+          f"{checked['seconds'] / fp32['seconds']:.2f}x, peak memory {checked['peak_mib'] / fp32['peak_mib']:.2f}x")
 
 
 def main() -> None:
@@ -161,7 +164,7 @@ def main() -> None:
     for name in ("llama-1b", "llama-phase"):
         p = sub.add_parser(name)
         if name == "llama-phase":
-            p.add_argument("phase", choices=["fp32", "quantize"])
+            p.add_argument("phase", choices=["fp32", "quantize", "quantize-cosines"])
         p.add_argument("--tokens", type=int, default=128)
         p.add_argument("--batches", type=int, default=2)
     args = parser.parse_args()

@@ -44,6 +44,7 @@ from cfglang.plan import Plan
 from cfglang.report import text_sha256
 from quant.binding import as_plan
 from quant.core import QuantizeError, divide_channels, forward_hooks, output_tensors, run_batch
+from quant.fakequant import reused_weight_buffers
 from quant.fold import FoldError, fold_pairs
 from quant.histogram import histc_counts, rebin
 from quant.result import QuantResult
@@ -289,7 +290,7 @@ def _measure(reference: nn.Module, result: QuantResult, batches: Sequence[Any], 
         return hook
 
     steps = _bar(enumerate(batches), len(batches), progress)
-    with torch.inference_mode():
+    with torch.inference_mode(), reused_weight_buffers():
         for index, batch in steps:
             outputs.clear()
             with forward_hooks(reference, {n: on_float(n) for n in names}, pre=False):
@@ -341,7 +342,7 @@ class Evaluator:
         """The report's ``figures`` of ``model``."""
         self.passes += 1
         compared = OutputComparison()
-        with torch.inference_mode():
+        with torch.inference_mode(), reused_weight_buffers():
             for index, (rows, batch) in enumerate(zip(self.rows, self.batches)):
                 compared.add(rows, run_batch(model, model_inputs(batch)), batch, index, self.metric)
         return compared.figures(self.metric_float, self.metric is not None)

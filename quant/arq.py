@@ -74,12 +74,34 @@ def arq_scale(weight: torch.Tensor, bits: int, *, channel_wise: bool, axis: int 
     return qmath.symmetric_scale(w.max(), w.min(), bits)
 
 
+#: elements per slice of the weight loops below: their temporaries stay a few MB and the allocator reuses
+#: them, where whole-weight temporaries of a 1B-parameter model fault in fresh pages (a kernel page fault
+#: per 4 KB) at every layer
+SLICE_ELEMENTS = 1 << 18
+
+
+def _row_slices(weight: torch.Tensor) -> list[slice]:
+    """Slices of ``weight``'s dim 0 of about :data:`SLICE_ELEMENTS` elements each."""
+    rows = weight.shape[0]
+    step = max(1, SLICE_ELEMENTS // max(1, weight[0].numel()))
+    return [slice(start, min(rows, start + step)) for start in range(0, rows, step)]
+
+
+def _scale_rows(scale: torch.Tensor, axis: int, ndim: int, rows: slice) -> torch.Tensor:
+    """The scale, broadcastable to ``weight[rows]``."""
+    s = _along(scale, axis, ndim)
+    return s[rows] if axis == 0 and s.dim() else s
+
+
 def quantize_codes(weight: torch.Tensor, scale: torch.Tensor, axis: int, bits: int) -> torch.Tensor:
-    """Integer codes (int8) of ``weight`` on the grid of ``scale``; offset 0."""
+    """Integer codes (int8) of ``weight`` on the grid of ``scale``; offset 0 (computed slice by slice)."""
     if not 1 < bits <= 8:
         raise ValueError(f"weight bits `{bits}` do not fit int8 codes, expected 2 to 8")
-    s = _along(scale, axis, weight.dim())
-    return qmath.quantize(weight.detach().to(torch.float32), s, 0, bits).to(torch.int8)
+    w = weight.detach()
+    codes = torch.empty(w.shape, dtype=torch.int8, device=w.device)
+    for rows in _row_slices(w):
+        codes[rows] = qmath.quantize(w[rows].to(torch.float32), _scale_rows(scale, axis, w.dim(), rows), 0, bits)
+    return codes
 
 
 def arq_quantize(module: nn.Module, spec: ARQSpec, context: Any = None) -> WeightQuant:
@@ -89,14 +111,21 @@ def arq_quantize(module: nn.Module, spec: ARQSpec, context: Any = None) -> Weigh
     return WeightQuant(quantize_codes(module.weight, scale, axis, spec.bits), scale, axis, spec.bits, spec.channel_wise)
 
 
-def weight_sqnr_db(weight: torch.Tensor, quantized: torch.Tensor) -> float:
-    """``10 log10(sum w^2 / sum (w - w_q)^2)``; inf when the weight is exactly representable. In float32
-    with torch's blocked reductions (a float64 copy of a large weight would double its memory)."""
-    w = weight.detach().to(torch.float32)
-    noise = torch.linalg.vector_norm(w - quantized.detach().to(torch.float32)).item()
-    signal = torch.linalg.vector_norm(w).item()
+def weight_sqnr_db(weight: torch.Tensor, quantized: WeightQuant) -> float:
+    """``10 log10(sum w^2 / sum (w - w_q)^2)`` of ``weight`` and its quantized form (dequantized in the
+    weight's dtype, as the fake-quant layer computes it); inf when the weight is exactly representable.
+    Slice by slice (no weight-sized temporary), each slice's sums in float32, their total in float64."""
+    w, codes = weight.detach(), quantized.codes
+    noise = signal = 0.0
+    for rows in _row_slices(w):
+        exact = w[rows].to(torch.float32)
+        error = codes[rows].to(torch.float32).mul_(_scale_rows(quantized.scale, quantized.axis, w.dim(), rows))
+        if w.dtype != torch.float32:
+            error = error.to(w.dtype).to(torch.float32)
+        noise += torch.linalg.vector_norm(error.sub_(exact)).item() ** 2
+        signal += torch.linalg.vector_norm(exact).item() ** 2
     if noise == 0.0:
         return float("inf")
     if signal == 0.0:
         return float("-inf")
-    return 20.0 * math.log10(signal / noise)
+    return 10.0 * math.log10(signal / noise)

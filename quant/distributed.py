@@ -45,6 +45,7 @@ from quant.batches import locate_failure
 from quant.calibrators import ActivationQParams, HFMGCalibrator, IFMRCalibrator, IFMRPart, layer_inputs
 from quant.core import HFMGSpec, IFMRSpec, LayerSpec, QuantizeError, nonfinite_input_error, not_called_error, run_batch
 from quant.dmq import input_channel_count, observe_input_absmax
+from quant.fakequant import reused_weight_buffers
 from quant.histogram import HistcCounts, clamped_counts, extremes
 
 __all__ = ["Exchange", "BatchDataError", "Share", "joined", "take_share", "balance_collector", "calibrate"]
@@ -347,7 +348,7 @@ def _observe_share(ex: Exchange, model: nn.Module, specs: Sequence[LayerSpec], s
                 mine[name].append((key, record(name, key, x)))
             kept.inputs = None
             return mine
-        with torch.inference_mode(), layer_inputs(model, specs, factors, observe):
+        with torch.inference_mode(), reused_weight_buffers(), layer_inputs(model, specs, factors, observe):
             _run(model, share, position, progress, desc)
         return mine
 
@@ -435,7 +436,7 @@ def _ifmr_caps(ex: Exchange, model: nn.Module, specs: Sequence[LayerSpec], share
     first = Share((0,), (share.first,), share.total, share.first)
 
     def run() -> dict[str, int]:
-        with torch.inference_mode(), layer_inputs(model, specs, factors,
+        with torch.inference_mode(), reused_weight_buffers(), layer_inputs(model, specs, factors,
                                                   lambda name, x: scratch[name].announce(x.numel())):
             _run(model, first, [0, 0], False, "")
         return {name: cal.cap for name, cal in scratch.items()}

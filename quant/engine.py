@@ -49,7 +49,7 @@ from quant.calibrators import ActivationQParams, NonFiniteError, layer_inputs, m
 from quant.core import (AdaRoundSpec, ARQSpec, LayerSpec, QuantizeError, WeightContext, forward_hooks,
                         nonfinite_input_error, not_called_error, run_batch, shared_copy)
 from quant.dmq import balance_pass
-from quant.fakequant import quantize_weight_in_place
+from quant.fakequant import quantize_weight_in_place, reused_weight_buffers
 from quant.fold import FoldError, fold_pairs
 from quant.record import LayerRecord, record_text
 from quant.result import LayerResult, QuantResult
@@ -103,7 +103,7 @@ def _on_outputs(model: nn.Module, names: Sequence[str], batch: Any,
                 fn(name, out.detach().reshape(-1))
         return hook
 
-    with torch.inference_mode(), forward_hooks(model, {n: make(n) for n in names}, pre=False):
+    with torch.inference_mode(), reused_weight_buffers(), forward_hooks(model, {n: make(n) for n in names}, pre=False):
         run_batch(model, batch)
 
 
@@ -153,7 +153,7 @@ def _calibrate(model: nn.Module, specs: Sequence[LayerSpec], batches: Sequence[A
     # inference mode: less bookkeeping per operation than no_grad; what the calibrators keep stays
     # inside (compute() runs in it too) and only floats come out
     with torch.inference_mode():
-        with layer_inputs(model, specs, factors, observe):
+        with reused_weight_buffers(), layer_inputs(model, specs, factors, observe):
             for i, batch in enumerate(_bar(batches, len(batches), "calibration batches", progress)):
                 current[0] = i
                 run_batch(model, batch)
@@ -181,13 +181,19 @@ def _cosine(a: torch.Tensor | None, b: torch.Tensor | None) -> float | None:
 
 
 def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable[Any], *,
-             group: Any = None, batch_indices: Sequence[int] | None = None, progress: bool = True) -> QuantResult:
+             group: Any = None, batch_indices: Sequence[int] | None = None, layer_cosines: bool = False,
+             progress: bool = True) -> QuantResult:
     """Quantize a copy of ``model`` as ``plan`` says, calibrating on its first ``batch_num`` batches.
 
     ``plan`` is a ``cfglang.Plan`` or the native plan JSON dict (validated against the plan schema; the
     algorithm parameters it omits take the config schema's defaults); ``batches`` yields model inputs (a
     tensor, a tuple of tensors or a dict of tensors per batch). The user's model is never modified.
     Returns a :class:`quant.result.QuantResult`.
+
+    ``layer_cosines``: also compare each quantized layer's output in the fake-quant model with the float
+    model's, on the first calibration batch (``LayerResult.output_cosine``, the table's ``cosine``; None
+    without it). It costs two more forwards of that batch (one in float before quantizing, one
+    quantized), which on a large model is about as much as the calibration itself.
 
     With ``group`` (a ``torch.distributed`` process group, ``torch.distributed.group.WORLD`` for all
     processes, or a :class:`quant.distributed.Exchange`), every process of the group calls this with
@@ -219,7 +225,7 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
             fold_pairs(work, plan.fusions)
         except FoldError as exc:
             raise QuantizeError(str(exc)) from None
-    float_out = _layer_outputs(work, [s.name for s in specs], taken[0])
+    float_out = _layer_outputs(work, [s.name for s in specs], taken[0]) if layer_cosines else {}
 
     factors: dict[str, torch.Tensor] = {}
     balanced = [s for s in specs if s.dmq_balancer is not None]
@@ -243,7 +249,7 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
         module = work.get_submodule(spec.name)
         ctx = WeightContext(spec.name, work, taken, float_copy, progress, spec.fused_activation)
         quantized = WEIGHT_ALGOS[type(spec.weight)](module, spec.weight, ctx)
-        sqnr[spec.name] = weight_sqnr_db(module.weight, quantized.dequantize().to(module.weight.dtype))
+        sqnr[spec.name] = weight_sqnr_db(module.weight, quantized)
         quantize_weight_in_place(module, quantized.codes, quantized.scale, axis=quantized.axis,
                                  channel_wise=quantized.channel_wise, bits=quantized.bits)
         weights[spec.name] = quantized
@@ -263,7 +269,7 @@ def quantize(model: nn.Module, plan: Plan | Mapping[str, Any], batches: Iterable
     quantizers = attach_input_quantizers(work, specs, {name: f.numel() for name, f in factors.items()})
     for spec in specs:
         quantizers[spec.name].set(qparams[spec.name].scale, qparams[spec.name].offset, factors.get(spec.name))
-    cosines = _output_cosines(work, float_out, taken[0])
+    cosines = _output_cosines(work, float_out, taken[0]) if layer_cosines else {}
 
     layers, records = [], []
     for spec in specs:

@@ -8,7 +8,8 @@ Two pieces are added to the module:
 - the weight becomes a parametrization (:mod:`torch.nn.utils.parametrize`): the stored tensor
   (``parametrizations.weight.original``) is the int8 codes, a buffer, and ``module.weight`` is
   ``codes * scale_w`` (per tensor, or per output channel along the layer's weight axis), computed at
-  each use in the layer's float dtype. The module's class is then torch's ``Parametrized<Class>``, a
+  each use in the layer's float dtype (into a kept buffer during the engine's own forwards:
+  :func:`reused_weight_buffers`). The module's class is then torch's ``Parametrized<Class>``, a
   subclass of its class. The float weight is not kept: a quantized layer holds a quarter of its float
   weight's bytes.
 - a child module ``input_quantizer`` (:class:`InputQuantizer`: ``scale`` float32 0-d, ``offset`` 0-d of
@@ -35,7 +36,8 @@ output-channel axis, the input's channel dimension, and the float op with a give
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +87,43 @@ def _straight_through(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None
 fake_quantize.register_autograd(_straight_through)
 
 
+#: (shape, dtype, device) -> [(buffer, its storage's use count when nothing else refers to it)], while
+#: reused_weight_buffers() is active
+_BUFFERS: dict[tuple[Any, ...], list[tuple[torch.Tensor, int]]] | None = None
+
+
+def _use_count(tensor: torch.Tensor) -> int:
+    return torch._C._storage_Use_Count(tensor.untyped_storage()._cdata)
+
+
+@contextlib.contextmanager
+def reused_weight_buffers() -> Iterator[None]:
+    """While active, a dequantized weight is computed into a float buffer kept from an earlier forward
+    whose result nothing refers to any more (no tensor, view or autograd record shares its memory),
+    instead of a fresh tensor. The engine's calibration and check passes run in it: a fresh tensor of a
+    large weight is fresh memory that the kernel faults in and zeroes page by page at every use, most of
+    the cost of dequantizing (a 5632x2048 weight: 26 ms fresh, 5 ms into a kept buffer). At most the
+    buffers of a forward's distinct weight shapes are kept, and dropped at the end."""
+    global _BUFFERS
+    saved, _BUFFERS = _BUFFERS, {}
+    try:
+        yield
+    finally:
+        _BUFFERS = saved
+
+
+def _weight_buffer(shape: torch.Size, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    if _BUFFERS is None:
+        return torch.empty(shape, dtype=dtype, device=device)
+    kept = _BUFFERS.setdefault((tuple(shape), dtype, device), [])
+    for buffer, free in kept:
+        if _use_count(buffer) == free:
+            return buffer.view(shape)  # a view: its memory counts as used until the caller drops it
+    buffer = torch.empty(shape, dtype=dtype, device=device)
+    kept.append((buffer, _use_count(buffer)))
+    return buffer.view(shape)
+
+
 @torch.library.custom_op("amct::dequantize_weight", mutates_args=())
 def dequantize_weight(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, axis: int) -> torch.Tensor:
     """The weight from its int8 codes: ``codes * scale`` along ``axis`` (``-1``: one scale), in float32."""
@@ -93,7 +132,8 @@ def dequantize_weight(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Te
         shape = [1] * codes.dim()
         shape[axis] = -1
         s = scale.reshape(shape)
-    return codes.to(scale.dtype).mul_(s)  # in place on the fresh float copy: one full-size tensor, not two
+    # in place on one float tensor (not two): a fresh one, or one of reused_weight_buffers()'s
+    return _weight_buffer(codes.shape, scale.dtype, codes.device).copy_(codes).mul_(s)
 
 
 @dequantize_weight.register_fake

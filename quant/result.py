@@ -105,7 +105,7 @@ class LayerResult:
     clip_max: float
     scale_w: tuple[float, ...]
     weight_sqnr_db: float | None
-    output_cosine: float | None  # layer output, fake-quant vs float, on the first calibration batch
+    output_cosine: float | None  # layer output, fake-quant vs float, on the first calibration batch (`layer_cosines`)
     activation_bits: int = 8
 
 

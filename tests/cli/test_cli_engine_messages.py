@@ -144,6 +144,21 @@ def test_debug_shows_the_models_own_traceback(work: Path) -> None:
     assert "batch 0" in str(caught.value) and isinstance(caught.value.__cause__, RuntimeError)
 
 
+def test_the_table_has_each_layers_output_cosine_unless_told_not_to(work: Path) -> None:
+    torch.save([torch.randn(8, 20), torch.randn(8, 20)], work / "calib.pt")
+
+    def cosines(out: str) -> list[str]:
+        head, *rows = [line.split() for line in out.splitlines() if line.strip() and not set(line) <= set("- ")]
+        return [row[head.index("cosine") - len(head)] for row in rows]
+
+    status, out, err = quantize("calib.pt", "--no-onnx")
+    assert status == 0, err
+    assert len(cosines(out)) == 2 and all(0.9 < float(c) <= 1.0 for c in cosines(out))
+    status, out, err = quantize("calib.pt", "--no-onnx", "--no-layer-cosines", "--force")
+    assert status == 0, err
+    assert cosines(out) == ["-", "-"]
+
+
 # ---------------------------------------------------------------- one form for warnings and written files
 
 

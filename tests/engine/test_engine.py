@@ -30,7 +30,7 @@ def batches(n: int = 2, size: int = 4, seed: int = 0) -> list[torch.Tensor]:
 @pytest.fixture(scope="module")
 def cnn_result():
     model = small_cnn()
-    return model, quantize(model, small_cnn_plan(), batches(), progress=False)
+    return model, quantize(model, small_cnn_plan(), batches(), layer_cosines=True, progress=False)
 
 
 def test_user_model_is_not_modified(cnn_result):
@@ -56,6 +56,11 @@ def test_result_layers_and_record(cnn_result):
     assert record["conv"].scale_d == pytest.approx(conv.scale_d) and record["conv"].offset_d == conv.offset_d
     assert list(record["conv"].offset_w) == [0] * 8 and len(record["fc"].scale_w) == 1
     assert record["conv"].wts_type == "INT8" and record["conv"].act_type == "INT8"
+
+
+def test_without_layer_cosines_no_output_cosine_is_computed():
+    result = quantize(small_cnn(), small_cnn_plan(), batches(), progress=False)
+    assert [layer.output_cosine for layer in result.layers] == [None, None, None]
 
 
 def test_output_cosine_is_the_float64_cosine_of_the_layer_outputs(cnn_result):

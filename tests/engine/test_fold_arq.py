@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -91,3 +93,25 @@ def test_arq_per_tensor():
     w = torch.tensor([[0.5, -1.0], [2.0, 0.25]])
     assert arq_scale(w, 8, channel_wise=False).item() == pytest.approx(2.0 / 127)
     assert arq_scale(torch.zeros(3, 3), 8, channel_wise=False).item() == 1.0
+
+
+@pytest.mark.parametrize("shape, axis, channel_wise", [((40, 3, 3, 3), 0, True), ((6, 50), 0, False),
+                                                       ((7, 30, 5), 1, True)])
+def test_codes_and_sqnr_slice_by_slice_are_the_whole_weight_figures(monkeypatch, shape, axis, channel_wise) -> None:
+    """The weight loops run on slices of dim 0; with slices of a few rows they give what one pass over the
+    whole weight gives."""
+    from quant import arq
+
+    torch.manual_seed(0)
+    weight = torch.randn(*shape)
+    scale = arq.arq_scale(weight, 8, channel_wise=channel_wise, axis=axis)
+    whole = arq.quantize_codes(weight, scale, axis, 8)
+    quantized = arq.WeightQuant(whole, scale, axis, 8, channel_wise)
+    sqnr = arq.weight_sqnr_db(weight, quantized)
+    monkeypatch.setattr(arq, "SLICE_ELEMENTS", 20)
+    assert len(arq._row_slices(weight)) > 2
+    assert torch.equal(arq.quantize_codes(weight, scale, axis, 8), whole)
+    assert arq.weight_sqnr_db(weight, quantized) == pytest.approx(sqnr, rel=1e-6)
+    deq = quantized.dequantize()
+    expected = 10 * math.log10(float((weight.double() ** 2).sum() / ((weight.double() - deq.double()) ** 2).sum()))
+    assert sqnr == pytest.approx(expected, rel=1e-6)
