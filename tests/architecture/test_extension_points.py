@@ -103,7 +103,7 @@ def test_a_weight_algorithm(monkeypatch: pytest.MonkeyPatch, small_model) -> Non
 
     def power_of_two(module, spec, context):
         """Per-tensor scales rounded up to a power of two."""
-        bound = float(module.weight.abs().max())
+        bound = float(module.weight.detach().abs().max())
         scale = torch.tensor(2.0 ** torch.ceil(torch.log2(torch.tensor(bound / 127))).item())
         codes = torch.clamp(torch.round(module.weight / scale), -128, 127).to(torch.int8)
         return WeightQuant(codes, scale, 0, spec.bits, False)
