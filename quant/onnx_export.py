@@ -22,7 +22,9 @@ opset 13, byte for byte as before.
 ONNX Runtime's default CPU graph optimizations compute a QDQ model with integer kernels where they
 can, which is not what the fake-quant model computes: ``WeightBiasQuantization`` rounds a Conv's float
 bias to int32 at ``scale_d * scale_w``, which lets int8 QDQ Convs become ``QLinearConv`` (the demo's
-CNN with HFMG: 97.4% top-1 in ONNX Runtime, 99.4% in the fake-quant model); a ``DequantizeLinear`` of int4
+CNN with HFMG: 97.4% top-1 in ONNX Runtime, 99.4% in the fake-quant model; the cause is the integer
+kernel's saturation of 8-bit weight products on an AVX2 CPU: with 7-bit Conv weights it agrees, 99.4%);
+a ``DequantizeLinear`` of int4
 weights and the ``MatMul`` after it become ``MatMulNBits``, which by default
 (``session.qdq_matmulnbits_accuracy_level`` 4) quantizes the activations to int8 on the fly (an error
 of about 1e-2 of the output); a ``DequantizeLinear`` of int8 weights and a ``MatMul`` of a 3-D input
