@@ -92,8 +92,12 @@ fake_quantize.register_autograd(_straight_through)
 _BUFFERS: dict[tuple[Any, ...], list[tuple[torch.Tensor, int]]] | None = None
 
 
+#: how many holders a tensor's memory has (torch's own, private: without it nothing is reused)
+_STORAGE_USE_COUNT = getattr(torch._C, "_storage_Use_Count", None)
+
+
 def _use_count(tensor: torch.Tensor) -> int:
-    return torch._C._storage_Use_Count(tensor.untyped_storage()._cdata)
+    return _STORAGE_USE_COUNT(tensor.untyped_storage()._cdata)
 
 
 @contextlib.contextmanager
@@ -113,7 +117,7 @@ def reused_weight_buffers() -> Iterator[None]:
 
 
 def _weight_buffer(shape: torch.Size, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    if _BUFFERS is None:
+    if _BUFFERS is None or _STORAGE_USE_COUNT is None:
         return torch.empty(shape, dtype=dtype, device=device)
     kept = _BUFFERS.setdefault((tuple(shape), dtype, device), [])
     for buffer, free in kept:
