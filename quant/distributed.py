@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import itertools
 import math
 import pickle
@@ -139,6 +140,9 @@ def joined() -> Iterator[Exchange]:
     dist.init_process_group("gloo")
     try:
         yield Exchange()
+        # every rank done with the group before any destroys it: a rank that tears down its connections
+        # while another still holds the group can abort that one at exit
+        dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
     finally:
         dist.destroy_process_group()
 
