@@ -4,8 +4,9 @@ Checks and resolves the config against the model (diagnostics as ``amct lint`` s
 stop here with status 1), says how it read ``--data`` (``quant.batches``), calibrates with progress
 bars over batches, layers and AdaRound's iterations (when stderr is a terminal: ``quant.engine``),
 prints the per-layer table (each layer's output cosine against float on the first batch: two more
-forwards of that batch, which ``--no-layer-cosines`` saves on a large model) and writes the outputs of ``QuantResult.save`` into the output folder
-(existing files are kept unless ``--force``), one ``wrote PATH: WHAT`` line each. ``--no-onnx`` skips the
+forwards of that batch, which ``--no-layer-cosines`` saves on a large model) and writes the outputs of
+``QuantResult.save`` into the output folder (existing files are kept unless ``--force``), one
+``wrote PATH: WHAT`` line each. ``--no-onnx`` skips the
 ONNX model; where no ONNX export of the model works, the other files are still written and one
 warning line names the cause (status 0). A batch the model
 fails on is a user error (status 1) naming the batch and the innermost layer that raised. The
@@ -158,10 +159,11 @@ def _quantize(model: Any, plan: Any, batches: list[Any], progress: bool, layer_c
         from quant.distributed import BatchDataError
 
         indices = [i for i in range(exchange.rank, plan.batch_num, exchange.world) if i < len(batches)]
+        first = exchange.rank == 0  # the rank that prints the table
         try:
             return quantize(model, plan, [batches[i] for i in indices], group=exchange,
                             batch_indices=range(exchange.rank, plan.batch_num, exchange.world),
-                            layer_cosines=layer_cosines and exchange.rank == 0, progress=progress and exchange.rank == 0)
+                            layer_cosines=layer_cosines and first, progress=progress and first)
         except BatchDataError as exc:  # located on the rank that held the batch, as below
             raise UserDataError(f"{exc}; check `--data` against the model's inputs") from None
     except QuantizeError:

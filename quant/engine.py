@@ -103,7 +103,8 @@ def _on_outputs(model: nn.Module, names: Sequence[str], batch: Any,
                 fn(name, out.detach().reshape(-1))
         return hook
 
-    with torch.inference_mode(), reused_weight_buffers(), forward_hooks(model, {n: make(n) for n in names}, pre=False):
+    hooks = {n: make(n) for n in names}
+    with torch.inference_mode(), reused_weight_buffers(), forward_hooks(model, hooks, pre=False):
         run_batch(model, batch)
 
 

@@ -191,6 +191,13 @@ class _Search:
         plan = resolve(checked, self.inventory)
         return None if any(d.severity is Severity.ERROR for d in plan.diagnostics) else plan
 
+    def edit_plan(self, text: str) -> Plan:
+        """The plan of an edit this search wrote; the validator must accept it."""
+        plan = self.plan_of(text)
+        if plan is None:
+            raise TuneError("the edited config does not pass the validator (an internal error: please report it)")
+        return plan
+
     def quantize(self, plan: Plan) -> QuantResult:
         self.quantizations += 1
         return quantize(self.model, plan, self.calib, progress=False)
@@ -261,8 +268,8 @@ def tune(model: nn.Module, text: str, inventory: Inventory, calib_batches: Itera
             break
     changes = _changes(text, checked.document, state.final_steps(), search.options)
     edited = apply_edits(text, [e for _, edit_list in changes for e in edit_list])
-    if state.steps and search.plan_of(edited) is None:
-        raise TuneError("the edited config does not pass the validator (an internal error: please report it)")
+    if state.steps:
+        search.edit_plan(edited)  # the file as written, its comments included
     after = state.figures
     report["tune"] = {
         "config_sha256": text_sha256(text),
@@ -315,9 +322,7 @@ class _State:
 
     def verify(self) -> None:
         """Quantize the edited file in full; its model and figures become the current ones."""
-        plan = self.search.plan_of(self.search.edited(self.candidates()))
-        if plan is None:
-            raise TuneError("the edited config does not pass the validator (an internal error: please report it)")
+        plan = self.search.edit_plan(self.search.edited(self.candidates()))
         self.current = self.search.quantize(plan)
         self.plan, self.figures, self.verified = plan, self.search.evaluator.figures(self.current.model), True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+import cfglang
 from cfglang.formatter import format_text
 from cfglang.lint import lint
 from cfglang.report import apply_edits, load_report, text_sha256
@@ -81,7 +82,7 @@ def test_accepted_modules_are_swapped_in_and_the_edit_is_quantized_in_full_once(
     # the config as written, then the verification of the edit: no full quantization per accepted step
     assert len(plans) == outcome.quantizations == 2 and plans[0] == plans[1] + 1
     # `after` is the edited file's own figures
-    plan = _plan(outcome.edited, demo_case)
+    plan = cfglang.resolve(outcome.edited, demo_case.inventory)
     fresh = tune_module.Evaluator(tune_module.float_reference(demo_case.model, plan), demo_case.evaluation, None)
     assert fresh.figures(real(demo_case.model, plan, demo_case.calib, progress=False).model) == outcome.after
 
@@ -109,9 +110,3 @@ def test_a_swapped_model_that_misses_in_full_goes_on_from_the_full_quantization(
     assert [(s.candidate.layer, s.candidate.skip) for s in outcome.steps] == [(lied[1], True), ("conv1", True)]
     assert outcome.met and outcome.quantizations == 3  # the config, the first verification, the second
 
-
-def _plan(text, demo_case):
-    from cfglang.checker import check
-    from cfglang.planner import resolve
-
-    return resolve(check(text), demo_case.inventory)
